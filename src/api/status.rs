@@ -1,0 +1,153 @@
+//! `MeshLoggingStatus`: what the operator observed and did, for `kubectl get/describe`,
+//! Argo CD and alerts. Written only by the operator, only when it changed.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The observed state of a MeshLogging.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MeshLoggingStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Where the stack is: `Pending`, `Provisioning` (workloads starting), `Configuring`
+    /// (Elasticsearch answers, index management being applied), `Ready` or `Degraded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// One condition per concern (`ElasticsearchReady`, `KibanaReady`, `CollectorReady`,
+    /// `IndexManagementApplied`, `SnapshotsConfigured`) and `Ready` for the whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// Elasticsearch as observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elasticsearch: Option<ElasticsearchStatus>,
+    /// Kibana as observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kibana: Option<WorkloadStatus>,
+    /// The collector DaemonSet as observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collector: Option<WorkloadStatus>,
+    /// The Elasticsearch objects the operator manages for this resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<AppliedStatus>,
+}
+
+/// Life-cycle phase of the stack.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Accepted, nothing running yet.
+    Pending,
+    /// Workloads applied, waiting for Elasticsearch to answer.
+    Provisioning,
+    /// Elasticsearch answers; index management is being applied.
+    Configuring,
+    /// Everything is applied and ready.
+    Ready,
+    /// Something failed or stopped being ready; see the conditions.
+    Degraded,
+}
+
+impl Phase {
+    /// The phase as it appears in status and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Provisioning => "Provisioning",
+            Self::Configuring => "Configuring",
+            Self::Ready => "Ready",
+            Self::Degraded => "Degraded",
+        }
+    }
+}
+
+/// Elasticsearch as observed.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ElasticsearchStatus {
+    /// Cluster health: `green`, `yellow`, `red`, or `unknown` when it does not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// Nodes ready out of nodes desired, for example `3/3` (managed mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
+    /// Nodes ready (managed mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    /// Nodes desired (managed mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// URL of the REST API the operator and the collector use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Version reported by Elasticsearch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// A Deployment or DaemonSet as observed.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadStatus {
+    /// Pods ready out of pods desired, for example `2/2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
+    /// Pods ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    /// Pods desired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+}
+
+/// Names of the Elasticsearch objects applied for this resource.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedStatus {
+    /// ILM policies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ilm_policies: Vec<String>,
+    /// Component templates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub component_templates: Vec<String>,
+    /// Composable index templates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub index_templates: Vec<String>,
+    /// The write alias the collector writes to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_alias: Option<String>,
+    /// The index the write alias points to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_index: Option<String>,
+    /// Snapshot repositories.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshot_repositories: Vec<String>,
+    /// SLM policies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slm_policies: Vec<String>,
+    /// Security roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Security users (passwords are in Secrets, never here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+}
+
+/// Condition types.
+pub mod condition {
+    /// The whole stack is ready.
+    pub const READY: &str = "Ready";
+    /// Elasticsearch answers with health yellow or green (and, managed, its nodes are ready).
+    pub const ELASTICSEARCH_READY: &str = "ElasticsearchReady";
+    /// Kibana's replicas are ready (or Kibana is disabled).
+    pub const KIBANA_READY: &str = "KibanaReady";
+    /// The collector runs on every node it should.
+    pub const COLLECTOR_READY: &str = "CollectorReady";
+    /// ILM policy, templates, write alias and security objects are applied.
+    pub const INDEX_MANAGEMENT_APPLIED: &str = "IndexManagementApplied";
+    /// Snapshot repositories and SLM policies are applied (or none are wanted).
+    pub const SNAPSHOTS_CONFIGURED: &str = "SnapshotsConfigured";
+}

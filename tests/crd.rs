@@ -1,0 +1,223 @@
+//! The CRD contract against a real API server: it installs, the examples are accepted,
+//! every invalid fixture is refused naming its field, and `kubectl` shows what users read.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use meshlogging_operator::api::{
+    ElasticsearchStatus, MeshLogging, MeshLoggingStatus, Phase, WorkloadStatus,
+};
+use serde_json::json;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn yaml_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo(dir))
+        .expect("read dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+async fn setup(prefix: &str) -> (kube::Client, String) {
+    let server = support::apiserver::get();
+    let client = server.client().await;
+    support::install_crd(&client).await;
+    let ns = support::namespace(&client, prefix).await;
+    (client, ns)
+}
+
+#[test]
+fn committed_crd_matches_generated() {
+    let committed = std::fs::read_to_string(repo("crds/meshlogging.yaml")).expect("crds/meshlogging.yaml");
+    let generated = meshlogging_operator::crd::yaml().expect("render CRD");
+    assert!(
+        committed == generated,
+        "crds/meshlogging.yaml is stale: run `cargo run -- crd > crds/meshlogging.yaml`"
+    );
+}
+
+#[tokio::test]
+async fn crd_installs_and_becomes_established() {
+    let (client, _) = setup("crd").await;
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client);
+    let crd = crds.get("meshloggings.logging.mcp-mesh.io").await.expect("get CRD");
+    let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
+    for wanted in ["Established", "NamesAccepted"] {
+        assert!(
+            conditions.iter().any(|c| c.type_ == wanted && c.status == "True"),
+            "{wanted} not True: {conditions:?}"
+        );
+    }
+    // A non-structural schema would show up as a NonStructuralSchema condition.
+    assert!(!conditions.iter().any(|c| c.type_ == "NonStructuralSchema"));
+}
+
+#[tokio::test]
+async fn every_example_passes_server_side_dry_run() {
+    let (_, ns) = setup("examples").await;
+    let server = support::apiserver::get();
+    let examples = yaml_files("examples");
+    assert!(examples.len() >= 3, "examples/ holds {examples:?}");
+    for file in examples {
+        let out = server
+            .kubectl()
+            .args(["apply", "--server-side", "--dry-run=server", "-n", &ns, "-f"])
+            .arg(&file)
+            .output()
+            .expect("run kubectl");
+        assert!(out.status.success(), "{} refused:\n{}", file.display(), text(&out));
+        assert!(text(&out).contains("serverside-applied (server dry run)"), "{}", text(&out));
+    }
+}
+
+#[tokio::test]
+async fn every_invalid_fixture_is_refused_naming_its_field() {
+    let (_, ns) = setup("invalid").await;
+    let server = support::apiserver::get();
+    let fixtures = yaml_files("tests/fixtures/invalid");
+    assert!(fixtures.len() >= 10, "only {} invalid fixtures", fixtures.len());
+    let mut failures = Vec::new();
+    for file in &fixtures {
+        let content = std::fs::read_to_string(file).expect("read fixture");
+        let expected: Vec<&str> = content
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        assert!(!expected.is_empty(), "{} has no `# expect:` line", file.display());
+        let out = server
+            .kubectl()
+            .args(["apply", "--server-side", "--dry-run=server", "-n", &ns, "-f"])
+            .arg(file)
+            .output()
+            .expect("run kubectl");
+        let message = text(&out);
+        if out.status.success() {
+            failures.push(format!("{}: accepted", file.display()));
+            continue;
+        }
+        for e in expected {
+            if !message.contains(e) {
+                failures.push(format!("{}: message lacks {e:?}:\n{message}", file.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn kubectl_get_wide_shows_the_printer_columns() {
+    let (client, ns) = setup("printcols").await;
+    let server = support::apiserver::get();
+    let api: Api<MeshLogging> = Api::namespaced(client, &ns);
+    let example = std::fs::read_to_string(repo("examples/minimal.yaml")).expect("minimal.yaml");
+    let ml: MeshLogging = serde_saphyr::from_str(&example).expect("parse minimal.yaml");
+    let created = api.create(&PostParams::default(), &ml).await.expect("create");
+    let name = created.metadata.name.clone().expect("name");
+
+    // The spec defaults were filled in by the API server from the schema.
+    assert_eq!(created.spec.index.shards, 3);
+    assert_eq!(created.spec.index.refresh_interval, "5s");
+    assert_eq!(
+        created.spec.lifecycle.delete.as_ref().map(|d| d.min_age.as_str()),
+        Some("30d")
+    );
+
+    let status = MeshLoggingStatus {
+        observed_generation: created.metadata.generation,
+        phase: Some(Phase::Ready),
+        elasticsearch: Some(ElasticsearchStatus {
+            health: Some("green".into()),
+            ready: Some("3/3".into()),
+            ..Default::default()
+        }),
+        kibana: Some(WorkloadStatus {
+            ready: Some("1/1".into()),
+            ..Default::default()
+        }),
+        collector: Some(WorkloadStatus {
+            ready: Some("4/5".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    api.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .expect("patch status");
+
+    let out = server
+        .kubectl()
+        .args(["get", "meshlogging", "-o", "wide", "-n", &ns])
+        .output()
+        .expect("run kubectl");
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().expect("header").split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "VERSION", "HEALTH", "PHASE", "READY", "ES", "KIBANA", "COLLECTOR", "ALIAS", "AGE"]
+    );
+    let row: Vec<&str> = lines.next().expect("row").split_whitespace().collect();
+    assert_eq!(&row[..4], [name.as_str(), "8.15.3", "green", "Ready"]);
+    assert!(row.contains(&"3/3") && row.contains(&"1/1") && row.contains(&"4/5"), "{row:?}");
+
+    // The short name works too.
+    let out = server
+        .kubectl()
+        .args(["get", "mlog", "-n", &ns, "-o", "name"])
+        .output()
+        .expect("run kubectl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("meshlogging.logging.mcp-mesh.io/{name}")
+    );
+}
+
+#[tokio::test]
+async fn kubectl_explain_prints_the_field_docs() {
+    let _ = setup("explain").await;
+    let server = support::apiserver::get();
+    // The API server publishes new CRD schemas to OpenAPI a moment after Established.
+    let out = support::wait_for(std::time::Duration::from_secs(30), "kubectl explain", || async {
+        let out = server
+            .kubectl()
+            .args(["explain", "meshlogging.spec.lifecycle"])
+            .output()
+            .expect("run kubectl");
+        out.status.success().then_some(out)
+    })
+    .await;
+    let doc = String::from_utf8_lossy(&out.stdout);
+    assert!(doc.contains("The index lifecycle (ILM) policy of the log indices"), "{doc}");
+    for field in ["hot", "warm", "cold", "delete"] {
+        assert!(doc.contains(field), "explain lacks {field}:\n{doc}");
+    }
+    let out = server
+        .kubectl()
+        .args(["explain", "meshlogging.spec.snapshots.repositories.credentialsSecretRef"])
+        .output()
+        .expect("run kubectl");
+    let doc = String::from_utf8_lossy(&out.stdout);
+    assert!(doc.contains("s3.client") || doc.contains("keystore"), "{doc}");
+}

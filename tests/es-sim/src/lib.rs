@@ -1,0 +1,355 @@
+//! `es-sim`: an in-process stand-in for the Elasticsearch REST API, for tests.
+//!
+//! It speaks the subset of the API the MeshLogging operator uses, with
+//! Elasticsearch's status codes, error bodies, validation and version info,
+//! and adds test controls: a request log, fault injection and direct state
+//! edits (drift). Its fidelity is checked by Elasticsearch's own YAML REST
+//! tests (`tests/yaml_rest.rs`).
+//!
+//! ```text
+//!  client ──HTTP(S)──▶ server.rs ── faults ─▶ auth ─▶ route ─▶ api/*.rs handler
+//!                        │  (I/O)                          (pure, over &mut State)
+//!                        └─ request log, /_sim/* admin API
+//! ```
+//!
+//! Modules: [`server`] (I/O), [`api`] (routes and handlers), [`state`],
+//! [`settings`] (normalisation), [`error`], [`cron`], [`version`], [`util`], `tls`.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cron;
+pub mod error;
+pub mod server;
+pub mod settings;
+pub mod state;
+mod tls;
+pub mod util;
+pub mod version;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use error::{EsError, EsResult};
+use server::{Shared, lock};
+pub use state::State;
+
+/// How the stand-in is started.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The Elasticsearch version it claims (`GET /`), default `8.15.3`.
+    pub version: String,
+    /// Serve HTTPS with a fresh self-signed CA (see [`EsSim::ca_pem`]).
+    pub tls: bool,
+    /// Users for basic auth; empty = security disabled (no auth at all).
+    pub users: Vec<SimUser>,
+    /// `path.repo`: where `fs` snapshot repositories may live.
+    pub path_repo: Vec<String>,
+    /// Secure setting names in the keystore, e.g. `s3.client.default.access_key`.
+    pub keystore: Vec<String>,
+    /// Port to bind on 127.0.0.1; 0 = a free port.
+    pub port: u16,
+    /// Nodes in the simulated cluster (replicas beyond `nodes - 1` are unassigned: yellow).
+    pub nodes: u32,
+    pub cluster_name: String,
+    /// The request log keeps at most this many entries (oldest dropped first).
+    pub max_logged_requests: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            version: "8.15.3".to_string(),
+            tls: false,
+            users: Vec::new(),
+            path_repo: Vec::new(),
+            keystore: Vec::new(),
+            port: 0,
+            nodes: 1,
+            cluster_name: "es-sim".to_string(),
+            max_logged_requests: 100_000,
+        }
+    }
+}
+
+/// A user of the simulated node. Role `superuser` is the admin; other roles
+/// are the built-in ones or roles created through the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimUser {
+    pub username: String,
+    pub password: String,
+    pub roles: Vec<String>,
+}
+
+impl SimUser {
+    pub fn new(username: &str, password: &str, roles: &[&str]) -> SimUser {
+        SimUser {
+            username: username.to_string(),
+            password: password.to_string(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    /// `elastic` with the `superuser` role.
+    pub fn elastic(password: &str) -> SimUser {
+        SimUser::new("elastic", password, &["superuser"])
+    }
+}
+
+/// Cluster health colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Green,
+    Yellow,
+    Red,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Green => "green",
+            Health::Yellow => "yellow",
+            Health::Red => "red",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Health> {
+        match s.to_ascii_lowercase().as_str() {
+            "green" => Some(Health::Green),
+            "yellow" => Some(Health::Yellow),
+            "red" => Some(Health::Red),
+            _ => None,
+        }
+    }
+}
+
+/// An injected fault. JSON form (admin API): `{"status":{"status":503,"count":2,"path_prefix":"/_ilm"}}`,
+/// `{"too_many_requests":{"count":1,"retry_after_secs":2}}`, `{"latency":250}` (ms),
+/// `"refuse_connections"`, `{"fail_request_number":3}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// The next `count` requests (whose path starts with `path_prefix`, if set) fail with `status` and an ES-shaped error body.
+    Status {
+        status: u16,
+        count: u32,
+        #[serde(default)]
+        path_prefix: Option<String>,
+    },
+    /// The next `count` requests get 429 with `Retry-After: retry_after_secs`.
+    TooManyRequests { count: u32, retry_after_secs: u64 },
+    /// Every request waits this long before being handled (until cleared).
+    Latency(#[serde(with = "duration_ms")] Duration),
+    /// Until cleared, every request's connection is dropped before any HTTP response.
+    RefuseConnections,
+    /// The n-th request from now (1 = the next one) fails with 503.
+    FailRequestNumber(u64),
+}
+
+mod duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// One request as the stand-in received it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// The raw (percent-encoded) path, without the query string.
+    pub path: String,
+    /// The raw query string (empty when none).
+    pub query: String,
+    /// The JSON body; for ndjson or invalid JSON the raw text as a JSON string; `None` when empty.
+    pub body: Option<Value>,
+    /// The authenticated user (`None` when security is off or authentication failed).
+    pub user: Option<String>,
+    /// The HTTP status answered (injected faults included).
+    pub status: u16,
+}
+
+/// Read-only endpoints that are sent with POST (or PUT) but change nothing.
+const READ_ENDPOINTS: &[&str] = &[
+    "_search",
+    "_count",
+    "_msearch",
+    "_mget",
+    "_field_caps",
+    "_explain",
+    "_validate",
+    "_has_privileges",
+    "_verify",
+    "_authenticate",
+    "explain",
+    "_refresh",
+];
+
+impl RecordedRequest {
+    /// Is this a write? Rule: every method but GET and HEAD, except requests whose
+    /// path ends in a read-only endpoint (`_search`, `_count`, `_msearch`, `_mget`,
+    /// `_field_caps`, `_explain`, `_validate/query`, `_has_privileges`, `_verify`
+    /// (repository verification), `_authenticate`, `_ilm/explain`, `_refresh`).
+    pub fn is_write(&self) -> bool {
+        if self.method == "GET" || self.method == "HEAD" {
+            return false;
+        }
+        let segs: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
+        !segs.iter().any(|s| READ_ENDPOINTS.contains(s))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+/// A running stand-in. Stops on [`EsSim::stop`] or when dropped.
+pub struct EsSim {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    tls: bool,
+    ca_pem: Option<String>,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl EsSim {
+    /// Starts with the default configuration on a free loopback port.
+    pub async fn start() -> EsSim {
+        EsSim::start_with(SimConfig::default()).await
+    }
+
+    /// Starts with `cfg`. Panics if the port cannot be bound (a test helper; see [`EsSim::try_start_with`]).
+    pub async fn start_with(cfg: SimConfig) -> EsSim {
+        match EsSim::try_start_with(cfg).await {
+            Ok(s) => s,
+            Err(e) => panic!("es-sim failed to start: {e}"),
+        }
+    }
+
+    pub async fn try_start_with(cfg: SimConfig) -> Result<EsSim, SimError> {
+        let addr = server::loopback(cfg.port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| SimError::Bind { addr, source })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind { addr, source })?;
+        let (ca_pem, tls_cfg) = if cfg.tls {
+            let m = tls::self_signed()?;
+            (Some(m.ca_pem), Some(m.config))
+        } else {
+            (None, None)
+        };
+        let tls = cfg.tls;
+        let shared = Arc::new(Shared::new(cfg));
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(server::run(listener, shared.clone(), tls_cfg, rx));
+        Ok(EsSim {
+            shared,
+            addr,
+            tls,
+            ca_pem,
+            shutdown: tx,
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` or `https://...`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// PEM of the CA that signed the server certificate (when TLS is on).
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    /// Every recorded request (admin `/_sim/*` calls are not recorded).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.log).iter().cloned().collect()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.shared.log).clear();
+    }
+
+    /// The recorded writes (see [`RecordedRequest::is_write`] for the rule).
+    pub fn write_requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.log).iter().filter(|r| r.is_write()).cloned().collect()
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.shared.inject(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        *lock(&self.shared.faults) = server::FaultState::default();
+    }
+
+    /// Forces the cluster health colour.
+    pub fn set_health(&self, h: Health) {
+        lock(&self.shared.state).health_override = Some(h);
+    }
+
+    /// Health is computed from the shards again.
+    pub fn clear_health(&self) {
+        lock(&self.shared.state).health_override = None;
+    }
+
+    /// Edits the state behind the clients' back (drift).
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut lock(&self.shared.state))
+    }
+
+    /// Changes the version reported and the version-dependent behaviour.
+    pub fn set_version(&self, v: &str) {
+        lock(&self.shared.state).version = v.to_string();
+    }
+
+    /// Back to a fresh node: state from the configuration, empty log, no faults.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Stops serving and waits until every connection task has ended.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for EsSim {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(t) = self.task.take() {
+            // aborting drops the accept loop and, with it, every connection task
+            t.abort();
+        }
+    }
+}

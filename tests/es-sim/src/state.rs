@@ -1,0 +1,313 @@
+//! The simulated cluster state. Every map is a `BTreeMap`, so responses are
+//! deterministic. Tests may edit it directly (`EsSim::with_state`) to simulate
+//! drift. Pure data plus small lookups; no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::Health;
+
+/// The whole simulated cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct State {
+    pub version: String,
+    pub cluster_name: String,
+    pub cluster_uuid: String,
+    pub node_name: String,
+    pub node_id: String,
+    /// Nodes in the simulated cluster; replicas beyond `nodes - 1` stay unassigned (yellow).
+    pub nodes: u32,
+    /// Forced health colour (`None` = computed from the indices' shards).
+    pub health_override: Option<Health>,
+    /// `path.repo` of the node.
+    pub path_repo: Vec<String>,
+    /// Secure setting names present in the keystore.
+    pub keystore: BTreeSet<String>,
+    pub ilm_policies: BTreeMap<String, IlmPolicy>,
+    pub component_templates: BTreeMap<String, ComponentTemplate>,
+    pub index_templates: BTreeMap<String, IndexTemplate>,
+    pub indices: BTreeMap<String, Index>,
+    pub repositories: BTreeMap<String, Repository>,
+    /// Contents of snapshot repositories, keyed by `type:location` (survives unregistering a repo).
+    pub repository_storage: BTreeMap<String, RepositoryStorage>,
+    pub slm_policies: BTreeMap<String, SlmPolicy>,
+    /// Roles created through the API (built-in roles are in `security::builtin_role`).
+    pub roles: BTreeMap<String, Role>,
+    /// All users: reserved ones, the configured ones and those created through the API.
+    pub users: BTreeMap<String, User>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IlmPolicy {
+    /// The normalised `policy` object (`phases`, `_meta`).
+    pub policy: Value,
+    pub version: u64,
+    pub modified_date_millis: u64,
+}
+
+/// The `template` part of component and index templates.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TemplateBody {
+    /// Flat, normalised settings (`index.number_of_shards` -> `"1"`).
+    pub settings: Option<BTreeMap<String, Value>>,
+    pub mappings: Option<Value>,
+    pub aliases: Option<BTreeMap<String, AliasMeta>>,
+    pub lifecycle: Option<Value>,
+    pub data_stream_options: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentTemplate {
+    pub template: TemplateBody,
+    pub version: Option<i64>,
+    pub meta: Option<Value>,
+    pub deprecated: Option<bool>,
+    pub created_date_millis: u64,
+    pub modified_date_millis: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexTemplate {
+    pub index_patterns: Vec<String>,
+    pub template: Option<TemplateBody>,
+    pub composed_of: Vec<String>,
+    pub priority: Option<i64>,
+    pub version: Option<i64>,
+    pub meta: Option<Value>,
+    pub data_stream: Option<Value>,
+    pub allow_auto_create: Option<bool>,
+    pub ignore_missing_component_templates: Option<Vec<String>>,
+    pub deprecated: Option<bool>,
+    pub created_date_millis: u64,
+    pub modified_date_millis: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AliasMeta {
+    pub filter: Option<Value>,
+    pub index_routing: Option<String>,
+    pub search_routing: Option<String>,
+    pub is_write_index: Option<bool>,
+    pub is_hidden: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Index {
+    pub uuid: String,
+    /// Flat, normalised settings, including the ones ES adds (`index.uuid`, `index.creation_date`, ...).
+    pub settings: BTreeMap<String, Value>,
+    /// The mapping object (`{"properties": {...}}`, `dynamic`, ...); `{}` when empty.
+    pub mappings: Value,
+    pub aliases: BTreeMap<String, AliasMeta>,
+    pub docs: BTreeMap<String, Doc>,
+    pub closed: bool,
+    pub next_seq_no: u64,
+    /// ILM: when the index entered its current state.
+    pub lifecycle_date_millis: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Doc {
+    pub source: Value,
+    pub version: u64,
+    pub seq_no: u64,
+    pub primary_term: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Repository {
+    pub kind: String,
+    /// Settings as given, values rendered as strings (as GET shows them).
+    pub settings: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepositoryStorage {
+    pub uuid: Option<String>,
+    pub snapshots: BTreeMap<String, Snapshot>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub name: String,
+    pub uuid: String,
+    pub indices: Vec<String>,
+    pub include_global_state: bool,
+    pub metadata: Option<Value>,
+    pub start_time_millis: u64,
+    pub end_time_millis: u64,
+    pub shards: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SlmPolicy {
+    /// The policy as given (`name`, `schedule`, `repository`, `config`, `retention`).
+    pub policy: Value,
+    pub version: u64,
+    pub modified_date_millis: u64,
+    pub last_success: Option<(String, u64)>,
+    pub snapshots_taken: u64,
+    pub snapshots_failed: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Role {
+    pub cluster: Vec<String>,
+    pub indices: Vec<IndicesPrivileges>,
+    pub applications: Vec<Value>,
+    pub run_as: Vec<String>,
+    pub metadata: Value,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IndicesPrivileges {
+    pub names: Vec<String>,
+    pub privileges: Vec<String>,
+    pub field_security: Option<Value>,
+    pub query: Option<Value>,
+    pub allow_restricted_indices: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub username: String,
+    /// `None` for reserved users whose password was never set: they cannot log in.
+    pub password: Option<String>,
+    pub roles: Vec<String>,
+    pub full_name: Option<String>,
+    pub email: Option<String>,
+    pub metadata: Value,
+    pub enabled: bool,
+    /// Which realm authenticates the user: `reserved`, `file` (from `SimConfig`) or `native` (API).
+    pub realm: Realm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Realm {
+    Reserved,
+    File,
+    Native,
+}
+
+/// The reserved users every secured ES node has.
+pub const RESERVED_USERS: &[(&str, &str)] = &[
+    ("elastic", "superuser"),
+    ("kibana", "kibana_system"),
+    ("kibana_system", "kibana_system"),
+    ("logstash_system", "logstash_system"),
+    ("beats_system", "beats_system"),
+    ("apm_system", "apm_system"),
+    ("remote_monitoring_user", "remote_monitoring_collector"),
+];
+
+impl State {
+    pub fn new(version: &str) -> State {
+        State {
+            version: version.to_string(),
+            cluster_name: "es-sim".to_string(),
+            cluster_uuid: crate::util::random_id(22),
+            node_name: "es-sim-0".to_string(),
+            node_id: crate::util::random_id(22),
+            nodes: 1,
+            health_override: None,
+            path_repo: Vec::new(),
+            keystore: BTreeSet::new(),
+            ilm_policies: BTreeMap::new(),
+            component_templates: BTreeMap::new(),
+            index_templates: BTreeMap::new(),
+            indices: BTreeMap::new(),
+            repositories: BTreeMap::new(),
+            repository_storage: BTreeMap::new(),
+            slm_policies: BTreeMap::new(),
+            roles: BTreeMap::new(),
+            users: BTreeMap::new(),
+        }
+    }
+
+    /// `(major, minor, patch)` of the simulated version.
+    pub fn version_tuple(&self) -> (u32, u32, u32) {
+        crate::version::parse(&self.version)
+    }
+
+    pub fn version_at_least(&self, v: &str) -> bool {
+        self.version_tuple() >= crate::version::parse(v)
+    }
+
+    /// Indices an alias points to.
+    pub fn alias_indices(&self, alias: &str) -> Vec<String> {
+        self.indices
+            .iter()
+            .filter(|(_, ix)| ix.aliases.contains_key(alias))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    pub fn alias_exists(&self, alias: &str) -> bool {
+        self.indices.values().any(|ix| ix.aliases.contains_key(alias))
+    }
+
+    /// All alias names, sorted.
+    pub fn alias_names(&self) -> BTreeSet<String> {
+        self.indices
+            .values()
+            .flat_map(|ix| ix.aliases.keys().cloned())
+            .collect()
+    }
+
+    /// The write index of an alias: the one flagged `is_write_index`, or the only
+    /// index when there is one and it is not flagged `false`.
+    pub fn write_index(&self, alias: &str) -> Option<String> {
+        let members: Vec<(&String, &AliasMeta)> = self
+            .indices
+            .iter()
+            .filter_map(|(n, ix)| ix.aliases.get(alias).map(|a| (n, a)))
+            .collect();
+        if let Some((n, _)) = members.iter().find(|(_, a)| a.is_write_index == Some(true)) {
+            return Some((*n).clone());
+        }
+        if members.len() == 1 && members[0].1.is_write_index.is_none() {
+            return Some(members[0].0.clone());
+        }
+        None
+    }
+}
+
+impl Index {
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).and_then(|v| v.as_str())
+    }
+
+    pub fn number_of_shards(&self) -> u64 {
+        self.setting("index.number_of_shards")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1)
+    }
+
+    /// Replicas wanted (honours `index.auto_expand_replicas` against the node count).
+    pub fn number_of_replicas(&self, nodes: u32) -> u64 {
+        if let Some(ae) = self.setting("index.auto_expand_replicas")
+            && ae != "false"
+            && let Some((lo, hi)) = ae.split_once('-')
+        {
+            let lo: u64 = lo.parse().unwrap_or(0);
+            let avail = u64::from(nodes.saturating_sub(1));
+            let hi: u64 = if hi == "all" { avail } else { hi.parse().unwrap_or(avail) };
+            return avail.clamp(lo, hi.max(lo));
+        }
+        self.setting("index.number_of_replicas")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1)
+    }
+
+    /// Approximate store size: the bytes of the stored sources.
+    pub fn size_bytes(&self) -> u64 {
+        self.docs
+            .values()
+            .map(|d| serde_json::to_vec(&d.source).map(|v| v.len() as u64).unwrap_or(0))
+            .sum()
+    }
+}

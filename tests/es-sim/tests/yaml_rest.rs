@@ -1,0 +1,1138 @@
+//! Runs Elasticsearch's YAML REST tests against the stand-in.
+//!
+//! Test folders: `ES_CONFORMANCE_DIR` (default `../../../shared/es-conformance`
+//! from this crate) plus every folder in the colon-separated `ES_YAML_EXTRA_DIRS`.
+//! `do:` API names are mapped to HTTP calls with the JSON REST specs found in
+//! those folders; APIs without a spec there use the small table in
+//! `builtin_specs`. Each test runs against a fresh `EsSim` (version
+//! `ES_YAML_SIM_VERSION`, default below). Tests may be skipped only by name in
+//! `yaml-skips.txt` (`file :: test name :: reason`); tests whose own
+//! `skip`/`requires` sections exclude them are counted as skipped too.
+//! Prints `N passed, N failed, N skipped` and fails below a 90% pass rate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use es_sim::{EsSim, SimConfig, SimUser};
+use serde_json::{Map, Value};
+
+/// The version the stand-in claims while running the suite: new enough for every
+/// capability the (main-branch) test files ask about.
+const DEFAULT_VERSION: &str = "9.5.1";
+const ADMIN_USER: &str = "x_pack_rest_user";
+const ADMIN_PASSWORD: &str = "x-pack-test-password";
+const PASS_RATE: f64 = 0.90;
+const PARALLEL: usize = 4;
+/// Path parts named differently in the stored specs and the stored tests.
+const RENAMED_PARTS: &[(&str, &str)] = &[("policy_name", "policy_id")];
+
+// ---------------------------------------------------------------- specs
+
+#[derive(Debug, Clone, Default)]
+struct SpecPath {
+    path: String,
+    methods: Vec<String>,
+    parts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Spec {
+    paths: Vec<SpecPath>,
+    params: BTreeSet<String>,
+}
+
+fn parts_of(path: &str) -> Vec<String> {
+    path.split('{')
+        .skip(1)
+        .filter_map(|s| s.split_once('}').map(|(p, _)| p.to_string()))
+        .collect()
+}
+
+fn parse_spec(v: &Value) -> Option<(String, Spec)> {
+    let (name, body) = v.as_object()?.iter().next()?;
+    let url = body.get("url")?;
+    let mut spec = Spec::default();
+    if let Some(paths) = url.get("paths").and_then(Value::as_array) {
+        for p in paths {
+            if let Some(s) = p.as_str() {
+                // old layout: methods at the top level
+                let methods = body
+                    .get("methods")
+                    .and_then(Value::as_array)
+                    .map(|m| m.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                spec.paths.push(SpecPath { path: s.to_string(), methods, parts: parts_of(s) });
+            } else if let Some(path) = p.get("path").and_then(Value::as_str) {
+                let methods = p
+                    .get("methods")
+                    .and_then(Value::as_array)
+                    .map(|m| m.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                spec.paths.push(SpecPath { path: path.to_string(), methods, parts: parts_of(path) });
+            }
+        }
+    }
+    for params in [body.get("params"), url.get("params")].into_iter().flatten() {
+        if let Some(m) = params.as_object() {
+            spec.params.extend(m.keys().cloned());
+        }
+    }
+    Some((name.clone(), spec))
+}
+
+/// APIs the copied tests call whose spec files are not in the conformance folder.
+fn builtin_specs() -> Vec<(&'static str, Vec<(&'static [&'static str], &'static str)>)> {
+    const GET: &[&str] = &["GET"];
+    const HEAD: &[&str] = &["HEAD"];
+    const PUT: &[&str] = &["PUT"];
+    const POST: &[&str] = &["POST"];
+    const DELETE: &[&str] = &["DELETE"];
+    const PUT_POST: &[&str] = &["PUT", "POST"];
+    const GET_POST: &[&str] = &["GET", "POST"];
+    vec![
+        ("index", vec![(PUT_POST, "/{index}/_doc/{id}"), (POST, "/{index}/_doc")]),
+        ("create", vec![(PUT_POST, "/{index}/_create/{id}")]),
+        ("get", vec![(GET, "/{index}/_doc/{id}")]),
+        ("exists", vec![(HEAD, "/{index}/_doc/{id}")]),
+        ("delete", vec![(DELETE, "/{index}/_doc/{id}")]),
+        ("search", vec![(GET_POST, "/_search"), (GET_POST, "/{index}/_search")]),
+        ("count", vec![(GET_POST, "/_count"), (GET_POST, "/{index}/_count")]),
+        ("indices.refresh", vec![(POST, "/_refresh"), (POST, "/{index}/_refresh")]),
+        ("indices.close", vec![(POST, "/{index}/_close")]),
+        ("indices.open", vec![(POST, "/{index}/_open")]),
+        ("indices.get_mapping", vec![(GET, "/_mapping"), (GET, "/{index}/_mapping")]),
+        ("indices.put_mapping", vec![(PUT, "/{index}/_mapping")]),
+        ("indices.get_settings", vec![(GET, "/_settings"), (GET, "/{index}/_settings"), (GET, "/{index}/_settings/{name}")]),
+        ("indices.put_settings", vec![(PUT, "/_settings"), (PUT, "/{index}/_settings")]),
+        ("indices.delete_alias", vec![(DELETE, "/{index}/_alias/{name}")]),
+        ("indices.put_template", vec![(PUT, "/_template/{name}")]),
+        ("indices.create_data_stream", vec![(PUT, "/_data_stream/{name}")]),
+        ("cluster.exists_component_template", vec![(HEAD, "/_component_template/{name}")]),
+        ("ilm.remove_policy", vec![(POST, "/{index}/_ilm/remove")]),
+        ("ilm.get_status", vec![(GET, "/_ilm/status")]),
+        ("slm.execute_lifecycle", vec![(PUT, "/_slm/policy/{policy_id}/_execute")]),
+        ("slm.get_status", vec![(GET, "/_slm/status")]),
+        ("snapshot.create", vec![(PUT, "/_snapshot/{repository}/{snapshot}")]),
+        ("snapshot.get", vec![(GET, "/_snapshot/{repository}/{snapshot}")]),
+        ("snapshot.delete", vec![(DELETE, "/_snapshot/{repository}/{snapshot}")]),
+        ("snapshot.cleanup_repository", vec![(POST, "/_snapshot/{repository}/_cleanup")]),
+        ("security.put_role", vec![(PUT, "/_security/role/{name}")]),
+        ("security.get_role", vec![(GET, "/_security/role"), (GET, "/_security/role/{name}")]),
+        ("security.delete_role", vec![(DELETE, "/_security/role/{name}")]),
+        ("security.put_user", vec![(PUT, "/_security/user/{username}")]),
+        ("security.delete_user", vec![(DELETE, "/_security/user/{username}")]),
+        ("security.authenticate", vec![(GET, "/_security/_authenticate")]),
+        ("capabilities", vec![(GET, "/_capabilities")]),
+    ]
+}
+
+fn load_specs(dirs: &[PathBuf]) -> BTreeMap<String, Spec> {
+    let mut specs: BTreeMap<String, Spec> = BTreeMap::new();
+    for (name, paths) in builtin_specs() {
+        let spec = Spec {
+            paths: paths
+                .into_iter()
+                .map(|(m, p)| SpecPath {
+                    path: p.to_string(),
+                    methods: m.iter().map(|s| s.to_string()).collect(),
+                    parts: parts_of(p),
+                })
+                .collect(),
+            params: BTreeSet::new(),
+        };
+        specs.insert(name.to_string(), spec);
+    }
+    for dir in dirs {
+        for f in walk(dir) {
+            if f.extension().is_some_and(|e| e == "json")
+                && f.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "api")
+                && let Ok(text) = std::fs::read_to_string(&f)
+                && let Ok(v) = serde_json::from_str::<Value>(&text)
+                && let Some((name, spec)) = parse_spec(&v)
+            {
+                specs.insert(name, spec);
+            }
+        }
+    }
+    specs
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+// ---------------------------------------------------------------- test files
+
+#[derive(Debug, Clone)]
+struct TestCase {
+    file: String,
+    name: String,
+    setup: Vec<Value>,
+    teardown: Vec<Value>,
+    steps: Vec<Value>,
+}
+
+fn load_tests(dirs: &[PathBuf]) -> (Vec<TestCase>, Vec<String>) {
+    let mut tests = Vec::new();
+    let mut errors = Vec::new();
+    for dir in dirs {
+        for f in walk(dir) {
+            if !f.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                continue;
+            }
+            let rel = f.strip_prefix(dir).unwrap_or(&f).to_string_lossy().to_string();
+            let text = match std::fs::read_to_string(&f) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(format!("{rel}: {e}"));
+                    continue;
+                }
+            };
+            let docs: Vec<Value> = match serde_saphyr::from_multiple::<Value>(&text) {
+                Ok(d) => d,
+                Err(e) => {
+                    errors.push(format!("{rel}: YAML: {e}"));
+                    continue;
+                }
+            };
+            let mut setup = Vec::new();
+            let mut teardown = Vec::new();
+            let mut cases = Vec::new();
+            for d in docs {
+                let Value::Object(m) = d else { continue };
+                for (k, v) in m {
+                    let steps = v.as_array().cloned().unwrap_or_default();
+                    match k.as_str() {
+                        "setup" => setup = steps,
+                        "teardown" => teardown = steps,
+                        _ => cases.push((k, steps)),
+                    }
+                }
+            }
+            for (name, steps) in cases {
+                tests.push(TestCase { file: rel.clone(), name, setup: setup.clone(), teardown: teardown.clone(), steps });
+            }
+        }
+    }
+    (tests, errors)
+}
+
+struct SkipEntry {
+    file: String,
+    name: String,
+    reason: String,
+}
+
+fn load_skips(path: &Path) -> Vec<SkipEntry> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut p = l.splitn(3, " :: ");
+            Some(SkipEntry {
+                file: p.next()?.trim().to_string(),
+                name: p.next()?.trim().to_string(),
+                reason: p.next().unwrap_or("").trim().to_string(),
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- execution
+
+#[derive(Debug, Clone)]
+struct Resp {
+    body: Value,
+}
+
+struct Exec {
+    client: reqwest::Client,
+    base: String,
+    specs: Arc<BTreeMap<String, Spec>>,
+    stash: Map<String, Value>,
+    response: Option<Resp>,
+    version: String,
+}
+
+enum Outcome {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+const RUNNER_FEATURES: &[&str] = &[
+    "headers", "allowed_warnings", "allowed_warnings_regex", "warnings", "warnings_regex",
+    "catch_unauthorized", "default_shards", "regex", "contains", "transform_and_set",
+    "stash_in_key", "stash_in_path", "embedded_stash_key", "arbitrary_key", "capabilities",
+    "close_to", "is_after", "xpack", "fips_140", "skip_os", "stash_path_replace",
+];
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn version_tuple(v: &str) -> (u32, u32, u32) {
+    es_sim::version::parse(v)
+}
+
+fn in_version_ranges(spec: &str, version: &str) -> bool {
+    let v = version_tuple(version);
+    spec.split(',').any(|range| {
+        let range = range.trim();
+        if range == "all" {
+            return true;
+        }
+        let (lo, hi) = range.split_once('-').map(|(a, b)| (a.trim(), b.trim())).unwrap_or((range, range));
+        let lo_ok = lo.is_empty() || version_tuple(lo) <= v;
+        let hi_ok = hi.is_empty() || v <= version_tuple(hi);
+        lo_ok && hi_ok
+    })
+}
+
+impl Exec {
+    async fn capabilities_supported(&self, caps: &Value) -> Result<bool, String> {
+        for c in caps.as_array().cloned().unwrap_or_default() {
+            let method = c.get("method").and_then(Value::as_str).unwrap_or("GET");
+            let path = c.get("path").and_then(Value::as_str).unwrap_or("/");
+            let names = strings(c.get("capabilities")).join(",");
+            let params = strings(c.get("parameters")).join(",");
+            let mut req = self
+                .client
+                .get(format!("{}/_capabilities", self.base))
+                .basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD))
+                .query(&[("method", method), ("path", path), ("capabilities", names.as_str())]);
+            if !params.is_empty() {
+                req = req.query(&[("parameters", params.as_str())]);
+            }
+            let r = req.send().await.map_err(|e| format!("capabilities: {e}"))?;
+            let v: Value = r.json().await.map_err(|e| format!("capabilities: {e}"))?;
+            if v.get("supported") != Some(&Value::Bool(true)) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// `Some(reason)` when a `skip` or `requires` section excludes the test.
+    async fn skip_reason(&self, steps: &[Value]) -> Result<Option<String>, String> {
+        for step in steps {
+            if let Some(req) = step.get("requires") {
+                let missing: Vec<String> = strings(req.get("test_runner_features"))
+                    .into_iter()
+                    .filter(|f| !RUNNER_FEATURES.contains(&f.as_str()))
+                    .collect();
+                if !missing.is_empty() {
+                    return Ok(Some(format!("runner lacks features {missing:?}")));
+                }
+                for f in strings(req.get("cluster_features")) {
+                    if !es_sim::version::has_cluster_feature(&self.version, &f) {
+                        return Ok(Some(format!("requires cluster feature [{f}]")));
+                    }
+                }
+                if let Some(caps) = req.get("capabilities")
+                    && !self.capabilities_supported(caps).await?
+                {
+                    return Ok(Some(format!("requires capabilities {caps}")));
+                }
+            }
+            if let Some(skip) = step.get("skip") {
+                let missing: Vec<String> = strings(skip.get("features"))
+                    .into_iter()
+                    .filter(|f| !RUNNER_FEATURES.contains(&f.as_str()))
+                    .collect();
+                if !missing.is_empty() {
+                    return Ok(Some(format!("runner lacks features {missing:?}")));
+                }
+                if let Some(v) = skip.get("version").and_then(Value::as_str)
+                    && in_version_ranges(v, &self.version)
+                {
+                    return Ok(Some(format!("skip version [{v}]")));
+                }
+                if skip.get("awaits_fix").is_some() {
+                    return Ok(Some("awaits_fix".into()));
+                }
+                for f in strings(skip.get("cluster_features")) {
+                    if es_sim::version::has_cluster_feature(&self.version, &f) {
+                        return Ok(Some(format!("skip when cluster feature [{f}]")));
+                    }
+                }
+                for ki in skip.get("known_issues").and_then(Value::as_array).cloned().unwrap_or_default() {
+                    let has = |k: &str| {
+                        ki.get(k).and_then(Value::as_str).is_some_and(|f| es_sim::version::has_cluster_feature(&self.version, f))
+                    };
+                    if has("cluster_feature") && !has("fixed_by") {
+                        return Ok(Some("known issue".into()));
+                    }
+                }
+                if let Some(caps) = skip.get("capabilities")
+                    && self.capabilities_supported(caps).await?
+                {
+                    return Ok(Some(format!("skip when capabilities {caps}")));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn stash_lookup(&self, key: &str) -> Option<Value> {
+        if key == "body" {
+            return self.response.as_ref().map(|r| r.body.clone());
+        }
+        self.stash.get(key).cloned()
+    }
+
+    fn stash_string(&self, key: &str) -> Option<String> {
+        self.stash_lookup(key).map(|v| match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+    }
+
+    /// Replaces `$name` / `${name}` stash references in a value.
+    fn resolve(&self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => {
+                if let Some(key) = s.strip_prefix('$') {
+                    let key = key.strip_prefix('{').and_then(|k| k.strip_suffix('}')).unwrap_or(key);
+                    if !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                        if let Some(val) = self.stash_lookup(key) {
+                            return val;
+                        }
+                    }
+                }
+                Value::String(self.interpolate(s))
+            }
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.resolve(x)).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, x)| {
+                        let key = match k.strip_prefix('$').and_then(|kk| self.stash_string(kk)) {
+                            Some(s) => s,
+                            None => self.interpolate(k),
+                        };
+                        (key, self.resolve(x))
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    fn interpolate(&self, s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find("${") {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 2..];
+            match after.find('}') {
+                Some(j) => {
+                    let key = &after[..j];
+                    match self.stash_string(key) {
+                        Some(v) => out.push_str(&v),
+                        None => out.push_str(&rest[i..i + 3 + j]),
+                    }
+                    rest = &after[j + 1..];
+                }
+                None => {
+                    out.push_str(&rest[i..]);
+                    rest = "";
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn split_path(&self, path: &str) -> Vec<String> {
+        let mut parts = Vec::new();
+        let mut cur = String::new();
+        let mut chars = path.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\\' && chars.peek() == Some(&'.') {
+                cur.push('.');
+                chars.next();
+            } else if c == '.' {
+                parts.push(std::mem::take(&mut cur));
+            } else {
+                cur.push(c);
+            }
+        }
+        parts.push(cur);
+        parts
+            .into_iter()
+            .map(|p| match p.strip_prefix('$').and_then(|k| self.stash_string(k)) {
+                Some(v) => v,
+                None => self.interpolate(&p),
+            })
+            .collect()
+    }
+
+    /// Looks a dotted path up in the last response (or the stash for `$name`).
+    fn eval(&self, path: &str) -> Option<Value> {
+        if let Some(key) = path.strip_prefix('$')
+            && !key.contains('.')
+        {
+            return self.stash_lookup(key);
+        }
+        let mut cur = self.response.as_ref()?.body.clone();
+        if path.is_empty() {
+            return Some(cur);
+        }
+        for seg in self.split_path(path) {
+            cur = match cur {
+                Value::Object(mut m) => {
+                    if seg == "_arbitrary_key_" {
+                        Value::String(m.keys().next()?.clone())
+                    } else {
+                        m.remove(&seg)?
+                    }
+                }
+                Value::Array(mut a) => {
+                    let i: usize = seg.parse().ok()?;
+                    if i < a.len() { a.swap_remove(i) } else { return None }
+                }
+                _ => return None,
+            };
+        }
+        Some(cur)
+    }
+
+    fn build_request(&self, api: &str, args: &Value) -> Result<(String, String, Option<(String, String)>), String> {
+        let spec = self.specs.get(api).ok_or_else(|| format!("no spec for API [{api}]"))?;
+        let Value::Object(args) = self.resolve(args) else {
+            return Err(format!("arguments of [{api}] must be a map"));
+        };
+        let mut params: BTreeMap<String, String> = BTreeMap::new();
+        let mut body: Option<Value> = None;
+        for (k, v) in &args {
+            if k == "body" {
+                body = Some(v.clone());
+                continue;
+            }
+            if k == "ignore" {
+                continue;
+            }
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|x| match x {
+                        Value::String(s) => s.clone(),
+                        o => o.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                o => o.to_string(),
+            };
+            params.insert(k.clone(), s);
+        }
+        // choose the path using the most provided parts; path parts renamed between the
+        // spec and test versions (see the conformance README) are mapped by `RENAMED_PARTS`
+        for (from, to) in RENAMED_PARTS {
+            if !spec.paths.iter().any(|p| p.parts.iter().any(|x| x == from))
+                && spec.paths.iter().any(|p| p.parts.iter().any(|x| x == to))
+                && let Some(v) = params.remove(*from)
+            {
+                params.entry(to.to_string()).or_insert(v);
+            }
+        }
+        let mut best: Option<(&SpecPath, BTreeMap<String, String>)> = None;
+        for p in &spec.paths {
+            let mut bound = BTreeMap::new();
+            let mut ok = true;
+            for part in &p.parts {
+                if params.contains_key(part) {
+                    bound.insert(part.clone(), part.clone());
+                } else {
+                    ok = false;
+                    break;
+                }
+            }
+            if ok && best.as_ref().is_none_or(|(b, _)| p.parts.len() > b.parts.len()) {
+                best = Some((p, bound));
+            }
+        }
+        let Some((sp, bound)) = best else {
+            return Err(format!("param: no path of [{api}] can be built from {:?}", params.keys().collect::<Vec<_>>()));
+        };
+        let mut path = sp.path.clone();
+        for (part, source) in &bound {
+            let v = params.remove(source).unwrap_or_default();
+            path = path.replace(&format!("{{{part}}}"), &encode(&v, true));
+        }
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k, false), encode(v, false)))
+            .collect();
+        let methods = &sp.methods;
+        let method = if body.is_some() {
+            methods
+                .iter()
+                .find(|m| *m == "PUT" || *m == "POST")
+                .or(methods.first())
+                .cloned()
+                .unwrap_or_else(|| "GET".into())
+        } else {
+            methods.first().cloned().unwrap_or_else(|| "GET".into())
+        };
+        let url = if query.is_empty() { path } else { format!("{path}?{}", query.join("&")) };
+        let body = body.map(|b| {
+            let ndjson = api == "bulk" || api.ends_with("msearch");
+            match b {
+                Value::Array(items) if ndjson => {
+                    let mut s = String::new();
+                    for it in items {
+                        match it {
+                            Value::String(line) => s.push_str(line.trim_end()),
+                            o => s.push_str(&o.to_string()),
+                        }
+                        s.push('\n');
+                    }
+                    ("application/x-ndjson".to_string(), s)
+                }
+                Value::String(s) if ndjson => {
+                    let mut s = s;
+                    if !s.ends_with('\n') {
+                        s.push('\n');
+                    }
+                    ("application/x-ndjson".to_string(), s)
+                }
+                Value::String(s) => ("application/json".to_string(), s),
+                o => ("application/json".to_string(), o.to_string()),
+            }
+        });
+        Ok((method, url, body))
+    }
+
+    async fn do_step(&mut self, spec: &Value) -> Result<(), String> {
+        let Value::Object(m) = spec else { return Err("do must be a map".into()) };
+        let mut catch: Option<String> = None;
+        let mut headers: Vec<(String, String)> = Vec::new();
+        let mut warnings: Vec<String> = Vec::new();
+        let mut allowed: Vec<String> = Vec::new();
+        let mut warnings_re: Vec<String> = Vec::new();
+        let mut allowed_re: Vec<String> = Vec::new();
+        let mut call: Option<(&String, &Value)> = None;
+        for (k, v) in m {
+            match k.as_str() {
+                "catch" => catch = v.as_str().map(String::from),
+                "headers" => {
+                    if let Value::Object(h) = self.resolve(v) {
+                        for (hk, hv) in h {
+                            headers.push((hk, hv.as_str().map(String::from).unwrap_or_else(|| hv.to_string())));
+                        }
+                    }
+                }
+                "warnings" => warnings = strings(Some(v)),
+                "allowed_warnings" => allowed = strings(Some(v)),
+                "warnings_regex" => warnings_re = strings(Some(v)),
+                "allowed_warnings_regex" => allowed_re = strings(Some(v)),
+                "node_selector" => {}
+                _ => call = Some((k, v)),
+            }
+        }
+        let (api, args) = call.ok_or("do without an API call")?;
+        let built = self.build_request(api, args);
+        let (method, url, body) = match built {
+            Ok(b) => b,
+            Err(e) if e.starts_with("param:") => {
+                self.response = None;
+                return if catch.as_deref() == Some("param") { Ok(()) } else { Err(e) };
+            }
+            Err(e) => return Err(e),
+        };
+        if catch.as_deref() == Some("param") {
+            return Err(format!("expected a client-side param error for [{api}] but the request could be built"));
+        }
+        let method_h = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut req = self.client.request(method_h, format!("{}{}", self.base, url));
+        let has_auth = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        if !has_auth {
+            req = req.basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD));
+        }
+        let mut has_ct = false;
+        for (k, v) in &headers {
+            has_ct |= k.eq_ignore_ascii_case("content-type");
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if let Some((ct, b)) = body {
+            if !has_ct {
+                req = req.header("content-type", ct);
+            }
+            req = req.body(b);
+        }
+        let r = req.send().await.map_err(|e| format!("{api}: {e}"))?;
+        let status = r.status().as_u16();
+        let warn_values: Vec<String> = r
+            .headers()
+            .get_all("warning")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(warning_text)
+            .collect();
+        let text = r.text().await.map_err(|e| e.to_string())?;
+        let body = if method == "HEAD" {
+            Value::Bool(status == 200)
+        } else if text.is_empty() {
+            Value::String(String::new())
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text.clone()))
+        };
+        self.response = Some(Resp { body });
+        // warnings
+        for w in &warnings {
+            if !warn_values.contains(w) {
+                return Err(format!("expected warning [{w}] not found in {warn_values:?}"));
+            }
+        }
+        for w in &warnings_re {
+            let re = regex::Regex::new(w).map_err(|e| e.to_string())?;
+            if !warn_values.iter().any(|x| re.is_match(x)) {
+                return Err(format!("expected warning matching [{w}] not found in {warn_values:?}"));
+            }
+        }
+        for w in &warn_values {
+            let expected = warnings.contains(w) || allowed.contains(w);
+            let by_re = warnings_re
+                .iter()
+                .chain(&allowed_re)
+                .any(|p| regex::Regex::new(p).is_ok_and(|re| re.is_match(w)));
+            if !expected && !by_re {
+                return Err(format!("unexpected warning [{w}]"));
+            }
+        }
+        let is_error = status >= 400 && !(method == "HEAD" && status == 404);
+        match catch.as_deref() {
+            None if is_error => Err(format!("{method} {url} -> {status}: {text}")),
+            None => Ok(()),
+            Some(c) => {
+                if status < 400 {
+                    return Err(format!("expected error [{c}] but got {status}: {text}"));
+                }
+                let ok = match c {
+                    "bad_request" => status == 400,
+                    "unauthorized" => status == 401,
+                    "forbidden" => status == 403,
+                    "missing" => status == 404,
+                    "request_timeout" => status == 408,
+                    "conflict" => status == 409,
+                    "unavailable" => status == 503,
+                    "request" => ![400, 401, 403, 404, 408, 409].contains(&status),
+                    re if re.len() > 1 && re.starts_with('/') && re.ends_with('/') => {
+                        let re = regex::Regex::new(&re[1..re.len() - 1]).map_err(|e| e.to_string())?;
+                        re.is_match(&text)
+                    }
+                    other => return Err(format!("unknown catch [{other}]")),
+                };
+                if ok { Ok(()) } else { Err(format!("catch [{c}] did not match {status}: {text}")) }
+            }
+        }
+    }
+
+    fn assert_step(&mut self, kind: &str, spec: &Value) -> Result<(), String> {
+        match kind {
+            "set" => {
+                for (path, name) in spec.as_object().cloned().unwrap_or_default() {
+                    let v = self.eval(&path).ok_or_else(|| format!("set: no value at [{path}]"))?;
+                    let name = name.as_str().unwrap_or_default().to_string();
+                    self.stash.insert(name, v);
+                }
+                Ok(())
+            }
+            "transform_and_set" => {
+                for (name, expr) in spec.as_object().cloned().unwrap_or_default() {
+                    let e = expr.as_str().unwrap_or_default();
+                    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+                    let val = if let Some(arg) = e.strip_prefix("#base64EncodeCredentials(").and_then(|s| s.strip_suffix(')')) {
+                        let (u, p) = arg.split_once(',').ok_or("bad base64EncodeCredentials")?;
+                        let u = self.eval(u.trim()).and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                        let p = self.eval(p.trim()).and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                        b64(&format!("{u}:{p}"))
+                    } else if let Some(arg) = e.strip_prefix("#base64Encode(").and_then(|s| s.strip_suffix(')')) {
+                        b64(arg)
+                    } else {
+                        e.to_string()
+                    };
+                    self.stash.insert(name, Value::String(val));
+                }
+                Ok(())
+            }
+            "match" => {
+                for (path, expected) in spec.as_object().cloned().unwrap_or_default() {
+                    let actual = if path == "$body" {
+                        self.response.as_ref().map(|r| r.body.clone())
+                    } else {
+                        self.eval(&path)
+                    };
+                    let expected = self.resolve(&expected);
+                    match_values(&expected, actual.as_ref()).map_err(|e| format!("match [{path}]: {e}"))?;
+                }
+                Ok(())
+            }
+            "is_true" | "is_false" => {
+                let path = spec.as_str().unwrap_or_default();
+                let v = self.eval(path);
+                let truthy = match &v {
+                    None | Some(Value::Null) => false,
+                    Some(Value::Bool(b)) => *b,
+                    Some(Value::String(s)) => !s.is_empty() && s != "false",
+                    Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+                    Some(_) => true,
+                };
+                if truthy == (kind == "is_true") {
+                    Ok(())
+                } else {
+                    Err(format!("{kind} [{path}] failed, value: {v:?}"))
+                }
+            }
+            "exists" => {
+                let path = spec.as_str().unwrap_or_default();
+                match self.eval(path) {
+                    Some(Value::Null) | None => Err(format!("exists [{path}] failed")),
+                    Some(_) => Ok(()),
+                }
+            }
+            "length" => {
+                for (path, n) in spec.as_object().cloned().unwrap_or_default() {
+                    let n = self.resolve(&n).as_u64().ok_or("length must be a number")? as usize;
+                    let len = match self.eval(&path) {
+                        Some(Value::Array(a)) => a.len(),
+                        Some(Value::Object(m)) => m.len(),
+                        Some(Value::String(s)) => s.chars().count(),
+                        other => return Err(format!("length [{path}]: not measurable: {other:?}")),
+                    };
+                    if len != n {
+                        return Err(format!("length [{path}] is {len}, expected {n}"));
+                    }
+                }
+                Ok(())
+            }
+            "gt" | "gte" | "lt" | "lte" => {
+                for (path, bound) in spec.as_object().cloned().unwrap_or_default() {
+                    let bound = num(&self.resolve(&bound)).ok_or("bound must be a number")?;
+                    let actual = self.eval(&path).as_ref().and_then(num).ok_or_else(|| format!("{kind} [{path}]: no number"))?;
+                    let ok = match kind {
+                        "gt" => actual > bound,
+                        "gte" => actual >= bound,
+                        "lt" => actual < bound,
+                        _ => actual <= bound,
+                    };
+                    if !ok {
+                        return Err(format!("{kind} [{path}]: {actual} vs {bound}"));
+                    }
+                }
+                Ok(())
+            }
+            "contains" => {
+                for (path, expected) in spec.as_object().cloned().unwrap_or_default() {
+                    let expected = self.resolve(&expected);
+                    let ok = match (self.eval(&path), &expected) {
+                        (Some(Value::String(s)), Value::String(e)) => s.contains(e.as_str()),
+                        (Some(Value::Array(a)), e) => a.iter().any(|x| contains_value(x, e)),
+                        _ => false,
+                    };
+                    if !ok {
+                        return Err(format!("contains [{path}] {expected} failed"));
+                    }
+                }
+                Ok(())
+            }
+            "close_to" => {
+                for (path, spec) in spec.as_object().cloned().unwrap_or_default() {
+                    let v = spec.get("value").and_then(num).ok_or("close_to value")?;
+                    let e = spec.get("error").and_then(num).ok_or("close_to error")?;
+                    let a = self.eval(&path).as_ref().and_then(num).ok_or("close_to: no number")?;
+                    if (a - v).abs() > e {
+                        return Err(format!("close_to [{path}]: {a} vs {v}±{e}"));
+                    }
+                }
+                Ok(())
+            }
+            "is_after" => {
+                for (path, other) in spec.as_object().cloned().unwrap_or_default() {
+                    let a = self.eval(&path).and_then(|v| v.as_str().and_then(es_sim::util::parse_date));
+                    let b = self.resolve(&other).as_str().and_then(es_sim::util::parse_date);
+                    match (a, b) {
+                        (Some(a), Some(b)) if a > b => {}
+                        _ => return Err(format!("is_after [{path}] failed")),
+                    }
+                }
+                Ok(())
+            }
+            other => Err(format!("unsupported step [{other}]")),
+        }
+    }
+
+    async fn run_steps(&mut self, steps: &[Value]) -> Result<(), String> {
+        for step in steps {
+            let Some((kind, spec)) = step.as_object().and_then(|m| m.iter().next()) else {
+                continue;
+            };
+            match kind.as_str() {
+                "skip" | "requires" => {}
+                "do" => self.do_step(spec).await?,
+                k => self.assert_step(k, spec)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn warning_text(h: &str) -> String {
+    let Some(start) = h.find('"') else { return h.to_string() };
+    let mut out = String::new();
+    let mut chars = h[start + 1..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '"' => break,
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn encode(s: &str, _path: bool) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        // `,` and `*` stay readable in paths and query values (ES decodes either form)
+        let keep = b.is_ascii_alphanumeric() || b"-._~,*".contains(&b);
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn contains_value(actual: &Value, expected: &Value) -> bool {
+    match (actual, expected) {
+        (Value::Object(a), Value::Object(e)) => e.iter().all(|(k, v)| a.get(k).is_some_and(|x| contains_value(x, v))),
+        _ => match_values(expected, Some(actual)).is_ok(),
+    }
+}
+
+fn match_values(expected: &Value, actual: Option<&Value>) -> Result<(), String> {
+    if let Value::String(s) = expected {
+        let t = s.trim();
+        if t.len() > 1 && t.starts_with('/') && t.ends_with('/') {
+            let re = regex::Regex::new(&format!("(?x){}", &t[1..t.len() - 1])).map_err(|e| format!("bad regex: {e}"))?;
+            let text = match actual {
+                Some(Value::String(a)) => a.clone(),
+                Some(other) => other.to_string(),
+                None => return Err(format!("expected match of {t} but value is missing")),
+            };
+            return if re.is_match(&text) { Ok(()) } else { Err(format!("[{text}] does not match {t}")) };
+        }
+    }
+    let actual = actual.unwrap_or(&Value::Null);
+    if values_equal(expected, actual) {
+        Ok(())
+    } else {
+        Err(format!("expected {expected} but was {actual}"))
+    }
+}
+
+fn values_equal(e: &Value, a: &Value) -> bool {
+    match (e, a) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| values_equal(v, w)),
+        _ => e == a,
+    }
+}
+
+async fn run_test(t: TestCase, specs: Arc<BTreeMap<String, Spec>>, version: String, repo_dir: String) -> Outcome {
+    let cfg = SimConfig {
+        version: version.clone(),
+        users: vec![SimUser::new(ADMIN_USER, ADMIN_PASSWORD, &["superuser"])],
+        path_repo: vec![repo_dir],
+        ..SimConfig::default()
+    };
+    let sim = EsSim::start_with(cfg).await;
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs(60)).build() {
+        Ok(c) => c,
+        Err(e) => return Outcome::Fail(format!("client: {e}")),
+    };
+    let mut exec = Exec { client, base: sim.url(), specs, stash: Map::new(), response: None, version };
+    let outcome = async {
+        let mut gates: Vec<Value> = t.setup.clone();
+        gates.extend(t.teardown.iter().cloned());
+        gates.extend(t.steps.iter().cloned());
+        let gate_steps: Vec<Value> = gates
+            .into_iter()
+            .filter(|s| s.get("skip").is_some() || s.get("requires").is_some())
+            .collect();
+        match exec.skip_reason(&gate_steps).await {
+            Ok(Some(r)) => return Outcome::Skip(format!("own skip/requires: {r}")),
+            Ok(None) => {}
+            Err(e) => return Outcome::Fail(e),
+        }
+        if let Err(e) = exec.run_steps(&t.setup).await {
+            return Outcome::Fail(format!("setup: {e}"));
+        }
+        exec.stash.clear();
+        exec.response = None;
+        let result = exec.run_steps(&t.steps).await;
+        let teardown = exec.run_steps(&t.teardown).await;
+        match (result, teardown) {
+            (Err(e), _) => Outcome::Fail(e),
+            (Ok(()), Err(e)) => Outcome::Fail(format!("teardown: {e}")),
+            (Ok(()), Ok(())) => Outcome::Pass,
+        }
+    }
+    .await;
+    sim.stop().await;
+    outcome
+}
+
+fn conformance_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![match std::env::var("ES_CONFORMANCE_DIR") {
+        Ok(d) if !d.is_empty() => PathBuf::from(d),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/es-conformance"),
+    }];
+    if let Ok(extra) = std::env::var("ES_YAML_EXTRA_DIRS") {
+        dirs.extend(extra.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+    }
+    dirs
+}
+
+fn main() {
+    let dirs = conformance_dirs();
+    for d in &dirs {
+        if !d.is_dir() {
+            eprintln!("yaml_rest: test folder {} does not exist", d.display());
+            std::process::exit(1);
+        }
+    }
+    let version = std::env::var("ES_YAML_SIM_VERSION").unwrap_or_else(|_| DEFAULT_VERSION.to_string());
+    let specs = Arc::new(load_specs(&dirs));
+    let (tests, load_errors) = load_tests(&dirs);
+    let skips = load_skips(&Path::new(env!("CARGO_MANIFEST_DIR")).join("yaml-skips.txt"));
+    let repo_dir = std::env::temp_dir().join("es-sim-yaml-repo").to_string_lossy().to_string();
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("yaml_rest: runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut results: Vec<(String, String, Outcome)> = Vec::new();
+    let mut used_skips = BTreeSet::new();
+    rt.block_on(async {
+        let sem = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+        let mut set = tokio::task::JoinSet::new();
+        for (i, t) in tests.into_iter().enumerate() {
+            let display = format!("{} :: {}", t.file, t.name);
+            if let Some(f) = &filter
+                && !display.contains(f.as_str())
+            {
+                continue;
+            }
+            if let Some((si, s)) = skips.iter().enumerate().find(|(_, s)| t.file.ends_with(&s.file) && t.name == s.name) {
+                used_skips.insert(si);
+                results.push((t.file.clone(), t.name.clone(), Outcome::Skip(format!("yaml-skips.txt: {}", s.reason))));
+                continue;
+            }
+            let specs = specs.clone();
+            let version = version.clone();
+            let repo_dir = repo_dir.clone();
+            let sem = sem.clone();
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                let (file, name) = (t.file.clone(), t.name.clone());
+                let out = tokio::time::timeout(Duration::from_secs(120), run_test(t, specs, version, repo_dir))
+                    .await
+                    .unwrap_or_else(|_| Outcome::Fail("timed out after 120s".into()));
+                (i, file, name, out)
+            });
+        }
+        let mut done = Vec::new();
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(v) => done.push(v),
+                Err(e) => done.push((usize::MAX, "?".into(), "?".into(), Outcome::Fail(format!("panicked: {e}")))),
+            }
+        }
+        done.sort_by_key(|d| d.0);
+        results.extend(done.into_iter().map(|(_, f, n, o)| (f, n, o)));
+    });
+
+    let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
+    results.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
+    println!("YAML REST tests against es-sim {version} (folders: {})", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+    for (file, name, o) in &results {
+        match o {
+            Outcome::Pass => {
+                passed += 1;
+                println!("PASS {file} :: {name}");
+            }
+            Outcome::Skip(r) => {
+                skipped += 1;
+                println!("SKIP {file} :: {name} ({r})");
+            }
+            Outcome::Fail(r) => {
+                failed += 1;
+                let r: String = r.chars().take(600).collect();
+                println!("FAIL {file} :: {name}\n     {r}");
+            }
+        }
+    }
+    for e in &load_errors {
+        failed += 1;
+        println!("FAIL (load) {e}");
+    }
+    if filter.is_none() {
+        for (i, s) in skips.iter().enumerate() {
+            if !used_skips.contains(&i) {
+                println!("WARN yaml-skips.txt entry matches no test: {} :: {}", s.file, s.name);
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    let ran = passed + failed;
+    let rate = if ran == 0 { 0.0 } else { passed as f64 / ran as f64 };
+    if ran == 0 || rate < PASS_RATE {
+        eprintln!("yaml_rest: pass rate {:.1}% is below {:.0}%", rate * 100.0, PASS_RATE * 100.0);
+        std::process::exit(1);
+    }
+}

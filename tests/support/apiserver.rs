@@ -1,0 +1,288 @@
+//! A real `kube-apiserver` + `etcd` for the integration tests (the envtest pattern).
+//!
+//! One pair per test binary, started on first use on free loopback ports, with a generated
+//! serving certificate, service-account key and admin token, RBAC authorization, and an
+//! audit log of every write (so tests can count the operator's writes by user agent).
+//!
+//! Both processes run under a small `sh` supervisor whose stdin is a pipe from the test
+//! binary: when the test binary ends — normally, by panic or by a signal — the pipe closes,
+//! the supervisor kills both processes and removes their data folder. No fixed ports, no
+//! stray processes, safe to run twice at once.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// A running API server.
+pub struct ApiServer {
+    /// `https://127.0.0.1:PORT`
+    pub url: String,
+    /// Kubeconfig for the admin user, for `kubectl` and kube clients.
+    pub kubeconfig: PathBuf,
+    /// Audit log: one JSON event per line for every create/update/patch/delete.
+    pub audit_log: PathBuf,
+    /// Folder of the run (logs, certificates, etcd data); removed when the binary ends.
+    pub dir: PathBuf,
+    /// PEM of the serving certificate (also the CA clients trust).
+    pub ca_pem: String,
+    /// Keeps the supervisor's stdin open while the test binary lives.
+    _supervisor: Mutex<(Child, ChildStdin)>,
+}
+
+static SERVER: OnceLock<ApiServer> = OnceLock::new();
+
+/// The API server of this test binary, started on first use.
+pub fn get() -> &'static ApiServer {
+    SERVER.get_or_init(|| {
+        let mut last = String::new();
+        // A free port picked here can be taken by someone else before the server binds it;
+        // try again with new ports rather than fail.
+        for _ in 0..3 {
+            match ApiServer::start() {
+                Ok(server) => return server,
+                Err(e) => last = e,
+            }
+        }
+        panic!("kube-apiserver did not start: {last}");
+    })
+}
+
+impl ApiServer {
+    fn start() -> Result<ApiServer, String> {
+        let assets = assets_dir()?;
+        let dir = std::env::temp_dir().join(format!(
+            "meshlogging-envtest-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+
+        let etcd_client = free_port()?;
+        let etcd_peer = free_port()?;
+        let secure_port = free_port()?;
+        let url = format!("https://127.0.0.1:{secure_port}");
+
+        let serving = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .map_err(|e| e.to_string())?;
+        let ca_pem = serving.cert.pem();
+        let sa_key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+        let token = format!("{:032x}", rand::random::<u128>());
+
+        write(&dir.join("serving.crt"), &ca_pem)?;
+        write(&dir.join("serving.key"), &serving.signing_key.serialize_pem())?;
+        write(&dir.join("sa.key"), &sa_key.serialize_pem())?;
+        write(&dir.join("sa.pub"), &sa_key.public_key_pem())?;
+        write(
+            &dir.join("tokens.csv"),
+            &format!("{token},envtest-admin,envtest-admin,system:masters\n"),
+        )?;
+        write(&dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
+        let audit_log = dir.join("audit.log");
+        let kubeconfig = dir.join("kubeconfig");
+        write(&kubeconfig, &kubeconfig_yaml(&url, &ca_pem, &token))?;
+
+        let d = |name: &str| dir.join(name).display().to_string();
+        let etcd = [
+            assets.join("etcd").display().to_string(),
+            format!("--data-dir={}", d("etcd")),
+            format!("--listen-client-urls=http://127.0.0.1:{etcd_client}"),
+            format!("--advertise-client-urls=http://127.0.0.1:{etcd_client}"),
+            format!("--listen-peer-urls=http://127.0.0.1:{etcd_peer}"),
+            format!("--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}"),
+            format!("--initial-cluster=default=http://127.0.0.1:{etcd_peer}"),
+            "--unsafe-no-fsync=true".into(),
+            "--log-level=error".into(),
+        ];
+        let apiserver = [
+            assets.join("kube-apiserver").display().to_string(),
+            format!("--etcd-servers=http://127.0.0.1:{etcd_client}"),
+            format!("--etcd-prefix=/registry-{}", rand::random::<u32>()),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={secure_port}"),
+            format!("--tls-cert-file={}", d("serving.crt")),
+            format!("--tls-private-key-file={}", d("serving.key")),
+            format!("--cert-dir={}", d("certs")),
+            format!("--token-auth-file={}", d("tokens.csv")),
+            format!("--service-account-key-file={}", d("sa.pub")),
+            format!("--service-account-signing-key-file={}", d("sa.key")),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+            "--service-cluster-ip-range=10.96.0.0/16".into(),
+            "--authorization-mode=RBAC".into(),
+            "--allow-privileged=true".into(),
+            "--enable-priority-and-fairness=false".into(),
+            "--disable-admission-plugins=ServiceAccount".into(),
+            format!("--audit-policy-file={}", d("audit-policy.yaml")),
+            format!("--audit-log-path={}", audit_log.display()),
+            "--audit-log-mode=blocking".into(),
+            "--audit-log-format=json".into(),
+            "--v=0".into(),
+        ];
+        let script = format!(
+            "{etcd} >{etcd_log} 2>&1 & etcd=$!\n\
+             {apiserver} >{api_log} 2>&1 & api=$!\n\
+             cat >/dev/null\n\
+             kill $api $etcd 2>/dev/null\n\
+             wait\n\
+             rm -rf {dir}\n",
+            etcd = shell_words(&etcd),
+            apiserver = shell_words(&apiserver),
+            etcd_log = quote(&d("etcd.log")),
+            api_log = quote(&d("apiserver.log")),
+            dir = quote(&dir.display().to_string()),
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("spawn sh: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin for the supervisor")?;
+
+        let server = ApiServer {
+            url,
+            kubeconfig,
+            audit_log,
+            dir: dir.clone(),
+            ca_pem,
+            _supervisor: Mutex::new((child, stdin)),
+        };
+        // On error the handle is dropped, which closes stdin: the supervisor stops both
+        // processes and cleans up.
+        server.wait_ready(&token)?;
+        Ok(server)
+    }
+
+    /// Polls `/readyz` until it answers 200. Runs on its own thread and runtime, so it can
+    /// be called from inside a test's runtime.
+    fn wait_ready(&self, token: &str) -> Result<(), String> {
+        let url = format!("{}/readyz", self.url);
+        let client = https_client(&self.ca_pem)?;
+        let token = token.to_string();
+        let ready = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let deadline = Instant::now() + Duration::from_secs(90);
+            rt.block_on(async {
+                while Instant::now() < deadline {
+                    let ok = client.get(&url).bearer_auth(&token).send().await;
+                    if ok.is_ok_and(|r| r.status().is_success()) {
+                        return Ok(true);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok::<bool, String>(false)
+            })
+        })
+        .join()
+        .map_err(|_| "readiness thread panicked".to_string())??;
+        if ready {
+            return Ok(());
+        }
+        let log = std::fs::read_to_string(self.dir.join("apiserver.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().collect();
+        let tail = tail[tail.len().saturating_sub(30)..].join("\n");
+        Err(format!("not ready after 90s; apiserver.log:\n{tail}"))
+    }
+
+    /// A new admin client (one per test: a client belongs to the runtime that made it).
+    pub async fn client(&self) -> kube::Client {
+        let config = self.config().await;
+        kube::Client::try_from(config).expect("kube client")
+    }
+
+    /// The admin client configuration.
+    pub async fn config(&self) -> kube::Config {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig).expect("read kubeconfig");
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("kube config")
+    }
+
+    /// `kubectl` with this server's kubeconfig.
+    pub fn kubectl(&self) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.env("KUBECONFIG", &self.kubeconfig);
+        cmd
+    }
+}
+
+/// The folder holding `kube-apiserver` and `etcd`: `KUBEBUILDER_ASSETS`, or what
+/// `hack/envtest.sh` provides (it builds them on first use and caches them).
+fn assets_dir() -> Result<PathBuf, String> {
+    if let Ok(dir) = std::env::var("KUBEBUILDER_ASSETS") {
+        return Ok(PathBuf::from(dir));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/envtest.sh");
+    let out = Command::new(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("run {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} failed", script.display()));
+    }
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Ok(PathBuf::from(dir))
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn write(path: &Path, content: &str) -> Result<(), String> {
+    let mut f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(content.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn shell_words(words: &[String]) -> String {
+    words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
+}
+
+fn kubeconfig_yaml(url: &str, ca_pem: &str, token: &str) -> String {
+    use base64::Engine as _;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: envtest\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\n\
+         users:\n- name: envtest-admin\n  user:\n    token: {token}\n\
+         contexts:\n- name: envtest\n  context:\n    cluster: envtest\n    user: envtest-admin\n\
+         current-context: envtest\n"
+    )
+}
+
+/// Every write at Metadata level (verb, resource, user, user agent); reads are not logged.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+";
+
+/// An HTTPS client trusting only the API server's serving certificate.
+fn https_client(ca_pem: &str) -> Result<reqwest::Client, String> {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).map_err(|e| e.to_string())?;
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())
+}
