@@ -32,7 +32,9 @@ pub struct Cron {
     years: Option<Vec<u32>>,
 }
 
-const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 fn parse_value(s: &str, names: &[&str], base: u32) -> Result<u32, String> {
@@ -47,7 +49,14 @@ fn parse_value(s: &str, names: &[&str], base: u32) -> Result<u32, String> {
         .ok_or_else(|| format!("invalid value [{s}]"))
 }
 
-fn parse_set(field: &str, min: u32, max: u32, names: &[&str], base: u32, what: &str) -> Result<Vec<u32>, String> {
+fn parse_set(
+    field: &str,
+    min: u32,
+    max: u32,
+    names: &[&str],
+    base: u32,
+    what: &str,
+) -> Result<Vec<u32>, String> {
     let mut out = Vec::new();
     for item in field.split(',') {
         if item.is_empty() {
@@ -55,7 +64,9 @@ fn parse_set(field: &str, min: u32, max: u32, names: &[&str], base: u32, what: &
         }
         let (range, step) = match item.split_once('/') {
             Some((r, s)) => {
-                let s: u32 = s.parse().map_err(|_| format!("invalid increment [{s}] in {what}"))?;
+                let s: u32 = s
+                    .parse()
+                    .map_err(|_| format!("invalid increment [{s}] in {what}"))?;
                 if s == 0 || s > max {
                     return Err(format!("increment [{s}] out of range in {what}"));
                 }
@@ -72,7 +83,9 @@ fn parse_set(field: &str, min: u32, max: u32, names: &[&str], base: u32, what: &
             (v, if item.contains('/') { max } else { v })
         };
         if lo < min || hi > max || lo > max {
-            return Err(format!("{what} value out of range [{lo}-{hi}], must be within [{min}-{max}]"));
+            return Err(format!(
+                "{what} value out of range [{lo}-{hi}], must be within [{min}-{max}]"
+            ));
         }
         if lo <= hi {
             out.extend((lo..=hi).step_by(step as usize));
@@ -100,9 +113,15 @@ impl Cron {
             "?" => DaySpec::Any,
             "L" => DaySpec::Last(0),
             "LW" => DaySpec::LastWeekday,
-            s if s.starts_with("L-") => DaySpec::Last(s[2..].parse().map_err(|_| format!("invalid day-of-month [{s}]"))?),
+            s if s.starts_with("L-") => DaySpec::Last(
+                s[2..]
+                    .parse()
+                    .map_err(|_| format!("invalid day-of-month [{s}]"))?,
+            ),
             s if s.ends_with('W') => {
-                let d: u32 = s[..s.len() - 1].parse().map_err(|_| format!("invalid day-of-month [{s}]"))?;
+                let d: u32 = s[..s.len() - 1]
+                    .parse()
+                    .map_err(|_| format!("invalid day-of-month [{s}]"))?;
                 if !(1..=31).contains(&d) {
                     return Err(format!("invalid day-of-month [{s}]"));
                 }
@@ -116,7 +135,9 @@ impl Cron {
             s if s.ends_with('L') => DowSpec::LastOf(parse_value(&s[..s.len() - 1], &DAYS, 1)?),
             s if s.contains('#') => {
                 let (d, n) = s.split_once('#').unwrap_or((s, "1"));
-                let n: u32 = n.parse().map_err(|_| format!("invalid day-of-week [{s}]"))?;
+                let n: u32 = n
+                    .parse()
+                    .map_err(|_| format!("invalid day-of-week [{s}]"))?;
                 if !(1..=5).contains(&n) {
                     return Err("A numeric value between 1 and 5 must follow the '#' option".into());
                 }
@@ -139,7 +160,15 @@ impl Cron {
             Some(y) => Some(parse_set(y, 1970, 2199, &[], 0, "year")?),
             None => None,
         };
-        Ok(Cron { seconds, minutes, hours, dom, months, dow, years })
+        Ok(Cron {
+            seconds,
+            minutes,
+            hours,
+            dom,
+            months,
+            dow,
+            years,
+        })
     }
 
     fn day_matches(&self, y: i64, m: u32, d: u32) -> bool {
@@ -191,10 +220,17 @@ impl Cron {
         for day in first_day..first_day + 366 * 400 {
             let first = day == first_day;
             let (y, m, d) = civil_from_days(day);
-            let year_ok = self.years.as_ref().is_none_or(|ys| ys.contains(&(y as u32)));
+            let year_ok = self
+                .years
+                .as_ref()
+                .is_none_or(|ys| ys.contains(&(y as u32)));
             if year_ok && self.months.contains(&m) && self.day_matches(y, m, d) {
                 let day_start = day as u64 * 86_400;
-                let floor = if first { start.saturating_sub(day_start) } else { 0 };
+                let floor = if first {
+                    start.saturating_sub(day_start)
+                } else {
+                    0
+                };
                 for &h in &self.hours {
                     for &mi in &self.minutes {
                         for &s in &self.seconds {

@@ -87,11 +87,15 @@ impl EsError {
     }
 
     pub fn index_not_found(index: &str) -> Self {
-        EsError::new(404, "index_not_found_exception", format!("no such index [{index}]"))
-            .with("resource.type", "index_or_alias")
-            .with("resource.id", index)
-            .with("index_uuid", "_na_")
-            .with("index", index)
+        EsError::new(
+            404,
+            "index_not_found_exception",
+            format!("no such index [{index}]"),
+        )
+        .with("resource.type", "index_or_alias")
+        .with("resource.id", index)
+        .with("index_uuid", "_na_")
+        .with("index", index)
     }
 
     pub fn index_closed(index: &str, uuid: &str) -> Self {
@@ -166,8 +170,14 @@ impl EsError {
             401 => ("security_exception", "unable to authenticate".to_string()),
             403 => ("security_exception", "action is unauthorized".to_string()),
             404 => ("resource_not_found_exception", "not found".to_string()),
-            408 => ("receive_timeout_transport_exception", "request timed out".to_string()),
-            409 => ("version_conflict_engine_exception", "version conflict".to_string()),
+            408 => (
+                "receive_timeout_transport_exception",
+                "request timed out".to_string(),
+            ),
+            409 => (
+                "version_conflict_engine_exception",
+                "version conflict".to_string(),
+            ),
             429 => (
                 "es_rejected_execution_exception",
                 "rejected execution of coordinating operation".to_string(),

@@ -252,7 +252,9 @@ impl EsSim {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| SimError::Bind { addr, source })?;
-        let addr = listener.local_addr().map_err(|source| SimError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| SimError::Bind { addr, source })?;
         let (ca_pem, tls_cfg) = if cfg.tls {
             let m = tls::self_signed()?;
             (Some(m.ca_pem), Some(m.config))
@@ -299,7 +301,11 @@ impl EsSim {
 
     /// The recorded writes (see [`RecordedRequest::is_write`] for the rule).
     pub fn write_requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared.log).iter().filter(|r| r.is_write()).cloned().collect()
+        lock(&self.shared.log)
+            .iter()
+            .filter(|r| r.is_write())
+            .cloned()
+            .collect()
     }
 
     pub fn inject(&self, fault: Fault) {

@@ -19,20 +19,34 @@ fn parse_args(args: &[String]) -> Result<(SimConfig, Option<String>), String> {
     let mut ca_out = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value\n{}", usage()));
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value\n{}", usage()))
+        };
         match a.as_str() {
-            "--port" => cfg.port = value("--port")?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--port" => {
+                cfg.port = value("--port")?
+                    .parse()
+                    .map_err(|e| format!("--port: {e}"))?
+            }
             "--tls" => cfg.tls = true,
             "--version" => cfg.version = value("--version")?,
             "--path-repo" => cfg.path_repo.push(value("--path-repo")?),
             "--keystore" => cfg.keystore.push(value("--keystore")?),
-            "--nodes" => cfg.nodes = value("--nodes")?.parse().map_err(|e| format!("--nodes: {e}"))?,
+            "--nodes" => {
+                cfg.nodes = value("--nodes")?
+                    .parse()
+                    .map_err(|e| format!("--nodes: {e}"))?
+            }
             "--ca-out" => ca_out = Some(value("--ca-out")?),
             "--user" => {
                 let v = value("--user")?;
                 let mut parts = v.splitn(3, ':');
                 let name = parts.next().unwrap_or_default();
-                let pass = parts.next().ok_or_else(|| format!("--user {v}: expected NAME:PASSWORD"))?;
+                let pass = parts
+                    .next()
+                    .ok_or_else(|| format!("--user {v}: expected NAME:PASSWORD"))?;
                 let roles: Vec<&str> = match parts.next() {
                     Some(r) => r.split(',').collect(),
                     None if name == "elastic" => vec!["superuser"],

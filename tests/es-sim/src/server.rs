@@ -68,10 +68,15 @@ impl Shared {
     pub fn inject(&self, fault: Fault) {
         let mut f = lock(&self.faults);
         match fault {
-            Fault::Status { status, count, path_prefix } => f.status.push((status, count, path_prefix)),
-            Fault::TooManyRequests { count, retry_after_secs } => {
-                f.too_many_requests.push((count, retry_after_secs))
-            }
+            Fault::Status {
+                status,
+                count,
+                path_prefix,
+            } => f.status.push((status, count, path_prefix)),
+            Fault::TooManyRequests {
+                count,
+                retry_after_secs,
+            } => f.too_many_requests.push((count, retry_after_secs)),
             Fault::Latency(d) => f.latency_ms = Some(d.as_millis() as u64),
             Fault::RefuseConnections => f.refuse_connections = true,
             Fault::FailRequestNumber(n) => {
@@ -268,7 +273,18 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
         shared.record(rec);
         return Ok(error_response(&e, &version, method_s == "HEAD", &query));
     }
-    let (resp, user) = dispatch(&shared, &method_s, &uri, &path, &query, &raw, json.as_ref(), auth_header.as_deref(), compat).await;
+    let (resp, user) = dispatch(
+        &shared,
+        &method_s,
+        &uri,
+        &path,
+        &query,
+        &raw,
+        json.as_ref(),
+        auth_header.as_deref(),
+        compat,
+    )
+    .await;
     rec.user = user;
     rec.status = resp.status().as_u16();
     shared.record(rec);
@@ -331,12 +347,18 @@ async fn dispatch(
     // unrecognized parameters
     let mut unknown: Vec<&String> = query
         .keys()
-        .filter(|k| !route.params.contains(&k.as_str()) && !api::GLOBAL_PARAMS.contains(&k.as_str()))
+        .filter(|k| {
+            !route.params.contains(&k.as_str()) && !api::GLOBAL_PARAMS.contains(&k.as_str())
+        })
         .collect();
     unknown.sort();
     if !unknown.is_empty() {
         let list: Vec<String> = unknown.iter().map(|k| format!("[{k}]")).collect();
-        let word = if list.len() == 1 { "parameter" } else { "parameters" };
+        let word = if list.len() == 1 {
+            "parameter"
+        } else {
+            "parameters"
+        };
         let e = EsError::illegal_argument(format!(
             "request [{path}] contains unrecognized {word}: {}",
             list.join(", ")
@@ -349,7 +371,11 @@ async fn dispatch(
         let check = match route.access {
             Access::Cluster(action, privs) => api::security::require_cluster(&st, u, action, privs),
             Access::Index(param, action, privs) => {
-                let expr = params.iter().find(|(n, _)| *n == param).map(|(_, v)| v.as_str()).unwrap_or("");
+                let expr = params
+                    .iter()
+                    .find(|(n, _)| *n == param)
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or("");
                 authorize_indices(&st, u, action, privs, expr)
             }
             Access::Authenticated | Access::InHandler => Ok(()),
@@ -395,10 +421,20 @@ async fn dispatch(
     }
 }
 
-fn authorize_indices(st: &State, u: &AuthUser, action: &str, privs: &[&str], expr: &str) -> Result<(), EsError> {
+fn authorize_indices(
+    st: &State,
+    u: &AuthUser,
+    action: &str,
+    privs: &[&str],
+    expr: &str,
+) -> Result<(), EsError> {
     let now = crate::util::now_millis();
     for part in expr.split(',') {
-        if part.is_empty() || part.starts_with('-') || crate::util::is_pattern(part) || part == "_all" {
+        if part.is_empty()
+            || part.starts_with('-')
+            || crate::util::is_pattern(part)
+            || part == "_all"
+        {
             continue;
         }
         let name = crate::util::resolve_date_math(part, now).unwrap_or_else(|_| part.to_string());
@@ -407,7 +443,9 @@ fn authorize_indices(st: &State, u: &AuthUser, action: &str, privs: &[&str], exp
         }
         let members = st.alias_indices(&name);
         if !members.is_empty()
-            && members.iter().all(|m| api::security::has_index(st, u, action, privs, m))
+            && members
+                .iter()
+                .all(|m| api::security::has_index(st, u, action, privs, m))
         {
             continue;
         }
@@ -444,14 +482,21 @@ fn finish(
         serde_json::to_vec(&body).unwrap_or_default()
     };
     let mut resp = Response::new(Full::new(Bytes::from(bytes)));
-    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();
-    h.insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
+    h.insert(
+        "x-elastic-product",
+        HeaderValue::from_static("Elasticsearch"),
+    );
     if !head || !body.is_null() {
         h.insert("content-type", HeaderValue::from_static("application/json"));
     }
     for (k, v) in headers {
-        if let (Ok(name), Ok(val)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+        if let (Ok(name), Ok(val)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
             h.append(name, val);
         }
     }
@@ -464,29 +509,52 @@ fn finish(
 }
 
 fn reply_response(r: Reply, version: &str, head: bool, query: &BTreeMap<String, String>) -> Resp {
-    finish(r.status, &r.body, &r.headers, &r.warnings, version, head, query)
+    finish(
+        r.status,
+        &r.body,
+        &r.headers,
+        &r.warnings,
+        version,
+        head,
+        query,
+    )
 }
 
-fn error_response(e: &EsError, version: &str, head: bool, query: &BTreeMap<String, String>) -> Resp {
+fn error_response(
+    e: &EsError,
+    version: &str,
+    head: bool,
+    query: &BTreeMap<String, String>,
+) -> Resp {
     finish(e.status, &e.body(), &e.headers, &[], version, head, query)
 }
 
 fn json_response(status: u16, body: Value) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())));
+    let mut resp = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )));
     *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
-    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
     resp
 }
 
 /// The reserved admin API (`/_sim/*`); not recorded, never faulted, never authenticated.
-fn admin(shared: &Shared, method: &str, path: &str, query: &BTreeMap<String, String>, raw: &str) -> Resp {
+fn admin(
+    shared: &Shared,
+    method: &str,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    raw: &str,
+) -> Resp {
     let body: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
     let bad = |msg: String| json_response(400, json!({"error": msg}));
     match (method, path) {
         ("GET", "/_sim/requests") => {
             let log = lock(&shared.log);
             let writes = query.get("writes").is_some_and(|v| v != "false");
-            let list: Vec<&RecordedRequest> = log.iter().filter(|r| !writes || r.is_write()).collect();
+            let list: Vec<&RecordedRequest> =
+                log.iter().filter(|r| !writes || r.is_write()).collect();
             json_response(200, json!(list))
         }
         ("DELETE", "/_sim/requests") => {

@@ -68,26 +68,32 @@ pub fn normalize_index_settings(v: &Value) -> EsResult<BTreeMap<String, Value>> 
 
 /// Nests flat settings back into objects (`index.a.b` -> `{"index":{"a":{"b":..}}}`).
 pub fn nest_settings(flat: &BTreeMap<String, Value>) -> Value {
+    fn insert(map: &mut Map<String, Value>, parts: &[&str], v: &Value) {
+        match parts {
+            [] => {}
+            [last] => {
+                map.insert(last.to_string(), v.clone());
+            }
+            [first, rest @ ..] => {
+                let entry = map
+                    .entry(first.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if !entry.is_object() {
+                    // a scalar and a deeper key share a prefix: the object wins
+                    *entry = Value::Object(Map::new());
+                }
+                if let Value::Object(m) = entry {
+                    insert(m, rest, v);
+                }
+            }
+        }
+    }
     let mut root = Map::new();
     for (k, v) in flat {
-        if v.is_null() {
-            continue;
+        if !v.is_null() {
+            let parts: Vec<&str> = k.split('.').collect();
+            insert(&mut root, &parts, v);
         }
-        let parts: Vec<&str> = k.split('.').collect();
-        let mut cur = &mut root;
-        for p in &parts[..parts.len() - 1] {
-            let entry = cur
-                .entry(p.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !entry.is_object() {
-                *entry = Value::Object(Map::new());
-            }
-            cur = match entry {
-                Value::Object(m) => m,
-                _ => unreachable!("just made an object"),
-            };
-        }
-        cur.insert(parts[parts.len() - 1].to_string(), v.clone());
     }
     Value::Object(root)
 }
@@ -192,7 +198,9 @@ pub fn validate_index_settings(flat: &BTreeMap<String, Value>) -> EsResult<()> {
         .keys()
         .filter(|k| {
             !KNOWN_INDEX_SETTINGS.contains(&k.as_str())
-                && !KNOWN_INDEX_SETTING_PREFIXES.iter().any(|p| k.starts_with(p))
+                && !KNOWN_INDEX_SETTING_PREFIXES
+                    .iter()
+                    .any(|p| k.starts_with(p))
         })
         .collect();
     if let Some(k) = unknown.first() {
@@ -223,7 +231,11 @@ pub fn validate_index_settings(flat: &BTreeMap<String, Value>) -> EsResult<()> {
     int("index.number_of_shards", 1, 1024)?;
     int("index.number_of_replicas", 0, i64::from(i32::MAX))?;
     int("index.priority", 0, i64::from(i32::MAX))?;
-    if flat.get("index.soft_deletes.enabled").and_then(|v| v.as_str()) == Some("false") {
+    if flat
+        .get("index.soft_deletes.enabled")
+        .and_then(|v| v.as_str())
+        == Some("false")
+    {
         return Err(EsError::illegal_argument(
             "Creating indices with soft-deletes disabled is no longer supported. Please do not specify a value for setting [index.soft_deletes.enabled].",
         ));
@@ -260,14 +272,57 @@ pub fn validate_index_settings(flat: &BTreeMap<String, Value>) -> EsResult<()> {
 }
 
 const FIELD_TYPES: &[&str] = &[
-    "text", "keyword", "long", "integer", "short", "byte", "double", "float", "half_float",
-    "scaled_float", "unsigned_long", "date", "date_nanos", "boolean", "binary", "object", "nested",
-    "flattened", "ip", "geo_point", "geo_shape", "shape", "point", "completion",
-    "search_as_you_type", "token_count", "alias", "constant_keyword", "wildcard",
-    "match_only_text", "dense_vector", "sparse_vector", "rank_feature", "rank_features",
-    "histogram", "integer_range", "float_range", "long_range", "double_range", "date_range",
-    "ip_range", "version", "murmur3", "annotated_text", "semantic_text", "passthrough",
-    "percolator", "join", "aggregate_metric_double", "counted_keyword", "exponential_histogram",
+    "text",
+    "keyword",
+    "long",
+    "integer",
+    "short",
+    "byte",
+    "double",
+    "float",
+    "half_float",
+    "scaled_float",
+    "unsigned_long",
+    "date",
+    "date_nanos",
+    "boolean",
+    "binary",
+    "object",
+    "nested",
+    "flattened",
+    "ip",
+    "geo_point",
+    "geo_shape",
+    "shape",
+    "point",
+    "completion",
+    "search_as_you_type",
+    "token_count",
+    "alias",
+    "constant_keyword",
+    "wildcard",
+    "match_only_text",
+    "dense_vector",
+    "sparse_vector",
+    "rank_feature",
+    "rank_features",
+    "histogram",
+    "integer_range",
+    "float_range",
+    "long_range",
+    "double_range",
+    "date_range",
+    "ip_range",
+    "version",
+    "murmur3",
+    "annotated_text",
+    "semantic_text",
+    "passthrough",
+    "percolator",
+    "join",
+    "aggregate_metric_double",
+    "counted_keyword",
+    "exponential_histogram",
 ];
 
 fn mapping_error(reason: String) -> EsError {
@@ -298,16 +353,37 @@ pub fn normalize_mappings(v: &Value) -> EsResult<Value> {
     }
     for k in m.keys() {
         const TOP: &[&str] = &[
-            "properties", "dynamic", "dynamic_templates", "_source", "_meta", "_routing",
-            "date_detection", "numeric_detection", "dynamic_date_formats", "runtime",
-            "_field_names", "enabled", "subobjects", "_data_stream_timestamp", "_size",
-            "_all", "_index", "_id", "_doc_count", "_ignored", "_tier", "_seq_no",
+            "properties",
+            "dynamic",
+            "dynamic_templates",
+            "_source",
+            "_meta",
+            "_routing",
+            "date_detection",
+            "numeric_detection",
+            "dynamic_date_formats",
+            "runtime",
+            "_field_names",
+            "enabled",
+            "subobjects",
+            "_data_stream_timestamp",
+            "_size",
+            "_all",
+            "_index",
+            "_id",
+            "_doc_count",
+            "_ignored",
+            "_tier",
+            "_seq_no",
         ];
         if !TOP.contains(&k.as_str()) {
             return Err(EsError::new(
                 400,
                 "mapper_parsing_exception",
-                format!("Root mapping definition has unsupported parameters:  [{k} : {}]", m[k]),
+                format!(
+                    "Root mapping definition has unsupported parameters:  [{k} : {}]",
+                    m[k]
+                ),
             ));
         }
     }
@@ -379,7 +455,9 @@ fn is_object_field(def: &Map<String, Value>) -> bool {
 pub fn merge_properties(base: &mut Map<String, Value>, over: &Map<String, Value>) {
     for (name, def) in over {
         match (base.get_mut(name), def) {
-            (Some(Value::Object(b)), Value::Object(o)) if is_object_field(b) && is_object_field(o) => {
+            (Some(Value::Object(b)), Value::Object(o))
+                if is_object_field(b) && is_object_field(o) =>
+            {
                 for (k, v) in o {
                     if k == "properties" {
                         let mut bp = match b.remove("properties") {
@@ -427,9 +505,10 @@ pub fn merge_mappings(base: &mut Value, over: &Value) {
                     .unwrap_or_default();
                 for t in v.as_array().cloned().unwrap_or_default() {
                     let name = t.as_object().and_then(|m| m.keys().next().cloned());
-                    if let Some(pos) = list.iter().position(|x| {
-                        x.as_object().and_then(|m| m.keys().next().cloned()) == name
-                    }) {
+                    if let Some(pos) = list
+                        .iter()
+                        .position(|x| x.as_object().and_then(|m| m.keys().next().cloned()) == name)
+                    {
                         list[pos] = t;
                     } else {
                         list.push(t);
@@ -499,7 +578,9 @@ pub fn dynamic_map(mappings: &mut Value, source: &Value, auto_text: bool) -> EsR
     let Some(Value::Object(src)) = Some(source) else {
         return Ok(());
     };
-    let root = mappings.as_object_mut().ok_or_else(|| EsError::parse("mapping"))?;
+    let root = mappings
+        .as_object_mut()
+        .ok_or_else(|| EsError::parse("mapping"))?;
     let props = root
         .entry("properties")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -547,9 +628,10 @@ fn map_object(
             v => v,
         };
         if let Some(existing) = props.get_mut(name) {
-            if let (Some(sub), Value::Object(obj)) =
-                (existing.as_object_mut().filter(|d| is_object_field(d)), value)
-            {
+            if let (Some(sub), Value::Object(obj)) = (
+                existing.as_object_mut().filter(|d| is_object_field(d)),
+                value,
+            ) {
                 let child = sub
                     .entry("properties")
                     .or_insert_with(|| Value::Object(Map::new()));
@@ -602,11 +684,19 @@ fn map_object(
     Ok(())
 }
 
-fn matching_dynamic_template(templates: &[Value], name: &str, path: &str, kind: &str) -> Option<Value> {
+fn matching_dynamic_template(
+    templates: &[Value],
+    name: &str,
+    path: &str,
+    kind: &str,
+) -> Option<Value> {
     let as_list = |v: Option<&Value>| -> Vec<String> {
         match v {
             Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect(),
             _ => Vec::new(),
         }
     };
@@ -623,7 +713,10 @@ fn matching_dynamic_template(templates: &[Value], name: &str, path: &str, kind: 
             if negate { !hit } else { hit }
         };
         let mmt = as_list(def.get("match_mapping_type"));
-        let type_ok = mmt.is_empty() || mmt.iter().any(|t| t == "*" || t == kind || (t == "double" && kind == "double"));
+        let type_ok = mmt.is_empty()
+            || mmt
+                .iter()
+                .any(|t| t == "*" || t == kind || (t == "double" && kind == "double"));
         if type_ok
             && matches("match", name, false)
             && matches("unmatch", name, true)
@@ -633,10 +726,16 @@ fn matching_dynamic_template(templates: &[Value], name: &str, path: &str, kind: 
             let mut mapping = def.get("mapping").cloned().unwrap_or(json!({}));
             if let Some(m) = mapping.as_object_mut() {
                 if m.get("type").and_then(|t| t.as_str()) == Some("{dynamic_type}") {
-                    m.insert("type".into(), json!(if kind == "string" { "keyword" } else { kind }));
+                    m.insert(
+                        "type".into(),
+                        json!(if kind == "string" { "keyword" } else { kind }),
+                    );
                 }
                 if !m.contains_key("type") {
-                    m.insert("type".into(), json!(if kind == "string" { "keyword" } else { kind }));
+                    m.insert(
+                        "type".into(),
+                        json!(if kind == "string" { "keyword" } else { kind }),
+                    );
                 }
             }
             return Some(mapping);
@@ -651,33 +750,50 @@ mod tests {
 
     #[test]
     fn settings_roundtrip() {
-        let flat = normalize_index_settings(&json!({"number_of_shards": 1, "index": {"number_of_replicas": 0}}))
-            .expect("ok");
+        let flat = normalize_index_settings(
+            &json!({"number_of_shards": 1, "index": {"number_of_replicas": 0}}),
+        )
+        .expect("ok");
         assert_eq!(flat["index.number_of_shards"], "1");
         assert_eq!(flat["index.number_of_replicas"], "0");
         assert_eq!(
             nest_settings(&flat),
             json!({"index": {"number_of_shards": "1", "number_of_replicas": "0"}})
         );
-        assert!(validate_index_settings(&normalize_index_settings(&json!({"foo": 1})).expect("ok")).is_err());
+        assert!(
+            validate_index_settings(&normalize_index_settings(&json!({"foo": 1})).expect("ok"))
+                .is_err()
+        );
     }
 
     #[test]
     fn mapping_merge() {
-        let mut a = normalize_mappings(&json!({"properties": {"object2.red": {"type": "keyword"}}})).expect("ok");
+        let mut a =
+            normalize_mappings(&json!({"properties": {"object2.red": {"type": "keyword"}}}))
+                .expect("ok");
         let b = normalize_mappings(&json!({"properties": {"object2.red": {"type": "text"}, "object2.blue": {"type": "text"}}}))
             .expect("ok");
         merge_mappings(&mut a, &b);
-        assert_eq!(a["properties"]["object2"]["properties"]["red"]["type"], "text");
-        assert_eq!(a["properties"]["object2"]["properties"]["blue"]["type"], "text");
+        assert_eq!(
+            a["properties"]["object2"]["properties"]["red"]["type"],
+            "text"
+        );
+        assert_eq!(
+            a["properties"]["object2"]["properties"]["blue"]["type"],
+            "text"
+        );
         assert!(normalize_mappings(&json!({"properties": {"": {"type": "keyword"}}})).is_err());
     }
 
     #[test]
     fn dynamic() {
         let mut m = json!({});
-        dynamic_map(&mut m, &json!({"a": "x", "n": 1, "d": "2024-01-01T00:00:00Z", "o": {"b": true}}), true)
-            .expect("ok");
+        dynamic_map(
+            &mut m,
+            &json!({"a": "x", "n": 1, "d": "2024-01-01T00:00:00Z", "o": {"b": true}}),
+            true,
+        )
+        .expect("ok");
         assert_eq!(m["properties"]["a"]["fields"]["keyword"]["type"], "keyword");
         assert_eq!(m["properties"]["n"]["type"], "long");
         assert_eq!(m["properties"]["d"]["type"], "date");

@@ -247,7 +247,9 @@ impl State {
     }
 
     pub fn alias_exists(&self, alias: &str) -> bool {
-        self.indices.values().any(|ix| ix.aliases.contains_key(alias))
+        self.indices
+            .values()
+            .any(|ix| ix.aliases.contains_key(alias))
     }
 
     /// All alias names, sorted.
@@ -295,7 +297,11 @@ impl Index {
         {
             let lo: u64 = lo.parse().unwrap_or(0);
             let avail = u64::from(nodes.saturating_sub(1));
-            let hi: u64 = if hi == "all" { avail } else { hi.parse().unwrap_or(avail) };
+            let hi: u64 = if hi == "all" {
+                avail
+            } else {
+                hi.parse().unwrap_or(avail)
+            };
             return avail.clamp(lo, hi.max(lo));
         }
         self.setting("index.number_of_replicas")
@@ -307,7 +313,11 @@ impl Index {
     pub fn size_bytes(&self) -> u64 {
         self.docs
             .values()
-            .map(|d| serde_json::to_vec(&d.source).map(|v| v.len() as u64).unwrap_or(0))
+            .map(|d| {
+                serde_json::to_vec(&d.source)
+                    .map(|v| v.len() as u64)
+                    .unwrap_or(0)
+            })
             .sum()
     }
 }

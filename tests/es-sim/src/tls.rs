@@ -17,15 +17,22 @@ pub fn self_signed() -> Result<TlsMaterial, SimError> {
     let tls = |e: rcgen::Error| SimError::Tls(e.to_string());
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(tls)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "es-sim test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "es-sim test CA");
     let ca_key = KeyPair::generate().map_err(tls)?;
     let ca_cert = ca_params.self_signed(&ca_key).map_err(tls)?;
 
     let mut leaf_params =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).map_err(tls)?;
-    leaf_params.distinguished_name.push(DnType::CommonName, "es-sim");
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .map_err(tls)?;
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "es-sim");
     let leaf_key = KeyPair::generate().map_err(tls)?;
-    let leaf_cert = leaf_params.signed_by(&leaf_key, &ca_cert, &ca_key).map_err(tls)?;
+    let leaf_cert = leaf_params
+        .signed_by(&leaf_key, &ca_cert, &ca_key)
+        .map_err(tls)?;
 
     let chain = vec![
         CertificateDer::from(leaf_cert.der().to_vec()),

@@ -99,7 +99,11 @@ pub fn parse_date(s: &str) -> Option<u64> {
         if h > 23 || mi > 59 || se > 60 {
             return None;
         }
-        let frac: String = frac.chars().take_while(|c| c.is_ascii_digit()).take(3).collect();
+        let frac: String = frac
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .take(3)
+            .collect();
         let fr: i64 = if frac.is_empty() {
             0
         } else {
@@ -428,7 +432,12 @@ mod tests {
             resolve_date_math("<logs-{now/d}>", ms + 5000).expect("math"),
             "logs-2022.12.31"
         );
-        assert_eq!(parse_date("2024-01-02T03:04:05.678Z").map(format_millis).as_deref(), Some("2024-01-02T03:04:05.678Z"));
+        assert_eq!(
+            parse_date("2024-01-02T03:04:05.678Z")
+                .map(format_millis)
+                .as_deref(),
+            Some("2024-01-02T03:04:05.678Z")
+        );
     }
 
     #[test]

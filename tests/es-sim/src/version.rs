@@ -55,19 +55,84 @@ pub struct Capability {
 }
 
 pub const CAPABILITIES: &[Capability] = &[
-    Capability { method: "GET", path: "/_cluster/health", name: "unassigned_pri_shard_count", since: "8.16.0" },
-    Capability { method: "PUT", path: "/{index}", name: "lookup_index_mode", since: "8.18.0" },
-    Capability { method: "POST", path: "/{index}/_rollover", name: "return-404-on-missing-target", since: "8.18.0" },
-    Capability { method: "POST", path: "/{index}/_rollover", name: "max_size_deprecation", since: "9.1.0" },
-    Capability { method: "PUT", path: "/_ilm/policy/{name}", name: "max_size_deprecation", since: "9.1.0" },
-    Capability { method: "GET", path: "/_component_template", name: "local_param_deprecated", since: "9.0.0" },
-    Capability { method: "PUT", path: "/_component_template/{name}", name: "component_template_tracking_info", since: "9.2.0" },
-    Capability { method: "PUT", path: "/_index_template/{name}", name: "index_template_tracking_info", since: "9.2.0" },
-    Capability { method: "PUT", path: "/_component_template/{name}", name: "dlm.downsampling_method", since: "9.3.0" },
-    Capability { method: "PUT", path: "/_component_template/{name}", name: "dlm.frozen_after", since: "9.4.0" },
-    Capability { method: "PUT", path: "/_index_template/{name}", name: "index_template_managed_field", since: "9.4.0" },
-    Capability { method: "PUT", path: "/_index_template/{name}", name: "index_template_registry_installed_field", since: "9.4.0" },
-    Capability { method: "PUT", path: "/_component_template/{name}", name: "failure_store.lifecycle.frozen_after_rejected", since: "9.5.1" },
+    Capability {
+        method: "GET",
+        path: "/_cluster/health",
+        name: "unassigned_pri_shard_count",
+        since: "8.16.0",
+    },
+    Capability {
+        method: "PUT",
+        path: "/{index}",
+        name: "lookup_index_mode",
+        since: "8.18.0",
+    },
+    Capability {
+        method: "POST",
+        path: "/{index}/_rollover",
+        name: "return-404-on-missing-target",
+        since: "8.18.0",
+    },
+    Capability {
+        method: "POST",
+        path: "/{index}/_rollover",
+        name: "max_size_deprecation",
+        since: "9.1.0",
+    },
+    Capability {
+        method: "PUT",
+        path: "/_ilm/policy/{name}",
+        name: "max_size_deprecation",
+        since: "9.1.0",
+    },
+    Capability {
+        method: "GET",
+        path: "/_component_template",
+        name: "local_param_deprecated",
+        since: "9.0.0",
+    },
+    Capability {
+        method: "PUT",
+        path: "/_component_template/{name}",
+        name: "component_template_tracking_info",
+        since: "9.2.0",
+    },
+    Capability {
+        method: "PUT",
+        path: "/_index_template/{name}",
+        name: "index_template_tracking_info",
+        since: "9.2.0",
+    },
+    Capability {
+        method: "PUT",
+        path: "/_component_template/{name}",
+        name: "dlm.downsampling_method",
+        since: "9.3.0",
+    },
+    Capability {
+        method: "PUT",
+        path: "/_component_template/{name}",
+        name: "dlm.frozen_after",
+        since: "9.4.0",
+    },
+    Capability {
+        method: "PUT",
+        path: "/_index_template/{name}",
+        name: "index_template_managed_field",
+        since: "9.4.0",
+    },
+    Capability {
+        method: "PUT",
+        path: "/_index_template/{name}",
+        name: "index_template_registry_installed_field",
+        since: "9.4.0",
+    },
+    Capability {
+        method: "PUT",
+        path: "/_component_template/{name}",
+        name: "failure_store.lifecycle.frozen_after_rejected",
+        since: "9.5.1",
+    },
 ];
 
 /// Behaviour switches keyed by capability name (so behaviour and the capability claim agree).
@@ -140,9 +205,29 @@ mod tests {
         assert_eq!(version_id("8.15.3"), 8_150_399);
         assert!(has_cluster_feature("8.15.3", "gte_v7.8.0"));
         assert!(!has_cluster_feature("8.15.3", "gte_v8.16.0"));
-        assert!(supports("9.1.0", "GET", "/_cluster/health", &["unassigned_pri_shard_count"]));
-        assert!(!supports("8.15.3", "GET", "/_cluster/health", &["unassigned_pri_shard_count"]));
-        assert!(supports("9.1.0", "POST", "/logs_search/_rollover", &["max_size_deprecation"]));
-        assert!(supports("9.5.1", "PUT", "/_index_template/{id}", &["index_template_tracking_info"]));
+        assert!(supports(
+            "9.1.0",
+            "GET",
+            "/_cluster/health",
+            &["unassigned_pri_shard_count"]
+        ));
+        assert!(!supports(
+            "8.15.3",
+            "GET",
+            "/_cluster/health",
+            &["unassigned_pri_shard_count"]
+        ));
+        assert!(supports(
+            "9.1.0",
+            "POST",
+            "/logs_search/_rollover",
+            &["max_size_deprecation"]
+        ));
+        assert!(supports(
+            "9.5.1",
+            "PUT",
+            "/_index_template/{id}",
+            &["index_template_tracking_info"]
+        ));
     }
 }

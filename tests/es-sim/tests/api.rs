@@ -14,8 +14,14 @@ struct Es {
 
 impl Es {
     async fn new(cfg: SimConfig) -> Es {
-        let c = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
-        Es { sim: EsSim::start_with(cfg).await, c }
+        let c = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        Es {
+            sim: EsSim::start_with(cfg).await,
+            c,
+        }
     }
 
     async fn secured() -> Es {
@@ -27,7 +33,13 @@ impl Es {
         .await
     }
 
-    async fn call_as(&self, user: Option<(&str, &str)>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    async fn call_as(
+        &self,
+        user: Option<(&str, &str)>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut r = self.c.request(m, format!("{}{path}", self.sim.url()));
         if let Some((u, p)) = user {
@@ -39,11 +51,15 @@ impl Es {
         let resp = r.send().await.expect("send");
         let s = resp.status().as_u16();
         let text = resp.text().await.expect("text");
-        (s, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            s,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.call_as(Some(("elastic", "changeme")), method, path, body).await
+        self.call_as(Some(("elastic", "changeme")), method, path, body)
+            .await
     }
 
     async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -69,16 +85,37 @@ impl Es {
 #[tokio::test]
 async fn authentication_errors_look_like_elasticsearch() {
     let es = Es::secured().await;
-    let r = es.c.get(format!("{}/_cluster/health", es.sim.url())).send().await.expect("send");
+    let r =
+        es.c.get(format!("{}/_cluster/health", es.sim.url()))
+            .send()
+            .await
+            .expect("send");
     assert_eq!(r.status().as_u16(), 401);
-    let www: Vec<&str> = r.headers().get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
-    assert!(www.iter().any(|h| h.starts_with("Basic realm=\"security\"")), "{www:?}");
+    let www: Vec<&str> = r
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        www.iter()
+            .any(|h| h.starts_with("Basic realm=\"security\"")),
+        "{www:?}"
+    );
     let b: Value = r.json().await.expect("json");
     assert_eq!(b["error"]["type"], "security_exception");
-    assert_eq!(b["error"]["reason"], "missing authentication credentials for REST request [/_cluster/health]");
-    let (s, b) = es.call_as(Some(("elastic", "wrong")), "GET", "/", None).await;
+    assert_eq!(
+        b["error"]["reason"],
+        "missing authentication credentials for REST request [/_cluster/health]"
+    );
+    let (s, b) = es
+        .call_as(Some(("elastic", "wrong")), "GET", "/", None)
+        .await;
     assert_eq!(s, 401);
-    assert_eq!(b["error"]["reason"], "unable to authenticate user [elastic] for REST request [/]");
+    assert_eq!(
+        b["error"]["reason"],
+        "unable to authenticate user [elastic] for REST request [/]"
+    );
     let b = es.ok("GET", "/_security/_authenticate", None).await;
     assert_eq!(b["username"], "elastic");
     assert_eq!(b["roles"], json!(["superuser"]));
@@ -89,15 +126,30 @@ async fn authentication_errors_look_like_elasticsearch() {
 #[tokio::test]
 async fn roles_separate_index_writers_from_admins() {
     let es = Es::secured().await;
-    es.ok("PUT", "/_security/role/log_writer", Some(json!({
-        "cluster": ["monitor"],
-        "indices": [{"names": ["logs-*"], "privileges": ["create_doc", "auto_configure"]}]
-    }))).await;
-    es.ok("PUT", "/_security/user/collector", Some(json!({"password": "collector-pw", "roles": ["log_writer"]}))).await;
+    es.ok(
+        "PUT",
+        "/_security/role/log_writer",
+        Some(json!({
+            "cluster": ["monitor"],
+            "indices": [{"names": ["logs-*"], "privileges": ["create_doc", "auto_configure"]}]
+        })),
+    )
+    .await;
+    es.ok(
+        "PUT",
+        "/_security/user/collector",
+        Some(json!({"password": "collector-pw", "roles": ["log_writer"]})),
+    )
+    .await;
     let writer = Some(("collector", "collector-pw"));
     // cluster admin is refused
     let (s, b) = es
-        .call_as(writer, "PUT", "/_ilm/policy/p", Some(json!({"policy": {"phases": {}}})))
+        .call_as(
+            writer,
+            "PUT",
+            "/_ilm/policy/p",
+            Some(json!({"policy": {"phases": {}}})),
+        )
         .await;
     assert_eq!(s, 403);
     assert_eq!(
@@ -112,45 +164,123 @@ async fn roles_separate_index_writers_from_admins() {
     assert_eq!(b["errors"], true);
     assert_eq!(b["items"][0]["create"]["status"], 201);
     assert_eq!(b["items"][1]["create"]["status"], 403);
-    assert_eq!(b["items"][1]["create"]["error"]["type"], "security_exception");
+    assert_eq!(
+        b["items"][1]["create"]["error"]["type"],
+        "security_exception"
+    );
     // index op (not create) is not granted by create_doc
-    let (_, b) = es.bulk_as(("collector", "collector-pw"), "{\"index\":{\"_index\":\"logs-app\",\"_id\":\"1\"}}\n{\"m\":1}\n").await;
+    let (_, b) = es
+        .bulk_as(
+            ("collector", "collector-pw"),
+            "{\"index\":{\"_index\":\"logs-app\",\"_id\":\"1\"}}\n{\"m\":1}\n",
+        )
+        .await;
     assert_eq!(b["items"][0]["index"]["status"], 403);
     // the reserved kibana_system user can log in once its password is set
-    assert_eq!(es.call_as(Some(("kibana_system", "kibana-pw")), "GET", "/", None).await.0, 401);
-    es.ok("POST", "/_security/user/kibana_system/_password", Some(json!({"password": "kibana-pw"}))).await;
-    assert_eq!(es.call_as(Some(("kibana_system", "kibana-pw")), "GET", "/", None).await.0, 200);
-    let (s, b) = es.call("PUT", "/_security/user/elastic", Some(json!({"password": "xxxxxx", "roles": []}))).await;
+    assert_eq!(
+        es.call_as(Some(("kibana_system", "kibana-pw")), "GET", "/", None)
+            .await
+            .0,
+        401
+    );
+    es.ok(
+        "POST",
+        "/_security/user/kibana_system/_password",
+        Some(json!({"password": "kibana-pw"})),
+    )
+    .await;
+    assert_eq!(
+        es.call_as(Some(("kibana_system", "kibana-pw")), "GET", "/", None)
+            .await
+            .0,
+        200
+    );
+    let (s, b) = es
+        .call(
+            "PUT",
+            "/_security/user/elastic",
+            Some(json!({"password": "xxxxxx", "roles": []})),
+        )
+        .await;
     assert_eq!(s, 400);
-    assert_eq!(b["error"]["reason"], "Validation Failed: 1: Username [elastic] is reserved and may not be used.;");
-    let (s, _) = es.call("POST", "/_security/user/kibana_system/_password", Some(json!({"password": "123"}))).await;
+    assert_eq!(
+        b["error"]["reason"],
+        "Validation Failed: 1: Username [elastic] is reserved and may not be used.;"
+    );
+    let (s, _) = es
+        .call(
+            "POST",
+            "/_security/user/kibana_system/_password",
+            Some(json!({"password": "123"})),
+        )
+        .await;
     assert_eq!(s, 400);
     let b = es.ok("GET", "/_security/user/collector", None).await;
     assert_eq!(b["collector"]["roles"], json!(["log_writer"]));
     let b = es.ok("GET", "/_security/role/log_writer", None).await;
-    assert_eq!(b["log_writer"]["indices"][0]["privileges"], json!(["create_doc", "auto_configure"]));
-    let (s, b) = es.call("PUT", "/_security/role/bad", Some(json!({"cluster": ["manage_everything"]}))).await;
+    assert_eq!(
+        b["log_writer"]["indices"][0]["privileges"],
+        json!(["create_doc", "auto_configure"])
+    );
+    let (s, b) = es
+        .call(
+            "PUT",
+            "/_security/role/bad",
+            Some(json!({"cluster": ["manage_everything"]})),
+        )
+        .await;
     assert_eq!(s, 400);
-    assert!(b["error"]["reason"].as_str().unwrap_or("").contains("unknown cluster privilege [manage_everything]"));
+    assert!(
+        b["error"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unknown cluster privilege [manage_everything]")
+    );
     es.sim.stop().await;
 }
 
 #[tokio::test]
 async fn snapshot_repositories_follow_path_repo_and_keystore_rules() {
     let es = Es::secured().await;
-    let (s, b) = es.call("PUT", "/_snapshot/outside", Some(json!({"type": "fs", "settings": {"location": "/etc/x"}}))).await;
+    let (s, b) = es
+        .call(
+            "PUT",
+            "/_snapshot/outside",
+            Some(json!({"type": "fs", "settings": {"location": "/etc/x"}})),
+        )
+        .await;
     assert_eq!(s, 500);
     assert_eq!(b["error"]["type"], "repository_exception");
-    assert_eq!(b["error"]["reason"], "[outside] location [/etc/x] doesn't match any of the locations specified by path.repo");
-    es.ok("PUT", "/_snapshot/local", Some(json!({"type": "fs", "settings": {"location": "backups", "compress": true}}))).await;
+    assert_eq!(
+        b["error"]["reason"],
+        "[outside] location [/etc/x] doesn't match any of the locations specified by path.repo"
+    );
+    es.ok(
+        "PUT",
+        "/_snapshot/local",
+        Some(json!({"type": "fs", "settings": {"location": "backups", "compress": true}})),
+    )
+    .await;
     let b = es.ok("GET", "/_snapshot/local", None).await;
-    assert_eq!(b["local"]["settings"], json!({"location": "backups", "compress": "true"}));
+    assert_eq!(
+        b["local"]["settings"],
+        json!({"location": "backups", "compress": "true"})
+    );
     let (s, b) = es
         .call("PUT", "/_snapshot/s3", Some(json!({"type": "s3", "settings": {"bucket": "b", "access_key": "AK", "secret_key": "SK"}})))
         .await;
     assert_eq!(s, 500);
-    assert_eq!(b["error"]["caused_by"]["reason"], "Setting [access_key] is insecure, but property [allow_insecure_settings] is not set");
-    let (s, b) = es.call("PUT", "/_snapshot/s3", Some(json!({"type": "s3", "settings": {"bucket": "b"}}))).await;
+    assert_eq!(
+        b["error"]["caused_by"]["reason"],
+        "Setting [access_key] is insecure, but property [allow_insecure_settings] is not set"
+    );
+    let (s, b) = es
+        .call(
+            "PUT",
+            "/_snapshot/s3",
+            Some(json!({"type": "s3", "settings": {"bucket": "b"}})),
+        )
+        .await;
     assert_eq!(s, 500);
     assert_eq!(b["error"]["type"], "repository_verification_exception");
     es.sim.with_state(|st| {
@@ -159,8 +289,17 @@ async fn snapshot_repositories_follow_path_repo_and_keystore_rules() {
     });
     let b = es.ok("POST", "/_snapshot/s3/_verify", None).await;
     assert!(b["nodes"].as_object().is_some_and(|m| m.len() == 1));
-    let (s, b) = es.call("PUT", "/_snapshot/x", Some(json!({"type": "nfs", "settings": {}}))).await;
-    assert_eq!((s, b["error"]["reason"].clone()), (500, json!("[x] repository type [nfs] does not exist")));
+    let (s, b) = es
+        .call(
+            "PUT",
+            "/_snapshot/x",
+            Some(json!({"type": "nfs", "settings": {}})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["reason"].clone()),
+        (500, json!("[x] repository type [nfs] does not exist"))
+    );
     assert_eq!(es.call("GET", "/_snapshot/missing", None).await.0, 404);
     es.sim.stop().await;
 }
@@ -172,31 +311,88 @@ async fn slm_validates_schedule_repository_and_retention() {
         json!({"schedule": schedule, "name": "<nightly-{now/d}>", "repository": repo,
                "config": {"indices": ["*"]}, "retention": {"expire_after": "30d", "min_count": 1, "max_count": 10}})
     };
-    let (s, b) = es.call("PUT", "/_slm/policy/nightly", Some(policy("0 30 1 * * ?", "nope"))).await;
-    assert_eq!((s, b["error"]["reason"].clone()), (400, json!("no such repository [nope]")));
-    es.ok("PUT", "/_snapshot/repo", Some(json!({"type": "fs", "settings": {"location": "r"}}))).await;
-    let (s, b) = es.call("PUT", "/_slm/policy/nightly", Some(policy("every day", "repo"))).await;
+    let (s, b) = es
+        .call(
+            "PUT",
+            "/_slm/policy/nightly",
+            Some(policy("0 30 1 * * ?", "nope")),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["reason"].clone()),
+        (400, json!("no such repository [nope]"))
+    );
+    es.ok(
+        "PUT",
+        "/_snapshot/repo",
+        Some(json!({"type": "fs", "settings": {"location": "r"}})),
+    )
+    .await;
+    let (s, b) = es
+        .call(
+            "PUT",
+            "/_slm/policy/nightly",
+            Some(policy("every day", "repo")),
+        )
+        .await;
     assert_eq!(s, 400);
-    assert!(b["error"]["reason"].as_str().unwrap_or("").starts_with("Validation Failed: 1: invalid schedule: "));
-    let (s, _) = es.call("PUT", "/_slm/policy/nightly", Some(policy("0 0/5 * * * ?", "repo"))).await;
+    assert!(
+        b["error"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("Validation Failed: 1: invalid schedule: ")
+    );
+    let (s, _) = es
+        .call(
+            "PUT",
+            "/_slm/policy/nightly",
+            Some(policy("0 0/5 * * * ?", "repo")),
+        )
+        .await;
     assert_eq!(s, 400, "more often than every 15m is refused");
     let mut bad = policy("0 30 1 * * ?", "repo");
     bad["retention"]["min_count"] = json!(20);
     let (s, b) = es.call("PUT", "/_slm/policy/nightly", Some(bad)).await;
     assert_eq!(s, 400);
-    assert!(b["error"]["reason"].as_str().unwrap_or("").contains("minimum snapshot count 20 cannot be larger than maximum snapshot count 10"));
-    es.ok("PUT", "/_slm/policy/nightly", Some(policy("0 30 1 * * ?", "repo"))).await;
-    es.ok("PUT", "/_slm/policy/nightly", Some(policy("0 30 1 * * ?", "repo"))).await;
+    assert!(
+        b["error"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("minimum snapshot count 20 cannot be larger than maximum snapshot count 10")
+    );
+    es.ok(
+        "PUT",
+        "/_slm/policy/nightly",
+        Some(policy("0 30 1 * * ?", "repo")),
+    )
+    .await;
+    es.ok(
+        "PUT",
+        "/_slm/policy/nightly",
+        Some(policy("0 30 1 * * ?", "repo")),
+    )
+    .await;
     let b = es.ok("GET", "/_slm/policy/nightly?human", None).await;
     assert_eq!(b["nightly"]["version"], 1, "an identical PUT is a no-op");
     assert!(b["nightly"]["modified_date"].is_string());
-    assert!(b["nightly"]["next_execution"].as_str().is_some_and(|s| s.ends_with("01:30:00.000Z")));
+    assert!(
+        b["nightly"]["next_execution"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("01:30:00.000Z"))
+    );
     assert_eq!(b["nightly"]["policy"]["schedule"], "0 30 1 * * ?");
     let b = es.ok("POST", "/_slm/policy/nightly/_execute", None).await;
-    assert!(b["snapshot_name"].as_str().is_some_and(|n| n.starts_with("nightly-")));
+    assert!(
+        b["snapshot_name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("nightly-"))
+    );
     let b = es.ok("GET", "/_slm/policy/nightly", None).await;
     assert_eq!(b["nightly"]["stats"]["snapshots_taken"], 1);
-    assert!(b["nightly"].get("modified_date").is_none(), "dates only as *_millis without ?human");
+    assert!(
+        b["nightly"].get("modified_date").is_none(),
+        "dates only as *_millis without ?human"
+    );
     es.sim.stop().await;
 }
 
@@ -209,7 +405,10 @@ async fn ilm_versions_usage_and_explain() {
     let b = es.ok("GET", "/_ilm/policy/logs", None).await;
     assert_eq!(b["logs"]["version"], 1);
     assert_eq!(b["logs"]["policy"]["phases"]["hot"]["min_age"], "0ms");
-    assert_eq!(b["logs"]["policy"]["phases"]["delete"]["actions"]["delete"], json!({"delete_searchable_snapshot": true}));
+    assert_eq!(
+        b["logs"]["policy"]["phases"]["delete"]["actions"]["delete"],
+        json!({"delete_searchable_snapshot": true})
+    );
     let mut p2 = p.clone();
     p2["policy"]["phases"]["delete"]["min_age"] = json!("14d");
     es.ok("PUT", "/_ilm/policy/logs", Some(p2)).await;
@@ -223,7 +422,10 @@ async fn ilm_versions_usage_and_explain() {
     assert_eq!(b["indices"]["logs-000001"]["phase"], "hot");
     let (s, b) = es.call("DELETE", "/_ilm/policy/logs", None).await;
     assert_eq!(s, 400);
-    assert_eq!(b["error"]["reason"], "Cannot delete policy [logs]. It is in use by one or more indices: [logs-000001]");
+    assert_eq!(
+        b["error"]["reason"],
+        "Cannot delete policy [logs]. It is in use by one or more indices: [logs-000001]"
+    );
     es.sim.stop().await;
 }
 
@@ -231,48 +433,121 @@ async fn ilm_versions_usage_and_explain() {
 async fn template_rules() {
     let es = Es::secured().await;
     es.ok("PUT", "/_component_template/base", Some(json!({"template": {"settings": {"number_of_shards": 2}}, "_meta": {"managed_by": "op"}, "version": 3}))).await;
-    let (s, b) = es.call("PUT", "/_index_template/t1", Some(json!({"index_patterns": ["logs-*"], "composed_of": ["base", "missing"]}))).await;
+    let (s, b) = es
+        .call(
+            "PUT",
+            "/_index_template/t1",
+            Some(json!({"index_patterns": ["logs-*"], "composed_of": ["base", "missing"]})),
+        )
+        .await;
     assert_eq!(s, 400);
     assert_eq!(b["error"]["type"], "invalid_index_template_exception");
     es.ok("PUT", "/_index_template/t1", Some(json!({"index_patterns": ["logs-*"], "composed_of": ["base"], "priority": 10, "_meta": {"a": 1}}))).await;
-    let (s, b) = es.call("PUT", "/_index_template/t2", Some(json!({"index_patterns": ["logs-app-*"], "priority": 10}))).await;
+    let (s, b) = es
+        .call(
+            "PUT",
+            "/_index_template/t2",
+            Some(json!({"index_patterns": ["logs-app-*"], "priority": 10})),
+        )
+        .await;
     assert_eq!(s, 400);
-    assert!(b["error"]["reason"].as_str().unwrap_or("").contains("that have the same priority [10]"));
-    es.ok("PUT", "/_index_template/t2", Some(json!({"index_patterns": ["logs-app-*"], "priority": 20}))).await;
-    let (s, _) = es.call("PUT", "/_index_template/t2?create=true", Some(json!({"index_patterns": ["logs-app-*"], "priority": 20}))).await;
+    assert!(
+        b["error"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("that have the same priority [10]")
+    );
+    es.ok(
+        "PUT",
+        "/_index_template/t2",
+        Some(json!({"index_patterns": ["logs-app-*"], "priority": 20})),
+    )
+    .await;
+    let (s, _) = es
+        .call(
+            "PUT",
+            "/_index_template/t2?create=true",
+            Some(json!({"index_patterns": ["logs-app-*"], "priority": 20})),
+        )
+        .await;
     assert_eq!(s, 400);
     let (s, b) = es.call("DELETE", "/_component_template/base", None).await;
     assert_eq!(s, 400);
-    assert_eq!(b["error"]["reason"], "component templates [base] cannot be removed as they are still in use by index templates [t1]");
+    assert_eq!(
+        b["error"]["reason"],
+        "component templates [base] cannot be removed as they are still in use by index templates [t1]"
+    );
     let b = es.ok("GET", "/_index_template/t1", None).await;
-    assert_eq!(b["index_templates"][0]["index_template"]["_meta"], json!({"a": 1}));
+    assert_eq!(
+        b["index_templates"][0]["index_template"]["_meta"],
+        json!({"a": 1})
+    );
     let b = es.ok("GET", "/_component_template/base", None).await;
-    assert_eq!(b["component_templates"][0]["component_template"]["version"], 3);
+    assert_eq!(
+        b["component_templates"][0]["component_template"]["version"],
+        3
+    );
     es.ok("PUT", "/logs-web-1", None).await;
     let b = es.ok("GET", "/logs-web-1/_settings", None).await;
-    assert_eq!(b["logs-web-1"]["settings"]["index"]["number_of_shards"], "2");
+    assert_eq!(
+        b["logs-web-1"]["settings"]["index"]["number_of_shards"],
+        "2"
+    );
     es.sim.stop().await;
 }
 
 #[tokio::test]
 async fn writes_through_the_write_alias_land_in_the_write_index() {
     let es = Es::secured().await;
-    es.ok("PUT", "/app-000001", Some(json!({"aliases": {"app": {"is_write_index": true}}}))).await;
+    es.ok(
+        "PUT",
+        "/app-000001",
+        Some(json!({"aliases": {"app": {"is_write_index": true}}})),
+    )
+    .await;
     let nd = "{\"index\":{\"_index\":\"app\"}}\n{\"level\":\"info\",\"msg\":\"hello world\"}\n";
     let (s, b) = es.bulk_as(("elastic", "changeme"), nd).await;
-    assert_eq!((s, b["items"][0]["index"]["_index"].clone()), (200, json!("app-000001")));
-    let b = es.ok("POST", "/app/_rollover", Some(json!({"conditions": {"max_docs": 1}}))).await;
-    assert_eq!((b["rolled_over"].clone(), b["new_index"].clone()), (json!(true), json!("app-000002")));
+    assert_eq!(
+        (s, b["items"][0]["index"]["_index"].clone()),
+        (200, json!("app-000001"))
+    );
+    let b = es
+        .ok(
+            "POST",
+            "/app/_rollover",
+            Some(json!({"conditions": {"max_docs": 1}})),
+        )
+        .await;
+    assert_eq!(
+        (b["rolled_over"].clone(), b["new_index"].clone()),
+        (json!(true), json!("app-000002"))
+    );
     let b = es.ok("GET", "/_alias/app", None).await;
     assert_eq!(b["app-000001"]["aliases"]["app"]["is_write_index"], false);
     assert_eq!(b["app-000002"]["aliases"]["app"]["is_write_index"], true);
-    es.bulk_as(("elastic", "changeme"), "{\"create\":{\"_index\":\"app\"}}\n{\"level\":\"warn\",\"msg\":\"second\"}\n").await;
-    let b = es.ok("POST", "/app/_search", Some(json!({"query": {"term": {"level": "warn"}}}))).await;
+    es.bulk_as(
+        ("elastic", "changeme"),
+        "{\"create\":{\"_index\":\"app\"}}\n{\"level\":\"warn\",\"msg\":\"second\"}\n",
+    )
+    .await;
+    let b = es
+        .ok(
+            "POST",
+            "/app/_search",
+            Some(json!({"query": {"term": {"level": "warn"}}})),
+        )
+        .await;
     assert_eq!(b["hits"]["total"]["value"], 1);
     assert_eq!(b["hits"]["hits"][0]["_index"], "app-000002");
     let b = es.ok("GET", "/app/_count", None).await;
     assert_eq!(b["count"], 2);
-    let b = es.ok("POST", "/app/_count", Some(json!({"query": {"match": {"msg": "hello"}}}))).await;
+    let b = es
+        .ok(
+            "POST",
+            "/app/_count",
+            Some(json!({"query": {"match": {"msg": "hello"}}})),
+        )
+        .await;
     assert_eq!(b["count"], 1);
     // a second write index is refused
     let (s, b) = es
@@ -288,20 +563,43 @@ async fn routing_errors_and_head() {
     let es = Es::secured().await;
     let (s, b) = es.call("GET", "/idx/_nothing_here", None).await;
     assert_eq!(s, 400);
-    assert_eq!(b["error"], "no handler found for uri [/idx/_nothing_here] and method [GET]");
+    assert_eq!(
+        b["error"],
+        "no handler found for uri [/idx/_nothing_here] and method [GET]"
+    );
     let (s, b) = es.call("POST", "/_ilm/policy/p", None).await;
     assert_eq!(s, 405);
-    assert!(b["error"].as_str().unwrap_or("").starts_with("Incorrect HTTP method for uri [/_ilm/policy/p] and method [POST], allowed:"));
-    let (s, b) = es.call("GET", "/_cluster/health?wait_for_statuz=green", None).await;
+    assert!(
+        b["error"].as_str().unwrap_or("").starts_with(
+            "Incorrect HTTP method for uri [/_ilm/policy/p] and method [POST], allowed:"
+        )
+    );
+    let (s, b) = es
+        .call("GET", "/_cluster/health?wait_for_statuz=green", None)
+        .await;
     assert_eq!(s, 400);
-    assert_eq!(b["error"]["reason"], "request [/_cluster/health] contains unrecognized parameter: [wait_for_statuz]");
+    assert_eq!(
+        b["error"]["reason"],
+        "request [/_cluster/health] contains unrecognized parameter: [wait_for_statuz]"
+    );
     let (s, b) = es.call("PUT", "/Upper", None).await;
-    assert_eq!((s, b["error"]["type"].clone()), (400, json!("invalid_index_name_exception")));
-    let r = es.c.head(format!("{}/_index_template/none", es.sim.url())).basic_auth("elastic", Some("changeme")).send().await.expect("head");
+    assert_eq!(
+        (s, b["error"]["type"].clone()),
+        (400, json!("invalid_index_name_exception"))
+    );
+    let r =
+        es.c.head(format!("{}/_index_template/none", es.sim.url()))
+            .basic_auth("elastic", Some("changeme"))
+            .send()
+            .await
+            .expect("head");
     assert_eq!(r.status().as_u16(), 404);
     assert!(r.text().await.expect("text").is_empty());
     es.ok("PUT", "/idx", None).await;
-    assert_eq!(es.call("PUT", "/idx", None).await.1["error"]["type"], "resource_already_exists_exception");
+    assert_eq!(
+        es.call("PUT", "/idx", None).await.1["error"]["type"],
+        "resource_already_exists_exception"
+    );
     es.sim.stop().await;
 }
 
@@ -309,21 +607,46 @@ async fn routing_errors_and_head() {
 async fn health_waits_until_status_reached() {
     let es = Es::new(SimConfig::default()).await;
     es.sim.set_health(Health::Yellow);
-    let url = format!("{}/_cluster/health?wait_for_status=green&timeout=5s", es.sim.url());
+    let url = format!(
+        "{}/_cluster/health?wait_for_status=green&timeout=5s",
+        es.sim.url()
+    );
     let waiter = tokio::spawn({
         let c = es.c.clone();
-        async move { c.get(url).send().await.expect("send").json::<Value>().await.expect("json") }
+        async move {
+            c.get(url)
+                .send()
+                .await
+                .expect("send")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     es.sim.set_health(Health::Green);
     let b = waiter.await.expect("join");
-    assert_eq!((b["status"].clone(), b["timed_out"].clone()), (json!("green"), json!(false)));
+    assert_eq!(
+        (b["status"].clone(), b["timed_out"].clone()),
+        (json!("green"), json!(false))
+    );
     // security APIs answer like a node without security
-    let (s, b) = es.call_as(None, "GET", "/_security/_authenticate", None).await;
+    let (s, b) = es
+        .call_as(None, "GET", "/_security/_authenticate", None)
+        .await;
     assert_eq!((s, b["error"]["type"].clone()), (500, json!("exception")));
     // a replica that cannot be assigned on one node makes the cluster yellow
     es.sim.clear_health();
-    es.call_as(None, "PUT", "/r1", Some(json!({"settings": {"number_of_replicas": 1}}))).await;
-    assert_eq!(es.call_as(None, "GET", "/_cluster/health", None).await.1["status"], "yellow");
+    es.call_as(
+        None,
+        "PUT",
+        "/r1",
+        Some(json!({"settings": {"number_of_replicas": 1}})),
+    )
+    .await;
+    assert_eq!(
+        es.call_as(None, "GET", "/_cluster/health", None).await.1["status"],
+        "yellow"
+    );
     es.sim.stop().await;
 }

@@ -35,14 +35,27 @@ async fn request_log_records_method_path_query_body_user_status() {
         .send()
         .await
         .expect("put");
-    c.get(format!("{base}/_ilm/policy/p1")).basic_auth("elastic", Some("changeme")).send().await.expect("get");
-    c.get(format!("{base}/")).send().await.expect("unauthenticated");
+    c.get(format!("{base}/_ilm/policy/p1"))
+        .basic_auth("elastic", Some("changeme"))
+        .send()
+        .await
+        .expect("get");
+    c.get(format!("{base}/"))
+        .send()
+        .await
+        .expect("unauthenticated");
     let log = sim.requests();
     assert_eq!(log.len(), 3);
     assert_eq!(log[0].method, "PUT");
     assert_eq!(log[0].path, "/_ilm/policy/p1");
     assert_eq!(log[0].query, "master_timeout=30s");
-    assert_eq!(log[0].body.as_ref().and_then(|b| b.pointer("/policy/phases/delete/min_age")), Some(&json!("1d")));
+    assert_eq!(
+        log[0]
+            .body
+            .as_ref()
+            .and_then(|b| b.pointer("/policy/phases/delete/min_age")),
+        Some(&json!("1d"))
+    );
     assert_eq!(log[0].user.as_deref(), Some("elastic"));
     assert_eq!(log[0].status, 200);
     assert_eq!(log[1].method, "GET");
@@ -67,23 +80,32 @@ async fn ndjson_bodies_are_recorded_as_text_and_reads_are_not_writes() {
         .send()
         .await
         .expect("bulk");
-    c.post(format!("{base}/logs/_search")).json(&json!({"query": {"match_all": {}}})).send().await.expect("search");
-    c.post(format!("{base}/logs/_count")).send().await.expect("count");
+    c.post(format!("{base}/logs/_search"))
+        .json(&json!({"query": {"match_all": {}}}))
+        .send()
+        .await
+        .expect("search");
+    c.post(format!("{base}/logs/_count"))
+        .send()
+        .await
+        .expect("count");
     c.head(format!("{base}/logs")).send().await.expect("head");
     let log = sim.requests();
     assert_eq!(log[0].body, Some(Value::String(nd.to_string())));
     let writes = sim.write_requests();
     assert_eq!(writes.len(), 1, "only the bulk is a write: {writes:?}");
     assert_eq!(writes[0].path, "/_bulk");
-    let rule = |m: &str, p: &str| RecordedRequest {
-        method: m.into(),
-        path: p.into(),
-        query: String::new(),
-        body: None,
-        user: None,
-        status: 200,
-    }
-    .is_write();
+    let rule = |m: &str, p: &str| {
+        RecordedRequest {
+            method: m.into(),
+            path: p.into(),
+            query: String::new(),
+            body: None,
+            user: None,
+            status: 200,
+        }
+        .is_write()
+    };
     assert!(!rule("POST", "/x/_search"));
     assert!(!rule("GET", "/x/_ilm/explain"));
     assert!(!rule("POST", "/_snapshot/r/_verify"));
@@ -96,7 +118,11 @@ async fn ndjson_bodies_are_recorded_as_text_and_reads_are_not_writes() {
 async fn status_fault_fails_next_n_requests_with_es_body() {
     let sim = EsSim::start().await;
     let c = client();
-    sim.inject(Fault::Status { status: 503, count: 2, path_prefix: None });
+    sim.inject(Fault::Status {
+        status: 503,
+        count: 2,
+        path_prefix: None,
+    });
     let (s1, b1) = get(&c, &format!("{}/", sim.url())).await;
     let (s2, _) = get(&c, &format!("{}/_cluster/health", sim.url())).await;
     let (s3, _) = get(&c, &format!("{}/", sim.url())).await;
@@ -105,7 +131,11 @@ async fn status_fault_fails_next_n_requests_with_es_body() {
     assert!(b1["error"]["root_cause"][0]["type"].is_string());
     assert_eq!(b1["error"]["type"], "cluster_block_exception");
     let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
-    assert_eq!(statuses, vec![503, 503, 200], "faulted requests are recorded too");
+    assert_eq!(
+        statuses,
+        vec![503, 503, 200],
+        "faulted requests are recorded too"
+    );
     sim.stop().await;
 }
 
@@ -113,7 +143,11 @@ async fn status_fault_fails_next_n_requests_with_es_body() {
 async fn status_fault_with_path_prefix_only_hits_matching_paths() {
     let sim = EsSim::start().await;
     let c = client();
-    sim.inject(Fault::Status { status: 500, count: 1, path_prefix: Some("/_ilm".into()) });
+    sim.inject(Fault::Status {
+        status: 500,
+        count: 1,
+        path_prefix: Some("/_ilm".into()),
+    });
     assert_eq!(get(&c, &format!("{}/", sim.url())).await.0, 200);
     assert_eq!(get(&c, &format!("{}/_ilm/policy", sim.url())).await.0, 500);
     assert_eq!(get(&c, &format!("{}/_ilm/policy", sim.url())).await.0, 200);
@@ -124,10 +158,16 @@ async fn status_fault_with_path_prefix_only_hits_matching_paths() {
 async fn too_many_requests_sets_retry_after() {
     let sim = EsSim::start().await;
     let c = client();
-    sim.inject(Fault::TooManyRequests { count: 1, retry_after_secs: 7 });
+    sim.inject(Fault::TooManyRequests {
+        count: 1,
+        retry_after_secs: 7,
+    });
     let r = c.get(format!("{}/", sim.url())).send().await.expect("send");
     assert_eq!(r.status().as_u16(), 429);
-    assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("7"));
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("7")
+    );
     let b: Value = r.json().await.expect("json");
     assert_eq!(b["error"]["type"], "es_rejected_execution_exception");
     assert_eq!(get(&c, &format!("{}/", sim.url())).await.0, 200);
@@ -158,7 +198,10 @@ async fn refuse_connections_gives_connection_errors_until_cleared() {
         let e = err.expect_err("connection must fail");
         assert!(e.status().is_none(), "no HTTP response: {e}");
     }
-    assert!(sim.requests().is_empty(), "dropped connections answer nothing and are not logged");
+    assert!(
+        sim.requests().is_empty(),
+        "dropped connections answer nothing and are not logged"
+    );
     sim.clear_faults();
     assert_eq!(get(&client(), &format!("{}/", sim.url())).await.0, 200);
     sim.stop().await;
@@ -183,15 +226,28 @@ async fn health_version_state_and_reset() {
     let sim = EsSim::start().await;
     let c = client();
     let base = sim.url();
-    assert_eq!(get(&c, &format!("{base}/_cluster/health")).await.1["status"], "green");
+    assert_eq!(
+        get(&c, &format!("{base}/_cluster/health")).await.1["status"],
+        "green"
+    );
     sim.set_health(Health::Red);
-    assert_eq!(get(&c, &format!("{base}/_cluster/health")).await.1["status"], "red");
+    assert_eq!(
+        get(&c, &format!("{base}/_cluster/health")).await.1["status"],
+        "red"
+    );
     // waiting for green times out (200 with timed_out since 8.0)
-    let (s, b) = get(&c, &format!("{base}/_cluster/health?wait_for_status=green&timeout=50ms")).await;
+    let (s, b) = get(
+        &c,
+        &format!("{base}/_cluster/health?wait_for_status=green&timeout=50ms"),
+    )
+    .await;
     assert_eq!((s, b["timed_out"].clone()), (200, json!(true)));
     sim.clear_health();
     sim.set_version("9.1.0");
-    assert_eq!(get(&c, &format!("{base}/")).await.1["version"]["number"], "9.1.0");
+    assert_eq!(
+        get(&c, &format!("{base}/")).await.1["version"]["number"],
+        "9.1.0"
+    );
     // drift: edit a policy behind the client's back
     c.put(format!("{base}/_ilm/policy/p"))
         .json(&json!({"policy": {"phases": {"hot": {"actions": {"rollover": {"max_age": "1d"}}}}}}))
@@ -203,12 +259,18 @@ async fn health_version_state_and_reset() {
         p.policy["phases"]["hot"]["actions"]["rollover"]["max_age"] = json!("7d");
     });
     let (_, b) = get(&c, &format!("{base}/_ilm/policy/p")).await;
-    assert_eq!(b["p"]["policy"]["phases"]["hot"]["actions"]["rollover"]["max_age"], "7d");
+    assert_eq!(
+        b["p"]["policy"]["phases"]["hot"]["actions"]["rollover"]["max_age"],
+        "7d"
+    );
     sim.inject(Fault::Latency(Duration::from_millis(1)));
     sim.reset();
     assert!(sim.with_state(|s| s.ilm_policies.is_empty()));
     assert!(sim.requests().is_empty());
-    assert_eq!(get(&c, &format!("{base}/")).await.1["version"]["number"], "8.15.3");
+    assert_eq!(
+        get(&c, &format!("{base}/")).await.1["version"]["number"],
+        "8.15.3"
+    );
     sim.stop().await;
 }
 
@@ -219,31 +281,71 @@ async fn admin_api_drives_the_same_controls() {
     let base = sim.url();
     get(&c, &format!("{base}/")).await;
     let (_, log) = get(&c, &format!("{base}/_sim/requests")).await;
-    assert_eq!(log.as_array().map(Vec::len), Some(1), "admin calls are not recorded: {log}");
+    assert_eq!(
+        log.as_array().map(Vec::len),
+        Some(1),
+        "admin calls are not recorded: {log}"
+    );
     let ok = |r: reqwest::Response| assert!(r.status().is_success(), "{r:?}");
-    ok(c.post(format!("{base}/_sim/faults")).json(&json!({"status": {"status": 502, "count": 1}})).send().await.expect("fault"));
+    ok(c.post(format!("{base}/_sim/faults"))
+        .json(&json!({"status": {"status": 502, "count": 1}}))
+        .send()
+        .await
+        .expect("fault"));
     assert_eq!(get(&c, &format!("{base}/")).await.0, 502);
-    ok(c.post(format!("{base}/_sim/faults")).json(&json!([{"too_many_requests": {"count": 1, "retry_after_secs": 1}}, {"latency": 1}])).send().await.expect("faults"));
+    ok(c.post(format!("{base}/_sim/faults"))
+        .json(&json!([{"too_many_requests": {"count": 1, "retry_after_secs": 1}}, {"latency": 1}]))
+        .send()
+        .await
+        .expect("faults"));
     assert_eq!(get(&c, &format!("{base}/")).await.0, 429);
-    ok(c.post(format!("{base}/_sim/faults")).json(&json!("refuse_connections")).send().await.expect("refuse"));
+    ok(c.post(format!("{base}/_sim/faults"))
+        .json(&json!("refuse_connections"))
+        .send()
+        .await
+        .expect("refuse"));
     assert!(client().get(format!("{base}/")).send().await.is_err());
     // the admin API still answers while connections are refused
-    ok(c.delete(format!("{base}/_sim/faults")).send().await.expect("clear"));
+    ok(c.delete(format!("{base}/_sim/faults"))
+        .send()
+        .await
+        .expect("clear"));
     assert_eq!(get(&c, &format!("{base}/")).await.0, 200);
-    ok(c.post(format!("{base}/_sim/faults")).json(&json!({"fail_request_number": 1})).send().await.expect("nth"));
+    ok(c.post(format!("{base}/_sim/faults"))
+        .json(&json!({"fail_request_number": 1}))
+        .send()
+        .await
+        .expect("nth"));
     assert_eq!(get(&c, &format!("{base}/")).await.0, 503);
-    ok(c.post(format!("{base}/_sim/health")).json(&json!({"status": "yellow"})).send().await.expect("health"));
-    assert_eq!(get(&c, &format!("{base}/_cluster/health")).await.1["status"], "yellow");
-    ok(c.post(format!("{base}/_sim/version")).json(&json!({"version": "9.1.0"})).send().await.expect("version"));
+    ok(c.post(format!("{base}/_sim/health"))
+        .json(&json!({"status": "yellow"}))
+        .send()
+        .await
+        .expect("health"));
+    assert_eq!(
+        get(&c, &format!("{base}/_cluster/health")).await.1["status"],
+        "yellow"
+    );
+    ok(c.post(format!("{base}/_sim/version"))
+        .json(&json!({"version": "9.1.0"}))
+        .send()
+        .await
+        .expect("version"));
     c.put(format!("{base}/idx")).send().await.expect("create");
     let (_, state) = get(&c, &format!("{base}/_sim/state")).await;
     assert!(state["indices"]["idx"].is_object());
     assert_eq!(state["version"], "9.1.0");
     let (_, writes) = get(&c, &format!("{base}/_sim/requests?writes=true")).await;
     assert_eq!(writes.as_array().map(Vec::len), Some(1));
-    ok(c.delete(format!("{base}/_sim/requests")).send().await.expect("clear log"));
+    ok(c.delete(format!("{base}/_sim/requests"))
+        .send()
+        .await
+        .expect("clear log"));
     assert_eq!(get(&c, &format!("{base}/_sim/requests")).await.1, json!([]));
-    ok(c.post(format!("{base}/_sim/reset")).send().await.expect("reset"));
+    ok(c.post(format!("{base}/_sim/reset"))
+        .send()
+        .await
+        .expect("reset"));
     assert_eq!(get(&c, &format!("{base}/idx")).await.0, 404);
     assert_eq!(get(&c, &format!("{base}/_sim/nope")).await.0, 404);
     sim.stop().await;
@@ -251,11 +353,18 @@ async fn admin_api_drives_the_same_controls() {
 
 #[tokio::test]
 async fn tls_serves_with_the_handed_out_ca() {
-    let sim = EsSim::start_with(SimConfig { tls: true, ..SimConfig::default() }).await;
+    let sim = EsSim::start_with(SimConfig {
+        tls: true,
+        ..SimConfig::default()
+    })
+    .await;
     assert!(sim.url().starts_with("https://127.0.0.1:"));
     let pem = sim.ca_pem().expect("ca");
     let ca = reqwest::Certificate::from_pem(pem.as_bytes()).expect("pem");
-    let c = reqwest::Client::builder().add_root_certificate(ca).build().expect("client");
+    let c = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .expect("client");
     let (s, b) = get(&c, &format!("{}/", sim.url())).await;
     assert_eq!(s, 200);
     assert_eq!(b["tagline"], "You Know, for Search");
@@ -274,5 +383,11 @@ async fn stop_and_drop_release_the_port() {
     let addr2 = sim2.addr();
     drop(sim2);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(client().get(format!("http://{addr2}/")).send().await.is_err());
+    assert!(
+        client()
+            .get(format!("http://{addr2}/"))
+            .send()
+            .await
+            .is_err()
+    );
 }

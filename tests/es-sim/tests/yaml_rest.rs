@@ -62,20 +62,39 @@ fn parse_spec(v: &Value) -> Option<(String, Spec)> {
                 let methods = body
                     .get("methods")
                     .and_then(Value::as_array)
-                    .map(|m| m.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                spec.paths.push(SpecPath { path: s.to_string(), methods, parts: parts_of(s) });
+                spec.paths.push(SpecPath {
+                    path: s.to_string(),
+                    methods,
+                    parts: parts_of(s),
+                });
             } else if let Some(path) = p.get("path").and_then(Value::as_str) {
                 let methods = p
                     .get("methods")
                     .and_then(Value::as_array)
-                    .map(|m| m.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                spec.paths.push(SpecPath { path: path.to_string(), methods, parts: parts_of(path) });
+                spec.paths.push(SpecPath {
+                    path: path.to_string(),
+                    methods,
+                    parts: parts_of(path),
+                });
             }
         }
     }
-    for params in [body.get("params"), url.get("params")].into_iter().flatten() {
+    for params in [body.get("params"), url.get("params")]
+        .into_iter()
+        .flatten()
+    {
         if let Some(m) = params.as_object() {
             spec.params.extend(m.keys().cloned());
         }
@@ -84,7 +103,10 @@ fn parse_spec(v: &Value) -> Option<(String, Spec)> {
 }
 
 /// APIs the copied tests call whose spec files are not in the conformance folder.
-fn builtin_specs() -> Vec<(&'static str, Vec<(&'static [&'static str], &'static str)>)> {
+/// `(api name, [(methods, path)])`
+type BuiltinSpec = (&'static str, Vec<(&'static [&'static str], &'static str)>);
+
+fn builtin_specs() -> Vec<BuiltinSpec> {
     const GET: &[&str] = &["GET"];
     const HEAD: &[&str] = &["HEAD"];
     const PUT: &[&str] = &["PUT"];
@@ -93,38 +115,102 @@ fn builtin_specs() -> Vec<(&'static str, Vec<(&'static [&'static str], &'static 
     const PUT_POST: &[&str] = &["PUT", "POST"];
     const GET_POST: &[&str] = &["GET", "POST"];
     vec![
-        ("index", vec![(PUT_POST, "/{index}/_doc/{id}"), (POST, "/{index}/_doc")]),
+        (
+            "index",
+            vec![(PUT_POST, "/{index}/_doc/{id}"), (POST, "/{index}/_doc")],
+        ),
         ("create", vec![(PUT_POST, "/{index}/_create/{id}")]),
         ("get", vec![(GET, "/{index}/_doc/{id}")]),
         ("exists", vec![(HEAD, "/{index}/_doc/{id}")]),
         ("delete", vec![(DELETE, "/{index}/_doc/{id}")]),
-        ("search", vec![(GET_POST, "/_search"), (GET_POST, "/{index}/_search")]),
-        ("count", vec![(GET_POST, "/_count"), (GET_POST, "/{index}/_count")]),
-        ("indices.refresh", vec![(POST, "/_refresh"), (POST, "/{index}/_refresh")]),
+        (
+            "search",
+            vec![(GET_POST, "/_search"), (GET_POST, "/{index}/_search")],
+        ),
+        (
+            "count",
+            vec![(GET_POST, "/_count"), (GET_POST, "/{index}/_count")],
+        ),
+        (
+            "indices.refresh",
+            vec![(POST, "/_refresh"), (POST, "/{index}/_refresh")],
+        ),
         ("indices.close", vec![(POST, "/{index}/_close")]),
         ("indices.open", vec![(POST, "/{index}/_open")]),
-        ("indices.get_mapping", vec![(GET, "/_mapping"), (GET, "/{index}/_mapping")]),
+        (
+            "indices.get_mapping",
+            vec![(GET, "/_mapping"), (GET, "/{index}/_mapping")],
+        ),
         ("indices.put_mapping", vec![(PUT, "/{index}/_mapping")]),
-        ("indices.get_settings", vec![(GET, "/_settings"), (GET, "/{index}/_settings"), (GET, "/{index}/_settings/{name}")]),
-        ("indices.put_settings", vec![(PUT, "/_settings"), (PUT, "/{index}/_settings")]),
-        ("indices.delete_alias", vec![(DELETE, "/{index}/_alias/{name}")]),
+        (
+            "indices.get_settings",
+            vec![
+                (GET, "/_settings"),
+                (GET, "/{index}/_settings"),
+                (GET, "/{index}/_settings/{name}"),
+            ],
+        ),
+        (
+            "indices.put_settings",
+            vec![(PUT, "/_settings"), (PUT, "/{index}/_settings")],
+        ),
+        (
+            "indices.delete_alias",
+            vec![(DELETE, "/{index}/_alias/{name}")],
+        ),
         ("indices.put_template", vec![(PUT, "/_template/{name}")]),
-        ("indices.create_data_stream", vec![(PUT, "/_data_stream/{name}")]),
-        ("cluster.exists_component_template", vec![(HEAD, "/_component_template/{name}")]),
+        (
+            "indices.create_data_stream",
+            vec![(PUT, "/_data_stream/{name}")],
+        ),
+        (
+            "cluster.exists_component_template",
+            vec![(HEAD, "/_component_template/{name}")],
+        ),
         ("ilm.remove_policy", vec![(POST, "/{index}/_ilm/remove")]),
         ("ilm.get_status", vec![(GET, "/_ilm/status")]),
-        ("slm.execute_lifecycle", vec![(PUT, "/_slm/policy/{policy_id}/_execute")]),
+        (
+            "slm.execute_lifecycle",
+            vec![(PUT, "/_slm/policy/{policy_id}/_execute")],
+        ),
         ("slm.get_status", vec![(GET, "/_slm/status")]),
-        ("snapshot.create", vec![(PUT, "/_snapshot/{repository}/{snapshot}")]),
-        ("snapshot.get", vec![(GET, "/_snapshot/{repository}/{snapshot}")]),
-        ("snapshot.delete", vec![(DELETE, "/_snapshot/{repository}/{snapshot}")]),
-        ("snapshot.cleanup_repository", vec![(POST, "/_snapshot/{repository}/_cleanup")]),
+        (
+            "snapshot.create",
+            vec![(PUT, "/_snapshot/{repository}/{snapshot}")],
+        ),
+        (
+            "snapshot.get",
+            vec![(GET, "/_snapshot/{repository}/{snapshot}")],
+        ),
+        (
+            "snapshot.delete",
+            vec![(DELETE, "/_snapshot/{repository}/{snapshot}")],
+        ),
+        (
+            "snapshot.cleanup_repository",
+            vec![(POST, "/_snapshot/{repository}/_cleanup")],
+        ),
         ("security.put_role", vec![(PUT, "/_security/role/{name}")]),
-        ("security.get_role", vec![(GET, "/_security/role"), (GET, "/_security/role/{name}")]),
-        ("security.delete_role", vec![(DELETE, "/_security/role/{name}")]),
-        ("security.put_user", vec![(PUT, "/_security/user/{username}")]),
-        ("security.delete_user", vec![(DELETE, "/_security/user/{username}")]),
-        ("security.authenticate", vec![(GET, "/_security/_authenticate")]),
+        (
+            "security.get_role",
+            vec![(GET, "/_security/role"), (GET, "/_security/role/{name}")],
+        ),
+        (
+            "security.delete_role",
+            vec![(DELETE, "/_security/role/{name}")],
+        ),
+        (
+            "security.put_user",
+            vec![(PUT, "/_security/user/{username}")],
+        ),
+        (
+            "security.delete_user",
+            vec![(DELETE, "/_security/user/{username}")],
+        ),
+        (
+            "security.authenticate",
+            vec![(GET, "/_security/_authenticate")],
+        ),
         ("capabilities", vec![(GET, "/_capabilities")]),
     ]
 }
@@ -148,7 +234,9 @@ fn load_specs(dirs: &[PathBuf]) -> BTreeMap<String, Spec> {
     for dir in dirs {
         for f in walk(dir) {
             if f.extension().is_some_and(|e| e == "json")
-                && f.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "api")
+                && f.parent()
+                    .and_then(|p| p.file_name())
+                    .is_some_and(|n| n == "api")
                 && let Ok(text) = std::fs::read_to_string(&f)
                 && let Ok(v) = serde_json::from_str::<Value>(&text)
                 && let Some((name, spec)) = parse_spec(&v)
@@ -164,7 +252,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -197,7 +287,11 @@ fn load_tests(dirs: &[PathBuf]) -> (Vec<TestCase>, Vec<String>) {
             if !f.extension().is_some_and(|e| e == "yml" || e == "yaml") {
                 continue;
             }
-            let rel = f.strip_prefix(dir).unwrap_or(&f).to_string_lossy().to_string();
+            let rel = f
+                .strip_prefix(dir)
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .to_string();
             let text = match std::fs::read_to_string(&f) {
                 Ok(t) => t,
                 Err(e) => {
@@ -227,7 +321,13 @@ fn load_tests(dirs: &[PathBuf]) -> (Vec<TestCase>, Vec<String>) {
                 }
             }
             for (name, steps) in cases {
-                tests.push(TestCase { file: rel.clone(), name, setup: setup.clone(), teardown: teardown.clone(), steps });
+                tests.push(TestCase {
+                    file: rel.clone(),
+                    name,
+                    setup: setup.clone(),
+                    teardown: teardown.clone(),
+                    steps,
+                });
             }
         }
     }
@@ -241,7 +341,9 @@ struct SkipEntry {
 }
 
 fn load_skips(path: &Path) -> Vec<SkipEntry> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -272,6 +374,9 @@ struct Exec {
     version: String,
 }
 
+/// `(method, path and query, optional (content type, body))`
+type BuiltRequest = (String, String, Option<(String, String)>);
+
 enum Outcome {
     Pass,
     Fail(String),
@@ -279,16 +384,36 @@ enum Outcome {
 }
 
 const RUNNER_FEATURES: &[&str] = &[
-    "headers", "allowed_warnings", "allowed_warnings_regex", "warnings", "warnings_regex",
-    "catch_unauthorized", "default_shards", "regex", "contains", "transform_and_set",
-    "stash_in_key", "stash_in_path", "embedded_stash_key", "arbitrary_key", "capabilities",
-    "close_to", "is_after", "xpack", "fips_140", "skip_os", "stash_path_replace",
+    "headers",
+    "allowed_warnings",
+    "allowed_warnings_regex",
+    "warnings",
+    "warnings_regex",
+    "catch_unauthorized",
+    "default_shards",
+    "regex",
+    "contains",
+    "transform_and_set",
+    "stash_in_key",
+    "stash_in_path",
+    "embedded_stash_key",
+    "arbitrary_key",
+    "capabilities",
+    "close_to",
+    "is_after",
+    "xpack",
+    "fips_140",
+    "skip_os",
+    "stash_path_replace",
 ];
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -304,7 +429,10 @@ fn in_version_ranges(spec: &str, version: &str) -> bool {
         if range == "all" {
             return true;
         }
-        let (lo, hi) = range.split_once('-').map(|(a, b)| (a.trim(), b.trim())).unwrap_or((range, range));
+        let (lo, hi) = range
+            .split_once('-')
+            .map(|(a, b)| (a.trim(), b.trim()))
+            .unwrap_or((range, range));
         let lo_ok = lo.is_empty() || version_tuple(lo) <= v;
         let hi_ok = hi.is_empty() || v <= version_tuple(hi);
         lo_ok && hi_ok
@@ -322,7 +450,11 @@ impl Exec {
                 .client
                 .get(format!("{}/_capabilities", self.base))
                 .basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD))
-                .query(&[("method", method), ("path", path), ("capabilities", names.as_str())]);
+                .query(&[
+                    ("method", method),
+                    ("path", path),
+                    ("capabilities", names.as_str()),
+                ]);
             if !params.is_empty() {
                 req = req.query(&[("parameters", params.as_str())]);
             }
@@ -378,9 +510,16 @@ impl Exec {
                         return Ok(Some(format!("skip when cluster feature [{f}]")));
                     }
                 }
-                for ki in skip.get("known_issues").and_then(Value::as_array).cloned().unwrap_or_default() {
+                for ki in skip
+                    .get("known_issues")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
                     let has = |k: &str| {
-                        ki.get(k).and_then(Value::as_str).is_some_and(|f| es_sim::version::has_cluster_feature(&self.version, f))
+                        ki.get(k)
+                            .and_then(Value::as_str)
+                            .is_some_and(|f| es_sim::version::has_cluster_feature(&self.version, f))
                     };
                     if has("cluster_feature") && !has("fixed_by") {
                         return Ok(Some("known issue".into()));
@@ -415,11 +554,15 @@ impl Exec {
         match v {
             Value::String(s) => {
                 if let Some(key) = s.strip_prefix('$') {
-                    let key = key.strip_prefix('{').and_then(|k| k.strip_suffix('}')).unwrap_or(key);
-                    if !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                        if let Some(val) = self.stash_lookup(key) {
-                            return val;
-                        }
+                    let key = key
+                        .strip_prefix('{')
+                        .and_then(|k| k.strip_suffix('}'))
+                        .unwrap_or(key);
+                    if !key.is_empty()
+                        && key.chars().all(|c| c.is_alphanumeric() || c == '_')
+                        && let Some(val) = self.stash_lookup(key)
+                    {
+                        return val;
                     }
                 }
                 Value::String(self.interpolate(s))
@@ -482,10 +625,12 @@ impl Exec {
         parts.push(cur);
         parts
             .into_iter()
-            .map(|p| match p.strip_prefix('$').and_then(|k| self.stash_string(k)) {
-                Some(v) => v,
-                None => self.interpolate(&p),
-            })
+            .map(
+                |p| match p.strip_prefix('$').and_then(|k| self.stash_string(k)) {
+                    Some(v) => v,
+                    None => self.interpolate(&p),
+                },
+            )
             .collect()
     }
 
@@ -511,7 +656,11 @@ impl Exec {
                 }
                 Value::Array(mut a) => {
                     let i: usize = seg.parse().ok()?;
-                    if i < a.len() { a.swap_remove(i) } else { return None }
+                    if i < a.len() {
+                        a.swap_remove(i)
+                    } else {
+                        return None;
+                    }
                 }
                 _ => return None,
             };
@@ -519,8 +668,11 @@ impl Exec {
         Some(cur)
     }
 
-    fn build_request(&self, api: &str, args: &Value) -> Result<(String, String, Option<(String, String)>), String> {
-        let spec = self.specs.get(api).ok_or_else(|| format!("no spec for API [{api}]"))?;
+    fn build_request(&self, api: &str, args: &Value) -> Result<BuiltRequest, String> {
+        let spec = self
+            .specs
+            .get(api)
+            .ok_or_else(|| format!("no spec for API [{api}]"))?;
         let Value::Object(args) = self.resolve(args) else {
             return Err(format!("arguments of [{api}] must be a map"));
         };
@@ -570,12 +722,19 @@ impl Exec {
                     break;
                 }
             }
-            if ok && best.as_ref().is_none_or(|(b, _)| p.parts.len() > b.parts.len()) {
+            if ok
+                && best
+                    .as_ref()
+                    .is_none_or(|(b, _)| p.parts.len() > b.parts.len())
+            {
                 best = Some((p, bound));
             }
         }
         let Some((sp, bound)) = best else {
-            return Err(format!("param: no path of [{api}] can be built from {:?}", params.keys().collect::<Vec<_>>()));
+            return Err(format!(
+                "param: no path of [{api}] can be built from {:?}",
+                params.keys().collect::<Vec<_>>()
+            ));
         };
         let mut path = sp.path.clone();
         for (part, source) in &bound {
@@ -597,7 +756,11 @@ impl Exec {
         } else {
             methods.first().cloned().unwrap_or_else(|| "GET".into())
         };
-        let url = if query.is_empty() { path } else { format!("{path}?{}", query.join("&")) };
+        let url = if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{}", query.join("&"))
+        };
         let body = body.map(|b| {
             let ndjson = api == "bulk" || api.ends_with("msearch");
             match b {
@@ -627,7 +790,9 @@ impl Exec {
     }
 
     async fn do_step(&mut self, spec: &Value) -> Result<(), String> {
-        let Value::Object(m) = spec else { return Err("do must be a map".into()) };
+        let Value::Object(m) = spec else {
+            return Err("do must be a map".into());
+        };
         let mut catch: Option<String> = None;
         let mut headers: Vec<(String, String)> = Vec::new();
         let mut warnings: Vec<String> = Vec::new();
@@ -641,7 +806,12 @@ impl Exec {
                 "headers" => {
                     if let Value::Object(h) = self.resolve(v) {
                         for (hk, hv) in h {
-                            headers.push((hk, hv.as_str().map(String::from).unwrap_or_else(|| hv.to_string())));
+                            headers.push((
+                                hk,
+                                hv.as_str()
+                                    .map(String::from)
+                                    .unwrap_or_else(|| hv.to_string()),
+                            ));
                         }
                     }
                 }
@@ -659,16 +829,26 @@ impl Exec {
             Ok(b) => b,
             Err(e) if e.starts_with("param:") => {
                 self.response = None;
-                return if catch.as_deref() == Some("param") { Ok(()) } else { Err(e) };
+                return if catch.as_deref() == Some("param") {
+                    Ok(())
+                } else {
+                    Err(e)
+                };
             }
             Err(e) => return Err(e),
         };
         if catch.as_deref() == Some("param") {
-            return Err(format!("expected a client-side param error for [{api}] but the request could be built"));
+            return Err(format!(
+                "expected a client-side param error for [{api}] but the request could be built"
+            ));
         }
         let method_h = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-        let mut req = self.client.request(method_h, format!("{}{}", self.base, url));
-        let has_auth = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        let mut req = self
+            .client
+            .request(method_h, format!("{}{}", self.base, url));
+        let has_auth = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
         if !has_auth {
             req = req.basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD));
         }
@@ -704,13 +884,17 @@ impl Exec {
         // warnings
         for w in &warnings {
             if !warn_values.contains(w) {
-                return Err(format!("expected warning [{w}] not found in {warn_values:?}"));
+                return Err(format!(
+                    "expected warning [{w}] not found in {warn_values:?}"
+                ));
             }
         }
         for w in &warnings_re {
             let re = regex::Regex::new(w).map_err(|e| e.to_string())?;
             if !warn_values.iter().any(|x| re.is_match(x)) {
-                return Err(format!("expected warning matching [{w}] not found in {warn_values:?}"));
+                return Err(format!(
+                    "expected warning matching [{w}] not found in {warn_values:?}"
+                ));
             }
         }
         for w in &warn_values {
@@ -741,12 +925,17 @@ impl Exec {
                     "unavailable" => status == 503,
                     "request" => ![400, 401, 403, 404, 408, 409].contains(&status),
                     re if re.len() > 1 && re.starts_with('/') && re.ends_with('/') => {
-                        let re = regex::Regex::new(&re[1..re.len() - 1]).map_err(|e| e.to_string())?;
+                        let re =
+                            regex::Regex::new(&re[1..re.len() - 1]).map_err(|e| e.to_string())?;
                         re.is_match(&text)
                     }
                     other => return Err(format!("unknown catch [{other}]")),
                 };
-                if ok { Ok(()) } else { Err(format!("catch [{c}] did not match {status}: {text}")) }
+                if ok {
+                    Ok(())
+                } else {
+                    Err(format!("catch [{c}] did not match {status}: {text}"))
+                }
             }
         }
     }
@@ -755,7 +944,9 @@ impl Exec {
         match kind {
             "set" => {
                 for (path, name) in spec.as_object().cloned().unwrap_or_default() {
-                    let v = self.eval(&path).ok_or_else(|| format!("set: no value at [{path}]"))?;
+                    let v = self
+                        .eval(&path)
+                        .ok_or_else(|| format!("set: no value at [{path}]"))?;
                     let name = name.as_str().unwrap_or_default().to_string();
                     self.stash.insert(name, v);
                 }
@@ -765,12 +956,24 @@ impl Exec {
                 for (name, expr) in spec.as_object().cloned().unwrap_or_default() {
                     let e = expr.as_str().unwrap_or_default();
                     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-                    let val = if let Some(arg) = e.strip_prefix("#base64EncodeCredentials(").and_then(|s| s.strip_suffix(')')) {
+                    let val = if let Some(arg) = e
+                        .strip_prefix("#base64EncodeCredentials(")
+                        .and_then(|s| s.strip_suffix(')'))
+                    {
                         let (u, p) = arg.split_once(',').ok_or("bad base64EncodeCredentials")?;
-                        let u = self.eval(u.trim()).and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-                        let p = self.eval(p.trim()).and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                        let u = self
+                            .eval(u.trim())
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default();
+                        let p = self
+                            .eval(p.trim())
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default();
                         b64(&format!("{u}:{p}"))
-                    } else if let Some(arg) = e.strip_prefix("#base64Encode(").and_then(|s| s.strip_suffix(')')) {
+                    } else if let Some(arg) = e
+                        .strip_prefix("#base64Encode(")
+                        .and_then(|s| s.strip_suffix(')'))
+                    {
                         b64(arg)
                     } else {
                         e.to_string()
@@ -787,7 +990,8 @@ impl Exec {
                         self.eval(&path)
                     };
                     let expected = self.resolve(&expected);
-                    match_values(&expected, actual.as_ref()).map_err(|e| format!("match [{path}]: {e}"))?;
+                    match_values(&expected, actual.as_ref())
+                        .map_err(|e| format!("match [{path}]: {e}"))?;
                 }
                 Ok(())
             }
@@ -832,7 +1036,11 @@ impl Exec {
             "gt" | "gte" | "lt" | "lte" => {
                 for (path, bound) in spec.as_object().cloned().unwrap_or_default() {
                     let bound = num(&self.resolve(&bound)).ok_or("bound must be a number")?;
-                    let actual = self.eval(&path).as_ref().and_then(num).ok_or_else(|| format!("{kind} [{path}]: no number"))?;
+                    let actual = self
+                        .eval(&path)
+                        .as_ref()
+                        .and_then(num)
+                        .ok_or_else(|| format!("{kind} [{path}]: no number"))?;
                     let ok = match kind {
                         "gt" => actual > bound,
                         "gte" => actual >= bound,
@@ -863,7 +1071,11 @@ impl Exec {
                 for (path, spec) in spec.as_object().cloned().unwrap_or_default() {
                     let v = spec.get("value").and_then(num).ok_or("close_to value")?;
                     let e = spec.get("error").and_then(num).ok_or("close_to error")?;
-                    let a = self.eval(&path).as_ref().and_then(num).ok_or("close_to: no number")?;
+                    let a = self
+                        .eval(&path)
+                        .as_ref()
+                        .and_then(num)
+                        .ok_or("close_to: no number")?;
                     if (a - v).abs() > e {
                         return Err(format!("close_to [{path}]: {a} vs {v}±{e}"));
                     }
@@ -872,8 +1084,13 @@ impl Exec {
             }
             "is_after" => {
                 for (path, other) in spec.as_object().cloned().unwrap_or_default() {
-                    let a = self.eval(&path).and_then(|v| v.as_str().and_then(es_sim::util::parse_date));
-                    let b = self.resolve(&other).as_str().and_then(es_sim::util::parse_date);
+                    let a = self
+                        .eval(&path)
+                        .and_then(|v| v.as_str().and_then(es_sim::util::parse_date));
+                    let b = self
+                        .resolve(&other)
+                        .as_str()
+                        .and_then(es_sim::util::parse_date);
                     match (a, b) {
                         (Some(a), Some(b)) if a > b => {}
                         _ => return Err(format!("is_after [{path}] failed")),
@@ -901,7 +1118,9 @@ impl Exec {
 }
 
 fn warning_text(h: &str) -> String {
-    let Some(start) = h.find('"') else { return h.to_string() };
+    let Some(start) = h.find('"') else {
+        return h.to_string();
+    };
     let mut out = String::new();
     let mut chars = h[start + 1..].chars();
     while let Some(c) = chars.next() {
@@ -942,7 +1161,9 @@ fn num(v: &Value) -> Option<f64> {
 
 fn contains_value(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
-        (Value::Object(a), Value::Object(e)) => e.iter().all(|(k, v)| a.get(k).is_some_and(|x| contains_value(x, v))),
+        (Value::Object(a), Value::Object(e)) => e
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|x| contains_value(x, v))),
         _ => match_values(expected, Some(actual)).is_ok(),
     }
 }
@@ -951,13 +1172,18 @@ fn match_values(expected: &Value, actual: Option<&Value>) -> Result<(), String> 
     if let Value::String(s) = expected {
         let t = s.trim();
         if t.len() > 1 && t.starts_with('/') && t.ends_with('/') {
-            let re = regex::Regex::new(&format!("(?x){}", &t[1..t.len() - 1])).map_err(|e| format!("bad regex: {e}"))?;
+            let re = regex::Regex::new(&format!("(?x){}", &t[1..t.len() - 1]))
+                .map_err(|e| format!("bad regex: {e}"))?;
             let text = match actual {
                 Some(Value::String(a)) => a.clone(),
                 Some(other) => other.to_string(),
                 None => return Err(format!("expected match of {t} but value is missing")),
             };
-            return if re.is_match(&text) { Ok(()) } else { Err(format!("[{text}] does not match {t}")) };
+            return if re.is_match(&text) {
+                Ok(())
+            } else {
+                Err(format!("[{text}] does not match {t}"))
+            };
         }
     }
     let actual = actual.unwrap_or(&Value::Null);
@@ -972,14 +1198,23 @@ fn values_equal(e: &Value, a: &Value) -> bool {
     match (e, a) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
         }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| values_equal(v, w)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| values_equal(v, w))
+        }
         _ => e == a,
     }
 }
 
-async fn run_test(t: TestCase, specs: Arc<BTreeMap<String, Spec>>, version: String, repo_dir: String) -> Outcome {
+async fn run_test(
+    t: TestCase,
+    specs: Arc<BTreeMap<String, Spec>>,
+    version: String,
+    repo_dir: String,
+) -> Outcome {
     let cfg = SimConfig {
         version: version.clone(),
         users: vec![SimUser::new(ADMIN_USER, ADMIN_PASSWORD, &["superuser"])],
@@ -987,11 +1222,21 @@ async fn run_test(t: TestCase, specs: Arc<BTreeMap<String, Spec>>, version: Stri
         ..SimConfig::default()
     };
     let sim = EsSim::start_with(cfg).await;
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(60)).build() {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+    {
         Ok(c) => c,
         Err(e) => return Outcome::Fail(format!("client: {e}")),
     };
-    let mut exec = Exec { client, base: sim.url(), specs, stash: Map::new(), response: None, version };
+    let mut exec = Exec {
+        client,
+        base: sim.url(),
+        specs,
+        stash: Map::new(),
+        response: None,
+        version,
+    };
     let outcome = async {
         let mut gates: Vec<Value> = t.setup.clone();
         gates.extend(t.teardown.iter().cloned());
@@ -1029,7 +1274,12 @@ fn conformance_dirs() -> Vec<PathBuf> {
         _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/es-conformance"),
     }];
     if let Ok(extra) = std::env::var("ES_YAML_EXTRA_DIRS") {
-        dirs.extend(extra.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+        dirs.extend(
+            extra
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+        );
     }
     dirs
 }
@@ -1042,14 +1292,22 @@ fn main() {
             std::process::exit(1);
         }
     }
-    let version = std::env::var("ES_YAML_SIM_VERSION").unwrap_or_else(|_| DEFAULT_VERSION.to_string());
+    let version =
+        std::env::var("ES_YAML_SIM_VERSION").unwrap_or_else(|_| DEFAULT_VERSION.to_string());
     let specs = Arc::new(load_specs(&dirs));
     let (tests, load_errors) = load_tests(&dirs);
     let skips = load_skips(&Path::new(env!("CARGO_MANIFEST_DIR")).join("yaml-skips.txt"));
-    let repo_dir = std::env::temp_dir().join("es-sim-yaml-repo").to_string_lossy().to_string();
+    let repo_dir = std::env::temp_dir()
+        .join("es-sim-yaml-repo")
+        .to_string_lossy()
+        .to_string();
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
 
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("yaml_rest: runtime: {e}");
@@ -1068,9 +1326,17 @@ fn main() {
             {
                 continue;
             }
-            if let Some((si, s)) = skips.iter().enumerate().find(|(_, s)| t.file.ends_with(&s.file) && t.name == s.name) {
+            if let Some((si, s)) = skips
+                .iter()
+                .enumerate()
+                .find(|(_, s)| t.file.ends_with(&s.file) && t.name == s.name)
+            {
                 used_skips.insert(si);
-                results.push((t.file.clone(), t.name.clone(), Outcome::Skip(format!("yaml-skips.txt: {}", s.reason))));
+                results.push((
+                    t.file.clone(),
+                    t.name.clone(),
+                    Outcome::Skip(format!("yaml-skips.txt: {}", s.reason)),
+                ));
                 continue;
             }
             let specs = specs.clone();
@@ -1080,9 +1346,12 @@ fn main() {
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await;
                 let (file, name) = (t.file.clone(), t.name.clone());
-                let out = tokio::time::timeout(Duration::from_secs(120), run_test(t, specs, version, repo_dir))
-                    .await
-                    .unwrap_or_else(|_| Outcome::Fail("timed out after 120s".into()));
+                let out = tokio::time::timeout(
+                    Duration::from_secs(120),
+                    run_test(t, specs, version, repo_dir),
+                )
+                .await
+                .unwrap_or_else(|_| Outcome::Fail("timed out after 120s".into()));
                 (i, file, name, out)
             });
         }
@@ -1090,7 +1359,12 @@ fn main() {
         while let Some(r) = set.join_next().await {
             match r {
                 Ok(v) => done.push(v),
-                Err(e) => done.push((usize::MAX, "?".into(), "?".into(), Outcome::Fail(format!("panicked: {e}")))),
+                Err(e) => done.push((
+                    usize::MAX,
+                    "?".into(),
+                    "?".into(),
+                    Outcome::Fail(format!("panicked: {e}")),
+                )),
             }
         }
         done.sort_by_key(|d| d.0);
@@ -1099,7 +1373,13 @@ fn main() {
 
     let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
     results.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
-    println!("YAML REST tests against es-sim {version} (folders: {})", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+    println!(
+        "YAML REST tests against es-sim {version} (folders: {})",
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     for (file, name, o) in &results {
         match o {
             Outcome::Pass => {
@@ -1124,15 +1404,26 @@ fn main() {
     if filter.is_none() {
         for (i, s) in skips.iter().enumerate() {
             if !used_skips.contains(&i) {
-                println!("WARN yaml-skips.txt entry matches no test: {} :: {}", s.file, s.name);
+                println!(
+                    "WARN yaml-skips.txt entry matches no test: {} :: {}",
+                    s.file, s.name
+                );
             }
         }
     }
     println!("{passed} passed, {failed} failed, {skipped} skipped");
     let ran = passed + failed;
-    let rate = if ran == 0 { 0.0 } else { passed as f64 / ran as f64 };
+    let rate = if ran == 0 {
+        0.0
+    } else {
+        passed as f64 / ran as f64
+    };
     if ran == 0 || rate < PASS_RATE {
-        eprintln!("yaml_rest: pass rate {:.1}% is below {:.0}%", rate * 100.0, PASS_RATE * 100.0);
+        eprintln!(
+            "yaml_rest: pass rate {:.1}% is below {:.0}%",
+            rate * 100.0,
+            PASS_RATE * 100.0
+        );
         std::process::exit(1);
     }
 }

@@ -19,7 +19,9 @@ pub fn parse_alias_meta(v: &Value) -> EsResult<AliasMeta> {
         if v.is_null() {
             return Ok(a);
         }
-        return Err(EsError::parse("[1:2] [aliases] failed to parse alias definition"));
+        return Err(EsError::parse(
+            "[1:2] [aliases] failed to parse alias definition",
+        ));
     };
     let mut routing = None;
     for (k, val) in m {
@@ -69,7 +71,9 @@ const INVALID_CHARS: &str = "[' ', '\"', '*', ',', '/', '<', '>', '?', '\\', '|'
 /// The checks ES applies to both index and alias names (not the lowercase rule).
 pub fn name_problem(name: &str) -> Option<String> {
     if name.chars().any(|c| "\\/*?\"<>| ,".contains(c)) {
-        return Some(format!("must not contain the following characters {INVALID_CHARS}"));
+        return Some(format!(
+            "must not contain the following characters {INVALID_CHARS}"
+        ));
     }
     if name.contains('#') {
         return Some("must not contain '#'".into());
@@ -112,7 +116,9 @@ pub fn validate_aliases(state: &State) -> EsResult<()> {
                 return Err(EsError::new(
                     400,
                     "invalid_alias_name_exception",
-                    format!("Invalid alias name [{a}]: an index or data stream exists with the same name as the alias"),
+                    format!(
+                        "Invalid alias name [{a}]: an index or data stream exists with the same name as the alias"
+                    ),
                 ));
             }
             if meta.is_write_index == Some(true) {
@@ -135,9 +141,13 @@ pub fn validate_aliases(state: &State) -> EsResult<()> {
 fn aliases_missing(names: &[String]) -> EsError {
     let joined = names.join(",");
     let word = if names.len() == 1 { "alias" } else { "aliases" };
-    EsError::new(404, "aliases_not_found_exception", format!("{word} [{joined}] missing"))
-        .with("resource.type", "aliases")
-        .with("resource.id", joined)
+    EsError::new(
+        404,
+        "aliases_not_found_exception",
+        format!("{word} [{joined}] missing"),
+    )
+    .with("resource.type", "aliases")
+    .with("resource.id", joined)
 }
 
 pub fn put_alias(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
@@ -148,7 +158,10 @@ pub fn put_alias(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         None => AliasMeta::default(),
         Some(_) => parse_alias_meta(ctx.body_json()?)?,
     };
-    let opts = ResolveOpts { aliases: false, ..ResolveOpts::STRICT };
+    let opts = ResolveOpts {
+        aliases: false,
+        ..ResolveOpts::STRICT
+    };
     let indices = resolve_indices(ctx.state, &expr, opts)?;
     if indices.is_empty() {
         return Err(EsError::index_not_found(&expr));
@@ -172,7 +185,11 @@ pub fn delete_alias(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         .split(',')
         .map(|s| s.trim().to_string())
         .collect();
-    let opts = ResolveOpts { aliases: false, closed: true, ..ResolveOpts::STRICT };
+    let opts = ResolveOpts {
+        aliases: false,
+        closed: true,
+        ..ResolveOpts::STRICT
+    };
     let indices = resolve_indices(ctx.state, &expr, opts)?;
     let mut removed = false;
     for ix in &indices {
@@ -217,8 +234,13 @@ pub fn get_alias(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                 .collect::<EsResult<Vec<String>>>()?,
         ),
     };
-    let opts = ResolveOpts { open: true, closed: true, aliases: false, ..ResolveOpts::STRICT }
-        .from_query(ctx)?;
+    let opts = ResolveOpts {
+        open: true,
+        closed: true,
+        aliases: false,
+        ..ResolveOpts::STRICT
+    }
+    .from_query(ctx)?;
     let indices = resolve_indices(ctx.state, &index_expr, opts)?;
     let first_wildcard = names
         .as_ref()
@@ -263,12 +285,23 @@ pub fn get_alias(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     missing.dedup();
     if ctx.method == Method::Head {
         let found = !returned.is_empty() || (names.is_none() && !out.is_empty());
-        return Ok(Reply::empty(if missing.is_empty() && found { 200 } else { 404 }));
+        return Ok(Reply::empty(if missing.is_empty() && found {
+            200
+        } else {
+            404
+        }));
     }
     if !missing.is_empty() {
-        let word = if missing.len() == 1 { "alias" } else { "aliases" };
+        let word = if missing.len() == 1 {
+            "alias"
+        } else {
+            "aliases"
+        };
         let mut body = Map::new();
-        body.insert("error".into(), json!(format!("{word} [{}] missing", missing.join(","))));
+        body.insert(
+            "error".into(),
+            json!(format!("{word} [{}] missing", missing.join(","))),
+        );
         body.insert("status".into(), json!(404));
         body.extend(out);
         return Err(EsError::raw(404, Value::Object(body)));
@@ -312,7 +345,9 @@ pub fn update_aliases(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         index_exprs.extend(string_list(spec.get("indices")));
         let mut alias_exprs = string_list(spec.get("alias"));
         alias_exprs.extend(string_list(spec.get("aliases")));
-        let must_exist = spec.get("must_exist").and_then(crate::util::parse_bool_value);
+        let must_exist = spec
+            .get("must_exist")
+            .and_then(crate::util::parse_bool_value);
         if spec.get("must_exist").is_some() && kind != "remove" {
             return Err(EsError::illegal_argument(format!(
                 "[must_exist] is unsupported for [{kind}]"
@@ -328,14 +363,24 @@ pub fn update_aliases(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         if !errors.is_empty() {
             return Err(EsError::validation(&errors));
         }
-        let opts = ResolveOpts { aliases: false, closed: true, ..ResolveOpts::STRICT };
+        let opts = ResolveOpts {
+            aliases: false,
+            closed: true,
+            ..ResolveOpts::STRICT
+        };
         let mut indices: Vec<String> = Vec::new();
         for e in &index_exprs {
             indices.extend(resolve_indices(&next, e, opts)?);
         }
         if let Some(user) = ctx.user {
             for ix in &indices {
-                require_index(ctx.state, user, "indices:admin/aliases", &["manage", "all"], ix)?;
+                require_index(
+                    ctx.state,
+                    user,
+                    "indices:admin/aliases",
+                    &["manage", "all"],
+                    ix,
+                )?;
             }
         }
         let echo = json!({"type": kind, "indices": index_exprs, "aliases": alias_exprs});
@@ -379,8 +424,9 @@ pub fn update_aliases(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                 for ix in &indices {
                     if let Some(i) = next.indices.get_mut(ix) {
                         let before = i.aliases.len();
-                        i.aliases
-                            .retain(|a, _| !resolved.iter().any(|p| p == "_all" || simple_match(p, a)));
+                        i.aliases.retain(|a, _| {
+                            !resolved.iter().any(|p| p == "_all" || simple_match(p, a))
+                        });
                         removed |= before != i.aliases.len();
                     }
                 }

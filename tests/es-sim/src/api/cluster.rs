@@ -147,7 +147,9 @@ pub fn health(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let mut worst = Health::Green;
     let mut per_index = Map::new();
     for n in &names {
-        let Some(ix) = state.indices.get(n) else { continue };
+        let Some(ix) = state.indices.get(n) else {
+            continue;
+        };
         let c = shard_counts(ix, state.nodes);
         let col = colour(&c);
         worst = worst.max(col);
@@ -255,7 +257,11 @@ pub fn health(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         body["indices"] = Value::Object(per_index);
     }
     // since 8.0 a timed-out health request still answers 200
-    let status = if timed_out && !state.version_at_least("8.0.0") { 408 } else { 200 };
+    let status = if timed_out && !state.version_at_least("8.0.0") {
+        408
+    } else {
+        200
+    };
     Ok(Reply::with_status(status, body))
 }
 
@@ -280,10 +286,9 @@ fn nodes_condition(spec: &str, nodes: u32) -> EsResult<bool> {
     } else {
         ("==", spec)
     };
-    let n: u32 = num
-        .trim()
-        .parse()
-        .map_err(|_| EsError::illegal_argument(format!("failed to parse [wait_for_nodes] value [{spec}]")))?;
+    let n: u32 = num.trim().parse().map_err(|_| {
+        EsError::illegal_argument(format!("failed to parse [wait_for_nodes] value [{spec}]"))
+    })?;
     Ok(match op {
         ">=" => nodes >= n,
         "<=" => nodes <= n,

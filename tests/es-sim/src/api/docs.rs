@@ -15,22 +15,67 @@ use crate::state::{Doc, State};
 use crate::util::{now_millis, random_id, resolve_date_math, simple_match};
 
 pub const BULK_PARAMS: &[&str] = &[
-    "wait_for_active_shards", "refresh", "routing", "timeout", "type", "_source",
-    "_source_excludes", "_source_includes", "pipeline", "require_alias", "require_data_stream",
-    "list_executed_pipelines", "include_source_on_error",
+    "wait_for_active_shards",
+    "refresh",
+    "routing",
+    "timeout",
+    "type",
+    "_source",
+    "_source_excludes",
+    "_source_includes",
+    "pipeline",
+    "require_alias",
+    "require_data_stream",
+    "list_executed_pipelines",
+    "include_source_on_error",
 ];
 pub const INDEX_PARAMS: &[&str] = &[
-    "wait_for_active_shards", "op_type", "refresh", "routing", "timeout", "version",
-    "version_type", "if_seq_no", "if_primary_term", "pipeline", "require_alias",
-    "require_data_stream", "include_source_on_error",
+    "wait_for_active_shards",
+    "op_type",
+    "refresh",
+    "routing",
+    "timeout",
+    "version",
+    "version_type",
+    "if_seq_no",
+    "if_primary_term",
+    "pipeline",
+    "require_alias",
+    "require_data_stream",
+    "include_source_on_error",
 ];
 pub const SEARCH_PARAMS: &[&str] = &[
-    "q", "size", "from", "sort", "rest_total_hits_as_int", "track_total_hits",
-    "ignore_unavailable", "allow_no_indices", "expand_wildcards", "routing", "preference",
-    "search_type", "request_cache", "timeout", "terminate_after", "_source", "typed_keys",
-    "allow_partial_search_results", "df", "default_operator", "analyzer", "lenient",
-    "ccs_minimize_roundtrips", "batched_reduce_size", "min_score", "track_scores", "version",
-    "seq_no_primary_term", "stored_fields", "scroll", "ignore_throttled",
+    "q",
+    "size",
+    "from",
+    "sort",
+    "rest_total_hits_as_int",
+    "track_total_hits",
+    "ignore_unavailable",
+    "allow_no_indices",
+    "expand_wildcards",
+    "routing",
+    "preference",
+    "search_type",
+    "request_cache",
+    "timeout",
+    "terminate_after",
+    "_source",
+    "typed_keys",
+    "allow_partial_search_results",
+    "df",
+    "default_operator",
+    "analyzer",
+    "lenient",
+    "ccs_minimize_roundtrips",
+    "batched_reduce_size",
+    "min_score",
+    "track_scores",
+    "version",
+    "seq_no_primary_term",
+    "stored_fields",
+    "scroll",
+    "ignore_throttled",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +125,12 @@ fn write_target(
     require_alias: bool,
 ) -> EsResult<String> {
     let resolved = resolve_date_math(name, now_millis())?;
-    let allowed = |state: &State, target: &str| {
-        user.is_none_or(|u| {
-            has_index(state, u, op.action(), op.privileges(), &resolved)
-                || has_index(state, u, op.action(), op.privileges(), target)
-        })
+    // authorized when the user holds the privilege on the name written to or on the concrete index
+    let denied = |state: &State, target: &str| -> Option<EsError> {
+        let u = user?;
+        let ok = has_index(state, u, op.action(), op.privileges(), &resolved)
+            || has_index(state, u, op.action(), op.privileges(), target);
+        (!ok).then(|| index_denied(state, u, op.action(), op.privileges(), &resolved))
     };
     if state.alias_exists(&resolved) {
         let target = state.write_index(&resolved).ok_or_else(|| {
@@ -92,8 +138,8 @@ fn write_target(
                 "no write index is defined for alias [{resolved}]. The write index may be explicitly disabled using is_write_index=false or the alias points to multiple indices without one being designated as a write index"
             ))
         })?;
-        if !allowed(state, &target) {
-            return Err(index_denied(state, user.expect("checked"), op.action(), op.privileges(), &resolved));
+        if let Some(e) = denied(state, &target) {
+            return Err(e);
         }
         check_open(state, &target)?;
         return Ok(target);
@@ -107,8 +153,8 @@ fn write_target(
         .with("index", resolved.clone()));
     }
     if state.indices.contains_key(&resolved) {
-        if !allowed(state, &resolved) {
-            return Err(index_denied(state, user.expect("checked"), op.action(), op.privileges(), &resolved));
+        if let Some(e) = denied(state, &resolved) {
+            return Err(e);
         }
         check_open(state, &resolved)?;
         return Ok(resolved);
@@ -117,11 +163,29 @@ fn write_target(
         return Err(EsError::index_not_found(&resolved));
     }
     if let Some(u) = user {
-        if !has_index(state, u, "indices:admin/auto_create", AUTO_CREATE, &resolved) {
-            return Err(index_denied(state, u, "indices:admin/auto_create", AUTO_CREATE, &resolved));
+        if !has_index(
+            state,
+            u,
+            "indices:admin/auto_create",
+            AUTO_CREATE,
+            &resolved,
+        ) {
+            return Err(index_denied(
+                state,
+                u,
+                "indices:admin/auto_create",
+                AUTO_CREATE,
+                &resolved,
+            ));
         }
         if !has_index(state, u, op.action(), op.privileges(), &resolved) {
-            return Err(index_denied(state, u, op.action(), op.privileges(), &resolved));
+            return Err(index_denied(
+                state,
+                u,
+                op.action(),
+                op.privileges(),
+                &resolved,
+            ));
         }
     }
     create_index(state, name, &resolved, CreateRequest::default())?;
@@ -168,17 +232,25 @@ struct WriteOp<'a> {
     require_alias: bool,
 }
 
-fn apply_write(state: &mut State, user: Option<&AuthUser>, w: WriteOp<'_>) -> EsResult<WriteOutcome> {
+fn apply_write(
+    state: &mut State,
+    user: Option<&AuthUser>,
+    w: WriteOp<'_>,
+) -> EsResult<WriteOutcome> {
     let target = write_target(state, user, w.index, w.op, w.require_alias)?;
     let nodes = state.nodes;
     let ix = state
         .indices
         .get_mut(&target)
         .ok_or_else(|| EsError::index_not_found(&target))?;
-    let replicas = ix.number_of_replicas(nodes).min(u64::from(nodes.saturating_sub(1)));
+    let replicas = ix
+        .number_of_replicas(nodes)
+        .min(u64::from(nodes.saturating_sub(1)));
     let id = match w.id {
         Some(id) if id.is_empty() => {
-            return Err(EsError::validation(&["id is too short, must be no less than 1 bytes long".into()]));
+            return Err(EsError::validation(&[
+                "id is too short, must be no less than 1 bytes long".into(),
+            ]));
         }
         Some(id) => id,
         None => random_id(20),
@@ -201,11 +273,27 @@ fn apply_write(state: &mut State, user: Option<&AuthUser>, w: WriteOp<'_>) -> Es
         OpType::Delete => {
             let Some(cur) = existing else {
                 ix.next_seq_no += 1;
-                return Ok(WriteOutcome { index: target, id, version: 1, seq_no, result: "not_found", status: 404, replicas });
+                return Ok(WriteOutcome {
+                    index: target,
+                    id,
+                    version: 1,
+                    seq_no,
+                    result: "not_found",
+                    status: 404,
+                    replicas,
+                });
             };
             ix.docs.remove(&id);
             ix.next_seq_no += 1;
-            Ok(WriteOutcome { index: target, id, version: cur.version + 1, seq_no, result: "deleted", status: 200, replicas })
+            Ok(WriteOutcome {
+                index: target,
+                id,
+                version: cur.version + 1,
+                seq_no,
+                result: "deleted",
+                status: 200,
+                replicas,
+            })
         }
         op => {
             if op == OpType::Create
@@ -214,7 +302,10 @@ fn apply_write(state: &mut State, user: Option<&AuthUser>, w: WriteOp<'_>) -> Es
                 return Err(EsError::new(
                     409,
                     "version_conflict_engine_exception",
-                    format!("[{id}]: version conflict, document already exists (current version [{}])", cur.version),
+                    format!(
+                        "[{id}]: version conflict, document already exists (current version [{}])",
+                        cur.version
+                    ),
                 )
                 .with("index_uuid", ix.uuid.clone())
                 .with("shard", "0")
@@ -225,7 +316,10 @@ fn apply_write(state: &mut State, user: Option<&AuthUser>, w: WriteOp<'_>) -> Es
                 let upd = source.clone();
                 let doc = upd.get("doc").cloned();
                 let upsert = upd.get("upsert").cloned();
-                let as_upsert = upd.get("doc_as_upsert").and_then(Value::as_bool).unwrap_or(false);
+                let as_upsert = upd
+                    .get("doc_as_upsert")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 source = match (&existing, doc, upsert) {
                     (Some(cur), Some(doc), _) => {
                         let mut merged = cur.source.clone();
@@ -235,26 +329,55 @@ fn apply_write(state: &mut State, user: Option<&AuthUser>, w: WriteOp<'_>) -> Es
                     (None, Some(doc), _) if as_upsert => doc,
                     (None, _, Some(up)) => up,
                     (None, _, _) => {
-                        return Err(EsError::new(404, "document_missing_exception", format!("[{id}]: document missing"))
-                            .with("index_uuid", ix.uuid.clone())
-                            .with("shard", "0")
-                            .with("index", target.clone()));
+                        return Err(EsError::new(
+                            404,
+                            "document_missing_exception",
+                            format!("[{id}]: document missing"),
+                        )
+                        .with("index_uuid", ix.uuid.clone())
+                        .with("shard", "0")
+                        .with("index", target.clone()));
                     }
                     (Some(cur), None, _) => cur.source.clone(),
                 };
             }
             if !source.is_object() {
-                return Err(EsError::new(400, "document_parsing_exception", "[1:1] failed to parse: document must be an object"));
+                return Err(EsError::new(
+                    400,
+                    "document_parsing_exception",
+                    "[1:1] failed to parse: document must be an object",
+                ));
             }
             let auto_text = ix.setting("index.mapping.dynamic_strings.auto_text") != Some("false");
             dynamic_map(&mut ix.mappings, &source, auto_text).map_err(|e| {
-                e.with("index_uuid", ix.uuid.clone()).with("index", target.clone())
+                e.with("index_uuid", ix.uuid.clone())
+                    .with("index", target.clone())
             })?;
             let version = existing.as_ref().map(|d| d.version + 1).unwrap_or(1);
-            ix.docs.insert(id.clone(), Doc { source, version, seq_no, primary_term: 1 });
+            ix.docs.insert(
+                id.clone(),
+                Doc {
+                    source,
+                    version,
+                    seq_no,
+                    primary_term: 1,
+                },
+            );
             ix.next_seq_no += 1;
-            let (result, status) = if existing.is_some() { ("updated", 200) } else { ("created", 201) };
-            Ok(WriteOutcome { index: target, id, version, seq_no, result, status, replicas })
+            let (result, status) = if existing.is_some() {
+                ("updated", 200)
+            } else {
+                ("created", 201)
+            };
+            Ok(WriteOutcome {
+                index: target,
+                id,
+                version,
+                seq_no,
+                result,
+                status,
+                replicas,
+            })
         }
     }
 }
@@ -277,7 +400,11 @@ fn deep_merge(base: &mut Value, over: &Value) {
 
 fn if_seq_no(ctx: &Ctx<'_>) -> EsResult<Option<u64>> {
     ctx.q("if_seq_no")
-        .map(|v| v.parse::<u64>().map_err(|_| EsError::illegal_argument(format!("failed to parse [if_seq_no] value [{v}]"))))
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                EsError::illegal_argument(format!("failed to parse [if_seq_no] value [{v}]"))
+            })
+        })
         .transpose()
 }
 
@@ -285,9 +412,17 @@ pub fn index_doc(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let op = match ctx.q("op_type") {
         Some("create") => OpType::Create,
         None | Some("index") => OpType::Index,
-        Some(other) => return Err(EsError::illegal_argument(format!("opType must be 'create' or 'index', found: [{other}]"))),
+        Some(other) => {
+            return Err(EsError::illegal_argument(format!(
+                "opType must be 'create' or 'index', found: [{other}]"
+            )));
+        }
     };
-    let op = if ctx.param("id").is_none() && op == OpType::Index { OpType::Create } else { op };
+    let op = if ctx.param("id").is_none() && op == OpType::Index {
+        OpType::Create
+    } else {
+        op
+    };
     write_one(ctx, op)
 }
 
@@ -314,7 +449,14 @@ fn write_one(ctx: &mut Ctx<'_>, op: OpType) -> EsResult<Reply> {
 pub fn delete_doc(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let index = ctx.param("index").unwrap_or_default().to_string();
     let id = ctx.param("id").map(String::from);
-    let w = WriteOp { op: OpType::Delete, index: &index, id, source: None, if_seq_no: if_seq_no(ctx)?, require_alias: false };
+    let w = WriteOp {
+        op: OpType::Delete,
+        index: &index,
+        id,
+        source: None,
+        if_seq_no: if_seq_no(ctx)?,
+        require_alias: false,
+    };
     let out = apply_write(ctx.state, ctx.user, w)?;
     Ok(Reply::with_status(out.status, out.body()))
 }
@@ -354,7 +496,10 @@ pub fn get_doc(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             })))
         }
         None if ctx.method == Method::Head => Ok(Reply::empty(404)),
-        None => Err(EsError::raw(404, json!({"_index": index, "_id": id, "found": false}))),
+        None => Err(EsError::raw(
+            404,
+            json!({"_index": index, "_id": id, "found": false}),
+        )),
     }
 }
 
@@ -364,7 +509,9 @@ pub fn bulk(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         return Err(EsError::validation(&["no requests added".into()]));
     }
     if !text.ends_with('\n') {
-        return Err(EsError::illegal_argument("The bulk request must be terminated by a newline [\\n]"));
+        return Err(EsError::illegal_argument(
+            "The bulk request must be terminated by a newline [\\n]",
+        ));
     }
     let default_index = ctx.param("index").map(String::from);
     let require_alias_default = ctx.q_bool("require_alias")?;
@@ -381,7 +528,9 @@ pub fn bulk(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             continue;
         }
         let action: Value = serde_json::from_str(line).map_err(|e| {
-            EsError::parse(format!("[{line_no}:1] Malformed action/metadata line [{line_no}]: {e}"))
+            EsError::parse(format!(
+                "[{line_no}:1] Malformed action/metadata line [{line_no}]: {e}"
+            ))
         })?;
         let Some((kind, meta)) = action.as_object().and_then(|m| m.iter().next()) else {
             return Err(EsError::illegal_argument(format!(
@@ -399,22 +548,41 @@ pub fn bulk(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                 )));
             }
         };
-        let op = if op == OpType::Index && meta.get("op_type").and_then(Value::as_str) == Some("create") { OpType::Create } else { op };
+        let op = if op == OpType::Index
+            && meta.get("op_type").and_then(Value::as_str) == Some("create")
+        {
+            OpType::Create
+        } else {
+            op
+        };
         let source = if op == OpType::Delete {
             None
         } else {
             let Some(src) = lines.get(i) else {
-                return Err(EsError::illegal_argument(format!("Malformed action/metadata line [{line_no}], no source")));
+                return Err(EsError::illegal_argument(format!(
+                    "Malformed action/metadata line [{line_no}], no source"
+                )));
             };
             i += 1;
             line_no += 1;
             Some(serde_json::from_str::<Value>(src).map_err(|e| {
-                EsError::new(400, "document_parsing_exception", format!("[{line_no}:1] failed to parse: {e}"))
+                EsError::new(
+                    400,
+                    "document_parsing_exception",
+                    format!("[{line_no}:1] failed to parse: {e}"),
+                )
             })?)
         };
-        let index = meta.get("_index").and_then(Value::as_str).map(String::from).or_else(|| default_index.clone());
+        let index = meta
+            .get("_index")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .or_else(|| default_index.clone());
         let id = meta.get("_id").and_then(crate::util::scalar_string);
-        let require_alias = meta.get("require_alias").and_then(Value::as_bool).unwrap_or(require_alias_default);
+        let require_alias = meta
+            .get("require_alias")
+            .and_then(Value::as_bool)
+            .unwrap_or(require_alias_default);
         let if_seq = meta.get("if_seq_no").and_then(Value::as_u64);
         let result = match &index {
             None => Err(EsError::validation(&["index is missing".into()])),
@@ -424,7 +592,14 @@ pub fn bulk(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             Some(ix) => apply_write(
                 ctx.state,
                 ctx.user,
-                WriteOp { op, index: ix, id: id.clone(), source, if_seq_no: if_seq, require_alias },
+                WriteOp {
+                    op,
+                    index: ix,
+                    id: id.clone(),
+                    source,
+                    if_seq_no: if_seq,
+                    require_alias,
+                },
             ),
         };
         let item = match result {
@@ -459,7 +634,9 @@ pub fn bulk(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         };
         items.push(json!({ op.name(): item }));
     }
-    Ok(Reply::ok(json!({"errors": errors, "took": 1, "items": items})))
+    Ok(Reply::ok(
+        json!({"errors": errors, "took": 1, "items": items}),
+    ))
 }
 
 // ---- search ----
@@ -524,7 +701,9 @@ fn scalar_eq(a: &Value, b: &Value) -> bool {
         (Value::Number(x), Value::String(s)) | (Value::String(s), Value::Number(x)) => {
             s.parse::<f64>().ok() == x.as_f64()
         }
-        (Value::Bool(x), Value::String(s)) | (Value::String(s), Value::Bool(x)) => s == &x.to_string(),
+        (Value::Bool(x), Value::String(s)) | (Value::String(s), Value::Bool(x)) => {
+            s == &x.to_string()
+        }
         _ => a == b,
     }
 }
@@ -557,13 +736,23 @@ fn cmp_values(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
 fn single_field<'a>(q: &'a Value, kind: &str) -> EsResult<(&'a String, &'a Value)> {
     q.as_object()
         .and_then(|m| m.iter().find(|(k, _)| !k.starts_with('_') && *k != "boost"))
-        .ok_or_else(|| EsError::new(400, "parsing_exception", format!("[{kind}] query malformed, no field specified")))
+        .ok_or_else(|| {
+            EsError::new(
+                400,
+                "parsing_exception",
+                format!("[{kind}] query malformed, no field specified"),
+            )
+        })
 }
 
 /// Evaluates a query against one document.
 pub fn matches(query: &Value, id: &str, source: &Value, mappings: &Value) -> EsResult<bool> {
     let Some((kind, body)) = query.as_object().and_then(|m| m.iter().next()) else {
-        return Err(EsError::new(400, "parsing_exception", "query malformed, empty clause found"));
+        return Err(EsError::new(
+            400,
+            "parsing_exception",
+            "query malformed, empty clause found",
+        ));
     };
     Ok(match kind.as_str() {
         "match_all" => true,
@@ -587,7 +776,8 @@ pub fn matches(query: &Value, id: &str, source: &Value, mappings: &Value) -> EsR
                     field_values(source, f).into_iter().any(|fv| {
                         let have = fv.as_str().map(tokens).unwrap_or_default();
                         if kind == "match_phrase" {
-                            have.windows(want.len().max(1)).any(|w| w == want.as_slice())
+                            have.windows(want.len().max(1))
+                                .any(|w| w == want.as_slice())
                         } else {
                             want.iter().any(|t| have.contains(t))
                         }
@@ -597,7 +787,10 @@ pub fn matches(query: &Value, id: &str, source: &Value, mappings: &Value) -> EsR
             }
         }
         "exists" => {
-            let f = body.get("field").and_then(Value::as_str).unwrap_or_default();
+            let f = body
+                .get("field")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             field_values(source, f).iter().any(|v| !v.is_null())
         }
         "ids" => body
@@ -606,8 +799,17 @@ pub fn matches(query: &Value, id: &str, source: &Value, mappings: &Value) -> EsR
             .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(id))),
         "prefix" | "wildcard" => {
             let (f, v) = single_field(body, kind)?;
-            let pat = v.get("value").unwrap_or(v).as_str().unwrap_or_default().to_string();
-            let pat = if kind == "prefix" { format!("{pat}*") } else { pat.replace('?', "*") };
+            let pat = v
+                .get("value")
+                .unwrap_or(v)
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let pat = if kind == "prefix" {
+                format!("{pat}*")
+            } else {
+                pat.replace('?', "*")
+            };
             field_values(source, f)
                 .into_iter()
                 .any(|fv| fv.as_str().is_some_and(|s| simple_match(&pat, s)))
@@ -616,9 +818,13 @@ pub fn matches(query: &Value, id: &str, source: &Value, mappings: &Value) -> EsR
             let (f, v) = single_field(body, "range")?;
             field_values(source, f).into_iter().any(|fv| {
                 let ok = |op: &str, pred: fn(std::cmp::Ordering) -> bool| {
-                    v.get(op).is_none_or(|b| cmp_values(fv, b).is_some_and(pred))
+                    v.get(op)
+                        .is_none_or(|b| cmp_values(fv, b).is_some_and(pred))
                 };
-                ok("gt", |o| o.is_gt()) && ok("gte", |o| o.is_ge()) && ok("lt", |o| o.is_lt()) && ok("lte", |o| o.is_le())
+                ok("gt", |o| o.is_gt())
+                    && ok("gte", |o| o.is_ge())
+                    && ok("lt", |o| o.is_lt())
+                    && ok("lte", |o| o.is_le())
             })
         }
         "bool" => {
@@ -647,7 +853,11 @@ pub fn matches(query: &Value, id: &str, source: &Value, mappings: &Value) -> EsR
                 .get("minimum_should_match")
                 .and_then(crate::util::scalar_string)
                 .and_then(|s| s.parse::<usize>().ok())
-                .unwrap_or(if must.is_empty() && filter.is_empty() { 1 } else { 0 });
+                .unwrap_or(if must.is_empty() && filter.is_empty() {
+                    1
+                } else {
+                    0
+                });
             if should.is_empty() {
                 true
             } else {
@@ -669,8 +879,14 @@ pub fn matches(query: &Value, id: &str, source: &Value, mappings: &Value) -> EsR
             None => true,
         },
         other => {
-            return Err(EsError::new(400, "parsing_exception", format!("unknown query [{other}]"))
-                .caused_by(EsError::new(400, "named_object_not_found_exception", format!("[1:2] unknown field [{other}]"))));
+            return Err(
+                EsError::new(400, "parsing_exception", format!("unknown query [{other}]"))
+                    .caused_by(EsError::new(
+                        400,
+                        "named_object_not_found_exception",
+                        format!("[1:2] unknown field [{other}]"),
+                    )),
+            );
         }
     })
 }
@@ -683,7 +899,11 @@ fn query_string_matches(q: &str, source: &Value, mappings: &Value) -> bool {
     match q.split_once(':') {
         Some((f, v)) => {
             let v = v.trim_matches('"');
-            term_matches(mappings, source, f, &json!(v)) || field_values(source, f).iter().any(|fv| fv.as_str().is_some_and(|s| tokens(s).contains(&v.to_lowercase())))
+            term_matches(mappings, source, f, &json!(v))
+                || field_values(source, f).iter().any(|fv| {
+                    fv.as_str()
+                        .is_some_and(|s| tokens(s).contains(&v.to_lowercase()))
+                })
         }
         None => {
             let want = q.to_lowercase();
@@ -713,9 +933,15 @@ fn run_query(ctx: &mut Ctx<'_>) -> EsResult<(Vec<Hit>, u64, Value)> {
     for n in &names {
         check_open(ctx.state, n)?;
     }
-    let body = if ctx.method == Method::Get && ctx.json.is_none() { json!({}) } else { ctx.body_or_empty()? };
+    let body = if ctx.method == Method::Get && ctx.json.is_none() {
+        json!({})
+    } else {
+        ctx.body_or_empty()?
+    };
     if body.get("aggs").is_some() || body.get("aggregations").is_some() {
-        return Err(EsError::illegal_argument("es-sim: aggregations are not simulated"));
+        return Err(EsError::illegal_argument(
+            "es-sim: aggregations are not simulated",
+        ));
     }
     let query = match (body.get("query"), ctx.q("q")) {
         (Some(q), _) => q.clone(),
@@ -729,7 +955,12 @@ fn run_query(ctx: &mut Ctx<'_>) -> EsResult<(Vec<Hit>, u64, Value)> {
         shards += ix.number_of_shards();
         for (id, d) in &ix.docs {
             if matches(&query, id, &d.source, &ix.mappings)? {
-                hits.push(Hit { index: n.clone(), id: id.clone(), seq: d.seq_no, source: d.source.clone() });
+                hits.push(Hit {
+                    index: n.clone(),
+                    id: id.clone(),
+                    seq: d.seq_no,
+                    source: d.source.clone(),
+                });
             }
         }
     }
@@ -742,8 +973,15 @@ pub fn search(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let total = hits.len();
     let num = |k: &str, default: usize| -> EsResult<usize> {
         match (body.get(k), ctx.q(k)) {
-            (Some(v), _) => v.as_u64().map(|x| x as usize).ok_or_else(|| EsError::parse(format!("[{k}] must be a number"))),
-            (None, Some(q)) => q.parse().map_err(|_| EsError::illegal_argument(format!("Failed to parse int parameter [{k}] with value [{q}]"))),
+            (Some(v), _) => v
+                .as_u64()
+                .map(|x| x as usize)
+                .ok_or_else(|| EsError::parse(format!("[{k}] must be a number"))),
+            (None, Some(q)) => q.parse().map_err(|_| {
+                EsError::illegal_argument(format!(
+                    "Failed to parse int parameter [{k}] with value [{q}]"
+                ))
+            }),
             (None, None) => Ok(default),
         }
     };
@@ -756,8 +994,14 @@ pub fn search(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         };
         hits.sort_by(|a, b| {
             for (f, desc) in &specs {
-                let va = field_values(&a.source, f).first().map(|v| (*v).clone()).unwrap_or(Value::Null);
-                let vb = field_values(&b.source, f).first().map(|v| (*v).clone()).unwrap_or(Value::Null);
+                let va = field_values(&a.source, f)
+                    .first()
+                    .map(|v| (*v).clone())
+                    .unwrap_or(Value::Null);
+                let vb = field_values(&b.source, f)
+                    .first()
+                    .map(|v| (*v).clone())
+                    .unwrap_or(Value::Null);
                 let o = cmp_values(&va, &vb).unwrap_or(std::cmp::Ordering::Equal);
                 let o = if *desc { o.reverse() } else { o };
                 if o.is_ne() {
@@ -781,7 +1025,11 @@ pub fn search(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             v
         })
         .collect();
-    let total_v = if as_int { json!(total) } else { json!({"value": total, "relation": "eq"}) };
+    let total_v = if as_int {
+        json!(total)
+    } else {
+        json!({"value": total, "relation": "eq"})
+    };
     Ok(Reply::ok(json!({
         "took": 1,
         "timed_out": false,

@@ -13,9 +13,36 @@ const PHASES: &[&str] = &["hot", "warm", "cold", "frozen", "delete"];
 
 fn allowed_actions(phase: &str) -> &'static [&'static str] {
     match phase {
-        "hot" => &["set_priority", "unfollow", "rollover", "readonly", "downsample", "shrink", "forcemerge", "searchable_snapshot"],
-        "warm" => &["set_priority", "unfollow", "readonly", "allocate", "migrate", "shrink", "forcemerge", "downsample"],
-        "cold" => &["set_priority", "unfollow", "readonly", "downsample", "searchable_snapshot", "allocate", "migrate", "freeze"],
+        "hot" => &[
+            "set_priority",
+            "unfollow",
+            "rollover",
+            "readonly",
+            "downsample",
+            "shrink",
+            "forcemerge",
+            "searchable_snapshot",
+        ],
+        "warm" => &[
+            "set_priority",
+            "unfollow",
+            "readonly",
+            "allocate",
+            "migrate",
+            "shrink",
+            "forcemerge",
+            "downsample",
+        ],
+        "cold" => &[
+            "set_priority",
+            "unfollow",
+            "readonly",
+            "downsample",
+            "searchable_snapshot",
+            "allocate",
+            "migrate",
+            "freeze",
+        ],
         "frozen" => &["unfollow", "searchable_snapshot"],
         "delete" => &["wait_for_snapshot", "delete"],
         _ => &[],
@@ -23,13 +50,32 @@ fn allowed_actions(phase: &str) -> &'static [&'static str] {
 }
 
 const ALL_ACTIONS: &[&str] = &[
-    "set_priority", "unfollow", "rollover", "readonly", "downsample", "shrink", "forcemerge",
-    "searchable_snapshot", "allocate", "migrate", "freeze", "wait_for_snapshot", "delete",
+    "set_priority",
+    "unfollow",
+    "rollover",
+    "readonly",
+    "downsample",
+    "shrink",
+    "forcemerge",
+    "searchable_snapshot",
+    "allocate",
+    "migrate",
+    "freeze",
+    "wait_for_snapshot",
+    "delete",
 ];
 
 const ROLLOVER_CONDITIONS: &[&str] = &[
-    "max_age", "max_docs", "max_size", "max_primary_shard_size", "max_primary_shard_docs",
-    "min_age", "min_docs", "min_size", "min_primary_shard_size", "min_primary_shard_docs",
+    "max_age",
+    "max_docs",
+    "max_size",
+    "max_primary_shard_size",
+    "max_primary_shard_docs",
+    "min_age",
+    "min_docs",
+    "min_size",
+    "min_primary_shard_size",
+    "min_primary_shard_docs",
 ];
 
 fn unknown_field(ctx: &str, field: &str) -> EsError {
@@ -38,9 +84,14 @@ fn unknown_field(ctx: &str, field: &str) -> EsError {
 
 /// Validates and normalises a `policy` object the way ES stores it. Returns the
 /// normalised policy and deprecation warnings.
-pub fn normalize_policy(policy: &Value, deprecate_max_size: bool) -> EsResult<(Value, Vec<String>)> {
+pub fn normalize_policy(
+    policy: &Value,
+    deprecate_max_size: bool,
+) -> EsResult<(Value, Vec<String>)> {
     let Value::Object(p) = policy else {
-        return Err(EsError::parse("[1:2] [put_lifecycle_request] failed to parse field [policy]"));
+        return Err(EsError::parse(
+            "[1:2] [put_lifecycle_request] failed to parse field [policy]",
+        ));
     };
     for k in p.keys() {
         if !matches!(k.as_str(), "phases" | "_meta" | "deprecated") {
@@ -51,7 +102,11 @@ pub fn normalize_policy(policy: &Value, deprecate_max_size: bool) -> EsResult<(V
     let phases = match p.get("phases") {
         Some(Value::Object(m)) => m.clone(),
         None => Map::new(),
-        Some(_) => return Err(EsError::parse("[1:2] [lifecycle_policy] failed to parse field [phases]")),
+        Some(_) => {
+            return Err(EsError::parse(
+                "[1:2] [lifecycle_policy] failed to parse field [phases]",
+            ));
+        }
     };
     let mut out_phases = Map::new();
     for (name, phase) in &phases {
@@ -61,7 +116,9 @@ pub fn normalize_policy(policy: &Value, deprecate_max_size: bool) -> EsResult<(V
             )));
         }
         let Value::Object(ph) = phase else {
-            return Err(EsError::parse(format!("[1:2] [phases] failed to parse field [{name}]")));
+            return Err(EsError::parse(format!(
+                "[1:2] [phases] failed to parse field [{name}]"
+            )));
         };
         for k in ph.keys() {
             if !matches!(k.as_str(), "min_age" | "actions") {
@@ -85,17 +142,24 @@ pub fn normalize_policy(policy: &Value, deprecate_max_size: bool) -> EsResult<(V
         let actions = match ph.get("actions") {
             Some(Value::Object(m)) => m.clone(),
             None => Map::new(),
-            Some(_) => return Err(EsError::parse("[1:2] [phase] failed to parse field [actions]")),
+            Some(_) => {
+                return Err(EsError::parse(
+                    "[1:2] [phase] failed to parse field [actions]",
+                ));
+            }
         };
         let mut out_actions = Map::new();
         for (aname, aval) in &actions {
             if !ALL_ACTIONS.contains(&aname.as_str()) {
-                return Err(EsError::parse("[1:2] [phase] failed to parse field [actions]")
-                .caused_by(EsError::new(
-                    400,
-                    "named_object_not_found_exception",
-                    format!("[1:2] unknown field [{aname}]"),
-                )));
+                return Err(
+                    EsError::parse("[1:2] [phase] failed to parse field [actions]").caused_by(
+                        EsError::new(
+                            400,
+                            "named_object_not_found_exception",
+                            format!("[1:2] unknown field [{aname}]"),
+                        ),
+                    ),
+                );
             }
             if !allowed_actions(name).contains(&aname.as_str()) {
                 return Err(EsError::illegal_argument(format!(
@@ -111,10 +175,16 @@ pub fn normalize_policy(policy: &Value, deprecate_max_size: bool) -> EsResult<(V
             out_actions.insert(aname.clone(), normalized);
         }
         if name == "hot" && !out_actions.contains_key("rollover") {
-            let needs: Vec<&str> = ["readonly", "forcemerge", "shrink", "searchable_snapshot", "downsample"]
-                .into_iter()
-                .filter(|a| out_actions.contains_key(*a))
-                .collect();
+            let needs: Vec<&str> = [
+                "readonly",
+                "forcemerge",
+                "shrink",
+                "searchable_snapshot",
+                "downsample",
+            ]
+            .into_iter()
+            .filter(|a| out_actions.contains_key(*a))
+            .collect();
             if !needs.is_empty() {
                 return Err(EsError::illegal_argument(format!(
                     "the [{}] action(s) may not be used in the [hot] phase without an accompanying [rollover] action",
@@ -122,12 +192,17 @@ pub fn normalize_policy(policy: &Value, deprecate_max_size: bool) -> EsResult<(V
                 )));
             }
         }
-        out_phases.insert(name.clone(), json!({"min_age": min_age, "actions": out_actions}));
+        out_phases.insert(
+            name.clone(),
+            json!({"min_age": min_age, "actions": out_actions}),
+        );
     }
     // phases must not run out of order
     let mut latest: Option<(&str, String, i64)> = None;
     for name in PHASES {
-        let Some(ph) = out_phases.get(*name) else { continue };
+        let Some(ph) = out_phases.get(*name) else {
+            continue;
+        };
         let age_s = ph["min_age"].as_str().unwrap_or("0ms").to_string();
         let age = parse_time_value(&age_s).unwrap_or(0);
         if let Some((prev, prev_s, prev_age)) = &latest
@@ -160,7 +235,8 @@ fn normalize_action(name: &str, v: &Value) -> EsResult<Value> {
     let bad = |msg: String| EsError::illegal_argument(msg);
     match name {
         "delete" => {
-            out.entry("delete_searchable_snapshot").or_insert(json!(true));
+            out.entry("delete_searchable_snapshot")
+                .or_insert(json!(true));
         }
         "rollover" => {
             for k in m.keys() {
@@ -169,15 +245,15 @@ fn normalize_action(name: &str, v: &Value) -> EsResult<Value> {
                 }
             }
             if !m.keys().any(|k| k.starts_with("max_")) {
-                return Err(bad("At least one max_* rollover condition must be set.".into()));
+                return Err(bad(
+                    "At least one max_* rollover condition must be set.".into()
+                ));
             }
         }
-        "forcemerge" => {
-            match m.get("max_num_segments").and_then(Value::as_i64) {
-                Some(n) if n > 0 => {}
-                _ => return Err(bad("[max_num_segments] must be a positive integer".into())),
-            }
-        }
+        "forcemerge" => match m.get("max_num_segments").and_then(Value::as_i64) {
+            Some(n) if n > 0 => {}
+            _ => return Err(bad("[max_num_segments] must be a positive integer".into())),
+        },
         "shrink" => {
             let n = m.get("number_of_shards");
             let s = m.get("max_primary_shard_size");
@@ -227,7 +303,9 @@ pub fn put_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     validate_policy_name(&name)?;
     let body = ctx.body_json()?;
     let Some(obj) = body.as_object() else {
-        return Err(EsError::parse("[1:1] [put_lifecycle_request] expected an object"));
+        return Err(EsError::parse(
+            "[1:1] [put_lifecycle_request] expected an object",
+        ));
     };
     for k in obj.keys() {
         if k != "policy" {
@@ -237,7 +315,8 @@ pub fn put_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let policy = obj
         .get("policy")
         .ok_or_else(|| EsError::parse("[1:2] Required [policy]"))?;
-    let deprecate = crate::version::has_capability_named(&ctx.state.version, "max_size_deprecation");
+    let deprecate =
+        crate::version::has_capability_named(&ctx.state.version, "max_size_deprecation");
     let (normalized, warnings) = normalize_policy(policy, deprecate)?;
     let now = now_millis();
     match ctx.state.ilm_policies.get_mut(&name) {
@@ -266,7 +345,9 @@ pub fn put_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 
 fn validate_policy_name(name: &str) -> EsResult<()> {
     if name.is_empty() {
-        return Err(EsError::validation(&["policy name must not be empty".into()]));
+        return Err(EsError::validation(&[
+            "policy name must not be empty".into()
+        ]));
     }
     if name.contains(',') || name.contains(' ') {
         return Err(EsError::illegal_argument(format!(
@@ -328,7 +409,9 @@ pub fn get_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         } else if ctx.state.ilm_policies.contains_key(n) {
             vec![n.clone()]
         } else {
-            return Err(EsError::resource_not_found(format!("Lifecycle policy not found: {n}")));
+            return Err(EsError::resource_not_found(format!(
+                "Lifecycle policy not found: {n}"
+            )));
         };
         for m in matched {
             let p = &ctx.state.ilm_policies[&m];
@@ -349,7 +432,9 @@ pub fn get_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 pub fn delete_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let name = ctx.param("policy").unwrap_or_default().to_string();
     if !ctx.state.ilm_policies.contains_key(&name) {
-        return Err(EsError::resource_not_found(format!("Lifecycle policy not found: {name}")));
+        return Err(EsError::resource_not_found(format!(
+            "Lifecycle policy not found: {name}"
+        )));
     }
     let users: Vec<String> = ctx
         .state
@@ -467,5 +552,7 @@ pub fn remove_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             ix.settings.remove("index.lifecycle.indexing_complete");
         }
     }
-    Ok(Reply::ok(json!({"has_failures": false, "failed_indexes": []})))
+    Ok(Reply::ok(
+        json!({"has_failures": false, "failed_indexes": []}),
+    ))
 }

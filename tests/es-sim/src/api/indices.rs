@@ -5,16 +5,21 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::aliases::{name_problem, parse_alias_meta, render_alias, validate_alias_name, validate_aliases};
+use super::aliases::{
+    name_problem, parse_alias_meta, render_alias, validate_alias_name, validate_aliases,
+};
 use super::templates::{compose, find_template};
-use super::{Ctx, Method, Reply, ResolveOpts, resolve_indices};
+use super::{Ctx, Reply, ResolveOpts, resolve_indices};
 use crate::error::{EsError, EsResult};
 use crate::settings::{
     merge_mappings, normalize_index_settings, normalize_mappings, render_settings,
     validate_index_settings,
 };
 use crate::state::{AliasMeta, Index, State};
-use crate::util::{is_pattern, now_millis, parse_byte_size, parse_time_value, random_id, resolve_date_math, scalar_string};
+use crate::util::{
+    is_pattern, now_millis, parse_byte_size, parse_time_value, random_id, resolve_date_math,
+    scalar_string,
+};
 
 /// Validates a (resolved) name for a new index.
 pub fn validate_index_name(state: &State, name: &str) -> EsResult<()> {
@@ -56,7 +61,11 @@ pub fn parse_create_body(body: &Value) -> EsResult<CreateRequest> {
             "mappings" => req.mappings = Some(normalize_mappings(v)?),
             "aliases" => {
                 let Value::Object(al) = v else {
-                    return Err(EsError::new(400, "parse_exception", "Failed to parse aliases"));
+                    return Err(EsError::new(
+                        400,
+                        "parse_exception",
+                        "Failed to parse aliases",
+                    ));
                 };
                 for (name, def) in al {
                     let name = resolve_date_math(name, now)?;
@@ -78,7 +87,12 @@ pub fn parse_create_body(body: &Value) -> EsResult<CreateRequest> {
 
 /// Creates an index the way ES does: template resolution, defaults, alias checks.
 /// `provided` is the name as requested (possibly date math); `name` the resolved one.
-pub fn create_index(state: &mut State, provided: &str, name: &str, req: CreateRequest) -> EsResult<()> {
+pub fn create_index(
+    state: &mut State,
+    provided: &str,
+    name: &str,
+    req: CreateRequest,
+) -> EsResult<()> {
     validate_index_name(state, name)?;
     let now = now_millis();
     let mut settings = BTreeMap::new();
@@ -106,13 +120,18 @@ pub fn create_index(state: &mut State, provided: &str, name: &str, req: CreateRe
     let defaults = [
         ("index.number_of_shards", json!("1")),
         ("index.number_of_replicas", json!("1")),
-        ("index.routing.allocation.include._tier_preference", json!("data_content")),
+        (
+            "index.routing.allocation.include._tier_preference",
+            json!("data_content"),
+        ),
     ];
     for (k, v) in defaults {
         settings.entry(k.to_string()).or_insert(v);
     }
     settings.insert("index.provided_name".into(), json!(provided));
-    settings.entry("index.creation_date".into()).or_insert(json!(now.to_string()));
+    settings
+        .entry("index.creation_date".into())
+        .or_insert(json!(now.to_string()));
     settings.insert("index.uuid".into(), json!(uuid));
     settings.insert(
         "index.version.created".into(),
@@ -123,7 +142,9 @@ pub fn create_index(state: &mut State, provided: &str, name: &str, req: CreateRe
             return Err(EsError::new(
                 400,
                 "invalid_alias_name_exception",
-                format!("Invalid alias name [{a}]: an index or data stream exists with the same name as the alias"),
+                format!(
+                    "Invalid alias name [{a}]: an index or data stream exists with the same name as the alias"
+                ),
             ));
         }
     }
@@ -138,7 +159,9 @@ pub fn create_index(state: &mut State, provided: &str, name: &str, req: CreateRe
         lifecycle_date_millis: now,
     };
     let mut next_aliases_ok = state.clone_without_docs();
-    next_aliases_ok.indices.insert(name.to_string(), index.clone());
+    next_aliases_ok
+        .indices
+        .insert(name.to_string(), index.clone());
     validate_aliases(&next_aliases_ok)?;
     state.indices.insert(name.to_string(), index);
     Ok(())
@@ -149,7 +172,7 @@ impl State {
     pub fn clone_without_docs(&self) -> State {
         let mut s = State::new(&self.version);
         for (n, ix) in &self.indices {
-            let mut c = Index {
+            let c = Index {
                 uuid: ix.uuid.clone(),
                 settings: BTreeMap::new(),
                 mappings: Value::Null,
@@ -159,7 +182,6 @@ impl State {
                 next_seq_no: 0,
                 lifecycle_date_millis: 0,
             };
-            c.settings.clear();
             s.indices.insert(n.clone(), c);
         }
         s
@@ -175,7 +197,9 @@ fn active_shards_ok(state: &State, ix: &Index, wait: Option<&str>) -> EsResult<b
         Some("all") => 1 + replicas,
         Some("index-setting") => 1,
         Some(n) => n.parse::<u64>().map_err(|_| {
-            EsError::illegal_argument(format!("failed to parse [wait_for_active_shards] value [{n}]"))
+            EsError::illegal_argument(format!(
+                "failed to parse [wait_for_active_shards] value [{n}]"
+            ))
         })?,
     };
     Ok(copies >= want)
@@ -191,13 +215,19 @@ pub fn create(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     create_index(ctx.state, &provided, &name, req)?;
     let ix = &ctx.state.indices[&name];
     let acked = active_shards_ok(ctx.state, ix, ctx.q("wait_for_active_shards"))?;
-    Ok(Reply::ok(json!({"acknowledged": true, "shards_acknowledged": acked, "index": name})))
+    Ok(Reply::ok(
+        json!({"acknowledged": true, "shards_acknowledged": acked, "index": name}),
+    ))
 }
 
-fn index_body(state: &State, name: &str, ix: &Index, features: &[&str], flat: bool) -> Value {
+fn index_body(ix: &Index, features: &[&str], flat: bool) -> Value {
     let mut m = Map::new();
     if features.contains(&"aliases") {
-        let al: Map<String, Value> = ix.aliases.iter().map(|(k, v)| (k.clone(), render_alias(v))).collect();
+        let al: Map<String, Value> = ix
+            .aliases
+            .iter()
+            .map(|(k, v)| (k.clone(), render_alias(v)))
+            .collect();
         m.insert("aliases".into(), Value::Object(al));
     }
     if features.contains(&"mappings") {
@@ -206,28 +236,38 @@ fn index_body(state: &State, name: &str, ix: &Index, features: &[&str], flat: bo
     if features.contains(&"settings") {
         m.insert("settings".into(), render_settings(&ix.settings, flat));
     }
-    let _ = (state, name);
     Value::Object(m)
 }
 
 pub fn get(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let expr = ctx.param("index").unwrap_or_default().to_string();
-    let opts = ResolveOpts { closed: true, ..ResolveOpts::STRICT }.from_query(ctx)?;
+    let opts = ResolveOpts {
+        closed: true,
+        ..ResolveOpts::STRICT
+    }
+    .from_query(ctx)?;
     let names = resolve_indices(ctx.state, &expr, opts)?;
-    let features_q = ctx.q("features").unwrap_or("aliases,mappings,settings").to_string();
+    let features_q = ctx
+        .q("features")
+        .unwrap_or("aliases,mappings,settings")
+        .to_string();
     let features: Vec<&str> = features_q.split(',').map(str::trim).collect();
     let flat = ctx.q_bool("flat_settings")?;
     let mut out = Map::new();
     for n in names {
         let ix = &ctx.state.indices[&n];
-        out.insert(n.clone(), index_body(ctx.state, &n, ix, &features, flat));
+        out.insert(n.clone(), index_body(ix, &features, flat));
     }
     Ok(Reply::ok(Value::Object(out)))
 }
 
 pub fn exists(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let expr = ctx.param("index").unwrap_or_default().to_string();
-    let opts = ResolveOpts { closed: true, ..ResolveOpts::STRICT }.from_query(ctx)?;
+    let opts = ResolveOpts {
+        closed: true,
+        ..ResolveOpts::STRICT
+    }
+    .from_query(ctx)?;
     match resolve_indices(ctx.state, &expr, opts) {
         Ok(v) if !v.is_empty() || is_pattern(&expr) => Ok(Reply::empty(200)),
         Ok(_) => Ok(Reply::empty(404)),
@@ -251,7 +291,12 @@ pub fn delete(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             )));
         }
     }
-    let opts = ResolveOpts { closed: true, aliases: false, ..ResolveOpts::STRICT }.from_query(ctx)?;
+    let opts = ResolveOpts {
+        closed: true,
+        aliases: false,
+        ..ResolveOpts::STRICT
+    }
+    .from_query(ctx)?;
     let names = resolve_indices(ctx.state, &expr, opts)?;
     for n in names {
         ctx.state.indices.remove(&n);
@@ -264,7 +309,10 @@ pub fn get_mapping(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let names = resolve_indices(ctx.state, &expr, ResolveOpts::STRICT.from_query(ctx)?)?;
     let mut out = Map::new();
     for n in names {
-        out.insert(n.clone(), json!({"mappings": ctx.state.indices[&n].mappings}));
+        out.insert(
+            n.clone(),
+            json!({"mappings": ctx.state.indices[&n].mappings}),
+        );
     }
     Ok(Reply::ok(Value::Object(out)))
 }
@@ -293,7 +341,11 @@ fn check_mapping_conflicts(existing: &Value, incoming: &Value, path: &str) -> Es
         return Ok(());
     };
     for (name, def) in ip {
-        let full = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+        let full = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}.{name}")
+        };
         if let Some(old) = ep.get(name) {
             let ot = old.get("type").and_then(Value::as_str).unwrap_or("object");
             let nt = def.get("type").and_then(Value::as_str).unwrap_or("object");
@@ -322,17 +374,28 @@ fn defaults_for(state: &State, ix: &Index) -> BTreeMap<String, Value> {
             d.insert(k.to_string(), json!(v));
         }
     }
-    if crate::version::has_cluster_feature(&state.version, "ingest.dynamic_strings.auto_text_setting")
-        && !ix.settings.contains_key("index.mapping.dynamic_strings.auto_text")
+    if crate::version::has_cluster_feature(
+        &state.version,
+        "ingest.dynamic_strings.auto_text_setting",
+    ) && !ix
+        .settings
+        .contains_key("index.mapping.dynamic_strings.auto_text")
     {
-        d.insert("index.mapping.dynamic_strings.auto_text".into(), json!("true"));
+        d.insert(
+            "index.mapping.dynamic_strings.auto_text".into(),
+            json!("true"),
+        );
     }
     d
 }
 
 pub fn get_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let expr = ctx.param("index").unwrap_or("_all").to_string();
-    let opts = ResolveOpts { closed: true, ..ResolveOpts::STRICT }.from_query(ctx)?;
+    let opts = ResolveOpts {
+        closed: true,
+        ..ResolveOpts::STRICT
+    }
+    .from_query(ctx)?;
     let names = resolve_indices(ctx.state, &expr, opts)?;
     let flat = ctx.q_bool("flat_settings")?;
     let include_defaults = ctx.q_bool("include_defaults")?;
@@ -340,17 +403,26 @@ pub fn get_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         .param("name")
         .map(|n| n.split(',').map(String::from).collect())
         .unwrap_or_default();
-    let keep = |k: &String| filter.is_empty() || filter.iter().any(|f| crate::util::simple_match(f, k));
+    let keep =
+        |k: &String| filter.is_empty() || filter.iter().any(|f| crate::util::simple_match(f, k));
     let mut out = Map::new();
     for n in names {
         let ix = &ctx.state.indices[&n];
-        let s: BTreeMap<String, Value> = ix.settings.iter().filter(|(k, _)| keep(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let s: BTreeMap<String, Value> = ix
+            .settings
+            .iter()
+            .filter(|(k, _)| keep(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         if !filter.is_empty() && s.is_empty() {
             continue;
         }
         let mut entry = json!({"settings": render_settings(&s, flat)});
         if include_defaults {
-            let d: BTreeMap<String, Value> = defaults_for(ctx.state, ix).into_iter().filter(|(k, _)| keep(k)).collect();
+            let d: BTreeMap<String, Value> = defaults_for(ctx.state, ix)
+                .into_iter()
+                .filter(|(k, _)| keep(k))
+                .collect();
             entry["defaults"] = render_settings(&d, flat);
         }
         out.insert(n, entry);
@@ -367,11 +439,20 @@ const STATIC_SETTINGS: &[&str] = &[
     "index.soft_deletes.enabled",
     "index.sort.field",
 ];
-const PRIVATE_SETTINGS: &[&str] = &["index.uuid", "index.creation_date", "index.provided_name", "index.version.created"];
+const PRIVATE_SETTINGS: &[&str] = &[
+    "index.uuid",
+    "index.creation_date",
+    "index.provided_name",
+    "index.version.created",
+];
 
 pub fn put_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let expr = ctx.param("index").unwrap_or("_all").to_string();
-    let opts = ResolveOpts { closed: true, ..ResolveOpts::STRICT }.from_query(ctx)?;
+    let opts = ResolveOpts {
+        closed: true,
+        ..ResolveOpts::STRICT
+    }
+    .from_query(ctx)?;
     let names = resolve_indices(ctx.state, &expr, opts)?;
     let body = ctx.body_json()?;
     let body = body.get("settings").unwrap_or(body);
@@ -379,7 +460,11 @@ pub fn put_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     if incoming.is_empty() {
         return Err(EsError::validation(&["no settings to update".into()]));
     }
-    let non_null: BTreeMap<String, Value> = incoming.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let non_null: BTreeMap<String, Value> = incoming
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     validate_index_settings(&non_null)?;
     for k in incoming.keys() {
         if PRIVATE_SETTINGS.contains(&k.as_str()) {
@@ -393,7 +478,9 @@ pub fn put_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         let ix = &ctx.state.indices[n];
         let statics: Vec<&String> = incoming
             .keys()
-            .filter(|k| STATIC_SETTINGS.contains(&k.as_str()) && ix.settings.get(*k) != incoming.get(*k))
+            .filter(|k| {
+                STATIC_SETTINGS.contains(&k.as_str()) && ix.settings.get(*k) != incoming.get(*k)
+            })
             .collect();
         if !statics.is_empty() && !ix.closed {
             let list: Vec<&str> = statics.iter().map(|s| s.as_str()).collect();
@@ -420,22 +507,33 @@ pub fn put_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 
 pub fn close(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let expr = ctx.param("index").unwrap_or_default().to_string();
-    let opts = ResolveOpts { closed: true, ..ResolveOpts::STRICT }.from_query(ctx)?;
+    let opts = ResolveOpts {
+        closed: true,
+        ..ResolveOpts::STRICT
+    }
+    .from_query(ctx)?;
     let names = resolve_indices(ctx.state, &expr, opts)?;
     let mut out = Map::new();
     for n in names {
         if let Some(ix) = ctx.state.indices.get_mut(&n) {
             ix.closed = true;
-            ix.settings.insert("index.verified_before_close".into(), json!("true"));
+            ix.settings
+                .insert("index.verified_before_close".into(), json!("true"));
         }
         out.insert(n, json!({"closed": true}));
     }
-    Ok(Reply::ok(json!({"acknowledged": true, "shards_acknowledged": true, "indices": out})))
+    Ok(Reply::ok(
+        json!({"acknowledged": true, "shards_acknowledged": true, "indices": out}),
+    ))
 }
 
 pub fn open(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let expr = ctx.param("index").unwrap_or_default().to_string();
-    let opts = ResolveOpts { closed: true, ..ResolveOpts::STRICT }.from_query(ctx)?;
+    let opts = ResolveOpts {
+        closed: true,
+        ..ResolveOpts::STRICT
+    }
+    .from_query(ctx)?;
     let names = resolve_indices(ctx.state, &expr, opts)?;
     for n in names {
         if let Some(ix) = ctx.state.indices.get_mut(&n) {
@@ -443,14 +541,21 @@ pub fn open(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             ix.settings.remove("index.verified_before_close");
         }
     }
-    Ok(Reply::ok(json!({"acknowledged": true, "shards_acknowledged": true})))
+    Ok(Reply::ok(
+        json!({"acknowledged": true, "shards_acknowledged": true}),
+    ))
 }
 
 pub fn refresh(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let expr = ctx.param("index").unwrap_or("_all").to_string();
     let names = resolve_indices(ctx.state, &expr, ResolveOpts::STRICT.from_query(ctx)?)?;
-    let total: u64 = names.iter().map(|n| ctx.state.indices[n].number_of_shards()).sum();
-    Ok(Reply::ok(json!({"_shards": {"total": total, "successful": total, "failed": 0}})))
+    let total: u64 = names
+        .iter()
+        .map(|n| ctx.state.indices[n].number_of_shards())
+        .sum();
+    Ok(Reply::ok(
+        json!({"_shards": {"total": total, "successful": total, "failed": 0}}),
+    ))
 }
 
 /// `logs-000001` -> `logs-000002`; errors if the name has no numeric suffix.
@@ -473,7 +578,9 @@ pub fn rollover(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let target = resolve_date_math(ctx.param("alias").unwrap_or_default(), now)?;
     let dry_run = ctx.q_bool("dry_run")?;
     if ctx.q_bool("lazy")? {
-        return Err(EsError::validation(&["lazy rollover can be used only on a data stream".into()]));
+        return Err(EsError::validation(&[
+            "lazy rollover can be used only on a data stream".into(),
+        ]));
     }
     let body = ctx.body_or_empty()?;
     let version = ctx.state.version.clone();
@@ -484,12 +591,27 @@ pub fn rollover(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                 "rollover target is a [concrete index] but one of [alias,data_stream] was expected",
             ));
         }
-        let status = if crate::version::has_capability_named(&version, "return-404-on-missing-target") { 404 } else { 400 };
-        let kind = if status == 404 { "resource_not_found_exception" } else { "illegal_argument_exception" };
-        return Err(EsError::new(status, kind, format!("rollover target [{target}] does not exist")));
+        let status =
+            if crate::version::has_capability_named(&version, "return-404-on-missing-target") {
+                404
+            } else {
+                400
+            };
+        let kind = if status == 404 {
+            "resource_not_found_exception"
+        } else {
+            "illegal_argument_exception"
+        };
+        return Err(EsError::new(
+            status,
+            kind,
+            format!("rollover target [{target}] does not exist"),
+        ));
     }
     let old = state.write_index(&target).ok_or_else(|| {
-        EsError::illegal_argument(format!("rollover target [{target}] does not point to a write index"))
+        EsError::illegal_argument(format!(
+            "rollover target [{target}] does not point to a write index"
+        ))
     })?;
     let old_ix = &state.indices[&old];
     // conditions
@@ -502,7 +624,10 @@ pub fn rollover(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let docs = old_ix.docs.len() as u64;
     let shards = old_ix.number_of_shards().max(1);
     let size = old_ix.size_bytes();
-    let created: u64 = old_ix.setting("index.creation_date").and_then(|s| s.parse().ok()).unwrap_or(now);
+    let created: u64 = old_ix
+        .setting("index.creation_date")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(now);
     let age = now.saturating_sub(created) as i64;
     let mut create_req = CreateRequest::default();
     if let Value::Object(m) = &body {
@@ -510,26 +635,46 @@ pub fn rollover(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             match k.as_str() {
                 "conditions" => {
                     let Value::Object(c) = v else {
-                        return Err(EsError::parse("[1:2] [rollover] failed to parse field [conditions]"));
+                        return Err(EsError::parse(
+                            "[1:2] [rollover] failed to parse field [conditions]",
+                        ));
                     };
                     for (ck, cv) in c {
                         let text = scalar_string(cv).unwrap_or_default();
-                        let bad = || EsError::parse(format!("[1:2] [conditions] failed to parse field [{ck}]"));
+                        let bad = || {
+                            EsError::parse(format!(
+                                "[1:2] [conditions] failed to parse field [{ck}]"
+                            ))
+                        };
                         let met = match ck.as_str() {
-                            "max_age" | "min_age" => age >= parse_time_value(&text).ok_or_else(bad)?,
-                            "max_docs" | "min_docs" => docs >= text.parse::<u64>().map_err(|_| bad())?,
-                            "max_size" | "min_size" => size > 0 && size >= parse_byte_size(&text).ok_or_else(bad)?,
+                            "max_age" | "min_age" => {
+                                age >= parse_time_value(&text).ok_or_else(bad)?
+                            }
+                            "max_docs" | "min_docs" => {
+                                docs >= text.parse::<u64>().map_err(|_| bad())?
+                            }
+                            "max_size" | "min_size" => {
+                                size > 0 && size >= parse_byte_size(&text).ok_or_else(bad)?
+                            }
                             "max_primary_shard_size" | "min_primary_shard_size" => {
-                                size > 0 && size / shards >= parse_byte_size(&text).ok_or_else(bad)?
+                                size > 0
+                                    && size / shards >= parse_byte_size(&text).ok_or_else(bad)?
                             }
                             "max_primary_shard_docs" | "min_primary_shard_docs" => {
                                 docs.div_ceil(shards) >= text.parse::<u64>().map_err(|_| bad())?
                             }
                             other => {
-                                return Err(EsError::parse(format!("[1:2] [conditions] unknown field [{other}]")));
+                                return Err(EsError::parse(format!(
+                                    "[1:2] [conditions] unknown field [{other}]"
+                                )));
                             }
                         };
-                        if ck == "max_size" && crate::version::has_capability_named(&version, "max_size_deprecation") {
+                        if ck == "max_size"
+                            && crate::version::has_capability_named(
+                                &version,
+                                "max_size_deprecation",
+                            )
+                        {
                             warnings.push("Use of the [max_size] rollover condition has been deprecated in favour of the [max_primary_shard_size] condition and will be removed in a later version".to_string());
                         }
                         if ck.starts_with("max_") {
@@ -543,7 +688,11 @@ pub fn rollover(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                     }
                 }
                 "settings" | "mappings" | "aliases" => {}
-                other => return Err(EsError::parse(format!("[1:2] [rollover] unknown field [{other}]"))),
+                other => {
+                    return Err(EsError::parse(format!(
+                        "[1:2] [rollover] unknown field [{other}]"
+                    )));
+                }
             }
         }
         let mut rest = m.clone();
@@ -555,12 +704,19 @@ pub fn rollover(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             "at least one max_* rollover condition must be set when using min_* conditions".into(),
         ]));
     }
-    let rolled = if any_max || any_min { max_met && min_met } else { true };
+    let rolled = if any_max || any_min {
+        max_met && min_met
+    } else {
+        true
+    };
     // the new index name
     let provided_new = match ctx.param("new_index") {
         Some(n) => n.to_string(),
         None => {
-            let provided = old_ix.setting("index.provided_name").unwrap_or(&old).to_string();
+            let provided = old_ix
+                .setting("index.provided_name")
+                .unwrap_or(&old)
+                .to_string();
             if provided.starts_with('<') && provided.ends_with('>') {
                 let inner = &provided[1..provided.len() - 1];
                 format!("<{}>", next_rollover_name(inner)?)
@@ -611,7 +767,8 @@ pub fn rollover(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             ix.aliases.remove(&target);
         }
         if ix.setting("index.lifecycle.name").is_some() {
-            ix.settings.insert("index.lifecycle.indexing_complete".into(), json!("true"));
+            ix.settings
+                .insert("index.lifecycle.indexing_complete".into(), json!("true"));
         }
     }
     validate_aliases(&next)?;
@@ -624,11 +781,6 @@ pub fn rollover(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     Ok(r)
 }
 
-/// Used by HEAD-or-GET handlers that share logic.
-pub fn is_head(ctx: &Ctx<'_>) -> bool {
-    ctx.method == Method::Head
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,7 +788,10 @@ mod tests {
     #[test]
     fn rollover_names() {
         assert_eq!(next_rollover_name("logs-1").expect("ok"), "logs-000002");
-        assert_eq!(next_rollover_name("logs-000009").expect("ok"), "logs-000010");
+        assert_eq!(
+            next_rollover_name("logs-000009").expect("ok"),
+            "logs-000010"
+        );
         assert!(next_rollover_name("logs").is_err());
         assert!(next_rollover_name("logs-a").is_err());
     }

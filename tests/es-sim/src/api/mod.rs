@@ -125,7 +125,9 @@ impl Ctx<'_> {
     }
 
     pub fn username(&self) -> &str {
-        self.user.map(|u| u.username.as_str()).unwrap_or("_anonymous")
+        self.user
+            .map(|u| u.username.as_str())
+            .unwrap_or("_anonymous")
     }
 }
 
@@ -228,6 +230,7 @@ const INDICES_OPTS: &[&str] = &[
 ];
 
 /// The route table. Literal segments win over `{parameters}`, as in Elasticsearch's path trie.
+#[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
     Route { methods: &[GET, HEAD], path: "/", handler: cluster::info, access: Access::Cluster("cluster:monitor/main", MONITOR), params: &[] },
     Route { methods: &[GET], path: "/_cluster/health", handler: cluster::health, access: Access::Cluster("cluster:monitor/health", MONITOR), params: cluster::HEALTH_PARAMS },
@@ -242,20 +245,22 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[GET], path: "/{index}/_ilm/explain", handler: ilm::explain, access: Access::Index("index", "indices:admin/ilm/explain", IDX_ILM), params: &["only_managed", "only_errors", "master_timeout"] },
     Route { methods: &[POST], path: "/{index}/_ilm/remove", handler: ilm::remove_policy, access: Access::Index("index", "indices:admin/ilm/remove_policy", IDX_ILM), params: TIMEOUTS },
     // component templates
-    Route { methods: &[GET], path: "/_component_template", handler: templates::get_component, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &["master_timeout", "local", "include_defaults", "flat_settings", "settings_filter"] },
-    Route { methods: &[GET], path: "/_component_template/{name}", handler: templates::get_component, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &["master_timeout", "local", "include_defaults", "flat_settings", "settings_filter"] },
+    Route { methods: &[GET], path: "/_component_template", handler: templates::get_component, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &[ "master_timeout", "local", "include_defaults", "flat_settings", "settings_filter", ] },
+    Route { methods: &[GET], path: "/_component_template/{name}", handler: templates::get_component, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &[ "master_timeout", "local", "include_defaults", "flat_settings", "settings_filter", ] },
     Route { methods: &[HEAD], path: "/_component_template/{name}", handler: templates::exists_component, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &["master_timeout", "local"] },
     Route { methods: &[PUT, POST], path: "/_component_template/{name}", handler: templates::put_component, access: Access::Cluster("cluster:admin/component_template/put", MANAGE_TEMPLATES), params: &["create", "cause", "master_timeout"] },
     Route { methods: &[DEL], path: "/_component_template/{name}", handler: templates::delete_component, access: Access::Cluster("cluster:admin/component_template/delete", MANAGE_TEMPLATES), params: TIMEOUTS },
     // composable index templates
-    Route { methods: &[GET], path: "/_index_template", handler: templates::get_index_template, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &["flat_settings", "master_timeout", "local", "include_defaults"] },
-    Route { methods: &[GET], path: "/_index_template/{name}", handler: templates::get_index_template, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &["flat_settings", "master_timeout", "local", "include_defaults"] },
+    Route { methods: &[GET], path: "/_index_template", handler: templates::get_index_template, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &[ "flat_settings", "master_timeout", "local", "include_defaults", ] },
+    Route { methods: &[GET], path: "/_index_template/{name}", handler: templates::get_index_template, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &[ "flat_settings", "master_timeout", "local", "include_defaults", ] },
     Route { methods: &[HEAD], path: "/_index_template/{name}", handler: templates::exists_index_template, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &["flat_settings", "master_timeout", "local"] },
     Route { methods: &[PUT, POST], path: "/_index_template/{name}", handler: templates::put_index_template, access: Access::Cluster("indices:admin/index_template/put", MANAGE_TEMPLATES), params: &["create", "cause", "master_timeout"] },
     Route { methods: &[DEL], path: "/_index_template/{name}", handler: templates::delete_index_template, access: Access::Cluster("indices:admin/index_template/delete", MANAGE_TEMPLATES), params: TIMEOUTS },
     // aliases
     Route { methods: &[POST], path: "/_aliases", handler: aliases::update_aliases, access: Access::InHandler, params: TIMEOUTS },
     Route { methods: &[GET], path: "/_alias", handler: aliases::get_alias, access: Access::Authenticated, params: INDICES_OPTS },
+    Route { methods: &[GET], path: "/_aliases", handler: aliases::get_alias, access: Access::Authenticated, params: INDICES_OPTS },
+    Route { methods: &[GET], path: "/{index}/_aliases", handler: aliases::get_alias, access: Access::Index("index", "indices:admin/aliases/get", IDX_VIEW), params: INDICES_OPTS },
     Route { methods: &[GET, HEAD], path: "/_alias/{name}", handler: aliases::get_alias, access: Access::Authenticated, params: INDICES_OPTS },
     Route { methods: &[GET, HEAD], path: "/{index}/_alias/{name}", handler: aliases::get_alias, access: Access::Index("index", "indices:admin/aliases/get", IDX_VIEW), params: INDICES_OPTS },
     Route { methods: &[GET], path: "/{index}/_alias", handler: aliases::get_alias, access: Access::Index("index", "indices:admin/aliases/get", IDX_VIEW), params: INDICES_OPTS },
@@ -264,23 +269,23 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[DEL], path: "/{index}/_alias/{name}", handler: aliases::delete_alias, access: Access::Index("index", "indices:admin/aliases", IDX_MANAGE), params: TIMEOUTS },
     Route { methods: &[DEL], path: "/{index}/_aliases/{name}", handler: aliases::delete_alias, access: Access::Index("index", "indices:admin/aliases", IDX_MANAGE), params: TIMEOUTS },
     // rollover
-    Route { methods: &[POST], path: "/{alias}/_rollover", handler: indices::rollover, access: Access::Index("alias", "indices:admin/rollover", IDX_MANAGE), params: &["timeout", "dry_run", "master_timeout", "wait_for_active_shards", "lazy"] },
-    Route { methods: &[POST], path: "/{alias}/_rollover/{new_index}", handler: indices::rollover, access: Access::Index("alias", "indices:admin/rollover", IDX_MANAGE), params: &["timeout", "dry_run", "master_timeout", "wait_for_active_shards", "lazy"] },
+    Route { methods: &[POST], path: "/{alias}/_rollover", handler: indices::rollover, access: Access::Index("alias", "indices:admin/rollover", IDX_MANAGE), params: &[ "timeout", "dry_run", "master_timeout", "wait_for_active_shards", "lazy", ] },
+    Route { methods: &[POST], path: "/{alias}/_rollover/{new_index}", handler: indices::rollover, access: Access::Index("alias", "indices:admin/rollover", IDX_MANAGE), params: &[ "timeout", "dry_run", "master_timeout", "wait_for_active_shards", "lazy", ] },
     // indices
     Route { methods: &[PUT], path: "/{index}", handler: indices::create, access: Access::Index("index", "indices:admin/create", IDX_CREATE), params: &["timeout", "master_timeout", "wait_for_active_shards"] },
-    Route { methods: &[GET], path: "/{index}", handler: indices::get, access: Access::Index("index", "indices:admin/get", IDX_VIEW), params: &["local", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "features", "flat_settings", "include_defaults", "master_timeout"] },
-    Route { methods: &[HEAD], path: "/{index}", handler: indices::exists, access: Access::Index("index", "indices:admin/get", IDX_VIEW), params: &["local", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "flat_settings", "include_defaults"] },
-    Route { methods: &[DEL], path: "/{index}", handler: indices::delete, access: Access::Index("index", "indices:admin/delete", IDX_DELETE), params: &["timeout", "master_timeout", "ignore_unavailable", "allow_no_indices", "expand_wildcards"] },
+    Route { methods: &[GET], path: "/{index}", handler: indices::get, access: Access::Index("index", "indices:admin/get", IDX_VIEW), params: &[ "local", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "features", "flat_settings", "include_defaults", "master_timeout", ] },
+    Route { methods: &[HEAD], path: "/{index}", handler: indices::exists, access: Access::Index("index", "indices:admin/get", IDX_VIEW), params: &[ "local", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "flat_settings", "include_defaults", ] },
+    Route { methods: &[DEL], path: "/{index}", handler: indices::delete, access: Access::Index("index", "indices:admin/delete", IDX_DELETE), params: &[ "timeout", "master_timeout", "ignore_unavailable", "allow_no_indices", "expand_wildcards", ] },
     Route { methods: &[GET], path: "/_mapping", handler: indices::get_mapping, access: Access::Authenticated, params: INDICES_OPTS },
     Route { methods: &[GET], path: "/{index}/_mapping", handler: indices::get_mapping, access: Access::Index("index", "indices:admin/mappings/get", IDX_VIEW), params: INDICES_OPTS },
-    Route { methods: &[PUT, POST], path: "/{index}/_mapping", handler: indices::put_mapping, access: Access::Index("index", "indices:admin/mapping/put", IDX_MANAGE), params: &["timeout", "master_timeout", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "write_index_only"] },
-    Route { methods: &[GET], path: "/_settings", handler: indices::get_settings, access: Access::Authenticated, params: &["flat_settings", "include_defaults", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "master_timeout", "local"] },
-    Route { methods: &[GET], path: "/{index}/_settings", handler: indices::get_settings, access: Access::Index("index", "indices:monitor/settings/get", IDX_VIEW), params: &["flat_settings", "include_defaults", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "master_timeout", "local"] },
-    Route { methods: &[GET], path: "/{index}/_settings/{name}", handler: indices::get_settings, access: Access::Index("index", "indices:monitor/settings/get", IDX_VIEW), params: &["flat_settings", "include_defaults", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "master_timeout", "local"] },
-    Route { methods: &[PUT], path: "/{index}/_settings", handler: indices::put_settings, access: Access::Index("index", "indices:admin/settings/update", IDX_MANAGE), params: &["timeout", "master_timeout", "preserve_existing", "reopen", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "flat_settings"] },
-    Route { methods: &[PUT], path: "/_settings", handler: indices::put_settings, access: Access::Cluster("indices:admin/settings/update", MANAGE), params: &["timeout", "master_timeout", "preserve_existing", "flat_settings"] },
-    Route { methods: &[POST], path: "/{index}/_close", handler: indices::close, access: Access::Index("index", "indices:admin/close", IDX_MANAGE), params: &["timeout", "master_timeout", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "wait_for_active_shards"] },
-    Route { methods: &[POST], path: "/{index}/_open", handler: indices::open, access: Access::Index("index", "indices:admin/open", IDX_MANAGE), params: &["timeout", "master_timeout", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "wait_for_active_shards"] },
+    Route { methods: &[PUT, POST], path: "/{index}/_mapping", handler: indices::put_mapping, access: Access::Index("index", "indices:admin/mapping/put", IDX_MANAGE), params: &[ "timeout", "master_timeout", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "write_index_only", ] },
+    Route { methods: &[GET], path: "/_settings", handler: indices::get_settings, access: Access::Authenticated, params: &[ "flat_settings", "include_defaults", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "master_timeout", "local", ] },
+    Route { methods: &[GET], path: "/{index}/_settings", handler: indices::get_settings, access: Access::Index("index", "indices:monitor/settings/get", IDX_VIEW), params: &[ "flat_settings", "include_defaults", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "master_timeout", "local", ] },
+    Route { methods: &[GET], path: "/{index}/_settings/{name}", handler: indices::get_settings, access: Access::Index("index", "indices:monitor/settings/get", IDX_VIEW), params: &[ "flat_settings", "include_defaults", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "master_timeout", "local", ] },
+    Route { methods: &[PUT], path: "/{index}/_settings", handler: indices::put_settings, access: Access::Index("index", "indices:admin/settings/update", IDX_MANAGE), params: &[ "timeout", "master_timeout", "preserve_existing", "reopen", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "flat_settings", ] },
+    Route { methods: &[PUT], path: "/_settings", handler: indices::put_settings, access: Access::Cluster("indices:admin/settings/update", MANAGE), params: &[ "timeout", "master_timeout", "preserve_existing", "flat_settings", ] },
+    Route { methods: &[POST], path: "/{index}/_close", handler: indices::close, access: Access::Index("index", "indices:admin/close", IDX_MANAGE), params: &[ "timeout", "master_timeout", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "wait_for_active_shards", ] },
+    Route { methods: &[POST], path: "/{index}/_open", handler: indices::open, access: Access::Index("index", "indices:admin/open", IDX_MANAGE), params: &[ "timeout", "master_timeout", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "wait_for_active_shards", ] },
     Route { methods: &[GET, POST], path: "/_refresh", handler: indices::refresh, access: Access::Authenticated, params: &["ignore_unavailable", "allow_no_indices", "expand_wildcards"] },
     Route { methods: &[GET, POST], path: "/{index}/_refresh", handler: indices::refresh, access: Access::Index("index", "indices:admin/refresh", IDX_MAINT), params: &["ignore_unavailable", "allow_no_indices", "expand_wildcards"] },
     // snapshot repositories and snapshots
@@ -291,7 +296,7 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[POST], path: "/_snapshot/{repository}/_verify", handler: snapshot::verify_repository, access: Access::Cluster("cluster:admin/repository/verify", MANAGE), params: TIMEOUTS },
     Route { methods: &[POST], path: "/_snapshot/{repository}/_cleanup", handler: snapshot::cleanup_repository, access: Access::Cluster("cluster:admin/repository/_cleanup", MANAGE), params: TIMEOUTS },
     Route { methods: &[PUT, POST], path: "/_snapshot/{repository}/{snapshot}", handler: snapshot::create_snapshot, access: Access::Cluster("cluster:admin/snapshot/create", SNAPSHOT_CREATE), params: &["master_timeout", "wait_for_completion"] },
-    Route { methods: &[GET], path: "/_snapshot/{repository}/{snapshot}", handler: snapshot::get_snapshot, access: Access::Cluster("cluster:admin/snapshot/get", SNAPSHOT_READ), params: &["master_timeout", "ignore_unavailable", "verbose", "index_details", "include_repository", "sort", "size", "order", "from_sort_value", "after", "offset", "slm_policy_filter"] },
+    Route { methods: &[GET], path: "/_snapshot/{repository}/{snapshot}", handler: snapshot::get_snapshot, access: Access::Cluster("cluster:admin/snapshot/get", SNAPSHOT_READ), params: &[ "master_timeout", "ignore_unavailable", "verbose", "index_details", "include_repository", "sort", "size", "order", "from_sort_value", "after", "offset", "slm_policy_filter", ] },
     Route { methods: &[DEL], path: "/_snapshot/{repository}/{snapshot}", handler: snapshot::delete_snapshot, access: Access::Cluster("cluster:admin/snapshot/delete", MANAGE), params: &["master_timeout", "wait_for_completion"] },
     // SLM
     Route { methods: &[GET], path: "/_slm/policy", handler: slm::get_policy, access: Access::Cluster("cluster:admin/slm/get", READ_SLM), params: TIMEOUTS },
@@ -318,8 +323,8 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[PUT, POST], path: "/{index}/_doc/{id}", handler: docs::index_doc, access: Access::InHandler, params: docs::INDEX_PARAMS },
     Route { methods: &[POST], path: "/{index}/_doc", handler: docs::index_doc, access: Access::InHandler, params: docs::INDEX_PARAMS },
     Route { methods: &[PUT, POST], path: "/{index}/_create/{id}", handler: docs::create_doc, access: Access::InHandler, params: docs::INDEX_PARAMS },
-    Route { methods: &[GET, HEAD], path: "/{index}/_doc/{id}", handler: docs::get_doc, access: Access::Index("index", "indices:data/read/get", IDX_READ), params: &["refresh", "routing", "preference", "realtime", "stored_fields", "_source", "_source_includes", "_source_excludes", "version", "version_type"] },
-    Route { methods: &[DEL], path: "/{index}/_doc/{id}", handler: docs::delete_doc, access: Access::InHandler, params: &["refresh", "routing", "timeout", "wait_for_active_shards", "if_seq_no", "if_primary_term", "version", "version_type"] },
+    Route { methods: &[GET, HEAD], path: "/{index}/_doc/{id}", handler: docs::get_doc, access: Access::Index("index", "indices:data/read/get", IDX_READ), params: &[ "refresh", "routing", "preference", "realtime", "stored_fields", "_source", "_source_includes", "_source_excludes", "version", "version_type", ] },
+    Route { methods: &[DEL], path: "/{index}/_doc/{id}", handler: docs::delete_doc, access: Access::InHandler, params: &[ "refresh", "routing", "timeout", "wait_for_active_shards", "if_seq_no", "if_primary_term", "version", "version_type", ] },
     Route { methods: &[GET, POST], path: "/_search", handler: docs::search, access: Access::Authenticated, params: docs::SEARCH_PARAMS },
     Route { methods: &[GET, POST], path: "/{index}/_search", handler: docs::search, access: Access::Index("index", "indices:data/read/search", IDX_READ), params: docs::SEARCH_PARAMS },
     Route { methods: &[GET, POST], path: "/_count", handler: docs::count, access: Access::Authenticated, params: docs::SEARCH_PARAMS },
@@ -460,7 +465,11 @@ impl ResolveOpts {
 pub fn resolve_indices(state: &State, expr: &str, opts: ResolveOpts) -> EsResult<Vec<String>> {
     let now = crate::util::now_millis();
     let mut out: BTreeSet<String> = BTreeSet::new();
-    let parts: Vec<&str> = if expr.is_empty() { vec!["_all"] } else { expr.split(',').collect() };
+    let parts: Vec<&str> = if expr.is_empty() {
+        vec!["_all"]
+    } else {
+        expr.split(',').collect()
+    };
     let mut wildcard_seen = false;
     let state_ok = |name: &str| {
         state
@@ -498,7 +507,12 @@ pub fn resolve_indices(state: &State, expr: &str, opts: ResolveOpts) -> EsResult
             if opts.aliases {
                 for alias in state.alias_names() {
                     if simple_match(&name, &alias) {
-                        out.extend(state.alias_indices(&alias).into_iter().filter(|n| state_ok(n)));
+                        out.extend(
+                            state
+                                .alias_indices(&alias)
+                                .into_iter()
+                                .filter(|n| state_ok(n)),
+                        );
                     }
                 }
             }
@@ -565,11 +579,19 @@ fn include(v: &Value, pats: &[Vec<&str>]) -> Option<Value> {
                     out.insert(k.clone(), c);
                 }
             }
-            if out.is_empty() { None } else { Some(Value::Object(out)) }
+            if out.is_empty() {
+                None
+            } else {
+                Some(Value::Object(out))
+            }
         }
         Value::Array(a) => {
             let items: Vec<Value> = a.iter().filter_map(|x| include(x, pats)).collect();
-            if items.is_empty() { None } else { Some(Value::Array(items)) }
+            if items.is_empty() {
+                None
+            } else {
+                Some(Value::Array(items))
+            }
         }
         _ => None,
     }
@@ -607,12 +629,21 @@ mod tests {
     #[test]
     fn routing_prefers_literals() {
         assert_eq!(route_of(Method::Get, "/_alias/foo"), Some("/_alias/{name}"));
-        assert_eq!(route_of(Method::Get, "/idx/_alias/foo"), Some("/{index}/_alias/{name}"));
+        assert_eq!(
+            route_of(Method::Get, "/idx/_alias/foo"),
+            Some("/{index}/_alias/{name}")
+        );
         assert_eq!(route_of(Method::Put, "/idx"), Some("/{index}"));
         assert_eq!(route_of(Method::Get, "/_ilm/policy"), Some("/_ilm/policy"));
         assert_eq!(route_of(Method::Head, "/idx"), Some("/{index}"));
-        assert!(matches!(find_route(Method::Post, "/_ilm/policy/x"), RouteMatch::WrongMethod(_)));
-        assert!(matches!(find_route(Method::Get, "/a/b/c/d/e"), RouteMatch::NotFound));
+        assert!(matches!(
+            find_route(Method::Post, "/_ilm/policy/x"),
+            RouteMatch::WrongMethod(_)
+        ));
+        assert!(matches!(
+            find_route(Method::Get, "/a/b/c/d/e"),
+            RouteMatch::NotFound
+        ));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::{AuthUser, Ctx, Reply};
 use crate::error::{EsError, EsResult};
-use crate::state::{IndicesPrivileges, Realm, Role, State, User, RESERVED_USERS};
+use crate::state::{IndicesPrivileges, RESERVED_USERS, Realm, Role, State, User};
 use crate::util::simple_match;
 
 const WWW_AUTHENTICATE: [&str; 3] = [
@@ -17,7 +17,8 @@ const WWW_AUTHENTICATE: [&str; 3] = [
 ];
 
 fn unauthorized(reason: String) -> EsError {
-    let mut e = EsError::security(401, reason).with("header", json!({ "WWW-Authenticate": WWW_AUTHENTICATE }));
+    let mut e = EsError::security(401, reason)
+        .with("header", json!({ "WWW-Authenticate": WWW_AUTHENTICATE }));
     for h in WWW_AUTHENTICATE {
         e = e.header("WWW-Authenticate", h);
     }
@@ -32,7 +33,10 @@ pub fn authenticate_header(state: &State, header: Option<&str>, uri: &str) -> Es
             "missing authentication credentials for REST request [{path}]"
         )));
     };
-    let Some(b64) = h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")) else {
+    let Some(b64) = h
+        .strip_prefix("Basic ")
+        .or_else(|| h.strip_prefix("basic "))
+    else {
         return Err(unauthorized(
             "unable to authenticate with provided credentials and anonymous access is not allowed for this request".into(),
         ));
@@ -70,16 +74,42 @@ pub fn builtin_role(name: &str) -> Option<Role> {
     let role = match name {
         "superuser" => Role {
             cluster: cluster(&["all"]),
-            indices: vec![IndicesPrivileges { allow_restricted_indices: true, ..ip(&["*"], &["all"]) }],
+            indices: vec![IndicesPrivileges {
+                allow_restricted_indices: true,
+                ..ip(&["*"], &["all"])
+            }],
             run_as: vec!["*".into()],
             ..Default::default()
         },
         "kibana_system" => Role {
-            cluster: cluster(&["monitor", "manage_index_templates", "manage_ilm", "manage_pipeline", "manage_saml", "manage_token", "manage_oidc", "manage_own_api_key", "manage_enrich", "manage_transform"]),
+            cluster: cluster(&[
+                "monitor",
+                "manage_index_templates",
+                "manage_ilm",
+                "manage_pipeline",
+                "manage_saml",
+                "manage_token",
+                "manage_oidc",
+                "manage_own_api_key",
+                "manage_enrich",
+                "manage_transform",
+            ]),
             indices: vec![
-                ip(&[".kibana*", ".reporting-*", ".apm-agent-configuration", ".apm-custom-link", ".fleet*"], &["all"]),
+                ip(
+                    &[
+                        ".kibana*",
+                        ".reporting-*",
+                        ".apm-agent-configuration",
+                        ".apm-custom-link",
+                        ".fleet*",
+                    ],
+                    &["all"],
+                ),
                 ip(&[".monitoring-*"], &["read", "read_cross_cluster"]),
-                ip(&["logs-*", "metrics-*", "traces-*"], &["read", "view_index_metadata"]),
+                ip(
+                    &["logs-*", "metrics-*", "traces-*"],
+                    &["read", "view_index_metadata"],
+                ),
             ],
             ..Default::default()
         },
@@ -88,7 +118,13 @@ pub fn builtin_role(name: &str) -> Option<Role> {
             ..Default::default()
         },
         "editor" => Role {
-            indices: vec![ip(&["*"], &["read", "view_index_metadata"]), ip(&["observability-annotations"], &["read", "view_index_metadata", "write"])],
+            indices: vec![
+                ip(&["*"], &["read", "view_index_metadata"]),
+                ip(
+                    &["observability-annotations"],
+                    &["read", "view_index_metadata", "write"],
+                ),
+            ],
             ..Default::default()
         },
         "monitoring_user" => Role {
@@ -111,12 +147,24 @@ pub fn builtin_role(name: &str) -> Option<Role> {
         },
         _ => return None,
     };
-    Some(Role { metadata: meta, ..role })
+    Some(Role {
+        metadata: meta,
+        ..role
+    })
 }
 
 const BUILTIN_ROLE_NAMES: &[&str] = &[
-    "superuser", "kibana_system", "viewer", "editor", "monitoring_user", "ingest_admin",
-    "snapshot_user", "logstash_system", "beats_system", "apm_system", "remote_monitoring_collector",
+    "superuser",
+    "kibana_system",
+    "viewer",
+    "editor",
+    "monitoring_user",
+    "ingest_admin",
+    "snapshot_user",
+    "logstash_system",
+    "beats_system",
+    "apm_system",
+    "remote_monitoring_collector",
 ];
 
 fn lookup_role(state: &State, name: &str) -> Option<Role> {
@@ -138,35 +186,60 @@ fn index_priv_grants(have: &str, action: &str, wanted: &[&str]) -> bool {
 }
 
 fn roles_desc(state: &State, user: &AuthUser) -> String {
-    let (found, missing): (Vec<&String>, Vec<&String>) =
-        user.roles.iter().partition(|r| lookup_role(state, r).is_some());
+    let (found, missing): (Vec<&String>, Vec<&String>) = user
+        .roles
+        .iter()
+        .partition(|r| lookup_role(state, r).is_some());
     let f: Vec<&str> = found.iter().map(|s| s.as_str()).collect();
     let mut s = format!("[{}]", f.join(","));
     if !missing.is_empty() {
         let m: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-        s.push_str(&format!(" (assigned roles [{}] were not found)", m.join(",")));
+        s.push_str(&format!(
+            " (assigned roles [{}] were not found)",
+            m.join(",")
+        ));
     }
     s
 }
 
 pub fn has_cluster(state: &State, user: &AuthUser, action: &str, wanted: &[&str]) -> bool {
-    user.roles.iter().filter_map(|r| lookup_role(state, r)).any(|role| {
-        role.cluster
-            .iter()
-            .any(|p| cluster_priv_grants(p, action, wanted))
-    })
-}
-
-pub fn has_index(state: &State, user: &AuthUser, action: &str, wanted: &[&str], index: &str) -> bool {
-    user.roles.iter().filter_map(|r| lookup_role(state, r)).any(|role| {
-        role.indices.iter().any(|ip| {
-            ip.names.iter().any(|n| simple_match(n, index))
-                && ip.privileges.iter().any(|p| index_priv_grants(p, action, wanted))
+    user.roles
+        .iter()
+        .filter_map(|r| lookup_role(state, r))
+        .any(|role| {
+            role.cluster
+                .iter()
+                .any(|p| cluster_priv_grants(p, action, wanted))
         })
-    })
 }
 
-pub fn require_cluster(state: &State, user: &AuthUser, action: &str, wanted: &[&str]) -> EsResult<()> {
+pub fn has_index(
+    state: &State,
+    user: &AuthUser,
+    action: &str,
+    wanted: &[&str],
+    index: &str,
+) -> bool {
+    user.roles
+        .iter()
+        .filter_map(|r| lookup_role(state, r))
+        .any(|role| {
+            role.indices.iter().any(|ip| {
+                ip.names.iter().any(|n| simple_match(n, index))
+                    && ip
+                        .privileges
+                        .iter()
+                        .any(|p| index_priv_grants(p, action, wanted))
+            })
+        })
+}
+
+pub fn require_cluster(
+    state: &State,
+    user: &AuthUser,
+    action: &str,
+    wanted: &[&str],
+) -> EsResult<()> {
     if has_cluster(state, user, action, wanted) {
         return Ok(());
     }
@@ -181,7 +254,13 @@ pub fn require_cluster(state: &State, user: &AuthUser, action: &str, wanted: &[&
     ))
 }
 
-pub fn index_denied(state: &State, user: &AuthUser, action: &str, wanted: &[&str], index: &str) -> EsError {
+pub fn index_denied(
+    state: &State,
+    user: &AuthUser,
+    action: &str,
+    wanted: &[&str],
+    index: &str,
+) -> EsError {
     EsError::security(
         403,
         format!(
@@ -193,7 +272,13 @@ pub fn index_denied(state: &State, user: &AuthUser, action: &str, wanted: &[&str
     )
 }
 
-pub fn require_index(state: &State, user: &AuthUser, action: &str, wanted: &[&str], index: &str) -> EsResult<()> {
+pub fn require_index(
+    state: &State,
+    user: &AuthUser,
+    action: &str,
+    wanted: &[&str],
+    index: &str,
+) -> EsResult<()> {
     if has_index(state, user, action, wanted, index) {
         Ok(())
     } else {
@@ -210,7 +295,11 @@ fn security_disabled() -> EsError {
 }
 
 fn require_enabled(ctx: &Ctx<'_>) -> EsResult<()> {
-    if ctx.security_enabled { Ok(()) } else { Err(security_disabled()) }
+    if ctx.security_enabled {
+        Ok(())
+    } else {
+        Err(security_disabled())
+    }
 }
 
 fn realm_of(u: &User) -> Value {
@@ -243,34 +332,102 @@ pub fn authenticate(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 }
 
 const CLUSTER_PRIVILEGES: &[&str] = &[
-    "all", "cancel_task", "create_snapshot", "cross_cluster_replication", "cross_cluster_search",
-    "delegate_pki", "grant_api_key", "manage", "manage_api_key", "manage_autoscaling",
-    "manage_behavioral_analytics", "manage_ccr", "manage_connector", "manage_data_frame_transforms",
-    "manage_data_stream_global_retention", "manage_enrich", "manage_ilm", "manage_index_templates",
-    "manage_inference", "manage_ingest_pipelines", "manage_logstash_pipelines", "manage_ml",
-    "manage_oidc", "manage_own_api_key", "manage_pipeline", "manage_rollup", "manage_saml",
-    "manage_search_application", "manage_search_query_rules", "manage_search_synonyms",
-    "manage_security", "manage_service_account", "manage_slm", "manage_token", "manage_transform",
-    "manage_user_profile", "manage_watcher", "monitor", "monitor_connector",
-    "monitor_data_frame_transforms", "monitor_data_stream_global_retention", "monitor_enrich",
-    "monitor_inference", "monitor_ml", "monitor_rollup", "monitor_snapshot",
-    "monitor_text_structure", "monitor_transform", "monitor_watcher", "none",
-    "post_behavioral_analytics_event", "read_ccr", "read_connector_secrets", "read_fleet_secrets",
-    "read_ilm", "read_pipeline", "read_security", "read_slm", "transport_client",
-    "write_connector_secrets", "write_fleet_secrets",
+    "all",
+    "cancel_task",
+    "create_snapshot",
+    "cross_cluster_replication",
+    "cross_cluster_search",
+    "delegate_pki",
+    "grant_api_key",
+    "manage",
+    "manage_api_key",
+    "manage_autoscaling",
+    "manage_behavioral_analytics",
+    "manage_ccr",
+    "manage_connector",
+    "manage_data_frame_transforms",
+    "manage_data_stream_global_retention",
+    "manage_enrich",
+    "manage_ilm",
+    "manage_index_templates",
+    "manage_inference",
+    "manage_ingest_pipelines",
+    "manage_logstash_pipelines",
+    "manage_ml",
+    "manage_oidc",
+    "manage_own_api_key",
+    "manage_pipeline",
+    "manage_rollup",
+    "manage_saml",
+    "manage_search_application",
+    "manage_search_query_rules",
+    "manage_search_synonyms",
+    "manage_security",
+    "manage_service_account",
+    "manage_slm",
+    "manage_token",
+    "manage_transform",
+    "manage_user_profile",
+    "manage_watcher",
+    "monitor",
+    "monitor_connector",
+    "monitor_data_frame_transforms",
+    "monitor_data_stream_global_retention",
+    "monitor_enrich",
+    "monitor_inference",
+    "monitor_ml",
+    "monitor_rollup",
+    "monitor_snapshot",
+    "monitor_text_structure",
+    "monitor_transform",
+    "monitor_watcher",
+    "none",
+    "post_behavioral_analytics_event",
+    "read_ccr",
+    "read_connector_secrets",
+    "read_fleet_secrets",
+    "read_ilm",
+    "read_pipeline",
+    "read_security",
+    "read_slm",
+    "transport_client",
+    "write_connector_secrets",
+    "write_fleet_secrets",
 ];
 
 const INDEX_PRIVILEGES: &[&str] = &[
-    "all", "auto_configure", "create", "create_doc", "create_index", "cross_cluster_replication",
-    "cross_cluster_replication_internal", "delete", "delete_index", "index", "maintenance",
-    "manage", "manage_data_stream_lifecycle", "manage_failure_store", "manage_follow_index",
-    "manage_ilm", "manage_leader_index", "monitor", "none", "read", "read_cross_cluster",
-    "read_failure_store", "view_index_metadata", "write",
+    "all",
+    "auto_configure",
+    "create",
+    "create_doc",
+    "create_index",
+    "cross_cluster_replication",
+    "cross_cluster_replication_internal",
+    "delete",
+    "delete_index",
+    "index",
+    "maintenance",
+    "manage",
+    "manage_data_stream_lifecycle",
+    "manage_failure_store",
+    "manage_follow_index",
+    "manage_ilm",
+    "manage_leader_index",
+    "monitor",
+    "none",
+    "read",
+    "read_cross_cluster",
+    "read_failure_store",
+    "view_index_metadata",
+    "write",
 ];
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
         Some(Value::String(s)) => vec![s.clone()],
         _ => Vec::new(),
     }
@@ -278,9 +435,16 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 
 fn parse_role(name: &str, body: &Value) -> EsResult<Role> {
     let Value::Object(m) = body else {
-        return Err(EsError::new(400, "parse_exception", format!("failed to parse role [{name}]. expected an object")));
+        return Err(EsError::new(
+            400,
+            "parse_exception",
+            format!("failed to parse role [{name}]. expected an object"),
+        ));
     };
-    let mut role = Role { metadata: json!({}), ..Default::default() };
+    let mut role = Role {
+        metadata: json!({}),
+        ..Default::default()
+    };
     let mut errors = Vec::new();
     for (k, v) in m {
         match k.as_str() {
@@ -290,14 +454,22 @@ fn parse_role(name: &str, body: &Value) -> EsResult<Role> {
                     let names = strings(e.get("names"));
                     let privileges = strings(e.get("privileges"));
                     if names.is_empty() {
-                        return Err(EsError::new(400, "parse_exception", format!(
-                            "failed to parse indices privileges for role [{name}]. missing required [names] field"
-                        )));
+                        return Err(EsError::new(
+                            400,
+                            "parse_exception",
+                            format!(
+                                "failed to parse indices privileges for role [{name}]. missing required [names] field"
+                            ),
+                        ));
                     }
                     if privileges.is_empty() {
-                        return Err(EsError::new(400, "parse_exception", format!(
-                            "failed to parse indices privileges for role [{name}]. missing required [privileges] field"
-                        )));
+                        return Err(EsError::new(
+                            400,
+                            "parse_exception",
+                            format!(
+                                "failed to parse indices privileges for role [{name}]. missing required [privileges] field"
+                            ),
+                        ));
                     }
                     role.indices.push(IndicesPrivileges {
                         names,
@@ -324,9 +496,11 @@ fn parse_role(name: &str, body: &Value) -> EsResult<Role> {
             "description" => role.description = v.as_str().map(String::from),
             "transient_metadata" | "global" | "remote_indices" | "remote_cluster" => {}
             other => {
-                return Err(EsError::new(400, "parse_exception", format!(
-                    "failed to parse role [{name}]. unexpected field [{other}]"
-                )));
+                return Err(EsError::new(
+                    400,
+                    "parse_exception",
+                    format!("failed to parse role [{name}]. unexpected field [{other}]"),
+                ));
             }
         }
     }
@@ -368,7 +542,10 @@ fn render_role(r: &Role) -> Value {
             if let Some(q) = &i.query {
                 m.insert("query".into(), q.clone());
             }
-            m.insert("allow_restricted_indices".into(), json!(i.allow_restricted_indices));
+            m.insert(
+                "allow_restricted_indices".into(),
+                json!(i.allow_restricted_indices),
+            );
             Value::Object(m)
         })
         .collect();
@@ -390,7 +567,9 @@ pub fn put_role(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     require_enabled(ctx)?;
     let name = ctx.param("name").unwrap_or_default().to_string();
     if builtin_role(&name).is_some() {
-        return Err(EsError::validation(&[format!("Role [{name}] is reserved and may not be used.")]));
+        return Err(EsError::validation(&[format!(
+            "Role [{name}] is reserved and may not be used."
+        )]));
     }
     let role = parse_role(&name, ctx.body_json()?)?;
     let created = ctx.state.roles.insert(name, role).is_none();
@@ -429,7 +608,9 @@ pub fn delete_role(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     require_enabled(ctx)?;
     let name = ctx.param("name").unwrap_or_default().to_string();
     if builtin_role(&name).is_some() {
-        return Err(EsError::validation(&[format!("role [{name}] is reserved and cannot be deleted")]));
+        return Err(EsError::validation(&[format!(
+            "role [{name}] is reserved and cannot be deleted"
+        )]));
     }
     if ctx.state.roles.remove(&name).is_some() {
         Ok(Reply::ok(json!({"found": true})))
@@ -440,7 +621,9 @@ pub fn delete_role(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 
 fn check_password(p: &str) -> EsResult<()> {
     if p.chars().count() < 6 {
-        return Err(EsError::validation(&["passwords must be at least [6] characters long".into()]));
+        return Err(EsError::validation(&[
+            "passwords must be at least [6] characters long".into(),
+        ]));
     }
     Ok(())
 }
@@ -449,25 +632,52 @@ pub fn put_user(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     require_enabled(ctx)?;
     let name = ctx.param("username").unwrap_or_default().to_string();
     if RESERVED_USERS.iter().any(|(u, _)| *u == name) {
-        return Err(EsError::validation(&[format!("Username [{name}] is reserved and may not be used.")]));
+        return Err(EsError::validation(&[format!(
+            "Username [{name}] is reserved and may not be used."
+        )]));
     }
-    if name.is_empty() || name.len() > 507 || name.starts_with('_') || name.chars().any(|c| c.is_control()) {
+    if name.is_empty()
+        || name.len() > 507
+        || name.starts_with('_')
+        || name.chars().any(|c| c.is_control())
+    {
         return Err(EsError::validation(&[format!(
             "Invalid username [{name}]... Valid characters are alphanumerics, spaces, punctuation, and printable symbols in the Basic Latin (ASCII) block. Leading or trailing whitespace is not allowed."
         )]));
     }
     let body = ctx.body_json()?.clone();
     let Value::Object(m) = &body else {
-        return Err(EsError::new(400, "parse_exception", format!("failed to parse user [{name}]")));
+        return Err(EsError::new(
+            400,
+            "parse_exception",
+            format!("failed to parse user [{name}]"),
+        ));
     };
     for k in m.keys() {
-        if !matches!(k.as_str(), "password" | "password_hash" | "roles" | "full_name" | "email" | "metadata" | "enabled" | "profile_uid") {
-            return Err(EsError::new(400, "parse_exception", format!(
-                "failed to parse add user request. unexpected field [{k}]"
-            )));
+        if !matches!(
+            k.as_str(),
+            "password"
+                | "password_hash"
+                | "roles"
+                | "full_name"
+                | "email"
+                | "metadata"
+                | "enabled"
+                | "profile_uid"
+        ) {
+            return Err(EsError::new(
+                400,
+                "parse_exception",
+                format!("failed to parse add user request. unexpected field [{k}]"),
+            ));
         }
     }
-    let existing = ctx.state.users.get(&name).filter(|u| u.realm == Realm::Native).cloned();
+    let existing = ctx
+        .state
+        .users
+        .get(&name)
+        .filter(|u| u.realm == Realm::Native)
+        .cloned();
     let mut errors = Vec::new();
     let password = m.get("password").and_then(Value::as_str).map(String::from);
     if m.get("roles").is_none() {
@@ -478,7 +688,9 @@ pub fn put_user(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             errors.push("passwords must be at least [6] characters long".to_string());
         }
         (None, None) if m.get("password_hash").is_none() => {
-            errors.push("password must be specified unless you are updating an existing user".to_string());
+            errors.push(
+                "password must be specified unless you are updating an existing user".to_string(),
+            );
         }
         _ => {}
     }
@@ -506,7 +718,11 @@ pub fn put_user(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 }
 
 fn render_user(u: &User) -> Value {
-    let mut meta = if u.metadata.is_object() { u.metadata.clone() } else { json!({}) };
+    let mut meta = if u.metadata.is_object() {
+        u.metadata.clone()
+    } else {
+        json!({})
+    };
     if u.realm == Realm::Reserved {
         meta["_reserved"] = json!(true);
     }
@@ -550,7 +766,9 @@ pub fn delete_user(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     require_enabled(ctx)?;
     let name = ctx.param("username").unwrap_or_default().to_string();
     if RESERVED_USERS.iter().any(|(u, _)| *u == name) {
-        return Err(EsError::validation(&[format!("user [{name}] is reserved and may not be deleted")]));
+        return Err(EsError::validation(&[format!(
+            "user [{name}] is reserved and may not be deleted"
+        )]));
     }
     match ctx.state.users.get(&name) {
         Some(u) if u.realm == Realm::Native => {
@@ -564,7 +782,10 @@ pub fn delete_user(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 pub fn change_password(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     require_enabled(ctx)?;
     let caller = ctx.username().to_string();
-    let target = ctx.param("username").map(String::from).unwrap_or_else(|| caller.clone());
+    let target = ctx
+        .param("username")
+        .map(String::from)
+        .unwrap_or_else(|| caller.clone());
     if let Some(user) = ctx.user
         && target != caller
     {
@@ -616,7 +837,10 @@ pub fn initial_users(cfg_users: &[crate::SimUser]) -> std::collections::BTreeMap
     for u in cfg_users {
         let reserved = RESERVED_USERS.iter().any(|(n, _)| *n == u.username);
         let roles = if reserved && u.roles.is_empty() {
-            users.get(&u.username).map(|x| x.roles.clone()).unwrap_or_default()
+            users
+                .get(&u.username)
+                .map(|x| x.roles.clone())
+                .unwrap_or_default()
         } else {
             u.roles.clone()
         };
@@ -630,7 +854,11 @@ pub fn initial_users(cfg_users: &[crate::SimUser]) -> std::collections::BTreeMap
                 email: None,
                 metadata: json!({}),
                 enabled: true,
-                realm: if reserved { Realm::Reserved } else { Realm::File },
+                realm: if reserved {
+                    Realm::Reserved
+                } else {
+                    Realm::File
+                },
             },
         );
     }

@@ -14,11 +14,18 @@ const MIN_INTERVAL_MS: u64 = 15 * 60 * 1000;
 
 fn validate(id: &str, body: &Value, state: &crate::state::State) -> EsResult<Value> {
     let Value::Object(m) = body else {
-        return Err(EsError::parse("[1:1] [snapshot_lifecycle_policy] expected an object"));
+        return Err(EsError::parse(
+            "[1:1] [snapshot_lifecycle_policy] expected an object",
+        ));
     };
     for k in m.keys() {
-        if !matches!(k.as_str(), "name" | "schedule" | "repository" | "config" | "retention") {
-            return Err(EsError::parse(format!("[1:2] [snapshot_lifecycle_policy] unknown field [{k}]")));
+        if !matches!(
+            k.as_str(),
+            "name" | "schedule" | "repository" | "config" | "retention"
+        ) {
+            return Err(EsError::parse(format!(
+                "[1:2] [snapshot_lifecycle_policy] unknown field [{k}]"
+            )));
         }
     }
     let mut errors = Vec::new();
@@ -47,7 +54,10 @@ fn validate(id: &str, body: &Value, state: &crate::state::State) -> EsResult<Val
             Err(e) => errors.push(format!("invalid snapshot name [{name}]: {}", e.reason)),
         }
     }
-    let schedule = m.get("schedule").and_then(Value::as_str).unwrap_or_default();
+    let schedule = m
+        .get("schedule")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let cron = if schedule.is_empty() {
         errors.push("invalid schedule: must not be empty".into());
         None
@@ -60,7 +70,10 @@ fn validate(id: &str, body: &Value, state: &crate::state::State) -> EsResult<Val
             }
         }
     };
-    let repository = m.get("repository").and_then(Value::as_str).unwrap_or_default();
+    let repository = m
+        .get("repository")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if repository.is_empty() {
         errors.push("invalid repository name [ ]: cannot be empty".into());
     }
@@ -70,16 +83,24 @@ fn validate(id: &str, body: &Value, state: &crate::state::State) -> EsResult<Val
         } else if let Some(meta) = cfg.get("metadata")
             && !meta.is_object()
         {
-            errors.push("invalid configuration.metadata [".to_string() + &meta.to_string() + "]: must be an object if present");
+            errors.push(
+                "invalid configuration.metadata [".to_string()
+                    + &meta.to_string()
+                    + "]: must be an object if present",
+            );
         }
     }
     if let Some(r) = m.get("retention") {
         let Value::Object(r) = r else {
-            return Err(EsError::parse("[1:2] [snapshot_lifecycle_policy] failed to parse field [retention]"));
+            return Err(EsError::parse(
+                "[1:2] [snapshot_lifecycle_policy] failed to parse field [retention]",
+            ));
         };
         for k in r.keys() {
             if !matches!(k.as_str(), "expire_after" | "min_count" | "max_count") {
-                return Err(EsError::parse(format!("[1:2] [snapshot_retention] unknown field [{k}]")));
+                return Err(EsError::parse(format!(
+                    "[1:2] [snapshot_retention] unknown field [{k}]"
+                )));
             }
         }
         if let Some(e) = r.get("expire_after") {
@@ -99,24 +120,32 @@ fn validate(id: &str, body: &Value, state: &crate::state::State) -> EsResult<Val
         if let Some(v) = min
             && v < 1
         {
-            errors.push(format!("minimum snapshot count must be at least 1, but was: {v}"));
+            errors.push(format!(
+                "minimum snapshot count must be at least 1, but was: {v}"
+            ));
         }
         if let Some(v) = max
             && v < 1
         {
-            errors.push(format!("maximum snapshot count must be at least 1, but was: {v}"));
+            errors.push(format!(
+                "maximum snapshot count must be at least 1, but was: {v}"
+            ));
         }
         if let (Some(a), Some(b)) = (min, max)
             && a > b
         {
-            errors.push(format!("minimum snapshot count {a} cannot be larger than maximum snapshot count {b}"));
+            errors.push(format!(
+                "minimum snapshot count {a} cannot be larger than maximum snapshot count {b}"
+            ));
         }
     }
     if !errors.is_empty() {
         return Err(EsError::validation(&errors));
     }
     if !state.repositories.contains_key(repository) {
-        return Err(EsError::illegal_argument(format!("no such repository [{repository}]")));
+        return Err(EsError::illegal_argument(format!(
+            "no such repository [{repository}]"
+        )));
     }
     if let Some(c) = cron {
         let now = now_millis();
@@ -169,7 +198,10 @@ fn render(ctx: &Ctx<'_>, id: &str, p: &SlmPolicy) -> Value {
     let mut v = Map::new();
     v.insert("version".into(), json!(p.version));
     if human {
-        v.insert("modified_date".into(), json!(format_millis(p.modified_date_millis)));
+        v.insert(
+            "modified_date".into(),
+            json!(format_millis(p.modified_date_millis)),
+        );
     }
     v.insert("modified_date_millis".into(), json!(p.modified_date_millis));
     v.insert("policy".into(), policy);
@@ -222,7 +254,11 @@ pub fn get_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         }
     }
     if !missing.is_empty() || (ctx.param("policy_id").is_some() && out.is_empty()) {
-        let suffix = if ctx.state.slm_policies.is_empty() { ", no policies are configured" } else { "" };
+        let suffix = if ctx.state.slm_policies.is_empty() {
+            ", no policies are configured"
+        } else {
+            ""
+        };
         return Err(EsError::resource_not_found(format!(
             "snapshot lifecycle policy or policies [{}] not found{suffix}",
             missing.join(", ")
@@ -234,7 +270,9 @@ pub fn get_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 pub fn delete_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let id = ctx.param("policy_id").unwrap_or_default().to_string();
     if ctx.state.slm_policies.remove(&id).is_none() {
-        return Err(EsError::resource_not_found(format!("Snapshot lifecycle policy not found: {id}")));
+        return Err(EsError::resource_not_found(format!(
+            "Snapshot lifecycle policy not found: {id}"
+        )));
     }
     Ok(Reply::ack())
 }
@@ -242,12 +280,27 @@ pub fn delete_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 pub fn execute_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let id = ctx.param("policy_id").unwrap_or_default().to_string();
     let Some(p) = ctx.state.slm_policies.get(&id).cloned() else {
-        return Err(EsError::illegal_argument(format!("no such snapshot lifecycle policy [{id}]")));
+        return Err(EsError::illegal_argument(format!(
+            "no such snapshot lifecycle policy [{id}]"
+        )));
     };
     let now = now_millis();
-    let name = p.policy.get("name").and_then(Value::as_str).unwrap_or("snap");
-    let snap = format!("{}-{}", resolve_date_math(name, now)?, random_id(22).to_lowercase());
-    let repo = p.policy.get("repository").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = p
+        .policy
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("snap");
+    let snap = format!(
+        "{}-{}",
+        resolve_date_math(name, now)?,
+        random_id(22).to_lowercase()
+    );
+    let repo = p
+        .policy
+        .get("repository")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let config = p.policy.get("config").cloned().unwrap_or(json!({}));
     let result = super::snapshot::take_snapshot(ctx.state, &repo, &snap, &config);
     if let Some(pm) = ctx.state.slm_policies.get_mut(&id) {

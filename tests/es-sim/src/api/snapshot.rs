@@ -7,10 +7,17 @@ use serde_json::{Map, Value, json};
 use super::{Ctx, Reply, ResolveOpts, resolve_indices};
 use crate::error::{EsError, EsResult};
 use crate::state::{Repository, RepositoryStorage, Snapshot, State};
-use crate::util::{format_millis, is_pattern, now_millis, random_id, resolve_date_math, scalar_string, simple_match};
+use crate::util::{
+    format_millis, is_pattern, now_millis, random_id, resolve_date_math, scalar_string,
+    simple_match,
+};
 
 fn repo_missing(name: &str) -> EsError {
-    EsError::new(404, "repository_missing_exception", format!("[{name}] missing"))
+    EsError::new(
+        404,
+        "repository_missing_exception",
+        format!("[{name}] missing"),
+    )
 }
 
 fn repo_error(name: &str, msg: &str) -> EsError {
@@ -45,7 +52,9 @@ pub fn resolve_fs_location(path_repo: &[String], name: &str, location: &str) -> 
     if path_repo.is_empty() {
         return Err(repo_error(
             name,
-            &format!("location [{location}] doesn't match any of the locations specified by path.repo because this setting is empty"),
+            &format!(
+                "location [{location}] doesn't match any of the locations specified by path.repo because this setting is empty"
+            ),
         ));
     }
     let ok = path_repo.iter().any(|base| {
@@ -55,16 +64,27 @@ pub fn resolve_fs_location(path_repo: &[String], name: &str, location: &str) -> 
     if !ok {
         return Err(repo_error(
             name,
-            &format!("location [{location}] doesn't match any of the locations specified by path.repo"),
+            &format!(
+                "location [{location}] doesn't match any of the locations specified by path.repo"
+            ),
         ));
     }
     Ok(abs)
 }
 
 fn storage_key(state: &State, name: &str, r: &Repository) -> EsResult<String> {
-    let s = |k: &str| r.settings.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let s = |k: &str| {
+        r.settings
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     Ok(match r.kind.as_str() {
-        "fs" => format!("fs:{}", resolve_fs_location(&state.path_repo, name, &s("location"))?),
+        "fs" => format!(
+            "fs:{}",
+            resolve_fs_location(&state.path_repo, name, &s("location"))?
+        ),
         "url" => format!("url:{}", s("url")),
         "s3" | "gcs" => format!("{}:{}/{}", r.kind, s("bucket"), s("base_path")),
         "azure" => format!("azure:{}/{}", s("container"), s("base_path")),
@@ -79,13 +99,22 @@ fn insecure(name: &str, setting: &str) -> EsError {
 }
 
 fn validate_repository(state: &State, name: &str, r: &Repository) -> EsResult<()> {
-    let has = |k: &str| r.settings.get(k).and_then(Value::as_str).is_some_and(|v| !v.is_empty());
+    let has = |k: &str| {
+        r.settings
+            .get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.is_empty())
+    };
     match r.kind.as_str() {
         "fs" => {
             if !has("location") {
                 return Err(repo_error(name, "missing location"));
             }
-            resolve_fs_location(&state.path_repo, name, r.settings["location"].as_str().unwrap_or_default())?;
+            resolve_fs_location(
+                &state.path_repo,
+                name,
+                r.settings["location"].as_str().unwrap_or_default(),
+            )?;
         }
         "url" => {
             let Some(url) = r.settings.get("url").and_then(Value::as_str) else {
@@ -96,8 +125,15 @@ fn validate_repository(state: &State, name: &str, r: &Repository) -> EsResult<()
                 resolve_fs_location(&state.path_repo, name, path).map_err(|_| {
                     repo_error(name, &format!("file url [{url}] doesn't match any of the locations specified by path.repo"))
                 })?;
-            } else if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("ftp://") || url.starts_with("jar:")) {
-                return Err(repo_error(name, &format!("unsupported url protocol from URL [{url}]")));
+            } else if !(url.starts_with("http://")
+                || url.starts_with("https://")
+                || url.starts_with("ftp://")
+                || url.starts_with("jar:"))
+            {
+                return Err(repo_error(
+                    name,
+                    &format!("unsupported url protocol from URL [{url}]"),
+                ));
             }
         }
         "s3" => {
@@ -107,8 +143,9 @@ fn validate_repository(state: &State, name: &str, r: &Repository) -> EsResult<()
                 }
             }
             if !has("bucket") {
-                return Err(repo_error(name, "failed to create repository")
-                    .caused_by(EsError::illegal_argument("Invalid S3 bucket name, cannot be null or empty")));
+                return Err(repo_error(name, "failed to create repository").caused_by(
+                    EsError::illegal_argument("Invalid S3 bucket name, cannot be null or empty"),
+                ));
             }
         }
         "gcs" => {
@@ -126,7 +163,10 @@ fn validate_repository(state: &State, name: &str, r: &Repository) -> EsResult<()
             }
         }
         other => {
-            return Err(repo_error(name, &format!("repository type [{other}] does not exist")));
+            return Err(repo_error(
+                name,
+                &format!("repository type [{other}] does not exist"),
+            ));
         }
     }
     Ok(())
@@ -134,30 +174,71 @@ fn validate_repository(state: &State, name: &str, r: &Repository) -> EsResult<()
 
 /// Keystore entries a repository's client needs; `None` when satisfied.
 fn missing_credentials(state: &State, r: &Repository) -> Option<Vec<String>> {
-    let client = r.settings.get("client").and_then(Value::as_str).unwrap_or("default");
+    let client = r
+        .settings
+        .get("client")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
     let ks = &state.keystore;
     let need: Vec<Vec<String>> = match r.kind.as_str() {
-        "s3" => vec![vec![format!("s3.client.{client}.access_key"), format!("s3.client.{client}.secret_key")]],
+        "s3" => vec![vec![
+            format!("s3.client.{client}.access_key"),
+            format!("s3.client.{client}.secret_key"),
+        ]],
         "gcs" => vec![vec![format!("gcs.client.{client}.credentials_file")]],
         "azure" => vec![
-            vec![format!("azure.client.{client}.account"), format!("azure.client.{client}.key")],
-            vec![format!("azure.client.{client}.account"), format!("azure.client.{client}.sas_token")],
+            vec![
+                format!("azure.client.{client}.account"),
+                format!("azure.client.{client}.key"),
+            ],
+            vec![
+                format!("azure.client.{client}.account"),
+                format!("azure.client.{client}.sas_token"),
+            ],
         ],
         _ => return None,
     };
     if need.iter().any(|set| set.iter().all(|k| ks.contains(k))) {
         return None;
     }
-    Some(need[0].iter().filter(|k| !ks.contains(*k)).cloned().collect())
+    Some(
+        need[0]
+            .iter()
+            .filter(|k| !ks.contains(*k))
+            .cloned()
+            .collect(),
+    )
 }
 
 fn verify(state: &State, name: &str, r: &Repository) -> EsResult<()> {
     if let Some(missing) = missing_credentials(state, r) {
-        let base = r.settings.get("base_path").and_then(Value::as_str).unwrap_or("");
+        let base = r
+            .settings
+            .get("base_path")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let cause = match r.kind.as_str() {
-            "s3" => EsError::new(500, "sdk_client_exception", "Unable to load credentials from any of the providers in the chain"),
-            "gcs" => EsError::new(500, "i_o_exception", "Application Default Credentials are not available"),
-            _ => EsError::new(500, "settings_exception", format!("Unable to find client with name [{}]", r.settings.get("client").and_then(Value::as_str).unwrap_or("default"))),
+            "s3" => EsError::new(
+                500,
+                "sdk_client_exception",
+                "Unable to load credentials from any of the providers in the chain",
+            ),
+            "gcs" => EsError::new(
+                500,
+                "i_o_exception",
+                "Application Default Credentials are not available",
+            ),
+            _ => EsError::new(
+                500,
+                "settings_exception",
+                format!(
+                    "Unable to find client with name [{}]",
+                    r.settings
+                        .get("client")
+                        .and_then(Value::as_str)
+                        .unwrap_or("default")
+                ),
+            ),
         };
         return Err(EsError::new(
             500,
@@ -171,10 +252,17 @@ fn verify(state: &State, name: &str, r: &Repository) -> EsResult<()> {
 
 pub fn put_repository(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let name = ctx.param("repository").unwrap_or_default().to_string();
-    if name.is_empty() || name.contains(['#', ' ', ',', '*', '/', '\\', '"', '<', '>', '|', '?']) || name.starts_with('_') {
-        return Err(EsError::new(400, "invalid_repository_name_exception", format!(
-            "[{name}] Invalid repository name, must not contain the following characters [ , \", *, \\, <, |, ,, >, /, ?] or start with '_'"
-        )));
+    if name.is_empty()
+        || name.contains(['#', ' ', ',', '*', '/', '\\', '"', '<', '>', '|', '?'])
+        || name.starts_with('_')
+    {
+        return Err(EsError::new(
+            400,
+            "invalid_repository_name_exception",
+            format!(
+                "[{name}] Invalid repository name, must not contain the following characters [ , \", *, \\, <, |, ,, >, /, ?] or start with '_'"
+            ),
+        ));
     }
     let body = ctx.body_json()?;
     let Value::Object(m) = body else {
@@ -192,7 +280,11 @@ pub fn put_repository(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     }
     for k in m.keys() {
         if !matches!(k.as_str(), "type" | "settings") {
-            return Err(EsError::new(400, "parse_exception", format!("Unknown field [{k}] in repository definition")));
+            return Err(EsError::new(
+                400,
+                "parse_exception",
+                format!("Unknown field [{k}] in repository definition"),
+            ));
         }
     }
     let repo = Repository { kind, settings };
@@ -213,7 +305,13 @@ fn selected(state: &State, expr: Option<&str>) -> EsResult<Vec<String>> {
     let mut out = Vec::new();
     for n in names {
         if is_pattern(n) {
-            out.extend(state.repositories.keys().filter(|k| simple_match(n, k)).cloned());
+            out.extend(
+                state
+                    .repositories
+                    .keys()
+                    .filter(|k| simple_match(n, k))
+                    .cloned(),
+            );
         } else if state.repositories.contains_key(n) {
             out.push(n.to_string());
         } else {
@@ -232,11 +330,20 @@ pub fn get_repository(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         let r = &ctx.state.repositories[&n];
         let mut e = json!({"type": r.kind});
         if let Ok(key) = storage_key(ctx.state, &n, r)
-            && let Some(uuid) = ctx.state.repository_storage.get(&key).and_then(|s| s.uuid.clone())
+            && let Some(uuid) = ctx
+                .state
+                .repository_storage
+                .get(&key)
+                .and_then(|s| s.uuid.clone())
         {
             e["uuid"] = json!(uuid);
         }
-        e["settings"] = Value::Object(r.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        e["settings"] = Value::Object(
+            r.settings
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
         out.insert(n, e);
     }
     Ok(Reply::ok(Value::Object(out)))
@@ -254,7 +361,10 @@ pub fn delete_repository(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 }
 
 fn get_repo<'a>(state: &'a State, name: &str) -> EsResult<&'a Repository> {
-    state.repositories.get(name).ok_or_else(|| repo_missing(name))
+    state
+        .repositories
+        .get(name)
+        .ok_or_else(|| repo_missing(name))
 }
 
 pub fn verify_repository(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
@@ -262,14 +372,19 @@ pub fn verify_repository(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let repo = get_repo(ctx.state, &name)?.clone();
     verify(ctx.state, &name, &repo)?;
     let mut nodes = Map::new();
-    nodes.insert(ctx.state.node_id.clone(), json!({"name": ctx.state.node_name}));
+    nodes.insert(
+        ctx.state.node_id.clone(),
+        json!({"name": ctx.state.node_name}),
+    );
     Ok(Reply::ok(json!({ "nodes": nodes })))
 }
 
 pub fn cleanup_repository(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let name = ctx.param("repository").unwrap_or_default().to_string();
     get_repo(ctx.state, &name)?;
-    Ok(Reply::ok(json!({"results": {"deleted_bytes": 0, "deleted_blobs": 0}})))
+    Ok(Reply::ok(
+        json!({"results": {"deleted_bytes": 0, "deleted_blobs": 0}}),
+    ))
 }
 
 fn snapshot_body(state: &State, repo: &str, s: &Snapshot) -> Value {
@@ -299,38 +414,84 @@ fn snapshot_body(state: &State, repo: &str, s: &Snapshot) -> Value {
 }
 
 /// Takes a snapshot (used by the API and by SLM `_execute`).
-pub fn take_snapshot(state: &mut State, repo_name: &str, snap: &str, body: &Value) -> EsResult<Snapshot> {
+pub fn take_snapshot(
+    state: &mut State,
+    repo_name: &str,
+    snap: &str,
+    body: &Value,
+) -> EsResult<Snapshot> {
     let repo = get_repo(state, repo_name)?.clone();
-    if repo.kind == "url" || repo.settings.get("readonly").or(repo.settings.get("read_only")).and_then(Value::as_str) == Some("true") {
-        return Err(repo_error(repo_name, "cannot create snapshot in a readonly repository"));
+    if repo.kind == "url"
+        || repo
+            .settings
+            .get("readonly")
+            .or(repo.settings.get("read_only"))
+            .and_then(Value::as_str)
+            == Some("true")
+    {
+        return Err(repo_error(
+            repo_name,
+            "cannot create snapshot in a readonly repository",
+        ));
     }
     verify(state, repo_name, &repo)?;
-    if snap.to_lowercase() != snap || snap.contains(['#', ' ', ',', '*', '/', '\\', '"', '<', '>', '|', '?']) || snap.starts_with('_') {
-        return Err(EsError::new(400, "invalid_snapshot_name_exception", format!(
-            "[{repo_name}:{snap}] Invalid snapshot name [{snap}], must be lowercase and must not contain invalid characters"
-        )));
+    if snap.to_lowercase() != snap
+        || snap.contains(['#', ' ', ',', '*', '/', '\\', '"', '<', '>', '|', '?'])
+        || snap.starts_with('_')
+    {
+        return Err(EsError::new(
+            400,
+            "invalid_snapshot_name_exception",
+            format!(
+                "[{repo_name}:{snap}] Invalid snapshot name [{snap}], must be lowercase and must not contain invalid characters"
+            ),
+        ));
     }
     let key = storage_key(state, repo_name, &repo)?;
-    if state.repository_storage.get(&key).is_some_and(|s| s.snapshots.contains_key(snap)) {
-        return Err(EsError::new(400, "invalid_snapshot_name_exception", format!(
-            "[{repo_name}:{snap}] Invalid snapshot name [{snap}], snapshot with the same name already exists"
-        )));
+    if state
+        .repository_storage
+        .get(&key)
+        .is_some_and(|s| s.snapshots.contains_key(snap))
+    {
+        return Err(EsError::new(
+            400,
+            "invalid_snapshot_name_exception",
+            format!(
+                "[{repo_name}:{snap}] Invalid snapshot name [{snap}], snapshot with the same name already exists"
+            ),
+        ));
     }
     let indices_expr = match body.get("indices") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) => a.iter().filter_map(scalar_string).collect::<Vec<_>>().join(","),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(scalar_string)
+            .collect::<Vec<_>>()
+            .join(","),
         _ => "_all".into(),
     };
-    let ignore = body.get("ignore_unavailable").and_then(Value::as_bool).unwrap_or(false);
-    let opts = ResolveOpts { ignore_unavailable: ignore, ..ResolveOpts::STRICT };
+    let ignore = body
+        .get("ignore_unavailable")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let opts = ResolveOpts {
+        ignore_unavailable: ignore,
+        ..ResolveOpts::STRICT
+    };
     let indices = resolve_indices(state, &indices_expr, opts)?;
-    let shards = indices.iter().map(|n| state.indices[n].number_of_shards()).sum();
+    let shards = indices
+        .iter()
+        .map(|n| state.indices[n].number_of_shards())
+        .sum();
     let now = now_millis();
     let s = Snapshot {
         name: snap.to_string(),
         uuid: random_id(22),
         indices,
-        include_global_state: body.get("include_global_state").and_then(Value::as_bool).unwrap_or(true),
+        include_global_state: body
+            .get("include_global_state")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
         metadata: body.get("metadata").cloned(),
         start_time_millis: now,
         end_time_millis: now + 1,
@@ -348,7 +509,9 @@ pub fn create_snapshot(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let body = ctx.body_or_empty()?;
     let s = take_snapshot(ctx.state, &repo, &snap, &body)?;
     if ctx.q_bool("wait_for_completion")? {
-        Ok(Reply::ok(json!({"snapshot": snapshot_body(ctx.state, &repo, &s)})))
+        Ok(Reply::ok(
+            json!({"snapshot": snapshot_body(ctx.state, &repo, &s)}),
+        ))
     } else {
         Ok(Reply::ok(json!({"accepted": true})))
     }
@@ -376,11 +539,17 @@ pub fn get_snapshot(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         } else if let Some(s) = storage.snapshots.get(n) {
             out.push(snapshot_body(ctx.state, &repo, s));
         } else if !ctx.q_bool("ignore_unavailable")? {
-            return Err(EsError::new(404, "snapshot_missing_exception", format!("[{repo}:{n}] is missing")));
+            return Err(EsError::new(
+                404,
+                "snapshot_missing_exception",
+                format!("[{repo}:{n}] is missing"),
+            ));
         }
     }
     let total = out.len();
-    Ok(Reply::ok(json!({"snapshots": out, "total": total, "remaining": 0})))
+    Ok(Reply::ok(
+        json!({"snapshots": out, "total": total, "remaining": 0}),
+    ))
 }
 
 pub fn delete_snapshot(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
@@ -389,17 +558,19 @@ pub fn delete_snapshot(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let r = get_repo(ctx.state, &repo)?.clone();
     let key = storage_key(ctx.state, &repo, &r)?;
     let storage = ctx.state.repository_storage.entry(key).or_default();
-    let mut removed = 0;
     for n in expr.split(',') {
-        let before = storage.snapshots.len();
         if n == "_all" || is_pattern(n) {
-            storage.snapshots.retain(|k, _| !(n == "_all" || simple_match(n, k)));
+            storage
+                .snapshots
+                .retain(|k, _| !(n == "_all" || simple_match(n, k)));
         } else if storage.snapshots.remove(n).is_none() {
-            return Err(EsError::new(404, "snapshot_missing_exception", format!("[{repo}:{n}] is missing")));
+            return Err(EsError::new(
+                404,
+                "snapshot_missing_exception",
+                format!("[{repo}:{n}] is missing"),
+            ));
         }
-        removed += before - storage.snapshots.len();
     }
-    let _ = removed;
     Ok(Reply::ack())
 }
 
@@ -410,8 +581,14 @@ mod tests {
     #[test]
     fn fs_locations() {
         let repo = vec!["/tmp/repo".to_string()];
-        assert_eq!(resolve_fs_location(&repo, "r", "a").expect("ok"), "/tmp/repo/a");
-        assert_eq!(resolve_fs_location(&repo, "r", "/tmp/repo/x/../y").expect("ok"), "/tmp/repo/y");
+        assert_eq!(
+            resolve_fs_location(&repo, "r", "a").expect("ok"),
+            "/tmp/repo/a"
+        );
+        assert_eq!(
+            resolve_fs_location(&repo, "r", "/tmp/repo/x/../y").expect("ok"),
+            "/tmp/repo/y"
+        );
         assert!(resolve_fs_location(&repo, "r", "/etc").is_err());
         assert!(resolve_fs_location(&repo, "r", "../escape").is_err());
         assert!(resolve_fs_location(&[], "r", "a").is_err());

@@ -24,7 +24,9 @@ fn unknown_field(obj: &str, field: &str) -> EsError {
 /// Parses the `template` object shared by both kinds of templates.
 fn parse_template_body(v: &Value, owner: &str, version: &str) -> EsResult<TemplateBody> {
     let Value::Object(m) = v else {
-        return Err(EsError::parse("[1:2] [template] failed to parse field [template]"));
+        return Err(EsError::parse(
+            "[1:2] [template] failed to parse field [template]",
+        ));
     };
     let mut body = TemplateBody::default();
     for (k, val) in m {
@@ -37,7 +39,9 @@ fn parse_template_body(v: &Value, owner: &str, version: &str) -> EsResult<Templa
             "mappings" => body.mappings = Some(normalize_mappings(val)?),
             "aliases" => {
                 let Value::Object(al) = val else {
-                    return Err(EsError::parse("[1:2] [template] failed to parse field [aliases]"));
+                    return Err(EsError::parse(
+                        "[1:2] [template] failed to parse field [aliases]",
+                    ));
                 };
                 let mut out = BTreeMap::new();
                 for (name, def) in al {
@@ -55,7 +59,12 @@ fn parse_template_body(v: &Value, owner: &str, version: &str) -> EsResult<Templa
                 let frozen = val
                     .pointer("/failure_store/lifecycle/frozen_after")
                     .is_some();
-                if frozen && has_capability_named(version, "failure_store.lifecycle.frozen_after_rejected") {
+                if frozen
+                    && has_capability_named(
+                        version,
+                        "failure_store.lifecycle.frozen_after_rejected",
+                    )
+                {
                     return Err(EsError::illegal_argument(
                         "Failure store lifecycle does not support freezing",
                     ));
@@ -77,7 +86,10 @@ fn render_template_body(b: &TemplateBody, flat: bool, include_defaults: bool) ->
         m.insert("mappings".into(), mp.clone());
     }
     if let Some(a) = &b.aliases {
-        let al: Map<String, Value> = a.iter().map(|(k, v)| (k.clone(), render_alias(v))).collect();
+        let al: Map<String, Value> = a
+            .iter()
+            .map(|(k, v)| (k.clone(), render_alias(v)))
+            .collect();
         m.insert("aliases".into(), Value::Object(al));
     }
     if let Some(l) = &b.lifecycle {
@@ -163,7 +175,9 @@ pub fn put_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let tracking = has_capability_named(&version, "component_template_tracking_info");
     let body = ctx.body_json()?;
     let Value::Object(m) = body else {
-        return Err(EsError::parse("[1:1] [component_template] expected an object"));
+        return Err(EsError::parse(
+            "[1:1] [component_template] expected an object",
+        ));
     };
     let mut template = None;
     let mut tversion = None;
@@ -226,7 +240,10 @@ pub fn render_component(ctx: &Ctx<'_>, t: &ComponentTemplate) -> Value {
     let flat = ctx.q_bool("flat_settings").unwrap_or(false);
     let defaults = ctx.q_bool("include_defaults").unwrap_or(false);
     let mut m = Map::new();
-    m.insert("template".into(), render_template_body(&t.template, flat, defaults));
+    m.insert(
+        "template".into(),
+        render_template_body(&t.template, flat, defaults),
+    );
     if let Some(v) = t.version {
         m.insert("version".into(), json!(v));
     }
@@ -237,9 +254,15 @@ pub fn render_component(ctx: &Ctx<'_>, t: &ComponentTemplate) -> Value {
         m.insert("deprecated".into(), json!(d));
     }
     if has_capability_named(&ctx.state.version, "component_template_tracking_info") {
-        m.insert("created_date".into(), json!(format_millis(t.created_date_millis)));
+        m.insert(
+            "created_date".into(),
+            json!(format_millis(t.created_date_millis)),
+        );
         m.insert("created_date_millis".into(), json!(t.created_date_millis));
-        m.insert("modified_date".into(), json!(format_millis(t.modified_date_millis)));
+        m.insert(
+            "modified_date".into(),
+            json!(format_millis(t.modified_date_millis)),
+        );
         m.insert("modified_date_millis".into(), json!(t.modified_date_millis));
     }
     Value::Object(m)
@@ -264,19 +287,28 @@ pub fn get_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         )));
     }
     if found.is_empty() && ctx.param("name").is_some_and(|n| !is_pattern(n)) {
-        return Err(EsError::resource_not_found("component template matching [] not found"));
+        return Err(EsError::resource_not_found(
+            "component template matching [] not found",
+        ));
     }
     let list: Vec<Value> = found
         .iter()
         .map(|n| json!({"name": n, "component_template": render_component(ctx, &ctx.state.component_templates[*n])}))
         .collect();
-    Ok(local_warning(ctx, Reply::ok(json!({ "component_templates": list }))))
+    Ok(local_warning(
+        ctx,
+        Reply::ok(json!({ "component_templates": list })),
+    ))
 }
 
 pub fn exists_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let names = names_param(ctx);
     let (found, missing) = select(&ctx.state.component_templates, &names);
-    Ok(Reply::empty(if missing.is_empty() && !found.is_empty() { 200 } else { 404 }))
+    Ok(Reply::empty(if missing.is_empty() && !found.is_empty() {
+        200
+    } else {
+        404
+    }))
 }
 
 pub fn delete_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
@@ -377,15 +409,26 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                 has_patterns = true;
                 t.index_patterns = match v {
                     Value::String(s) => vec![s.clone()],
-                    Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
-                    _ => return Err(EsError::parse("[1:2] [index_template] failed to parse field [index_patterns]")),
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect(),
+                    _ => {
+                        return Err(EsError::parse(
+                            "[1:2] [index_template] failed to parse field [index_patterns]",
+                        ));
+                    }
                 }
             }
             "template" => t.template = Some(parse_template_body(v, "template", &version)?),
             "composed_of" => {
                 t.composed_of = v
                     .as_array()
-                    .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default()
             }
             "priority" => {
@@ -405,7 +448,11 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             "ignore_missing_component_templates" => {
                 t.ignore_missing_component_templates = Some(
                     v.as_array()
-                        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(String::from))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 )
             }
@@ -413,7 +460,9 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                 let field = k.trim_end_matches("_millis");
                 return Err(invalid_template(
                     &name,
-                    &format!("provided a template property which is managed by the system: {field}"),
+                    &format!(
+                        "provided a template property which is managed by the system: {field}"
+                    ),
                 ));
             }
             "created_date" | "modified_date" if tracking => {
@@ -426,7 +475,9 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                     "[managed] is a system-managed field and cannot be set by a user",
                 ));
             }
-            "registry_installed" if has_capability_named(&version, "index_template_registry_installed_field") => {
+            "registry_installed"
+                if has_capability_named(&version, "index_template_registry_installed_field") =>
+            {
                 return Err(EsError::illegal_argument(
                     "[registry_installed] is a system-managed field and cannot be set by a user",
                 ));
@@ -459,14 +510,22 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         errors.push("index template priority must be >= 0".to_string());
     }
     if !errors.is_empty() {
-        return Err(invalid_template(&name, &EsError::validation(&errors).reason));
+        return Err(invalid_template(
+            &name,
+            &EsError::validation(&errors).reason,
+        ));
     }
     let state = &*ctx.state;
     let existing = state.index_templates.get(&name);
     if create && existing.is_some() {
-        return Err(EsError::illegal_argument(format!("index template [{name}] already exists")));
+        return Err(EsError::illegal_argument(format!(
+            "index template [{name}] already exists"
+        )));
     }
-    let ignored = t.ignore_missing_component_templates.clone().unwrap_or_default();
+    let ignored = t
+        .ignore_missing_component_templates
+        .clone()
+        .unwrap_or_default();
     let missing: Vec<&String> = t
         .composed_of
         .iter()
@@ -570,11 +629,17 @@ pub fn render_index_template(ctx: &Ctx<'_>, t: &IndexTemplate) -> Value {
     }
     if has_capability_named(&ctx.state.version, "index_template_tracking_info") {
         if ctx.human() {
-            m.insert("created_date".into(), json!(format_millis(t.created_date_millis)));
+            m.insert(
+                "created_date".into(),
+                json!(format_millis(t.created_date_millis)),
+            );
         }
         m.insert("created_date_millis".into(), json!(t.created_date_millis));
         if ctx.human() {
-            m.insert("modified_date".into(), json!(format_millis(t.modified_date_millis)));
+            m.insert(
+                "modified_date".into(),
+                json!(format_millis(t.modified_date_millis)),
+            );
         }
         m.insert("modified_date_millis".into(), json!(t.modified_date_millis));
     }
@@ -593,13 +658,20 @@ pub fn get_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         .iter()
         .map(|n| json!({"name": n, "index_template": render_index_template(ctx, &ctx.state.index_templates[*n])}))
         .collect();
-    Ok(local_warning(ctx, Reply::ok(json!({ "index_templates": list }))))
+    Ok(local_warning(
+        ctx,
+        Reply::ok(json!({ "index_templates": list })),
+    ))
 }
 
 pub fn exists_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let names = names_param(ctx);
     let (found, missing) = select(&ctx.state.index_templates, &names);
-    Ok(Reply::empty(if missing.is_empty() && !found.is_empty() { 200 } else { 404 }))
+    Ok(Reply::empty(if missing.is_empty() && !found.is_empty() {
+        200
+    } else {
+        404
+    }))
 }
 
 pub fn delete_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
