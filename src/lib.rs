@@ -12,3 +12,4 @@
 
 pub mod api;
 pub mod crd;
+pub mod elastic;

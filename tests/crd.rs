@@ -44,7 +44,8 @@ async fn setup(prefix: &str) -> (kube::Client, String) {
 
 #[test]
 fn committed_crd_matches_generated() {
-    let committed = std::fs::read_to_string(repo("crds/meshlogging.yaml")).expect("crds/meshlogging.yaml");
+    let committed =
+        std::fs::read_to_string(repo("crds/meshlogging.yaml")).expect("crds/meshlogging.yaml");
     let generated = meshlogging_operator::crd::yaml().expect("render CRD");
     assert!(
         committed == generated,
@@ -57,11 +58,16 @@ async fn crd_installs_and_becomes_established() {
     let (client, _) = setup("crd").await;
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(client);
-    let crd = crds.get("meshloggings.logging.mcp-mesh.io").await.expect("get CRD");
+    let crd = crds
+        .get("meshloggings.logging.mcp-mesh.io")
+        .await
+        .expect("get CRD");
     let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
     for wanted in ["Established", "NamesAccepted"] {
         assert!(
-            conditions.iter().any(|c| c.type_ == wanted && c.status == "True"),
+            conditions
+                .iter()
+                .any(|c| c.type_ == wanted && c.status == "True"),
             "{wanted} not True: {conditions:?}"
         );
     }
@@ -78,12 +84,28 @@ async fn every_example_passes_server_side_dry_run() {
     for file in examples {
         let out = server
             .kubectl()
-            .args(["apply", "--server-side", "--dry-run=server", "-n", &ns, "-f"])
+            .args([
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "-n",
+                &ns,
+                "-f",
+            ])
             .arg(&file)
             .output()
             .expect("run kubectl");
-        assert!(out.status.success(), "{} refused:\n{}", file.display(), text(&out));
-        assert!(text(&out).contains("serverside-applied (server dry run)"), "{}", text(&out));
+        assert!(
+            out.status.success(),
+            "{} refused:\n{}",
+            file.display(),
+            text(&out)
+        );
+        assert!(
+            text(&out).contains("serverside-applied (server dry run)"),
+            "{}",
+            text(&out)
+        );
     }
 }
 
@@ -92,7 +114,11 @@ async fn every_invalid_fixture_is_refused_naming_its_field() {
     let (_, ns) = setup("invalid").await;
     let server = support::apiserver::get();
     let fixtures = yaml_files("tests/fixtures/invalid");
-    assert!(fixtures.len() >= 10, "only {} invalid fixtures", fixtures.len());
+    assert!(
+        fixtures.len() >= 10,
+        "only {} invalid fixtures",
+        fixtures.len()
+    );
     let mut failures = Vec::new();
     for file in &fixtures {
         let content = std::fs::read_to_string(file).expect("read fixture");
@@ -100,10 +126,21 @@ async fn every_invalid_fixture_is_refused_naming_its_field() {
             .lines()
             .filter_map(|l| l.strip_prefix("# expect: "))
             .collect();
-        assert!(!expected.is_empty(), "{} has no `# expect:` line", file.display());
+        assert!(
+            !expected.is_empty(),
+            "{} has no `# expect:` line",
+            file.display()
+        );
         let out = server
             .kubectl()
-            .args(["apply", "--server-side", "--dry-run=server", "-n", &ns, "-f"])
+            .args([
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "-n",
+                &ns,
+                "-f",
+            ])
             .arg(file)
             .output()
             .expect("run kubectl");
@@ -114,7 +151,10 @@ async fn every_invalid_fixture_is_refused_naming_its_field() {
         }
         for e in expected {
             if !message.contains(e) {
-                failures.push(format!("{}: message lacks {e:?}:\n{message}", file.display()));
+                failures.push(format!(
+                    "{}: message lacks {e:?}:\n{message}",
+                    file.display()
+                ));
             }
         }
     }
@@ -128,14 +168,22 @@ async fn kubectl_get_wide_shows_the_printer_columns() {
     let api: Api<MeshLogging> = Api::namespaced(client, &ns);
     let example = std::fs::read_to_string(repo("examples/minimal.yaml")).expect("minimal.yaml");
     let ml: MeshLogging = serde_saphyr::from_str(&example).expect("parse minimal.yaml");
-    let created = api.create(&PostParams::default(), &ml).await.expect("create");
+    let created = api
+        .create(&PostParams::default(), &ml)
+        .await
+        .expect("create");
     let name = created.metadata.name.clone().expect("name");
 
     // The spec defaults were filled in by the API server from the schema.
     assert_eq!(created.spec.index.shards, 3);
     assert_eq!(created.spec.index.refresh_interval, "5s");
     assert_eq!(
-        created.spec.lifecycle.delete.as_ref().map(|d| d.min_age.as_str()),
+        created
+            .spec
+            .lifecycle
+            .delete
+            .as_ref()
+            .map(|d| d.min_age.as_str()),
         Some("30d")
     );
 
@@ -176,11 +224,25 @@ async fn kubectl_get_wide_shows_the_printer_columns() {
     let header: Vec<&str> = lines.next().expect("header").split_whitespace().collect();
     assert_eq!(
         header,
-        ["NAME", "VERSION", "HEALTH", "PHASE", "READY", "ES", "KIBANA", "COLLECTOR", "ALIAS", "AGE"]
+        [
+            "NAME",
+            "VERSION",
+            "HEALTH",
+            "PHASE",
+            "READY",
+            "ES",
+            "KIBANA",
+            "COLLECTOR",
+            "ALIAS",
+            "AGE"
+        ]
     );
     let row: Vec<&str> = lines.next().expect("row").split_whitespace().collect();
     assert_eq!(&row[..4], [name.as_str(), "8.15.3", "green", "Ready"]);
-    assert!(row.contains(&"3/3") && row.contains(&"1/1") && row.contains(&"4/5"), "{row:?}");
+    assert!(
+        row.contains(&"3/3") && row.contains(&"1/1") && row.contains(&"4/5"),
+        "{row:?}"
+    );
 
     // The short name works too.
     let out = server
@@ -199,25 +261,38 @@ async fn kubectl_explain_prints_the_field_docs() {
     let _ = setup("explain").await;
     let server = support::apiserver::get();
     // The API server publishes new CRD schemas to OpenAPI a moment after Established.
-    let out = support::wait_for(std::time::Duration::from_secs(30), "kubectl explain", || async {
-        let out = server
-            .kubectl()
-            .args(["explain", "meshlogging.spec.lifecycle"])
-            .output()
-            .expect("run kubectl");
-        out.status.success().then_some(out)
-    })
+    let out = support::wait_for(
+        std::time::Duration::from_secs(30),
+        "kubectl explain",
+        || async {
+            let out = server
+                .kubectl()
+                .args(["explain", "meshlogging.spec.lifecycle"])
+                .output()
+                .expect("run kubectl");
+            out.status.success().then_some(out)
+        },
+    )
     .await;
     let doc = String::from_utf8_lossy(&out.stdout);
-    assert!(doc.contains("The index lifecycle (ILM) policy of the log indices"), "{doc}");
+    assert!(
+        doc.contains("The index lifecycle (ILM) policy of the log indices"),
+        "{doc}"
+    );
     for field in ["hot", "warm", "cold", "delete"] {
         assert!(doc.contains(field), "explain lacks {field}:\n{doc}");
     }
     let out = server
         .kubectl()
-        .args(["explain", "meshlogging.spec.snapshots.repositories.credentialsSecretRef"])
+        .args([
+            "explain",
+            "meshlogging.spec.snapshots.repositories.credentialsSecretRef",
+        ])
         .output()
         .expect("run kubectl");
     let doc = String::from_utf8_lossy(&out.stdout);
-    assert!(doc.contains("s3.client") || doc.contains("keystore"), "{doc}");
+    assert!(
+        doc.contains("s3.client") || doc.contains("keystore"),
+        "{doc}"
+    );
 }

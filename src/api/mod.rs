@@ -4,8 +4,8 @@
 //! rules (patterns, enums and CEL) that let the API server refuse bad input at admission.
 //! No I/O here.
 
-mod spec;
 mod schema;
+mod spec;
 mod status;
 pub mod units;
 

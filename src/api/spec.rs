@@ -18,6 +18,9 @@ use super::units::{
 /// A complete, secure logging stack for the services of a mesh: Elasticsearch (managed or
 /// external), Kibana, a log collector, and the Elasticsearch configuration that makes the
 /// logs usable (ILM policy, templates, write alias, snapshot repositories and policies).
+// kube's `printcolumn(...)` entries repeat `type_ = "string"`, which clippy reads as a
+// duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "logging.mcp-mesh.io",
@@ -30,15 +33,62 @@ use super::units::{
     namespaced,
     status = "MeshLoggingStatus",
     doc = "MeshLogging turns one resource into a logging stack for a mesh: Elasticsearch, Kibana, a log collector and the Elasticsearch index management that ties them together.",
-    printcolumn(name = "Version", type_ = "string", json_path = ".spec.version", description = "Elastic Stack version"),
-    printcolumn(name = "Health", type_ = "string", json_path = ".status.elasticsearch.health", description = "Elasticsearch cluster health"),
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Where the stack is in its life"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "The Ready condition"),
-    printcolumn(name = "ES", type_ = "string", json_path = ".status.elasticsearch.ready", description = "Elasticsearch nodes ready/desired"),
-    printcolumn(name = "Kibana", type_ = "string", json_path = ".status.kibana.ready", description = "Kibana replicas ready/desired", priority = 1),
-    printcolumn(name = "Collector", type_ = "string", json_path = ".status.collector.ready", description = "Collector pods ready/desired", priority = 1),
-    printcolumn(name = "Alias", type_ = "string", json_path = ".status.applied.writeAlias", description = "The write alias the collector writes to", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Version",
+        type_ = "string",
+        json_path = ".spec.version",
+        description = "Elastic Stack version"
+    ),
+    printcolumn(
+        name = "Health",
+        type_ = "string",
+        json_path = ".status.elasticsearch.health",
+        description = "Elasticsearch cluster health"
+    ),
+    printcolumn(
+        name = "Phase",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "Where the stack is in its life"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "The Ready condition"
+    ),
+    printcolumn(
+        name = "ES",
+        type_ = "string",
+        json_path = ".status.elasticsearch.ready",
+        description = "Elasticsearch nodes ready/desired"
+    ),
+    printcolumn(
+        name = "Kibana",
+        type_ = "string",
+        json_path = ".status.kibana.ready",
+        description = "Kibana replicas ready/desired",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Collector",
+        type_ = "string",
+        json_path = ".status.collector.ready",
+        description = "Collector pods ready/desired",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Alias",
+        type_ = "string",
+        json_path = ".status.applied.writeAlias",
+        description = "The write alias the collector writes to",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = kube::core::Rule::new(
@@ -289,7 +339,9 @@ pub struct KibanaIngress {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_name: Option<String>,
     /// Host name Kibana is served on, for example `kibana.example.com`.
-    #[schemars(pattern(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"))]
+    #[schemars(pattern(
+        r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+    ))]
     pub host: String,
     /// Secret with the TLS certificate for the host; plain HTTP at the ingress when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]

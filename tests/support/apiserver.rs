@@ -77,7 +77,10 @@ impl ApiServer {
         let token = format!("{:032x}", rand::random::<u128>());
 
         write(&dir.join("serving.crt"), &ca_pem)?;
-        write(&dir.join("serving.key"), &serving.signing_key.serialize_pem())?;
+        write(
+            &dir.join("serving.key"),
+            &serving.signing_key.serialize_pem(),
+        )?;
         write(&dir.join("sa.key"), &sa_key.serialize_pem())?;
         write(&dir.join("sa.pub"), &sa_key.public_key_pem())?;
         write(
@@ -244,7 +247,8 @@ fn free_port() -> Result<u16, String> {
 
 fn write(path: &Path, content: &str) -> Result<(), String> {
     let mut f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    f.write_all(content.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+    f.write_all(content.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn quote(s: &str) -> String {

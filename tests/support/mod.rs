@@ -10,8 +10,6 @@ use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-pub use apiserver::ApiServer;
-
 /// A fresh namespace for one test, named `<prefix>-<random>`.
 pub async fn namespace(client: &kube::Client, prefix: &str) -> String {
     let name = format!("{prefix}-{:08x}", rand::random::<u32>());

@@ -150,6 +150,9 @@ pub enum Fault {
     RefuseConnections,
     /// The n-th request from now (1 = the next one) fails with 503.
     FailRequestNumber(u64),
+    /// The n-th request from now (1 = the next one) fails with `status` (for example 500,
+    /// which clients do not retry: a pass interrupted after exactly n-1 requests).
+    FailRequestNumberWith { n: u64, status: u16 },
 }
 
 mod duration_ms {

@@ -34,8 +34,8 @@ pub struct FaultState {
     pub status: Vec<(u16, u32, Option<String>)>,
     /// `(remaining, retry_after_secs)`
     pub too_many_requests: Vec<(u32, u64)>,
-    /// Absolute request numbers that fail with 503.
-    pub fail_request_numbers: Vec<u64>,
+    /// Absolute request numbers that fail, with the status they fail with.
+    pub fail_request_numbers: Vec<(u64, u16)>,
 }
 
 /// Everything the server and the handle share.
@@ -81,7 +81,11 @@ impl Shared {
             Fault::RefuseConnections => f.refuse_connections = true,
             Fault::FailRequestNumber(n) => {
                 let now = self.counter.load(Ordering::SeqCst);
-                f.fail_request_numbers.push(now + n.max(1));
+                f.fail_request_numbers.push((now + n.max(1), 503));
+            }
+            Fault::FailRequestNumberWith { n, status } => {
+                let now = self.counter.load(Ordering::SeqCst);
+                f.fail_request_numbers.push((now + n.max(1), status));
             }
         }
     }
@@ -217,9 +221,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
         let latency = f.latency_ms;
         let refuse = f.refuse_connections;
         let mut fault: Option<(u16, Option<u64>)> = None;
-        if let Some(pos) = f.fail_request_numbers.iter().position(|x| *x == n) {
-            f.fail_request_numbers.remove(pos);
-            fault = Some((503, None));
+        if let Some(pos) = f.fail_request_numbers.iter().position(|(x, _)| *x == n) {
+            let (_, status) = f.fail_request_numbers.remove(pos);
+            fault = Some((status, None));
         }
         if fault.is_none()
             && let Some(entry) = f.status.iter_mut().find(|(_, left, prefix)| {

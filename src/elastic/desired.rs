@@ -1,0 +1,394 @@
+//! Desired Elasticsearch configuration, rendered purely from the spec: the ILM policy,
+//! component and index templates, the bootstrap index with its write alias, the collector's
+//! role and user, snapshot repositories and SLM policies. No I/O, no secrets.
+//!
+//! Every object that can carry metadata carries the ownership marker
+//! `{managed_by: meshlogging-operator, meshlogging: <namespace>/<name>}` (`_meta` for ILM
+//! and templates, `config.metadata` for SLM, `metadata` for roles and users), so sync can
+//! tell this resource's objects from everyone else's.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use super::log_schema;
+use crate::api::{LifecycleSpec, MeshLoggingSpec, SnapshotPolicy, SnapshotRepository};
+
+/// Value of the `managed_by` marker key.
+pub const MANAGED_BY: &str = "meshlogging-operator";
+/// Priority of the index template: above Elasticsearch's built-in templates (100).
+pub const INDEX_TEMPLATE_PRIORITY: i64 = 200;
+/// The built-in user Kibana connects as in managed mode.
+pub const KIBANA_SYSTEM_USER: &str = "kibana_system";
+
+/// The ownership marker of `owner` (`<namespace>/<name>`).
+pub fn marker(owner: &str) -> Value {
+    json!({ "managed_by": MANAGED_BY, "meshlogging": owner })
+}
+
+/// Who owns an object, read from its marker.
+pub fn marker_owner(marker: Option<&Value>) -> Option<&str> {
+    let m = marker?;
+    (m.get("managed_by")?.as_str()? == MANAGED_BY)
+        .then(|| m.get("meshlogging")?.as_str())
+        .flatten()
+}
+
+/// Names derived from the index name, shared with the workload rendering (the collector
+/// writes to the alias as the collector user).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    /// The write alias (= `index.name`).
+    pub alias: String,
+}
+
+impl Names {
+    /// Names for index `alias`.
+    pub fn new(alias: &str) -> Self {
+        Self {
+            alias: alias.to_string(),
+        }
+    }
+    /// The ILM policy.
+    pub fn ilm_policy(&self) -> String {
+        self.alias.clone()
+    }
+    /// The settings component template.
+    pub fn settings_template(&self) -> String {
+        format!("{}-settings", self.alias)
+    }
+    /// The mappings component template.
+    pub fn mappings_template(&self) -> String {
+        format!("{}-mappings", self.alias)
+    }
+    /// The composable index template.
+    pub fn index_template(&self) -> String {
+        self.alias.clone()
+    }
+    /// The first backing index.
+    pub fn bootstrap_index(&self) -> String {
+        format!("{}-000001", self.alias)
+    }
+    /// Pattern of the backing indices.
+    pub fn index_pattern(&self) -> String {
+        format!("{}-*", self.alias)
+    }
+    /// Role and user of the collector.
+    pub fn collector_user(&self) -> String {
+        format!("{}-collector", self.alias)
+    }
+    /// The user Kibana connects as to an external cluster (the built-in `kibana_system` of
+    /// a shared cluster is not the operator's to change).
+    pub fn external_kibana_user(&self) -> String {
+        format!("{}-kibana", self.alias)
+    }
+}
+
+/// Which generated password a user gets (the passwords themselves live in Secrets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordRef {
+    /// The collector's password.
+    Collector,
+    /// Kibana's password.
+    Kibana,
+}
+
+/// A security user.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredUser {
+    /// Roles, sorted.
+    pub roles: Vec<String>,
+    /// `full_name` and `metadata` (the marker), without the password.
+    pub body: Value,
+    /// Whose password.
+    pub password: PasswordRef,
+    /// A built-in user (only its password is set).
+    pub builtin: bool,
+}
+
+/// A snapshot repository.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredRepository {
+    /// `{type, settings}` as `PUT /_snapshot/<name>` takes it.
+    pub body: Value,
+    /// Secret with the client credentials, when the spec names one.
+    pub credentials_secret: Option<String>,
+}
+
+/// The bootstrap index and its write alias.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriteAlias {
+    /// Alias name.
+    pub alias: String,
+    /// The first backing index, `<alias>-000001`.
+    pub bootstrap_index: String,
+    /// `PUT /<bootstrap_index>` body.
+    pub body: Value,
+}
+
+/// Everything the operator wants in Elasticsearch for one MeshLogging.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredConfig {
+    /// `<namespace>/<name>`.
+    pub owner: String,
+    /// ILM policies: name -> `PUT /_ilm/policy/<name>` body.
+    pub ilm_policies: BTreeMap<String, Value>,
+    /// Component templates: name -> body.
+    pub component_templates: BTreeMap<String, Value>,
+    /// Composable index templates: name -> body.
+    pub index_templates: BTreeMap<String, Value>,
+    /// The write alias.
+    pub write_alias: WriteAlias,
+    /// Roles: name -> body.
+    pub roles: BTreeMap<String, Value>,
+    /// Users: name -> user.
+    pub users: BTreeMap<String, DesiredUser>,
+    /// Snapshot repositories: name -> repository.
+    pub repositories: BTreeMap<String, DesiredRepository>,
+    /// SLM policies: id -> body.
+    pub slm_policies: BTreeMap<String, Value>,
+}
+
+/// Renders the desired configuration of `spec`, owned by `owner` (`<namespace>/<name>`).
+pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
+    let names = Names::new(&spec.index.name);
+    let meta = marker(owner);
+
+    let ilm_policies = BTreeMap::from([(
+        names.ilm_policy(),
+        json!({ "policy": ilm_policy(&spec.lifecycle, &meta) }),
+    )]);
+
+    let settings = json!({
+        "index": {
+            "number_of_shards": spec.index.shards,
+            "number_of_replicas": spec.index.replicas,
+            "refresh_interval": spec.index.refresh_interval,
+            "lifecycle": { "name": names.ilm_policy(), "rollover_alias": names.alias },
+            "analysis": log_schema::analysis(),
+        }
+    });
+    let component_templates = BTreeMap::from([
+        (
+            names.settings_template(),
+            json!({ "template": { "settings": settings }, "_meta": meta }),
+        ),
+        (
+            names.mappings_template(),
+            json!({ "template": { "mappings": log_schema::mappings() }, "_meta": meta }),
+        ),
+    ]);
+    let index_templates = BTreeMap::from([(
+        names.index_template(),
+        json!({
+            "index_patterns": [names.index_pattern()],
+            "composed_of": [names.settings_template(), names.mappings_template()],
+            "priority": INDEX_TEMPLATE_PRIORITY,
+            "_meta": meta,
+        }),
+    )]);
+    let write_alias = WriteAlias {
+        alias: names.alias.clone(),
+        bootstrap_index: names.bootstrap_index(),
+        body: json!({ "aliases": { names.alias.clone(): { "is_write_index": true } } }),
+    };
+
+    let collector = names.collector_user();
+    let roles = BTreeMap::from([(
+        collector.clone(),
+        json!({
+            "cluster": [],
+            "indices": [{
+                "names": [names.alias, names.index_pattern()],
+                "privileges": ["create_doc", "auto_configure"],
+            }],
+            "metadata": meta,
+        }),
+    )]);
+    let mut users = BTreeMap::from([(
+        collector.clone(),
+        DesiredUser {
+            roles: vec![collector],
+            body: json!({ "full_name": format!("MeshLogging collector of {owner}"), "metadata": meta }),
+            password: PasswordRef::Collector,
+            builtin: false,
+        },
+    )]);
+    if spec.kibana.enabled {
+        if spec.elasticsearch.external.is_some() {
+            users.insert(
+                names.external_kibana_user(),
+                DesiredUser {
+                    roles: vec![KIBANA_SYSTEM_USER.to_string()],
+                    body: json!({ "full_name": format!("MeshLogging Kibana of {owner}"), "metadata": meta }),
+                    password: PasswordRef::Kibana,
+                    builtin: false,
+                },
+            );
+        } else {
+            users.insert(
+                KIBANA_SYSTEM_USER.to_string(),
+                DesiredUser {
+                    roles: Vec::new(),
+                    body: Value::Null,
+                    password: PasswordRef::Kibana,
+                    builtin: true,
+                },
+            );
+        }
+    }
+
+    let snapshots = spec.snapshots.clone().unwrap_or_default();
+    let repositories = snapshots
+        .repositories
+        .iter()
+        .map(|r| (r.name.clone(), repository(r)))
+        .collect();
+    let slm_policies = snapshots
+        .policies
+        .iter()
+        .map(|p| (p.name.clone(), slm_policy(p, &names, &meta)))
+        .collect();
+
+    DesiredConfig {
+        owner: owner.to_string(),
+        ilm_policies,
+        component_templates,
+        index_templates,
+        write_alias,
+        roles,
+        users,
+        repositories,
+        slm_policies,
+    }
+}
+
+fn insert_some(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(v) = value {
+        map.insert(key.to_string(), v);
+    }
+}
+
+fn ilm_policy(lifecycle: &LifecycleSpec, meta: &Value) -> Value {
+    let priority = |p: Option<i32>| p.map(|p| json!({ "priority": p }));
+    let replicas = |r: Option<i32>| r.map(|r| json!({ "number_of_replicas": r }));
+
+    let mut phases = Map::new();
+    let mut hot = Map::new();
+    if let Some(r) = &lifecycle.hot.rollover {
+        let mut conditions = Map::new();
+        insert_some(
+            &mut conditions,
+            "max_age",
+            r.max_age.clone().map(Value::from),
+        );
+        insert_some(
+            &mut conditions,
+            "max_primary_shard_size",
+            r.max_primary_shard_size.clone().map(Value::from),
+        );
+        insert_some(
+            &mut conditions,
+            "max_size",
+            r.max_size.clone().map(Value::from),
+        );
+        insert_some(&mut conditions, "max_docs", r.max_docs.map(Value::from));
+        insert_some(
+            &mut conditions,
+            "max_primary_shard_docs",
+            r.max_primary_shard_docs.map(Value::from),
+        );
+        hot.insert("rollover".into(), Value::Object(conditions));
+    }
+    insert_some(&mut hot, "set_priority", priority(lifecycle.hot.priority));
+    phases.insert("hot".into(), json!({ "min_age": "0ms", "actions": hot }));
+
+    if let Some(w) = &lifecycle.warm {
+        let mut actions = Map::new();
+        insert_some(&mut actions, "allocate", replicas(w.replicas));
+        insert_some(
+            &mut actions,
+            "shrink",
+            w.shrink_to.map(|n| json!({ "number_of_shards": n })),
+        );
+        insert_some(
+            &mut actions,
+            "forcemerge",
+            w.force_merge_segments
+                .map(|n| json!({ "max_num_segments": n })),
+        );
+        insert_some(&mut actions, "set_priority", priority(w.priority));
+        phases.insert(
+            "warm".into(),
+            json!({ "min_age": w.min_age, "actions": actions }),
+        );
+    }
+    if let Some(c) = &lifecycle.cold {
+        let mut actions = Map::new();
+        insert_some(&mut actions, "allocate", replicas(c.replicas));
+        insert_some(&mut actions, "set_priority", priority(c.priority));
+        phases.insert(
+            "cold".into(),
+            json!({ "min_age": c.min_age, "actions": actions }),
+        );
+    }
+    if let Some(d) = &lifecycle.delete {
+        phases.insert(
+            "delete".into(),
+            json!({ "min_age": d.min_age, "actions": { "delete": { "delete_searchable_snapshot": true } } }),
+        );
+    }
+    json!({ "phases": phases, "_meta": meta })
+}
+
+fn repository(r: &SnapshotRepository) -> DesiredRepository {
+    DesiredRepository {
+        body: json!({ "type": r.kind.as_str(), "settings": r.settings }),
+        credentials_secret: r.credentials_secret_ref.as_ref().map(|s| s.name.clone()),
+    }
+}
+
+fn slm_policy(p: &SnapshotPolicy, names: &Names, meta: &Value) -> Value {
+    let snapshot_name = p
+        .snapshot_name
+        .clone()
+        .unwrap_or_else(|| format!("<{}-{{now/d}}>", p.name));
+    let indices = p
+        .indices
+        .clone()
+        .unwrap_or_else(|| vec![names.index_pattern()]);
+    let mut body = json!({
+        "schedule": p.schedule,
+        "name": snapshot_name,
+        "repository": p.repository,
+        "config": {
+            "indices": indices,
+            "include_global_state": p.include_global_state,
+            "partial": p.partial,
+            "metadata": meta,
+        },
+    });
+    if let Some(r) = &p.retention {
+        let mut retention = Map::new();
+        insert_some(
+            &mut retention,
+            "expire_after",
+            r.expire_after.clone().map(Value::from),
+        );
+        insert_some(&mut retention, "min_count", r.min_count.map(Value::from));
+        insert_some(&mut retention, "max_count", r.max_count.map(Value::from));
+        body["retention"] = Value::Object(retention);
+    }
+    body
+}
+
+/// Keystore settings a repository's credentials Secret keys become:
+/// `<type>.client.<client>.<key>` with the client from `settings.client` (default `default`).
+pub fn repository_keystore_prefix(r: &SnapshotRepository) -> String {
+    let client = r
+        .settings
+        .get("client")
+        .map(String::as_str)
+        .unwrap_or("default");
+    format!("{}.client.{client}.", r.kind.as_str())
+}

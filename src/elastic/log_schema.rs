@@ -1,0 +1,119 @@
+//! The structured log schema of the mesh's services (from the source recipe): the index
+//! mappings and the log analyzer. Pure data.
+
+use serde_json::{Value, json};
+
+/// Name of the analyzer used for `msg`.
+pub const LOG_ANALYZER: &str = "log_analyzer";
+
+/// The analysis settings defining [`LOG_ANALYZER`]: standard tokens, lowercased, stop
+/// words removed, stemmed.
+pub fn analysis() -> Value {
+    json!({
+        "analyzer": {
+            LOG_ANALYZER: {
+                "type": "custom",
+                "tokenizer": "standard",
+                "filter": ["lowercase", "stop", "snowball"]
+            }
+        }
+    })
+}
+
+fn keywords(fields: &[&str]) -> Value {
+    let props: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|f| (f.to_string(), json!({"type": "keyword"})))
+        .collect();
+    json!({ "properties": props })
+}
+
+/// The mappings of the log indices.
+///
+/// Differences from the recipe, on purpose: `timestamp` also accepts timestamps without
+/// fractions and epoch millis (services log `isoformat()` with microseconds or none), and
+/// the collector's own fields (`kubernetes.*` from the metadata filter, `stream`, `log`)
+/// are mapped so they do not fall to dynamic mapping.
+pub fn mappings() -> Value {
+    json!({
+        "dynamic_templates": [
+            {
+                "strings_as_keywords": {
+                    "match_mapping_type": "string",
+                    "mapping": { "type": "keyword", "ignore_above": 1024 }
+                }
+            }
+        ],
+        "properties": {
+            "timestamp": { "type": "date", "format": "strict_date_optional_time||epoch_millis" },
+            "level": { "type": "keyword" },
+            "msg": {
+                "type": "text",
+                "analyzer": LOG_ANALYZER,
+                "fields": { "keyword": { "type": "keyword", "ignore_above": 256 } }
+            },
+            "log": { "type": "text" },
+            "stream": { "type": "keyword" },
+            "service": keywords(&["name", "version", "environment", "instance_id"]),
+            "kubernetes": {
+                "properties": {
+                    "namespace": { "type": "keyword" },
+                    "namespace_name": { "type": "keyword" },
+                    "pod_name": { "type": "keyword" },
+                    "pod_id": { "type": "keyword" },
+                    "node_name": { "type": "keyword" },
+                    "host": { "type": "keyword" },
+                    "container_name": { "type": "keyword" },
+                    "container_image": { "type": "keyword" },
+                    "labels": { "type": "object" },
+                    "annotations": { "type": "object", "enabled": false }
+                }
+            },
+            "trace": keywords(&["trace_id", "span_id", "trace_flags"]),
+            "request_id": { "type": "keyword" },
+            "user_id": { "type": "keyword" },
+            "request": {
+                "properties": {
+                    "method": { "type": "keyword" },
+                    "params": { "type": "object", "enabled": false },
+                    "duration_ms": { "type": "float" },
+                    "status": { "type": "keyword" }
+                }
+            },
+            "exception": {
+                "properties": {
+                    "type": { "type": "keyword" },
+                    "message": {
+                        "type": "text",
+                        "fields": { "keyword": { "type": "keyword", "ignore_above": 256 } }
+                    },
+                    "traceback": { "type": "text" }
+                }
+            },
+            "audit": {
+                "properties": {
+                    "action": { "type": "keyword" },
+                    "resource": { "type": "keyword" },
+                    "result": { "type": "keyword" },
+                    "user_id": { "type": "keyword" },
+                    "timestamp": { "type": "date", "format": "strict_date_optional_time||epoch_millis" }
+                }
+            },
+            "metrics": {
+                "properties": {
+                    "duration_ms": { "type": "float" },
+                    "count": { "type": "long" },
+                    "size_bytes": { "type": "long" }
+                }
+            },
+            "agent": keywords(&["name", "type"]),
+            "source": {
+                "properties": {
+                    "file": { "type": "keyword" },
+                    "line": { "type": "long" },
+                    "function": { "type": "keyword" }
+                }
+            }
+        }
+    })
+}
