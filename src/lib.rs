@@ -11,5 +11,14 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod controller;
 pub mod crd;
 pub mod elastic;
+pub mod error;
+pub mod metrics;
+pub mod operator;
+pub mod render;
+pub mod server;
+pub mod status;
+pub mod telemetry;
+pub mod validate;

@@ -150,4 +150,13 @@ pub mod condition {
     pub const INDEX_MANAGEMENT_APPLIED: &str = "IndexManagementApplied";
     /// Snapshot repositories and SLM policies are applied (or none are wanted).
     pub const SNAPSHOTS_CONFIGURED: &str = "SnapshotsConfigured";
+    /// Every condition type, `Ready` first.
+    pub const ALL: [&str; 6] = [
+        READY,
+        ELASTICSEARCH_READY,
+        KIBANA_READY,
+        COLLECTOR_READY,
+        INDEX_MANAGEMENT_APPLIED,
+        SNAPSHOTS_CONFIGURED,
+    ];
 }

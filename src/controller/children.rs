@@ -1,0 +1,359 @@
+//! Applying the rendered children (I/O): each through the one applier, pruning children
+//! the spec no longer asks for, and reading back the workloads' readiness.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use kube::api::{Api, DeleteParams, ListParams};
+use kube::core::NamespaceResourceScope;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+use super::apply::{Outcome, apply, apply_namespaced};
+use crate::error::Result;
+use crate::render::{Child, labels, names};
+use crate::validate::Validated;
+
+/// Pod-template annotation holding a hash of what the pods read at start.
+pub const CONFIG_HASH_ANNOTATION: &str = "logging.mcp-mesh.io/config-hash";
+
+/// Readiness of the workloads: (desired, ready).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Workloads {
+    /// Elasticsearch nodes (managed mode).
+    pub elasticsearch: Option<(i32, i32)>,
+    /// Kibana replicas (when enabled).
+    pub kibana: Option<(i32, i32)>,
+    /// Collector pods.
+    pub collector: (i32, i32),
+}
+
+/// What applying the children did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// `Kind/name` of every child created, updated or deleted.
+    pub changes: Vec<String>,
+    /// Readiness read from the applied workloads.
+    pub workloads: Workloads,
+}
+
+/// Adds to each workload's pod template a hash of the configuration it reads at start, so
+/// a change rolls its pods. The Elasticsearch hash leaves out `cluster.initial_master_nodes`
+/// (dropped once the cluster formed; that alone must not restart the nodes).
+pub fn annotate(children: &mut [Child], v: &Validated, fingerprints: &BTreeMap<String, String>) {
+    let config = |name: &str| {
+        children.iter().find_map(|c| match c {
+            Child::ConfigMap(cm) if cm.metadata.name.as_deref() == Some(name) => cm.data.clone(),
+            _ => None,
+        })
+    };
+    // The file realm is mounted by subPath (no live update): a new one needs a restart.
+    let realm = fingerprints.get("file-realm").cloned().unwrap_or_default();
+    let es = config(&names::es_config_map(&v.name)).map(|mut data| {
+        for text in data.values_mut() {
+            *text = without_initial_master_nodes(text);
+        }
+        hash(&data, &[&realm])
+    });
+    let kibana_keys = fingerprints
+        .get("kibana-encryption-keys")
+        .cloned()
+        .unwrap_or_default();
+    let kibana = config(&names::kibana_config_map(&v.name)).map(|d| hash(&d, &[&kibana_keys]));
+    let collector = config(&names::collector(&v.name)).map(|d| hash(&d, &[]));
+    for child in children.iter_mut() {
+        let (template, value) = match child {
+            Child::StatefulSet(s) => (s.spec.as_mut().map(|s| &mut s.template), &es),
+            Child::Deployment(d) => (d.spec.as_mut().map(|s| &mut s.template), &kibana),
+            Child::DaemonSet(d) => (d.spec.as_mut().map(|s| &mut s.template), &collector),
+            _ => continue,
+        };
+        if let (Some(template), Some(value)) = (template, value) {
+            set_annotation(template, value);
+        }
+    }
+}
+
+fn set_annotation(template: &mut PodTemplateSpec, value: &str) {
+    template
+        .metadata
+        .get_or_insert_with(Default::default)
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(CONFIG_HASH_ANNOTATION.to_string(), value.to_string());
+}
+
+/// `elasticsearch.yml` without the `cluster.initial_master_nodes` setting (a flow or a
+/// block list).
+fn without_initial_master_nodes(yaml: &str) -> String {
+    let mut out = Vec::new();
+    let mut skipping = false;
+    for line in yaml.lines() {
+        if line.starts_with("cluster.initial_master_nodes") {
+            skipping = true;
+            continue;
+        }
+        if skipping && (line.starts_with(' ') || line.starts_with('-')) {
+            continue;
+        }
+        skipping = false;
+        out.push(line);
+    }
+    out.join("\n")
+}
+
+/// FNV-1a over sorted keys and values, plus extra parts.
+fn hash(data: &BTreeMap<String, String>, extra: &[&str]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let parts = data
+        .iter()
+        .flat_map(|(k, v)| [k.as_str(), v.as_str()])
+        .chain(extra.iter().copied());
+    for part in parts {
+        for b in part.bytes().chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Applies every child, then deletes children of this resource that were not rendered.
+pub async fn apply_all(
+    client: &kube::Client,
+    v: &Validated,
+    children: &[Child],
+) -> Result<Applied> {
+    let mut applied = Applied::default();
+    let mut wanted: BTreeSet<(&'static str, String)> = BTreeSet::new();
+    let mut note = |kind: &'static str, name: String, outcome: Outcome, applied: &mut Applied| {
+        if outcome != Outcome::Unchanged {
+            let verb = if outcome == Outcome::Created {
+                "created"
+            } else {
+                "updated"
+            };
+            applied.changes.push(format!("{verb} {kind}/{name}"));
+        }
+        wanted.insert((kind, name));
+    };
+    for child in children {
+        match child {
+            Child::StatefulSet(o) => {
+                let (outcome, live) = apply_namespaced(client, o).await?;
+                let desired = live.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                let ready = live
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0);
+                applied.workloads.elasticsearch = Some((desired, ready));
+                note("StatefulSet", live.name_any(), outcome, &mut applied);
+            }
+            Child::Deployment(o) => {
+                let (outcome, live) = apply_namespaced(client, o).await?;
+                let desired = live.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                let ready = live
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0);
+                applied.workloads.kibana = Some((desired, ready));
+                note("Deployment", live.name_any(), outcome, &mut applied);
+            }
+            Child::DaemonSet(o) => {
+                let (outcome, live) = apply_namespaced(client, o).await?;
+                let status = live.status.clone().unwrap_or_default();
+                applied.workloads.collector =
+                    (status.desired_number_scheduled, status.number_ready);
+                note("DaemonSet", live.name_any(), outcome, &mut applied);
+            }
+            Child::Service(o) => {
+                let (outcome, live) = apply_namespaced(client, o).await?;
+                note("Service", live.name_any(), outcome, &mut applied);
+            }
+            Child::ConfigMap(o) => {
+                let (outcome, live) = apply_namespaced(client, o).await?;
+                note("ConfigMap", live.name_any(), outcome, &mut applied);
+            }
+            Child::PodDisruptionBudget(o) => {
+                let (outcome, live) = apply_namespaced(client, o).await?;
+                note(
+                    "PodDisruptionBudget",
+                    live.name_any(),
+                    outcome,
+                    &mut applied,
+                );
+            }
+            Child::ServiceAccount(o) => {
+                let (outcome, live) = apply_namespaced(client, o).await?;
+                note("ServiceAccount", live.name_any(), outcome, &mut applied);
+            }
+            Child::Ingress(o) => {
+                let (outcome, live) = apply_namespaced(client, o).await?;
+                note("Ingress", live.name_any(), outcome, &mut applied);
+            }
+            Child::ClusterRoleBinding(o) => {
+                let (outcome, live) =
+                    apply(Api::<ClusterRoleBinding>::all(client.clone()), o).await?;
+                note("ClusterRoleBinding", live.name_any(), outcome, &mut applied);
+            }
+        }
+    }
+
+    let selector = format!(
+        "{}={},{}={}",
+        labels::INSTANCE,
+        v.name,
+        labels::MANAGED_BY,
+        labels::MANAGED_BY_VALUE
+    );
+    let ns = v.namespace.as_str();
+    prune::<StatefulSet>(
+        client,
+        ns,
+        &selector,
+        "StatefulSet",
+        &v.uid,
+        &wanted,
+        &mut applied,
+    )
+    .await?;
+    prune::<Deployment>(
+        client,
+        ns,
+        &selector,
+        "Deployment",
+        &v.uid,
+        &wanted,
+        &mut applied,
+    )
+    .await?;
+    prune::<DaemonSet>(
+        client,
+        ns,
+        &selector,
+        "DaemonSet",
+        &v.uid,
+        &wanted,
+        &mut applied,
+    )
+    .await?;
+    prune::<Service>(
+        client,
+        ns,
+        &selector,
+        "Service",
+        &v.uid,
+        &wanted,
+        &mut applied,
+    )
+    .await?;
+    prune::<ConfigMap>(
+        client,
+        ns,
+        &selector,
+        "ConfigMap",
+        &v.uid,
+        &wanted,
+        &mut applied,
+    )
+    .await?;
+    prune::<PodDisruptionBudget>(
+        client,
+        ns,
+        &selector,
+        "PodDisruptionBudget",
+        &v.uid,
+        &wanted,
+        &mut applied,
+    )
+    .await?;
+    prune::<Ingress>(
+        client,
+        ns,
+        &selector,
+        "Ingress",
+        &v.uid,
+        &wanted,
+        &mut applied,
+    )
+    .await?;
+    prune::<ServiceAccount>(
+        client,
+        ns,
+        &selector,
+        "ServiceAccount",
+        &v.uid,
+        &wanted,
+        &mut applied,
+    )
+    .await?;
+    Ok(applied)
+}
+
+/// Deletes objects of kind `K` labelled as this resource's and owned by it (uid) that
+/// were not rendered this pass (Kibana disabled, Ingress removed, managed -> external).
+#[allow(clippy::too_many_arguments)]
+async fn prune<K>(
+    client: &kube::Client,
+    namespace: &str,
+    selector: &str,
+    kind: &'static str,
+    owner_uid: &str,
+    wanted: &BTreeSet<(&'static str, String)>,
+    applied: &mut Applied,
+) -> Result<()>
+where
+    K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list_metadata(&ListParams::default().labels(selector))
+        .await?;
+    for item in list.items {
+        let name = item.metadata.name.clone().unwrap_or_default();
+        let owned = item
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.uid == owner_uid);
+        if !owned || wanted.contains(&(kind, name.clone())) {
+            continue;
+        }
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => applied.changes.push(format!("deleted {kind}/{name}")),
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_master_nodes_do_not_change_the_hash() {
+        let first = "cluster.name: logs\ncluster.initial_master_nodes:\n  - logs-es-0\n  - logs-es-1\nnode.store.allow_mmap: false\n";
+        let flow = "cluster.name: logs\ncluster.initial_master_nodes: [\"logs-es-0\"]\nnode.store.allow_mmap: false\n";
+        let later = "cluster.name: logs\nnode.store.allow_mmap: false\n";
+        assert_eq!(
+            without_initial_master_nodes(first),
+            without_initial_master_nodes(later)
+        );
+        assert_eq!(
+            without_initial_master_nodes(flow),
+            without_initial_master_nodes(later)
+        );
+    }
+}

@@ -1,0 +1,532 @@
+//! Secrets the operator generates once and never rotates silently (I/O): passwords, the
+//! file realm, a CA and the HTTP/transport certificates; and the Secrets users reference
+//! (external credentials, CA, repository credentials), only read.
+//!
+//! Each generated Secret is created when missing (create, never update: an existing Secret
+//! is read back as it is) and owned by the MeshLogging. Deleting one makes the operator
+//! generate it anew on the next reconcile; the sync then resets the matching passwords.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, ObjectMeta, PostParams};
+use rand::RngExt;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+
+use crate::api::{ExternalElasticsearch, SnapshotRepository};
+use crate::elastic::Credentials;
+use crate::error::{Error, Result};
+use crate::render::names;
+use crate::validate::{EsMode, Validated};
+
+/// Length of generated passwords (alphanumeric: about 143 bits).
+const PASSWORD_LENGTH: usize = 24;
+/// Validity of generated certificates. They are not rotated automatically (yet): see the
+/// README on rotation by deleting the Secrets.
+const CERT_VALIDITY_DAYS: i64 = 3650;
+
+/// The credentials one reconcile needs, read from (or generated into) Secrets.
+#[derive(Clone)]
+pub struct StackSecrets {
+    /// How the operator logs in to Elasticsearch.
+    pub admin: Option<Credentials>,
+    /// PEM CA that signed Elasticsearch's HTTP certificate (managed: the operator's CA;
+    /// external: the referenced CA Secret, if any).
+    pub es_ca_pem: Option<Vec<u8>>,
+    /// The collector user's password.
+    pub collector_password: String,
+    /// Kibana's password (when Kibana is enabled).
+    pub kibana_password: Option<String>,
+    /// Hashes of generated material that pods mount, for pod-template annotations.
+    pub fingerprints: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for StackSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StackSecrets(<redacted>)")
+    }
+}
+
+/// Labels of generated Secrets (the operator's owned-object watches select on them).
+fn secret_labels(instance: &str) -> BTreeMap<String, String> {
+    use crate::render::labels::*;
+    BTreeMap::from([
+        (NAME.to_string(), "meshlogging".to_string()),
+        (INSTANCE.to_string(), instance.to_string()),
+        (COMPONENT.to_string(), "credentials".to_string()),
+        (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
+        (PART_OF.to_string(), PART_OF_VALUE.to_string()),
+    ])
+}
+
+/// A random alphanumeric password.
+pub fn password() -> String {
+    let mut rng = rand::rng();
+    (0..PASSWORD_LENGTH)
+        .map(|_| {
+            const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+            CHARS[rng.random_range(0..CHARS.len())] as char
+        })
+        .collect()
+}
+
+/// Ensures the generated Secrets of `v` exist and reads what the reconcile needs.
+pub async fn ensure(
+    client: &kube::Client,
+    v: &Validated,
+    owner: &OwnerReference,
+) -> Result<StackSecrets> {
+    let ns = v.namespace.as_str();
+    let name = v.name.as_str();
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let labels = secret_labels(name);
+    let generated = Generated {
+        api: &api,
+        namespace: ns,
+        owner,
+        labels: &labels,
+    };
+    let mut fingerprints = BTreeMap::new();
+
+    let collector_password = generated
+        .ensure(&names::collector_user_secret(name), || {
+            Ok(BTreeMap::from([(
+                names::PASSWORD_KEY.to_string(),
+                password(),
+            )]))
+        })
+        .await?
+        .remove(names::PASSWORD_KEY)
+        .ok_or_else(|| missing_key(&names::collector_user_secret(name), names::PASSWORD_KEY))?;
+
+    let kibana_password =
+        if v.spec.kibana.enabled {
+            let keys = generated
+                .ensure(&names::kibana_encryption_keys_secret(name), || {
+                    Ok(names::KIBANA_ENCRYPTION_KEYS
+                        .iter()
+                        .map(|k| (k.to_string(), format!("{}{}", password(), password())))
+                        .collect())
+                })
+                .await?;
+            fingerprints.insert("kibana-encryption-keys".into(), fingerprint(&keys));
+            let mut data = generated
+                .ensure(&names::kibana_user_secret(name), || {
+                    Ok(BTreeMap::from([(
+                        names::PASSWORD_KEY.to_string(),
+                        password(),
+                    )]))
+                })
+                .await?;
+            Some(data.remove(names::PASSWORD_KEY).ok_or_else(|| {
+                missing_key(&names::kibana_user_secret(name), names::PASSWORD_KEY)
+            })?)
+        } else {
+            None
+        };
+
+    let (admin, es_ca_pem) = match &v.mode {
+        EsMode::Managed(managed) => {
+            let elastic = generated
+                .ensure(&names::es_elastic_user_secret(name), || {
+                    Ok(BTreeMap::from([(
+                        names::ELASTIC_PASSWORD_KEY.to_string(),
+                        password(),
+                    )]))
+                })
+                .await?;
+            // The `elastic` password reaches the nodes as the keystore's bootstrap.password,
+            // for people; the operator logs in as its own file-realm superuser.
+            if !elastic.contains_key(names::ELASTIC_PASSWORD_KEY) {
+                return Err(missing_key(
+                    &names::es_elastic_user_secret(name),
+                    names::ELASTIC_PASSWORD_KEY,
+                ));
+            }
+            let operator = generated
+                .ensure(&names::es_operator_user_secret(name), || {
+                    Ok(BTreeMap::from([(
+                        names::PASSWORD_KEY.to_string(),
+                        password(),
+                    )]))
+                })
+                .await?
+                .remove(names::PASSWORD_KEY)
+                .ok_or_else(|| {
+                    missing_key(&names::es_operator_user_secret(name), names::PASSWORD_KEY)
+                })?;
+            let realm = generated
+                .ensure(&names::es_file_realm_secret(name), || file_realm(&operator))
+                .await?;
+            fingerprints.insert("file-realm".into(), fingerprint(&realm));
+
+            let ca = generated
+                .ensure(&names::ca_secret(name), || new_ca(name))
+                .await?;
+            let (ca_cert, ca_key) = match (ca.get(names::CA_CERT_KEY), ca.get(names::CA_KEY_KEY)) {
+                (Some(c), Some(k)) => (c.clone(), k.clone()),
+                _ => return Err(missing_key(&names::ca_secret(name), names::CA_KEY_KEY)),
+            };
+            let http_names = names::es_http_dns_names(name, ns);
+            let http = generated
+                .ensure(&names::es_http_certs_secret(name), || {
+                    leaf(&ca_cert, &ca_key, name, &http_names, false)
+                })
+                .await?;
+            let mut transport_names = names::es_transport_dns_names(name, ns, managed.replicas);
+            let nodes = names::es_nodes_service(name);
+            transport_names.push(format!("*.{nodes}.{ns}.svc"));
+            transport_names.push(format!("*.{nodes}.{ns}.svc.cluster.local"));
+            let transport = generated
+                .ensure(&names::es_transport_certs_secret(name), || {
+                    leaf(&ca_cert, &ca_key, name, &transport_names, true)
+                })
+                .await?;
+            fingerprints.insert("http-certs".into(), fingerprint(&http));
+            fingerprints.insert("transport-certs".into(), fingerprint(&transport));
+            let admin = Credentials {
+                username: names::OPERATOR_USER.into(),
+                password: operator,
+            };
+            (Some(admin), Some(ca_cert.into_bytes()))
+        }
+        EsMode::External(external) => external_credentials(&api, external).await?,
+    };
+
+    Ok(StackSecrets {
+        admin,
+        es_ca_pem,
+        collector_password,
+        kibana_password,
+        fingerprints,
+    })
+}
+
+/// How the operator logs in to Elasticsearch, read without generating anything (cleanup):
+/// `None` when the Secrets are gone.
+pub async fn admin(
+    client: &kube::Client,
+    v: &Validated,
+) -> Result<Option<(Credentials, Option<Vec<u8>>)>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), &v.namespace);
+    match &v.mode {
+        EsMode::Managed(_) => {
+            let password = api
+                .get_opt(&names::es_operator_user_secret(&v.name))
+                .await?
+                .and_then(|s| decode(&s).remove(names::PASSWORD_KEY));
+            let ca = api
+                .get_opt(&names::ca_secret(&v.name))
+                .await?
+                .and_then(|s| decode(&s).remove(names::CA_CERT_KEY));
+            Ok(password.map(|password| {
+                let admin = Credentials {
+                    username: names::OPERATOR_USER.into(),
+                    password,
+                };
+                (admin, ca.map(String::into_bytes))
+            }))
+        }
+        EsMode::External(external) => match external_credentials(&api, external).await {
+            Ok((Some(admin), ca)) => Ok(Some((admin, ca))),
+            Ok((None, _)) | Err(Error::CredentialsMissing(_)) => Ok(None),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// Reads the credentials and CA of an external cluster.
+async fn external_credentials(
+    api: &Api<Secret>,
+    external: &ExternalElasticsearch,
+) -> Result<(Option<Credentials>, Option<Vec<u8>>)> {
+    let creds = &external.credentials_secret_ref;
+    let data = read(api, &creds.name).await?;
+    let username = data
+        .get(&creds.username_key)
+        .cloned()
+        .ok_or_else(|| missing_key(&creds.name, &creds.username_key))?;
+    let password = data
+        .get(&creds.password_key)
+        .cloned()
+        .ok_or_else(|| missing_key(&creds.name, &creds.password_key))?;
+    let ca = match &external.ca_secret_ref {
+        None => None,
+        Some(r) => Some(
+            read(api, &r.name)
+                .await?
+                .remove(&r.key)
+                .ok_or_else(|| missing_key(&r.name, &r.key))?
+                .into_bytes(),
+        ),
+    };
+    Ok((Some(Credentials { username, password }), ca))
+}
+
+/// Repositories whose credentials Secret is missing or lacks the keys its type needs:
+/// repository name -> why.
+pub async fn missing_repository_credentials(
+    client: &kube::Client,
+    namespace: &str,
+    repositories: &[SnapshotRepository],
+) -> Result<BTreeMap<String, String>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut missing = BTreeMap::new();
+    for repo in repositories {
+        let Some(secret) = &repo.credentials_secret_ref else {
+            continue;
+        };
+        let required: &[&str] = match repo.kind.as_str() {
+            "s3" => &["access_key", "secret_key"],
+            "gcs" => &["credentials_file"],
+            "azure" => &["account"],
+            _ => &[],
+        };
+        match api.get_opt(&secret.name).await? {
+            None => {
+                missing.insert(
+                    repo.name.clone(),
+                    format!("credentials Secret {} does not exist", secret.name),
+                );
+            }
+            Some(s) => {
+                let keys = s.data.unwrap_or_default();
+                let absent: Vec<&str> = required
+                    .iter()
+                    .copied()
+                    .filter(|k| !keys.contains_key(*k))
+                    .collect();
+                if !absent.is_empty() {
+                    missing.insert(
+                        repo.name.clone(),
+                        format!(
+                            "credentials Secret {} lacks key(s) {}",
+                            secret.name,
+                            absent.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    Ok(missing)
+}
+
+fn missing_key(secret: &str, key: &str) -> Error {
+    Error::CredentialsMissing(format!("Secret {secret} has no key {key}"))
+}
+
+/// Reads a Secret's data as strings.
+async fn read(api: &Api<Secret>, name: &str) -> Result<BTreeMap<String, String>> {
+    let secret = api
+        .get_opt(name)
+        .await?
+        .ok_or_else(|| Error::CredentialsMissing(format!("Secret {name} does not exist")))?;
+    Ok(decode(&secret))
+}
+
+fn decode(secret: &Secret) -> BTreeMap<String, String> {
+    secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect()
+}
+
+/// A short, stable hash of Secret data (FNV-1a over sorted keys and values): pods
+/// annotated with it roll when the material they mount is regenerated. Not a secret.
+fn fingerprint(data: &BTreeMap<String, String>) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in data {
+        for b in k.bytes().chain([0]).chain(v.bytes()).chain([0]) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+struct Generated<'a> {
+    api: &'a Api<Secret>,
+    namespace: &'a str,
+    owner: &'a OwnerReference,
+    labels: &'a BTreeMap<String, String>,
+}
+
+impl Generated<'_> {
+    /// Returns the Secret's data, creating it from `make` when it does not exist. An
+    /// existing Secret is never changed.
+    async fn ensure(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> Result<BTreeMap<String, String>>,
+    ) -> Result<BTreeMap<String, String>> {
+        if let Some(existing) = self.api.get_opt(name).await? {
+            return Ok(decode(&existing));
+        }
+        let data = make()?;
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(self.namespace.to_string()),
+                labels: Some(self.labels.clone()),
+                owner_references: Some(vec![self.owner.clone()]),
+                ..Default::default()
+            },
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes())))
+                    .collect(),
+            ),
+            type_: Some("Opaque".into()),
+            ..Default::default()
+        };
+        match self.api.create(&PostParams::default(), &secret).await {
+            Ok(_) => {
+                tracing::info!(secret = name, "generated Secret");
+                Ok(data)
+            }
+            // Created concurrently: read what won.
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let existing = self.api.get(name).await?;
+                Ok(decode(&existing))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The file realm holding the operator's superuser: `users` (bcrypt hash) and
+/// `users_roles`. The operator's login works whatever the native realm holds (for example
+/// on retained data), as ECK does.
+fn file_realm(password: &str) -> Result<BTreeMap<String, String>> {
+    let hash = bcrypt::hash_with_result(password, bcrypt::DEFAULT_COST)
+        .map_err(|e| Error::Generate(format!("bcrypt: {e}")))?
+        .format_for_version(bcrypt::Version::TwoA);
+    let user = names::OPERATOR_USER;
+    Ok(BTreeMap::from([
+        (
+            names::FILE_REALM_USERS_KEY.to_string(),
+            format!("{user}:{hash}\n"),
+        ),
+        (
+            names::FILE_REALM_USERS_ROLES_KEY.to_string(),
+            format!("superuser:{user}\n"),
+        ),
+    ]))
+}
+
+fn validity(params: &mut CertificateParams) {
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(CERT_VALIDITY_DAYS);
+}
+
+fn new_ca(name: &str) -> Result<BTreeMap<String, String>> {
+    let gen_err = |e: rcgen::Error| Error::Generate(format!("CA: {e}"));
+    let key = KeyPair::generate().map_err(gen_err)?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, format!("{name} MeshLogging CA"));
+    dn.push(DnType::OrganizationName, "meshlogging-operator");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    validity(&mut params);
+    let cert = params.self_signed(&key).map_err(gen_err)?;
+    Ok(BTreeMap::from([
+        (names::CA_CERT_KEY.to_string(), cert.pem()),
+        (names::CA_KEY_KEY.to_string(), key.serialize_pem()),
+    ]))
+}
+
+fn leaf(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    name: &str,
+    dns_names: &[String],
+    client_auth: bool,
+) -> Result<BTreeMap<String, String>> {
+    let gen_err = |e: rcgen::Error| Error::Generate(format!("certificate: {e}"));
+    let ca_key = KeyPair::from_pem(ca_key_pem).map_err(gen_err)?;
+    let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key).map_err(gen_err)?;
+    let mut sans = dns_names.to_vec();
+    sans.push("localhost".into());
+    sans.push("127.0.0.1".into());
+    let mut params = CertificateParams::new(sans).map_err(gen_err)?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, format!("{name}-es"));
+    params.distinguished_name = dn;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = if client_auth {
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ]
+    } else {
+        vec![ExtendedKeyUsagePurpose::ServerAuth]
+    };
+    validity(&mut params);
+    let key = KeyPair::generate().map_err(gen_err)?;
+    let cert = params.signed_by(&key, &issuer).map_err(gen_err)?;
+    Ok(BTreeMap::from([
+        (names::CA_CERT_KEY.to_string(), ca_cert_pem.to_string()),
+        (names::TLS_CERT_KEY.to_string(), cert.pem()),
+        (names::TLS_KEY_KEY.to_string(), key.serialize_pem()),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_long_random_and_alphanumeric() {
+        let a = password();
+        assert_eq!(a.len(), PASSWORD_LENGTH);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, password());
+    }
+
+    #[test]
+    fn the_file_realm_verifies_the_password() {
+        let realm = file_realm("s3cret-pw").expect("realm");
+        let line = realm[names::FILE_REALM_USERS_KEY].trim().to_string();
+        let hash = line
+            .strip_prefix("meshlogging-operator:")
+            .expect("user line");
+        assert!(hash.starts_with("$2a$"));
+        assert!(bcrypt::verify("s3cret-pw", hash).expect("verify"));
+        assert!(!line.contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn certificates_chain_to_the_ca_and_name_the_service() {
+        let ca = new_ca("logs").expect("ca");
+        let leaf = leaf(
+            &ca[names::CA_CERT_KEY],
+            &ca[names::CA_KEY_KEY],
+            "logs",
+            &names::es_http_dns_names("logs", "ns"),
+            false,
+        )
+        .expect("leaf");
+        assert!(leaf[names::TLS_CERT_KEY].starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(leaf[names::TLS_KEY_KEY].contains("PRIVATE KEY"));
+        assert_eq!(leaf[names::CA_CERT_KEY], ca[names::CA_CERT_KEY]);
+    }
+}

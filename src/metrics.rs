@@ -1,0 +1,258 @@
+//! Prometheus metrics of the operator (served on `/metrics` by `server.rs`).
+//!
+//! Every label comes from a bounded set: result and reason categories, Elasticsearch API
+//! names, HTTP status codes, phases, and the namespace/name of MeshLogging resources.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::api::{MeshLoggingStatus, Phase};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EsRequestLabels {
+    api: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SyncFailureLabels {
+    kind: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConditionLabels {
+    namespace: String,
+    name: String,
+    condition: String,
+}
+
+/// The operator's metrics.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ResultLabels, Counter>,
+    reconcile_duration: Histogram,
+    es_requests: Family<EsRequestLabels, Counter>,
+    sync_failures: Family<SyncFailureLabels, Counter>,
+    resources: Family<PhaseLabels, Gauge>,
+    conditions: Family<ConditionLabels, Gauge>,
+    phases: Mutex<BTreeMap<(String, String), Phase>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("meshlogging");
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "reconciliations",
+            "Reconciles by result (success, error)",
+            reconciles.clone(),
+        );
+        let reconcile_duration =
+            Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]);
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of one reconcile",
+            reconcile_duration.clone(),
+        );
+        let es_requests = Family::<EsRequestLabels, Counter>::default();
+        registry.register(
+            "elasticsearch_requests",
+            "Elasticsearch REST requests by API and HTTP status (none: no answer)",
+            es_requests.clone(),
+        );
+        let sync_failures = Family::<SyncFailureLabels, Counter>::default();
+        registry.register(
+            "elasticsearch_sync_failures",
+            "Elasticsearch objects that could not be applied, by kind and reason",
+            sync_failures.clone(),
+        );
+        let resources = Family::<PhaseLabels, Gauge>::default();
+        registry.register(
+            "resources",
+            "MeshLogging resources by phase",
+            resources.clone(),
+        );
+        let conditions = Family::<ConditionLabels, Gauge>::default();
+        registry.register(
+            "condition",
+            "1 when the condition of a MeshLogging is True, else 0",
+            conditions.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            reconcile_duration,
+            es_requests,
+            sync_failures,
+            resources,
+            conditions,
+            phases: Mutex::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Starts timing a reconcile; the guard records the duration when dropped.
+    pub fn reconcile_timer(&self) -> ReconcileTimer<'_> {
+        ReconcileTimer {
+            metrics: self,
+            start: Instant::now(),
+        }
+    }
+
+    /// Counts a finished reconcile.
+    pub fn reconciled(&self, result: &'static str) {
+        self.reconciles
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one Elasticsearch request.
+    pub fn es_request(&self, api: &'static str, status: Option<u16>) {
+        let status = status.map_or_else(|| "none".to_string(), |s| s.to_string());
+        self.es_requests
+            .get_or_create(&EsRequestLabels {
+                api: api.to_string(),
+                status,
+            })
+            .inc();
+    }
+
+    /// Counts an object that failed to apply.
+    pub fn sync_failure(&self, kind: &'static str, reason: &'static str) {
+        self.sync_failures
+            .get_or_create(&SyncFailureLabels {
+                kind: kind.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Records the phase and conditions of a resource.
+    pub fn observe_status(&self, namespace: &str, name: &str, status: &MeshLoggingStatus) {
+        for c in &status.conditions {
+            self.conditions
+                .get_or_create(&ConditionLabels {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                    condition: c.type_.clone(),
+                })
+                .set(i64::from(c.status == "True"));
+        }
+        let Ok(mut phases) = self.phases.lock() else {
+            return;
+        };
+        match status.phase {
+            Some(p) => phases.insert((namespace.to_string(), name.to_string()), p),
+            None => phases.remove(&(namespace.to_string(), name.to_string())),
+        };
+        self.publish_phases(&phases);
+    }
+
+    /// Forgets a deleted resource.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        for condition in crate::api::condition::ALL {
+            self.conditions.remove(&ConditionLabels {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                condition: condition.to_string(),
+            });
+        }
+        let Ok(mut phases) = self.phases.lock() else {
+            return;
+        };
+        phases.remove(&(namespace.to_string(), name.to_string()));
+        self.publish_phases(&phases);
+    }
+
+    fn publish_phases(&self, phases: &BTreeMap<(String, String), Phase>) {
+        for phase in [
+            Phase::Pending,
+            Phase::Provisioning,
+            Phase::Configuring,
+            Phase::Ready,
+            Phase::Degraded,
+        ] {
+            let n = phases.values().filter(|p| **p == phase).count();
+            self.resources
+                .get_or_create(&PhaseLabels {
+                    phase: phase.as_str().to_string(),
+                })
+                .set(n as i64);
+        }
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Records a reconcile's duration when dropped.
+pub struct ReconcileTimer<'a> {
+    metrics: &'a Metrics,
+    start: Instant,
+}
+
+impl Drop for ReconcileTimer<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .reconcile_duration
+            .observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_render_in_prometheus_text_format() {
+        let m = Metrics::default();
+        m.reconciled("success");
+        m.es_request("ilm", Some(200));
+        m.es_request("ilm", None);
+        {
+            let _t = m.reconcile_timer();
+        }
+        let text = m.render();
+        assert!(
+            text.contains("meshlogging_reconciliations_total{result=\"success\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "meshlogging_elasticsearch_requests_total{api=\"ilm\",status=\"none\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("meshlogging_reconcile_duration_seconds_count 1"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,257 @@
+//! Names of every Kubernetes object the operator creates for a MeshLogging, in one place so
+//! the renderer, the controller (Secrets, certificates, cleanup) and the tests agree. Pure.
+//!
+//! For a MeshLogging `<n>` in namespace `<ns>`:
+//!
+//! ```text
+//! Elasticsearch  StatefulSet <n>-es, Services <n>-es-nodes (headless) and <n>-es-http,
+//!                PodDisruptionBudget <n>-es, ConfigMap <n>-es-config
+//! Secrets        <n>-es-elastic-user, <n>-es-operator-user, <n>-es-file-realm, <n>-ca, <n>-es-http-certs,
+//!                <n>-es-transport-certs, <n>-kibana-user, <n>-collector-user,
+//!                <n>-kibana-encryption-keys
+//! Kibana         Deployment, Service and Ingress <n>-kibana, ConfigMap <n>-kibana-config
+//! Collector      DaemonSet, ServiceAccount and ConfigMap <n>-collector,
+//!                ClusterRoleBinding meshlogging-collector-<ns>-<n>
+//! ```
+
+/// Port of the Elasticsearch REST API (HTTPS).
+pub const ES_HTTP_PORT: i32 = 9200;
+/// Port of the Elasticsearch transport protocol (node to node, TLS).
+pub const ES_TRANSPORT_PORT: i32 = 9300;
+/// Port of Elasticsearch's readiness service (`readiness.port`, ES 8.2+): open only while
+/// the node is part of a cluster with an elected master. Never exposed by a Service.
+pub const ES_READINESS_PORT: i32 = 8080;
+/// Port of Kibana (plain HTTP inside the cluster; TLS ends at the Ingress).
+pub const KIBANA_PORT: i32 = 5601;
+/// Default name of the ClusterRole the collector is bound to (shipped in `manifests/`).
+pub const DEFAULT_COLLECTOR_CLUSTER_ROLE: &str = "meshlogging-collector";
+
+/// Key of the `elastic` user's password in [`es_elastic_user_secret`].
+pub const ELASTIC_PASSWORD_KEY: &str = "elastic";
+/// Keys of the file realm in [`es_file_realm_secret`] (the files `users` and `users_roles`).
+pub const FILE_REALM_USERS_KEY: &str = "users";
+/// See [`FILE_REALM_USERS_KEY`].
+pub const FILE_REALM_USERS_ROLES_KEY: &str = "users_roles";
+/// CA certificate key in the CA and certificate Secrets.
+pub const CA_CERT_KEY: &str = "ca.crt";
+/// CA private key in [`ca_secret`].
+pub const CA_KEY_KEY: &str = "ca.key";
+/// Certificate key in the HTTP and transport certificate Secrets.
+pub const TLS_CERT_KEY: &str = "tls.crt";
+/// Private key in the HTTP and transport certificate Secrets.
+pub const TLS_KEY_KEY: &str = "tls.key";
+/// Password key in [`kibana_user_secret`] and [`collector_user_secret`].
+pub const PASSWORD_KEY: &str = "password";
+/// Keys of [`kibana_encryption_keys_secret`]: each a random string of at least 32
+/// characters, the same for every Kibana replica (sessions, saved objects and reports
+/// survive a restart and work across replicas).
+pub const KIBANA_ENCRYPTION_KEYS: [&str; 3] = [
+    "xpack.security.encryptionKey",
+    "xpack.encryptedSavedObjects.encryptionKey",
+    "xpack.reporting.encryptionKey",
+];
+
+/// Longest name a Kubernetes object may have (DNS-1123 subdomain).
+const MAX_NAME: usize = 253;
+
+/// Elasticsearch StatefulSet `<n>-es`; its pods are `<n>-es-0`, `<n>-es-1`, ...
+pub fn es_statefulset(name: &str) -> String {
+    format!("{name}-es")
+}
+
+/// Name of Elasticsearch pod (and node) `ordinal`.
+pub fn es_pod(name: &str, ordinal: i32) -> String {
+    format!("{}-{ordinal}", es_statefulset(name))
+}
+
+/// Headless Service `<n>-es-nodes`: discovery and the pods' DNS names.
+pub fn es_nodes_service(name: &str) -> String {
+    format!("{name}-es-nodes")
+}
+
+/// HTTP Service `<n>-es-http` (port 9200, HTTPS).
+pub fn es_http_service(name: &str) -> String {
+    format!("{name}-es-http")
+}
+
+/// PodDisruptionBudget `<n>-es`.
+pub fn es_pdb(name: &str) -> String {
+    es_statefulset(name)
+}
+
+/// ConfigMap `<n>-es-config` holding `elasticsearch.yml`.
+pub fn es_config_map(name: &str) -> String {
+    format!("{name}-es-config")
+}
+
+/// Secret `<n>-es-elastic-user`: key `elastic`, the `elastic` user's password.
+pub fn es_elastic_user_secret(name: &str) -> String {
+    format!("{name}-es-elastic-user")
+}
+
+/// Secret `<n>-es-file-realm`: keys `users` and `users_roles`, the file realm holding the
+/// operator's own superuser [`OPERATOR_USER`].
+pub fn es_file_realm_secret(name: &str) -> String {
+    format!("{name}-es-file-realm")
+}
+
+/// Secret `<n>-es-operator-user`: key `password` of [`OPERATOR_USER`], the file-realm
+/// superuser the operator logs in as. Reserved users such as `elastic` are never looked up
+/// in the file realm, so the operator has a user of its own, which works whatever the
+/// native realm holds (for example on retained data), as ECK does.
+pub fn es_operator_user_secret(name: &str) -> String {
+    format!("{name}-es-operator-user")
+}
+
+/// The file-realm user the operator logs in as.
+pub const OPERATOR_USER: &str = "meshlogging-operator";
+
+/// Secret `<n>-ca`: keys `ca.crt`, `ca.key`, the operator's CA for this stack.
+pub fn ca_secret(name: &str) -> String {
+    format!("{name}-ca")
+}
+
+/// Secret `<n>-es-http-certs`: keys `ca.crt`, `tls.crt`, `tls.key`.
+pub fn es_http_certs_secret(name: &str) -> String {
+    format!("{name}-es-http-certs")
+}
+
+/// Secret `<n>-es-transport-certs`: keys `ca.crt`, `tls.crt`, `tls.key`.
+pub fn es_transport_certs_secret(name: &str) -> String {
+    format!("{name}-es-transport-certs")
+}
+
+/// Secret `<n>-kibana-user`: key `password` of the user Kibana connects as.
+pub fn kibana_user_secret(name: &str) -> String {
+    format!("{name}-kibana-user")
+}
+
+/// Secret `<n>-kibana-encryption-keys`: the keys of [`KIBANA_ENCRYPTION_KEYS`]. Optional for
+/// the pods (Kibana then generates per-process keys, which only works with one replica).
+pub fn kibana_encryption_keys_secret(name: &str) -> String {
+    format!("{name}-kibana-encryption-keys")
+}
+
+/// Secret `<n>-collector-user`: key `password` of the collector user `<index>-collector`.
+pub fn collector_user_secret(name: &str) -> String {
+    format!("{name}-collector-user")
+}
+
+/// Kibana Deployment, Service and Ingress `<n>-kibana`.
+pub fn kibana(name: &str) -> String {
+    format!("{name}-kibana")
+}
+
+/// ConfigMap `<n>-kibana-config` holding `kibana.yml`.
+pub fn kibana_config_map(name: &str) -> String {
+    format!("{name}-kibana-config")
+}
+
+/// Collector DaemonSet, ServiceAccount and ConfigMap `<n>-collector`.
+pub fn collector(name: &str) -> String {
+    format!("{name}-collector")
+}
+
+/// ClusterRoleBinding `meshlogging-collector-<ns>-<n>`; when longer than 253 characters,
+/// cut and suffixed with a hash of the full name so it stays unique and stable.
+pub fn collector_cluster_role_binding(name: &str, namespace: &str) -> String {
+    let full = format!("meshlogging-collector-{namespace}-{name}");
+    if full.len() <= MAX_NAME {
+        return full;
+    }
+    let hash = format!("{:016x}", fnv1a64(full.as_bytes()));
+    // Names are ASCII (DNS-1123), so cutting at a byte index is cutting at a char.
+    let keep = MAX_NAME - hash.len() - 1;
+    let prefix = full[..keep].trim_end_matches(['-', '.']);
+    format!("{prefix}-{hash}")
+}
+
+/// Directory on each node where the collector keeps its read positions and its buffer,
+/// one per MeshLogging so two stacks never share state.
+pub fn collector_state_dir(name: &str, namespace: &str) -> String {
+    format!("/var/lib/meshlogging/{namespace}_{name}")
+}
+
+/// The URL of the managed cluster's REST API: `https://<n>-es-http.<ns>.svc:9200`.
+pub fn es_http_url(name: &str, namespace: &str) -> String {
+    format!(
+        "https://{}.{namespace}.svc:{ES_HTTP_PORT}",
+        es_http_service(name)
+    )
+}
+
+/// DNS names the HTTP certificate must cover: the HTTP Service by every name a client in
+/// the cluster may use (short, namespaced, `.svc`, fully qualified with `cluster.local`).
+pub fn es_http_dns_names(name: &str, namespace: &str) -> Vec<String> {
+    service_dns_names(&es_http_service(name), namespace)
+}
+
+/// DNS names the transport certificate must cover: the headless Service and every pod
+/// behind it (`<pod>.<n>-es-nodes.<ns>.svc`), for `replicas` nodes. Transport TLS uses
+/// `verification_mode: certificate`, so these matter for tools, not for node-to-node trust.
+pub fn es_transport_dns_names(name: &str, namespace: &str, replicas: i32) -> Vec<String> {
+    let headless = es_nodes_service(name);
+    let mut names = service_dns_names(&headless, namespace);
+    for i in 0..replicas.max(0) {
+        let pod = es_pod(name, i);
+        names.push(format!("{pod}.{headless}.{namespace}.svc"));
+        names.push(format!("{pod}.{headless}.{namespace}.svc.cluster.local"));
+    }
+    names
+}
+
+fn service_dns_names(service: &str, namespace: &str) -> Vec<String> {
+    vec![
+        service.to_string(),
+        format!("{service}.{namespace}"),
+        format!("{service}.{namespace}.svc"),
+        format!("{service}.{namespace}.svc.cluster.local"),
+    ]
+}
+
+/// 64-bit FNV-1a: a tiny, stable, dependency-free hash for shortening names (not security).
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_a_stack() {
+        assert_eq!(es_statefulset("logs"), "logs-es");
+        assert_eq!(es_pod("logs", 2), "logs-es-2");
+        assert_eq!(es_nodes_service("logs"), "logs-es-nodes");
+        assert_eq!(
+            es_http_url("logs", "ns"),
+            "https://logs-es-http.ns.svc:9200"
+        );
+        assert_eq!(
+            collector_cluster_role_binding("logs", "ns"),
+            "meshlogging-collector-ns-logs"
+        );
+    }
+
+    #[test]
+    fn long_binding_names_are_cut_and_hashed() {
+        let name = "a".repeat(253);
+        let b1 = collector_cluster_role_binding(&name, "ns");
+        let b2 = collector_cluster_role_binding(&name, "ns2");
+        assert_eq!(b1.len(), 253);
+        assert_ne!(b1, b2);
+        assert_eq!(b1, collector_cluster_role_binding(&name, "ns"));
+        assert!(b1.chars().last().is_some_and(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn certificate_names_cover_the_services() {
+        let http = es_http_dns_names("logs", "ns");
+        assert!(http.contains(&"logs-es-http.ns.svc".to_string()));
+        let transport = es_transport_dns_names("logs", "ns", 2);
+        assert!(transport.contains(&"logs-es-1.logs-es-nodes.ns.svc".to_string()));
+        assert!(!transport.iter().any(|n| n.starts_with("logs-es-2.")));
+    }
+}

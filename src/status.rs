@@ -1,0 +1,450 @@
+//! Status, computed purely from what one reconcile observed, then compared with the
+//! current status so that nothing is written when nothing changed (`lastTransitionTime`
+//! only moves on a real transition, so an unchanged pass computes an equal status).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::api::{
+    AppliedStatus, ElasticsearchStatus, MeshLoggingStatus, Phase, WorkloadStatus, condition,
+};
+use crate::elastic::sync::{Failure, Kind, SyncReport};
+
+/// How Elasticsearch looked this pass.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EsObservation {
+    /// Managed mode: nodes desired and ready (from the StatefulSet).
+    pub nodes: Option<(i32, i32)>,
+    /// Health colour, when it answered.
+    pub health: Option<String>,
+    /// Why it could not be asked or did not answer: (reason, message).
+    pub unavailable: Option<(String, String)>,
+    /// The REST endpoint.
+    pub endpoint: Option<String>,
+    /// Version it reported.
+    pub version: Option<String>,
+}
+
+/// Everything one reconcile observed.
+#[derive(Clone, Debug, Default)]
+pub struct Observations {
+    /// `metadata.generation` of the resource.
+    pub generation: Option<i64>,
+    /// Validation errors of the spec, if any.
+    pub invalid: Option<String>,
+    /// Elasticsearch.
+    pub elasticsearch: EsObservation,
+    /// Kibana replicas (desired, ready); `None` when disabled.
+    pub kibana: Option<(i32, i32)>,
+    /// Collector pods (desired, ready).
+    pub collector: (i32, i32),
+    /// The sync report, when sync ran.
+    pub sync: Option<SyncReport>,
+    /// Repositories whose credentials are missing: (repository, why).
+    pub missing_credentials: Vec<(String, String)>,
+    /// Whether the spec wants snapshots at all.
+    pub snapshots_wanted: bool,
+    /// The write alias name.
+    pub alias: String,
+}
+
+/// Computes the status. `previous` supplies `lastTransitionTime` of unchanged conditions
+/// and the applied objects when sync did not run; `now` stamps real transitions.
+pub fn compute(
+    previous: Option<&MeshLoggingStatus>,
+    obs: &Observations,
+    now: &Time,
+) -> MeshLoggingStatus {
+    let prev_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or(&[]);
+    let generation = obs.generation;
+    let cond = |type_: &str, ok: bool, reason: &str, message: String| {
+        let status = if ok { "True" } else { "False" };
+        let last = prev_conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map(|c| c.last_transition_time.clone())
+            .unwrap_or_else(|| now.clone());
+        Condition {
+            type_: type_.to_string(),
+            status: status.to_string(),
+            reason: reason.to_string(),
+            message,
+            observed_generation: generation,
+            last_transition_time: last,
+        }
+    };
+
+    if let Some(errors) = &obs.invalid {
+        let mut status = previous.cloned().unwrap_or_default();
+        status.observed_generation = generation;
+        status.phase = Some(Phase::Degraded);
+        let ready = cond(condition::READY, false, "InvalidSpec", errors.clone());
+        status.conditions.retain(|c| c.type_ != condition::READY);
+        status.conditions.push(ready);
+        return status;
+    }
+
+    let es = &obs.elasticsearch;
+    let (es_ok, es_reason, es_message) = elasticsearch_condition(es);
+    let (kb_ok, kb_reason, kb_message) = match obs.kibana {
+        None => (true, "Disabled", "Kibana is disabled".to_string()),
+        Some((desired, ready)) => workload("Kibana", desired, ready),
+    };
+    let (col_ok, col_reason, col_message) = {
+        let (desired, ready) = obs.collector;
+        workload("collector", desired, ready)
+    };
+    let (im_ok, im_reason, im_message) = sync_condition(obs, false);
+    let (sn_ok, sn_reason, sn_message) = if !obs.snapshots_wanted {
+        (
+            true,
+            "NoneRequested".to_string(),
+            "no snapshot repositories or policies requested".to_string(),
+        )
+    } else if let Some((repo, why)) = obs.missing_credentials.first() {
+        (
+            false,
+            "CredentialsMissing".to_string(),
+            format!("snapshot repository {repo}: {why}"),
+        )
+    } else {
+        sync_condition(obs, true)
+    };
+
+    let parts = [
+        (es_ok, es_reason.to_string(), es_message.clone()),
+        (im_ok, im_reason.clone(), im_message.clone()),
+        (sn_ok, sn_reason.clone(), sn_message.clone()),
+        (kb_ok, kb_reason.to_string(), kb_message.clone()),
+        (col_ok, col_reason.to_string(), col_message.clone()),
+    ];
+    let first_failing = parts.iter().find(|(ok, _, _)| !ok);
+    let ready_ok = first_failing.is_none();
+    let (ready_reason, ready_message) = match first_failing {
+        None => (
+            "Ready".to_string(),
+            "the logging stack is ready".to_string(),
+        ),
+        Some((_, reason, message)) => (reason.clone(), message.clone()),
+    };
+
+    let conditions = vec![
+        cond(condition::READY, ready_ok, &ready_reason, ready_message),
+        cond(condition::ELASTICSEARCH_READY, es_ok, es_reason, es_message),
+        cond(condition::KIBANA_READY, kb_ok, kb_reason, kb_message),
+        cond(condition::COLLECTOR_READY, col_ok, col_reason, col_message),
+        cond(
+            condition::INDEX_MANAGEMENT_APPLIED,
+            im_ok,
+            &im_reason,
+            im_message,
+        ),
+        cond(
+            condition::SNAPSHOTS_CONFIGURED,
+            sn_ok,
+            &sn_reason,
+            sn_message,
+        ),
+    ];
+
+    let was = previous.and_then(|s| s.phase);
+    let hard_failure = [&im_reason, &sn_reason].iter().any(|r| {
+        !matches!(
+            r.as_str(),
+            "Applied" | "NoneRequested" | "WaitingForElasticsearch"
+        )
+    });
+    let phase = if ready_ok {
+        Phase::Ready
+    } else if !es_ok {
+        match was {
+            Some(Phase::Ready | Phase::Degraded | Phase::Configuring) => Phase::Degraded,
+            _ => Phase::Provisioning,
+        }
+    } else if hard_failure && !(im_ok && sn_ok) {
+        Phase::Degraded
+    } else if !(im_ok && sn_ok) {
+        Phase::Configuring
+    } else {
+        Phase::Provisioning
+    };
+
+    let applied = match &obs.sync {
+        Some(report) => Some(report.applied(&obs.alias)),
+        None => previous.and_then(|s| s.applied.clone()),
+    }
+    .filter(|a| *a != AppliedStatus::default());
+
+    MeshLoggingStatus {
+        observed_generation: generation,
+        phase: Some(phase),
+        conditions,
+        elasticsearch: Some(ElasticsearchStatus {
+            health: Some(es.health.clone().unwrap_or_else(|| "unknown".to_string())),
+            ready: es.nodes.map(|(d, r)| format!("{r}/{d}")),
+            ready_replicas: es.nodes.map(|(_, r)| r),
+            replicas: es.nodes.map(|(d, _)| d),
+            endpoint: es.endpoint.clone(),
+            version: es.version.clone(),
+        }),
+        kibana: obs.kibana.map(|(d, r)| workload_status(d, r)),
+        collector: Some(workload_status(obs.collector.0, obs.collector.1)),
+        applied,
+    }
+}
+
+/// Whether `new` differs from `old` in anything but transition timestamps.
+pub fn changed(old: Option<&MeshLoggingStatus>, new: &MeshLoggingStatus) -> bool {
+    let strip = |s: &MeshLoggingStatus| {
+        let mut s = s.clone();
+        for c in &mut s.conditions {
+            c.last_transition_time = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        }
+        s.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+        s
+    };
+    match old {
+        None => true,
+        Some(old) => strip(old) != strip(new),
+    }
+}
+
+fn workload_status(desired: i32, ready: i32) -> WorkloadStatus {
+    WorkloadStatus {
+        ready: Some(format!("{ready}/{desired}")),
+        ready_replicas: Some(ready),
+        replicas: Some(desired),
+    }
+}
+
+fn workload(what: &str, desired: i32, ready: i32) -> (bool, &'static str, String) {
+    if ready >= desired {
+        (
+            true,
+            "Available",
+            format!("{what}: {ready}/{desired} ready"),
+        )
+    } else {
+        (
+            false,
+            "Progressing",
+            format!("{what}: {ready}/{desired} ready"),
+        )
+    }
+}
+
+fn elasticsearch_condition(es: &EsObservation) -> (bool, &'static str, String) {
+    if let Some((reason, message)) = &es.unavailable {
+        let reason = match reason.as_str() {
+            "ElasticsearchUnreachable" => "ElasticsearchUnreachable",
+            "Unauthorized" => "Unauthorized",
+            "CredentialsMissing" => "CredentialsMissing",
+            "UnsupportedVersion" => "UnsupportedVersion",
+            _ => "ElasticsearchError",
+        };
+        return (false, reason, message.clone());
+    }
+    if let Some((desired, ready)) = es.nodes
+        && ready < desired
+    {
+        return (
+            false,
+            "NodesNotReady",
+            format!("Elasticsearch: {ready}/{desired} nodes ready"),
+        );
+    }
+    match es.health.as_deref() {
+        Some("green") => (true, "Green", "cluster health is green".to_string()),
+        Some("yellow") => (
+            true,
+            "Yellow",
+            "cluster health is yellow: all primaries assigned, some replicas are not".to_string(),
+        ),
+        Some("red") => (
+            false,
+            "Red",
+            "cluster health is red: some primary shards are unassigned".to_string(),
+        ),
+        _ => (
+            false,
+            "WaitingForElasticsearch",
+            "Elasticsearch has not answered yet".to_string(),
+        ),
+    }
+}
+
+/// The condition of the index management (`snapshots == false`) or snapshot kinds.
+fn sync_condition(obs: &Observations, snapshots: bool) -> (bool, String, String) {
+    let Some(report) = &obs.sync else {
+        let (reason, message) = match &obs.elasticsearch.unavailable {
+            Some((reason, message)) => (reason.clone(), message.clone()),
+            None => (
+                "WaitingForElasticsearch".to_string(),
+                "waiting for Elasticsearch to report health yellow or green".to_string(),
+            ),
+        };
+        return (false, reason, message);
+    };
+    if let Some(aborted) = &report.aborted {
+        return (false, aborted.reason.to_string(), aborted.message.clone());
+    }
+    let failures: Vec<(Kind, Failure)> = report.failures(|k| k.is_snapshot() == snapshots);
+    if let Some((kind, f)) = failures.first() {
+        let more = if failures.len() > 1 {
+            format!(" (and {} more)", failures.len() - 1)
+        } else {
+            String::new()
+        };
+        return (
+            false,
+            f.reason.to_string(),
+            format!("{kind} {}: {}{more}", f.name, f.message),
+        );
+    }
+    let applied = report.applied(&obs.alias);
+    let message = if snapshots {
+        format!(
+            "repositories [{}], SLM policies [{}]",
+            applied.snapshot_repositories.join(", "),
+            applied.slm_policies.join(", ")
+        )
+    } else {
+        format!(
+            "ILM policy [{}], index template [{}], write alias {} -> {}",
+            applied.ilm_policies.join(", "),
+            applied.index_templates.join(", "),
+            applied.write_alias.as_deref().unwrap_or("-"),
+            applied.write_index.as_deref().unwrap_or("-"),
+        )
+    };
+    (true, "Applied".to_string(), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elastic::sync::KindReport;
+
+    fn time(secs: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(secs).expect("time"))
+    }
+
+    fn ready_obs() -> Observations {
+        let mut report = SyncReport::default();
+        report.kinds.insert(
+            Kind::IlmPolicy,
+            KindReport {
+                unchanged: vec!["logs".into()],
+                ..Default::default()
+            },
+        );
+        report.kinds.insert(
+            Kind::WriteAlias,
+            KindReport {
+                unchanged: vec!["logs".into()],
+                ..Default::default()
+            },
+        );
+        report.write_index = Some("logs-000001".into());
+        Observations {
+            generation: Some(2),
+            elasticsearch: EsObservation {
+                nodes: Some((3, 3)),
+                health: Some("green".into()),
+                ..Default::default()
+            },
+            kibana: Some((1, 1)),
+            collector: (2, 2),
+            sync: Some(report),
+            alias: "logs".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn everything_ready_is_ready() {
+        let s = compute(None, &ready_obs(), &time(10));
+        assert_eq!(s.phase, Some(Phase::Ready));
+        assert!(
+            s.conditions.iter().all(|c| c.status == "True"),
+            "{:?}",
+            s.conditions
+        );
+        assert!(
+            s.conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(2))
+        );
+        assert_eq!(
+            s.elasticsearch.and_then(|e| e.ready).as_deref(),
+            Some("3/3")
+        );
+        assert_eq!(
+            s.applied.and_then(|a| a.write_index).as_deref(),
+            Some("logs-000001")
+        );
+    }
+
+    #[test]
+    fn an_unchanged_pass_is_not_a_change_and_keeps_transition_times() {
+        let first = compute(None, &ready_obs(), &time(10));
+        let second = compute(Some(&first), &ready_obs(), &time(99));
+        assert!(!changed(Some(&first), &second));
+        assert_eq!(first, second, "lastTransitionTime did not move");
+    }
+
+    #[test]
+    fn unreachable_elasticsearch_is_reported_with_its_reason() {
+        let ready = compute(None, &ready_obs(), &time(10));
+        let mut obs = ready_obs();
+        obs.sync = None;
+        obs.elasticsearch.health = None;
+        obs.elasticsearch.unavailable = Some((
+            "ElasticsearchUnreachable".into(),
+            "connection refused".into(),
+        ));
+        let s = compute(Some(&ready), &obs, &time(20));
+        let r = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready");
+        assert_eq!(
+            (r.status.as_str(), r.reason.as_str()),
+            ("False", "ElasticsearchUnreachable")
+        );
+        assert_eq!(r.last_transition_time, time(20));
+        assert_eq!(s.phase, Some(Phase::Degraded));
+        assert_eq!(
+            s.applied, ready.applied,
+            "applied objects are kept while Elasticsearch is away"
+        );
+    }
+
+    #[test]
+    fn a_rejected_object_quotes_elasticsearch() {
+        let mut obs = ready_obs();
+        obs.snapshots_wanted = true;
+        let report = obs.sync.as_mut().expect("report");
+        report.kinds.insert(
+            Kind::SlmPolicy,
+            KindReport {
+                failed: vec![Failure {
+                    name: "nightly".into(),
+                    reason: "Rejected",
+                    message: "Elasticsearch answered 400 x: invalid schedule".into(),
+                    exists: false,
+                }],
+                ..Default::default()
+            },
+        );
+        let s = compute(None, &obs, &time(1));
+        let c = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "SnapshotsConfigured")
+            .expect("condition");
+        assert_eq!(c.reason, "Rejected");
+        assert!(c.message.contains("SLM policy nightly") && c.message.contains("invalid schedule"));
+        assert_eq!(s.phase, Some(Phase::Degraded));
+    }
+}

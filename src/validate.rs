@@ -1,0 +1,1103 @@
+//! Validation: the step between reading a MeshLogging and rendering it. Pure.
+//!
+//! ```text
+//! MeshLogging ──validate──► Validated (owner identity + spec + every default resolved)
+//!                  │                    └──► render, ES desired config, status
+//!                  └──► ValidationErrors (field path + what is wrong, for a condition)
+//! ```
+//!
+//! The CRD schema refuses most bad input at admission; this step checks what the schema
+//! cannot (phase order, quantities, heap sizing, names that must fit Kubernetes limits)
+//! and resolves every default once, so later steps never re-check or re-default.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use crate::api::units::time_to_millis;
+use crate::api::{
+    AntiAffinity, CollectorType, ExternalElasticsearch, KibanaIngress, MeshLogging,
+    MeshLoggingSpec, RepositoryType, SecureSettingsSource,
+};
+use crate::elastic::desired::{KIBANA_SYSTEM_USER, Names, repository_keystore_prefix};
+use crate::render::endpoint::Endpoint;
+
+/// Default Fluent Bit image (pinned; Fluent Bit 4.2).
+pub const DEFAULT_FLUENT_BIT_IMAGE: &str = "cr.fluentbit.io/fluent/fluent-bit:4.2.0";
+/// Default Fluentd image (pinned; Fluentd 1.19 with the Elasticsearch 8 output plugin).
+pub const DEFAULT_FLUENTD_IMAGE: &str =
+    "fluent/fluentd-kubernetes-daemonset:v1.19.3-debian-elasticsearch8-1.1";
+/// Default number of Elasticsearch nodes.
+pub const DEFAULT_ES_REPLICAS: i32 = 3;
+/// Default size of each Elasticsearch data volume.
+pub const DEFAULT_ES_STORAGE: &str = "10Gi";
+/// Smallest memory limit an Elasticsearch node may have (half of it is heap).
+pub const MIN_ES_MEMORY_BYTES: u128 = 1 << 30;
+/// Largest heap the operator gives Elasticsearch: just under the JVM's compressed
+/// ordinary object pointers limit, as Elasticsearch recommends.
+pub const MAX_HEAP_MIB: u64 = 31 * 1024;
+/// Longest MeshLogging name: the StatefulSet `<name>-es` plus the `-<revision hash>` of its
+/// pods' `controller-revision-hash` label must fit in a 63-character label value.
+pub const MAX_NAME_LEN: usize = 49;
+/// Keystore entries the operator sets itself.
+const RESERVED_KEYSTORE_SETTINGS: [&str; 1] = ["bootstrap.password"];
+/// `elasticsearch.yml` settings the operator sets itself beyond those the schema refuses.
+const RESERVED_ES_SETTINGS: [&str; 2] = ["readiness.port", "path.repo"];
+
+/// One thing wrong with a MeshLogging: where (`spec.lifecycle.cold.minAge`) and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Path of the offending field, for example `spec.lifecycle.cold.minAge`.
+    pub path: String,
+    /// What is wrong and, where it helps, how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Everything wrong with a MeshLogging (never empty when returned as an error).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl ValidationErrors {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let joined: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&joined.join("; "))
+    }
+}
+
+impl std::error::Error for ValidationErrors {}
+
+/// An Elastic Stack version, `major.minor.patch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StackVersion {
+    /// Major version (8 or 9).
+    pub major: u32,
+    /// Minor version.
+    pub minor: u32,
+    /// Patch version.
+    pub patch: u32,
+}
+
+impl StackVersion {
+    fn parse(s: &str) -> Option<Self> {
+        let mut parts = s.split('.').map(|p| p.parse::<u32>().ok());
+        let v = Self {
+            major: parts.next()??,
+            minor: parts.next()??,
+            patch: parts.next()??,
+        };
+        parts.next().is_none().then_some(v)
+    }
+
+    /// Elasticsearch has the readiness TCP port (`readiness.port`) from 8.2.0 on.
+    pub fn has_readiness_port(self) -> bool {
+        (self.major, self.minor) >= (8, 2)
+    }
+}
+
+impl fmt::Display for StackVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// A MeshLogging that passed validation, with every default resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Validated {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.uid`, for owner references.
+    pub uid: String,
+    /// The spec as written (with the schema's defaults).
+    pub spec: MeshLoggingSpec,
+    /// `spec.version`, parsed.
+    pub version: StackVersion,
+    /// Names derived from the index (alias, collector user, ...).
+    pub names: Names,
+    /// Managed or external Elasticsearch.
+    pub mode: EsMode,
+    /// Kibana, when enabled.
+    pub kibana: Option<ValidKibana>,
+    /// The collector.
+    pub collector: ValidCollector,
+}
+
+impl Validated {
+    /// `<namespace>/<name>`, the owner marker of Elasticsearch objects.
+    pub fn owner(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// The managed cluster, if the operator deploys one.
+    pub fn managed(&self) -> Option<&ManagedEs> {
+        match &self.mode {
+            EsMode::Managed(m) => Some(m),
+            EsMode::External(_) => None,
+        }
+    }
+
+    /// The URL Kibana and the collector use: the HTTP Service of the managed cluster, or
+    /// the external cluster's URL.
+    pub fn es_url(&self) -> String {
+        match &self.mode {
+            EsMode::Managed(_) => crate::render::names::es_http_url(&self.name, &self.namespace),
+            EsMode::External(e) => e.url.clone(),
+        }
+    }
+}
+
+/// Where Elasticsearch runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EsMode {
+    /// The operator deploys and owns the cluster.
+    Managed(ManagedEs),
+    /// An existing cluster; the operator deploys no Elasticsearch.
+    External(ExternalElasticsearch),
+}
+
+/// A managed Elasticsearch cluster, defaults resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManagedEs {
+    /// Number of nodes (default 3).
+    pub replicas: i32,
+    /// Resources of each node (default requests 1 CPU / 2Gi, limits 2 CPU / 4Gi).
+    pub resources: ResourceRequirements,
+    /// JVM heap in MiB: half the memory limit, at most [`MAX_HEAP_MIB`].
+    pub heap_mib: u64,
+    /// Data volume of each node (default 10Gi, default class).
+    pub storage: ValidStorage,
+    /// Spreading over Kubernetes nodes (default soft).
+    pub anti_affinity: AntiAffinity,
+    /// Extra `elasticsearch.yml` settings.
+    pub config: BTreeMap<String, String>,
+    /// Secrets whose keys go into the keystore, as written.
+    pub secure_settings: Vec<SecureSettingsSource>,
+    /// Every keystore source: `secure_settings`, then each snapshot repository's
+    /// credentials Secret.
+    pub keystore: Vec<KeystoreSource>,
+    /// `path.repo`: the locations of the `fs` snapshot repositories.
+    pub repo_paths: Vec<String>,
+    /// Container image (default `docker.elastic.co/elasticsearch/elasticsearch:<version>`).
+    pub image: String,
+}
+
+/// The data volume of each Elasticsearch node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidStorage {
+    /// Requested size.
+    pub size: Quantity,
+    /// StorageClass; the cluster default when `None`.
+    pub class: Option<String>,
+}
+
+/// A Secret whose keys become keystore settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeystoreSource {
+    /// Secret name.
+    pub secret: String,
+    /// `(key, keystore setting)` pairs; every key under its own name when `None`.
+    pub items: Option<Vec<(String, String)>>,
+    /// Absent Secret or keys are skipped rather than blocking the pods.
+    pub optional: bool,
+}
+
+/// Kibana, defaults resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidKibana {
+    /// Number of replicas.
+    pub replicas: i32,
+    /// Resources (default requests 500m / 1Gi, limits 1 CPU / 2Gi).
+    pub resources: ResourceRequirements,
+    /// Container image (default `docker.elastic.co/kibana/kibana:<version>`).
+    pub image: String,
+    /// The user Kibana connects as: `kibana_system` (managed) or `<index>-kibana` (external).
+    pub username: String,
+    /// The Ingress, when wanted.
+    pub ingress: Option<KibanaIngress>,
+}
+
+/// The collector, defaults resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidCollector {
+    /// Fluent Bit or Fluentd.
+    pub kind: CollectorType,
+    /// Container image (default [`DEFAULT_FLUENT_BIT_IMAGE`] or [`DEFAULT_FLUENTD_IMAGE`]).
+    pub image: String,
+    /// Files to tail.
+    pub paths: Vec<String>,
+    /// Files never to read.
+    pub exclude_paths: Vec<String>,
+    /// Fields added to every record.
+    pub fields: BTreeMap<String, String>,
+    /// Flush interval in whole seconds (at least 1).
+    pub flush_seconds: u64,
+    /// `buffer.flushInterval` as written (`5s`).
+    pub flush_interval: String,
+    /// `buffer.chunkLimitSize` (`2M`).
+    pub chunk_limit_size: String,
+    /// `buffer.totalLimitSize` (`1G`).
+    pub total_limit_size: String,
+    /// Resources (default requests 100m / 200Mi, limit 512Mi memory).
+    pub resources: ResourceRequirements,
+    /// Tolerations.
+    pub tolerations: Vec<Toleration>,
+}
+
+fn quantity(s: &str) -> Quantity {
+    Quantity(s.to_string())
+}
+
+fn requirements(requests: &[(&str, &str)], limits: &[(&str, &str)]) -> ResourceRequirements {
+    let map = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), quantity(v)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    ResourceRequirements {
+        requests: Some(map(requests)),
+        limits: Some(map(limits)),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// Default resources of an Elasticsearch node.
+pub fn default_es_resources() -> ResourceRequirements {
+    requirements(
+        &[("cpu", "1"), ("memory", "2Gi")],
+        &[("cpu", "2"), ("memory", "4Gi")],
+    )
+}
+
+/// Default resources of a Kibana replica.
+pub fn default_kibana_resources() -> ResourceRequirements {
+    requirements(
+        &[("cpu", "500m"), ("memory", "1Gi")],
+        &[("cpu", "1"), ("memory", "2Gi")],
+    )
+}
+
+/// Default resources of a collector pod (no CPU limit: throttling a collector only grows
+/// its backlog).
+pub fn default_collector_resources() -> ResourceRequirements {
+    requirements(
+        &[("cpu", "100m"), ("memory", "200Mi")],
+        &[("memory", "512Mi")],
+    )
+}
+
+/// Validates `ml` and resolves its defaults.
+pub fn validate(ml: &MeshLogging) -> Result<Validated, ValidationErrors> {
+    let mut errs = ValidationErrors::default();
+    let spec = &ml.spec;
+
+    let name = ml.metadata.name.clone().unwrap_or_default();
+    if name.is_empty() {
+        errs.push("metadata.name", "is required");
+    } else if !is_dns1035_label(&name) || name.len() > MAX_NAME_LEN {
+        errs.push(
+            "metadata.name",
+            format!(
+                "{name:?} must be at most {MAX_NAME_LEN} characters of lowercase letters, digits and '-', starting with a letter and ending with a letter or digit (it prefixes Service and pod names)"
+            ),
+        );
+    }
+    let namespace = ml.metadata.namespace.clone().unwrap_or_default();
+    if namespace.is_empty() {
+        errs.push(
+            "metadata.namespace",
+            "is required (MeshLogging is namespaced)",
+        );
+    }
+    let uid = ml.metadata.uid.clone().unwrap_or_default();
+    if uid.is_empty() {
+        errs.push(
+            "metadata.uid",
+            "is required to own the children (read the resource from the API server)",
+        );
+    }
+
+    let version = StackVersion::parse(&spec.version);
+    if version.is_none() {
+        errs.push(
+            "spec.version",
+            format!("{:?} is not a version such as 8.15.3", spec.version),
+        );
+    }
+    let version_str = spec.version.clone();
+
+    check_lifecycle(spec, &mut errs);
+
+    let names = Names::new(&spec.index.name);
+    let mode = match &spec.elasticsearch.external {
+        Some(external) => {
+            if Endpoint::parse(&external.url).is_none() {
+                errs.push(
+                    "spec.elasticsearch.external.url",
+                    format!(
+                        "{:?} is not a URL such as https://es.example.com:9200",
+                        external.url
+                    ),
+                );
+            }
+            EsMode::External(external.clone())
+        }
+        None => EsMode::Managed(managed(spec, &version_str, &mut errs)),
+    };
+
+    let kibana = spec.kibana.enabled.then(|| {
+        let resources = spec
+            .kibana
+            .resources
+            .clone()
+            .unwrap_or_else(default_kibana_resources);
+        check_requests_within_limits(&resources, "spec.kibana.resources", &mut errs);
+        ValidKibana {
+            replicas: spec.kibana.replicas,
+            resources,
+            image: spec
+                .kibana
+                .image
+                .clone()
+                .unwrap_or_else(|| format!("docker.elastic.co/kibana/kibana:{version_str}")),
+            username: match mode {
+                EsMode::Managed(_) => KIBANA_SYSTEM_USER.to_string(),
+                EsMode::External(_) => names.external_kibana_user(),
+            },
+            ingress: spec.kibana.ingress.clone(),
+        }
+    });
+
+    let collector = collector(spec, &mut errs);
+
+    match version {
+        Some(version) if errs.0.is_empty() => Ok(Validated {
+            name,
+            namespace,
+            uid,
+            spec: spec.clone(),
+            version,
+            names,
+            mode,
+            kibana,
+            collector,
+        }),
+        _ => Err(errs),
+    }
+}
+
+fn is_dns1035_label(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes[0].is_ascii_lowercase()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+/// Phases must not go back in time: `warm.minAge <= cold.minAge <= delete.minAge`.
+fn check_lifecycle(spec: &MeshLoggingSpec, errs: &mut ValidationErrors) {
+    let l = &spec.lifecycle;
+    let phases = [
+        ("warm", l.warm.as_ref().map(|p| p.min_age.as_str())),
+        ("cold", l.cold.as_ref().map(|p| p.min_age.as_str())),
+        ("delete", l.delete.as_ref().map(|p| p.min_age.as_str())),
+    ];
+    let mut previous: Option<(&str, &str, u128)> = None;
+    for (phase, min_age) in phases {
+        let Some(min_age) = min_age else { continue };
+        let path = format!("spec.lifecycle.{phase}.minAge");
+        let Some(ms) = time_to_millis(min_age) else {
+            errs.push(
+                path,
+                format!("{min_age:?} is not a time value such as 2d or 12h"),
+            );
+            continue;
+        };
+        if let Some((prev_phase, prev_age, prev_ms)) = previous
+            && ms < prev_ms
+        {
+            errs.push(
+                path,
+                format!(
+                    "{min_age} is earlier than spec.lifecycle.{prev_phase}.minAge ({prev_age}); phases run in order, so warm.minAge <= cold.minAge <= delete.minAge"
+                ),
+            );
+        }
+        previous = Some((phase, min_age, ms));
+    }
+}
+
+fn managed(spec: &MeshLoggingSpec, version: &str, errs: &mut ValidationErrors) -> ManagedEs {
+    let es = &spec.elasticsearch;
+    let resources = es.resources.clone().unwrap_or_else(default_es_resources);
+    let path = "spec.elasticsearch.resources";
+    check_requests_within_limits(&resources, path, errs);
+    let memory_limit = resources
+        .limits
+        .as_ref()
+        .and_then(|l| l.get("memory"))
+        .map(|q| (q, quantity_value(&q.0)));
+    let heap_mib = match memory_limit {
+        None => {
+            errs.push(
+                format!("{path}.limits.memory"),
+                "is required: the JVM heap is sized from it (half the limit)",
+            );
+            0
+        }
+        Some((q, None)) => {
+            errs.push(
+                format!("{path}.limits.memory"),
+                format!("{:?} is not a quantity such as 4Gi", q.0),
+            );
+            0
+        }
+        Some((q, Some(bytes))) => {
+            let bytes = bytes.max(0.0) as u128;
+            if bytes < MIN_ES_MEMORY_BYTES {
+                errs.push(
+                    format!("{path}.limits.memory"),
+                    format!(
+                        "{} is too small for Elasticsearch: at least 1Gi (half of it becomes the JVM heap)",
+                        q.0
+                    ),
+                );
+            }
+            heap_mib(bytes)
+        }
+    };
+
+    let storage = match &es.storage {
+        Some(s) => {
+            if !quantity_value(&s.size.0).is_some_and(|b| b > 0.0) {
+                errs.push(
+                    "spec.elasticsearch.storage.size",
+                    format!("{:?} is not a positive quantity such as 100Gi", s.size.0),
+                );
+            }
+            ValidStorage {
+                size: s.size.clone(),
+                class: s.storage_class_name.clone(),
+            }
+        }
+        None => ValidStorage {
+            size: quantity(DEFAULT_ES_STORAGE),
+            class: None,
+        },
+    };
+
+    let config = es.config.clone().unwrap_or_default();
+    for key in config.keys() {
+        let path = format!("spec.elasticsearch.config[{key:?}]");
+        if RESERVED_ES_SETTINGS.contains(&key.as_str()) {
+            errs.push(
+                path,
+                "is set by the operator (readiness.port for the readiness probe, path.repo from the fs snapshot repositories)",
+            );
+        } else if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            errs.push(
+                path,
+                "must be a flat dotted setting name (letters, digits, '.', '_' and '-')",
+            );
+        }
+    }
+
+    let secure_settings = es.secure_settings.clone().unwrap_or_default();
+    let mut keystore = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, source) in secure_settings.iter().enumerate() {
+        let items = source.entries.as_ref().map(|entries| {
+            entries
+                .iter()
+                .enumerate()
+                .map(|(j, e)| {
+                    let setting = e.path.clone().unwrap_or_else(|| e.key.clone());
+                    let path = format!("spec.elasticsearch.secureSettings[{i}].entries[{j}]");
+                    check_keystore_setting(&setting, &path, &mut seen, errs);
+                    (e.key.clone(), setting)
+                })
+                .collect()
+        });
+        keystore.push(KeystoreSource {
+            secret: source.secret_name.clone(),
+            items,
+            optional: false,
+        });
+    }
+    let repositories = spec
+        .snapshots
+        .as_ref()
+        .map(|s| s.repositories.as_slice())
+        .unwrap_or_default();
+    let mut repo_paths = Vec::new();
+    for (i, repo) in repositories.iter().enumerate() {
+        if repo.kind == RepositoryType::Fs {
+            let location = repo.settings.get("location").cloned().unwrap_or_default();
+            if !location.starts_with('/') {
+                errs.push(
+                    format!("spec.snapshots.repositories[{i}].settings.location"),
+                    format!(
+                        "{location:?} must be an absolute path: the operator lists it in path.repo (mount the shared volume there yourself)"
+                    ),
+                );
+            } else if !repo_paths.contains(&location) {
+                repo_paths.push(location);
+            }
+        }
+        let Some(secret) = &repo.credentials_secret_ref else {
+            continue;
+        };
+        let prefix = repository_keystore_prefix(repo);
+        let items = credential_keys(repo.kind)
+            .iter()
+            .map(|key| {
+                let setting = format!("{prefix}{key}");
+                let path = format!("spec.snapshots.repositories[{i}].credentialsSecretRef");
+                check_keystore_setting(&setting, &path, &mut seen, errs);
+                (key.to_string(), setting)
+            })
+            .collect();
+        keystore.push(KeystoreSource {
+            secret: secret.name.clone(),
+            items: Some(items),
+            optional: true,
+        });
+    }
+
+    ManagedEs {
+        replicas: es.replicas.unwrap_or(DEFAULT_ES_REPLICAS),
+        resources,
+        heap_mib,
+        storage,
+        anti_affinity: es.anti_affinity.unwrap_or_default(),
+        config,
+        secure_settings,
+        keystore,
+        repo_paths,
+        image: es
+            .image
+            .clone()
+            .unwrap_or_else(|| format!("docker.elastic.co/elasticsearch/elasticsearch:{version}")),
+    }
+}
+
+/// The keys of a repository's credentials Secret that Elasticsearch reads from the keystore.
+pub fn credential_keys(kind: RepositoryType) -> &'static [&'static str] {
+    match kind {
+        RepositoryType::S3 => &["access_key", "secret_key", "session_token"],
+        RepositoryType::Gcs => &["credentials_file"],
+        RepositoryType::Azure => &["account", "key", "sas_token"],
+        RepositoryType::Fs | RepositoryType::Url => &[],
+    }
+}
+
+fn check_keystore_setting(
+    setting: &str,
+    path: &str,
+    seen: &mut BTreeSet<String>,
+    errs: &mut ValidationErrors,
+) {
+    if RESERVED_KEYSTORE_SETTINGS.contains(&setting) {
+        errs.push(
+            path,
+            format!("keystore setting {setting:?} is set by the operator"),
+        );
+    } else if setting.is_empty()
+        || setting.starts_with('.')
+        || !setting
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        errs.push(
+            path,
+            format!(
+                "{setting:?} is not a keystore setting name (letters, digits, '.', '_' and '-')"
+            ),
+        );
+    } else if !seen.insert(setting.to_string()) {
+        errs.push(
+            path,
+            format!("keystore setting {setting:?} comes from more than one Secret key"),
+        );
+    }
+}
+
+/// Half of `memory_bytes` in MiB, capped at [`MAX_HEAP_MIB`].
+fn heap_mib(memory_bytes: u128) -> u64 {
+    let mib = memory_bytes / 2 / (1 << 20);
+    u64::try_from(mib).unwrap_or(u64::MAX).min(MAX_HEAP_MIB)
+}
+
+fn collector(spec: &MeshLoggingSpec, errs: &mut ValidationErrors) -> ValidCollector {
+    let c = &spec.collector;
+    let flush_seconds = interval_seconds(&c.buffer.flush_interval).unwrap_or(0);
+    if flush_seconds == 0 {
+        errs.push(
+            "spec.collector.buffer.flushInterval",
+            format!(
+                "{:?} must be at least one second, such as 5s or 1m",
+                c.buffer.flush_interval
+            ),
+        );
+    }
+    for (field, paths) in [("paths", &c.paths), ("excludePaths", &c.exclude_paths)] {
+        for (i, p) in paths.iter().enumerate() {
+            if p.chars()
+                .any(|ch| ch.is_control() || matches!(ch, ',' | '"' | '\'' | '\\' | '#' | '$'))
+            {
+                errs.push(
+                    format!("spec.collector.{field}[{i}]"),
+                    format!("{p:?} may not contain , \" ' \\ # $ or control characters"),
+                );
+            }
+        }
+    }
+    for (i, p) in c.paths.iter().enumerate() {
+        if !p.starts_with("/var/log/") {
+            errs.push(
+                format!("spec.collector.paths[{i}]"),
+                format!("{p:?} is outside /var/log/, the only host directory the collector mounts"),
+            );
+        }
+    }
+    let chunk = collector_size(&c.buffer.chunk_limit_size);
+    let total = collector_size(&c.buffer.total_limit_size);
+    if chunk.is_some_and(|b| b < MIN_CHUNK_BYTES) {
+        errs.push(
+            "spec.collector.buffer.chunkLimitSize",
+            format!(
+                "{} is too small: at least 32k (the collectors read log lines in 32k blocks)",
+                c.buffer.chunk_limit_size
+            ),
+        );
+    }
+    if let (Some(chunk), Some(total)) = (chunk, total)
+        && total < chunk
+    {
+        errs.push(
+            "spec.collector.buffer.totalLimitSize",
+            format!(
+                "{} is smaller than chunkLimitSize {}",
+                c.buffer.total_limit_size, c.buffer.chunk_limit_size
+            ),
+        );
+    }
+    for (key, value) in &c.fields {
+        if value
+            .chars()
+            .any(|ch| ch.is_control() || matches!(ch, '"' | '\'' | '\\'))
+            || value.contains("${")
+            || value.contains("#{")
+            || value.trim() != value
+            || value.is_empty()
+        {
+            errs.push(
+                format!("spec.collector.fields.{key}"),
+                "must be a non-empty single-line value without surrounding spaces, quotes, backslashes, \"${\" or \"#{\" (they are collector configuration syntax)",
+            );
+        }
+    }
+    let resources = c
+        .resources
+        .clone()
+        .unwrap_or_else(default_collector_resources);
+    check_requests_within_limits(&resources, "spec.collector.resources", errs);
+    ValidCollector {
+        kind: c.kind,
+        image: c.image.clone().unwrap_or_else(|| {
+            match c.kind {
+                CollectorType::FluentBit => DEFAULT_FLUENT_BIT_IMAGE,
+                CollectorType::Fluentd => DEFAULT_FLUENTD_IMAGE,
+            }
+            .to_string()
+        }),
+        paths: c.paths.clone(),
+        exclude_paths: c.exclude_paths.clone(),
+        fields: c.fields.clone(),
+        flush_seconds,
+        flush_interval: c.buffer.flush_interval.clone(),
+        chunk_limit_size: c.buffer.chunk_limit_size.clone(),
+        total_limit_size: c.buffer.total_limit_size.clone(),
+        resources,
+        tolerations: c.tolerations.clone(),
+    }
+}
+
+/// Smallest collector buffer chunk: the read block of both collectors.
+const MIN_CHUNK_BYTES: u64 = 32 << 10;
+
+/// A Fluent Bit / Fluentd size (`2M`, `512k`, `1G`, `100`) in bytes.
+fn collector_size(s: &str) -> Option<u64> {
+    let (number, shift) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 10),
+        b'm' | b'M' => (&s[..s.len() - 1], 20),
+        b'g' | b'G' => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    number.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// `5s`, `1m`, `2h` or `30` (seconds) in seconds.
+fn interval_seconds(s: &str) -> Option<u64> {
+    let (number, factor) = match s.as_bytes().last()? {
+        b's' => (&s[..s.len() - 1], 1),
+        b'm' => (&s[..s.len() - 1], 60),
+        b'h' => (&s[..s.len() - 1], 3600),
+        _ => (s, 1),
+    };
+    number.parse::<u64>().ok()?.checked_mul(factor)
+}
+
+/// Every resource requested must not exceed its limit (the API server would refuse the
+/// pods only when the workload creates them; saying so here names the field).
+fn check_requests_within_limits(r: &ResourceRequirements, path: &str, errs: &mut ValidationErrors) {
+    let (Some(requests), Some(limits)) = (&r.requests, &r.limits) else {
+        return;
+    };
+    for (resource, request) in requests {
+        let Some(limit) = limits.get(resource) else {
+            continue;
+        };
+        let (Some(req), Some(lim)) = (quantity_value(&request.0), quantity_value(&limit.0)) else {
+            for (kind, q) in [("requests", request), ("limits", limit)] {
+                if quantity_value(&q.0).is_none() {
+                    errs.push(
+                        format!("{path}.{kind}.{resource}"),
+                        format!("{:?} is not a quantity", q.0),
+                    );
+                }
+            }
+            continue;
+        };
+        if req > lim {
+            errs.push(
+                format!("{path}.requests.{resource}"),
+                format!("{} exceeds the limit {}", request.0, limit.0),
+            );
+        }
+    }
+}
+
+/// The value of a Kubernetes quantity (`4Gi`, `500m`, `1e3`, `2.5G`) in base units.
+pub fn quantity_value(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(split);
+    if number.is_empty() || number.starts_with('-') {
+        return None;
+    }
+    let n: f64 = number.parse().ok()?;
+    let factor = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exp if exp.starts_with(['e', 'E']) => 10f64.powi(exp[1..].parse::<i32>().ok()?),
+        _ => return None,
+    };
+    let v = n * factor;
+    v.is_finite().then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::MeshLoggingSpec;
+    use serde_json::json;
+
+    fn ml(spec: serde_json::Value) -> MeshLogging {
+        let spec: MeshLoggingSpec = serde_json::from_value(spec).expect("spec");
+        let mut ml = MeshLogging::new("logs", spec);
+        ml.metadata.namespace = Some("ns".into());
+        ml.metadata.uid = Some("uid-1".into());
+        ml
+    }
+
+    fn errors(spec: serde_json::Value) -> Vec<String> {
+        match validate(&ml(spec)) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.into_iter().map(|e| e.path).collect(),
+        }
+    }
+
+    #[test]
+    fn minimal_spec_gets_every_default() {
+        let v = validate(&ml(json!({"version": "8.15.3"}))).expect("valid");
+        let m = v.managed().expect("managed");
+        assert_eq!(m.replicas, 3);
+        assert_eq!(m.heap_mib, 2048);
+        assert_eq!(m.storage.size.0, "10Gi");
+        assert_eq!(m.anti_affinity, AntiAffinity::Soft);
+        assert_eq!(
+            m.image,
+            "docker.elastic.co/elasticsearch/elasticsearch:8.15.3"
+        );
+        let k = v.kibana.as_ref().expect("kibana");
+        assert_eq!(k.image, "docker.elastic.co/kibana/kibana:8.15.3");
+        assert_eq!(k.username, "kibana_system");
+        assert_eq!(v.collector.image, DEFAULT_FLUENT_BIT_IMAGE);
+        assert_eq!(v.collector.flush_seconds, 5);
+        assert_eq!(v.es_url(), "https://logs-es-http.ns.svc:9200");
+    }
+
+    #[test]
+    fn external_mode_has_no_managed_cluster() {
+        let v = validate(&ml(
+            json!({"version": "8.15.3", "elasticsearch": {"external": {
+            "url": "https://es.example.com", "credentialsSecretRef": {"name": "admin"}}}}),
+        ))
+        .expect("valid");
+        assert!(v.managed().is_none());
+        assert_eq!(
+            v.kibana.as_ref().expect("kibana").username,
+            "mcp-mesh-logs-kibana"
+        );
+        assert_eq!(v.es_url(), "https://es.example.com");
+    }
+
+    #[test]
+    fn phase_order_cases() {
+        let cases = [
+            (
+                json!({"warm": {"minAge": "2d"}, "cold": {"minAge": "7d"}, "delete": {"minAge": "30d"}}),
+                vec![],
+            ),
+            (
+                json!({"warm": {"minAge": "2d"}, "cold": {"minAge": "1d"}}),
+                vec!["spec.lifecycle.cold.minAge"],
+            ),
+            (
+                json!({"warm": {"minAge": "48h"}, "delete": {"minAge": "2d"}}),
+                vec![],
+            ),
+            (
+                json!({"warm": {"minAge": "10d"}, "delete": {"minAge": "1d"}}),
+                vec!["spec.lifecycle.delete.minAge"],
+            ),
+            (
+                json!({"cold": {"minAge": "7d"}, "delete": {"minAge": "6d"}}),
+                vec!["spec.lifecycle.delete.minAge"],
+            ),
+            (
+                json!({"delete": {"minAge": "3w"}}),
+                vec!["spec.lifecycle.delete.minAge"],
+            ),
+        ];
+        for (lifecycle, want) in cases {
+            let got = errors(json!({"version": "8.15.3", "lifecycle": lifecycle}));
+            assert_eq!(got, want, "lifecycle {lifecycle}");
+        }
+    }
+
+    #[test]
+    fn memory_cases() {
+        let cases = [
+            (json!({"limits": {"memory": "4Gi"}}), vec![], 2048),
+            (
+                json!({"limits": {"memory": "512Mi"}}),
+                vec!["spec.elasticsearch.resources.limits.memory"],
+                256,
+            ),
+            (
+                json!({"requests": {"memory": "2Gi"}}),
+                vec!["spec.elasticsearch.resources.limits.memory"],
+                0,
+            ),
+            (
+                json!({"limits": {"memory": "lots"}}),
+                vec!["spec.elasticsearch.resources.limits.memory"],
+                0,
+            ),
+            (json!({"limits": {"memory": "128Gi"}}), vec![], MAX_HEAP_MIB),
+            (json!({"limits": {"memory": "3G"}}), vec![], 1430),
+            (
+                json!({"requests": {"memory": "8Gi"}, "limits": {"memory": "4Gi"}}),
+                vec!["spec.elasticsearch.resources.requests.memory"],
+                2048,
+            ),
+        ];
+        for (resources, want, heap) in cases {
+            let spec = json!({"version": "8.15.3", "elasticsearch": {"resources": resources}});
+            assert_eq!(errors(spec.clone()), want, "resources {resources}");
+            if want.is_empty() {
+                let v = validate(&ml(spec)).expect("valid");
+                assert_eq!(v.managed().expect("managed").heap_mib, heap, "{resources}");
+            }
+        }
+    }
+
+    #[test]
+    fn identity_is_required() {
+        let mut m = ml(json!({"version": "8.15.3"}));
+        m.metadata.uid = None;
+        m.metadata.namespace = None;
+        let err = validate(&m).expect_err("invalid");
+        let paths: Vec<_> = err.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["metadata.namespace", "metadata.uid"]);
+        assert!(err.to_string().contains("metadata.uid: is required"));
+
+        let mut m = ml(json!({"version": "8.15.3"}));
+        m.metadata.name = Some("a".repeat(50));
+        assert!(validate(&m).is_err());
+        m.metadata.name = Some("1logs".into());
+        assert!(validate(&m).is_err());
+    }
+
+    #[test]
+    fn keystore_sources_from_secure_settings_and_repositories() {
+        let v = validate(&ml(json!({"version": "8.15.3",
+            "elasticsearch": {"secureSettings": [
+                {"secretName": "realm"},
+                {"secretName": "other", "entries": [{"key": "k", "path": "xpack.notification.slack.account.a.secure_url"}]}
+            ]},
+            "snapshots": {"repositories": [
+                {"name": "b", "type": "s3", "settings": {"bucket": "x", "client": "backup"}, "credentialsSecretRef": {"name": "s3"}},
+                {"name": "f", "type": "fs", "settings": {"location": "/mnt/snap"}}
+            ]}})))
+        .expect("valid");
+        let m = v.managed().expect("managed");
+        assert_eq!(m.keystore.len(), 3);
+        assert_eq!(m.keystore[0].items, None);
+        let s3 = &m.keystore[2];
+        assert!(s3.optional);
+        assert_eq!(
+            s3.items.as_ref().expect("items")[0],
+            (
+                "access_key".to_string(),
+                "s3.client.backup.access_key".to_string()
+            )
+        );
+        assert_eq!(m.repo_paths, ["/mnt/snap"]);
+    }
+
+    #[test]
+    fn refused_settings_and_collector_values() {
+        let cases = [
+            (
+                json!({"elasticsearch": {"config": {"readiness.port": "9000"}}}),
+                "spec.elasticsearch.config[\"readiness.port\"]",
+            ),
+            (
+                json!({"elasticsearch": {"config": {"a: b": "x"}}}),
+                "spec.elasticsearch.config[\"a: b\"]",
+            ),
+            (
+                json!({"elasticsearch": {"secureSettings": [{"secretName": "s", "entries": [{"key": "k", "path": "bootstrap.password"}]}]}}),
+                "spec.elasticsearch.secureSettings[0].entries[0]",
+            ),
+            (
+                json!({"elasticsearch": {"secureSettings": [{"secretName": "s", "entries": [{"key": "a", "path": "x"}, {"key": "b", "path": "x"}]}]}}),
+                "spec.elasticsearch.secureSettings[0].entries[1]",
+            ),
+            (
+                json!({"snapshots": {"repositories": [{"name": "f", "type": "fs", "settings": {"location": "rel"}}]}}),
+                "spec.snapshots.repositories[0].settings.location",
+            ),
+            (
+                json!({"collector": {"buffer": {"flushInterval": "0s"}}}),
+                "spec.collector.buffer.flushInterval",
+            ),
+            (
+                json!({"collector": {"fields": {"env": "${HOME}"}}}),
+                "spec.collector.fields.env",
+            ),
+            (
+                json!({"collector": {"paths": ["/var/log/a,b"]}}),
+                "spec.collector.paths[0]",
+            ),
+            (
+                json!({"collector": {"paths": ["/data/app.log"]}}),
+                "spec.collector.paths[0]",
+            ),
+            (
+                json!({"collector": {"buffer": {"chunkLimitSize": "1k"}}}),
+                "spec.collector.buffer.chunkLimitSize",
+            ),
+            (
+                json!({"collector": {"buffer": {"chunkLimitSize": "8M", "totalLimitSize": "4M"}}}),
+                "spec.collector.buffer.totalLimitSize",
+            ),
+            (
+                json!({"kibana": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}}),
+                "spec.kibana.resources.requests.cpu",
+            ),
+            (
+                json!({"elasticsearch": {"storage": {"size": "0"}}}),
+                "spec.elasticsearch.storage.size",
+            ),
+        ];
+        for (patch, path) in cases {
+            let mut spec = patch.clone();
+            spec["version"] = json!("8.15.3");
+            assert_eq!(errors(spec), vec![path], "{patch}");
+        }
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(quantity_value("4Gi"), Some(4.0 * 1024f64.powi(3)));
+        assert_eq!(quantity_value("500m"), Some(0.5));
+        assert_eq!(quantity_value("1e3"), Some(1000.0));
+        assert_eq!(quantity_value("2.5G"), Some(2.5e9));
+        assert_eq!(quantity_value("-1Gi"), None);
+        assert_eq!(quantity_value("Gi"), None);
+        assert_eq!(quantity_value("1Xi"), None);
+    }
+
+    #[test]
+    fn versions() {
+        let v = StackVersion::parse("8.15.3").expect("version");
+        assert!(v.has_readiness_port());
+        assert!(
+            !StackVersion::parse("8.1.0")
+                .expect("version")
+                .has_readiness_port()
+        );
+        assert!(
+            StackVersion::parse("9.0.0")
+                .expect("version")
+                .has_readiness_port()
+        );
+        assert_eq!(StackVersion::parse("8.15"), None);
+        assert_eq!(StackVersion::parse("8.15.3.1"), None);
+    }
+}

@@ -1,0 +1,734 @@
+//! The controller against a real API server and the Elasticsearch stand-in. The tests play
+//! the kubelet's part by patching workload status.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use es_sim::{EsSim, Fault, Health, SimConfig, SimUser};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Resource, ResourceExt};
+use meshlogging_operator::api::MeshLogging;
+use serde_json::json;
+use support::apiserver::ApiServer;
+use support::operator::{self, ELASTIC_PASSWORD};
+use support::wait_for;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn example(file: &str) -> MeshLogging {
+    let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_saphyr::from_str(&std::fs::read_to_string(path).expect("example")).expect("parse example")
+}
+
+async fn sim() -> EsSim {
+    EsSim::start_with(SimConfig {
+        tls: true,
+        users: vec![SimUser::elastic(ELASTIC_PASSWORD)],
+        keystore: vec![
+            "s3.client.default.access_key".into(),
+            "s3.client.default.secret_key".into(),
+        ],
+        path_repo: vec!["/snapshots".into()],
+        nodes: 3,
+        ..Default::default()
+    })
+    .await
+}
+
+struct Setup {
+    server: &'static ApiServer,
+    client: kube::Client,
+    ns: String,
+}
+
+async fn setup(prefix: &str) -> Setup {
+    let server = support::apiserver::get();
+    let client = server.client().await;
+    support::install_crd(&client).await;
+    let ns = support::namespace(&client, prefix).await;
+    Setup { server, client, ns }
+}
+
+async fn s3_secret(client: &kube::Client, ns: &str) {
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some("s3-credentials".into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([
+            (
+                "access_key".to_string(),
+                ByteString(b"AKIAEXAMPLE".to_vec()),
+            ),
+            (
+                "secret_key".to_string(),
+                ByteString(b"wJalrEXAMPLEKEY".to_vec()),
+            ),
+        ])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("s3 secret");
+}
+
+/// `kubectl apply` of an example file, as a user would.
+fn kubectl_apply(server: &ApiServer, ns: &str, file: &str) {
+    let out = server
+        .kubectl()
+        .args(["apply", "-n", ns, "-f"])
+        .arg(format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .expect("kubectl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn get<K>(client: &kube::Client, ns: &str, name: &str) -> Option<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    Api::<K>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .expect("get")
+}
+
+/// Plays the kubelet: every workload of `name` reports all its pods ready.
+async fn pods_ready(client: &kube::Client, ns: &str, name: &str) {
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+    if let Some(s) = sts.get_opt(&format!("{name}-es")).await.expect("sts") {
+        let n = s.spec.and_then(|s| s.replicas).unwrap_or(1);
+        let status = json!({"status": {"replicas": n, "readyReplicas": n, "availableReplicas": n,
+            "currentReplicas": n, "updatedReplicas": n, "observedGeneration": s.metadata.generation}});
+        sts.patch_status(
+            &format!("{name}-es"),
+            &PatchParams::default(),
+            &Patch::Merge(status),
+        )
+        .await
+        .expect("sts status");
+    }
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    if let Some(d) = deploys
+        .get_opt(&format!("{name}-kibana"))
+        .await
+        .expect("deploy")
+    {
+        let n = d.spec.and_then(|s| s.replicas).unwrap_or(1);
+        let status = json!({"status": {"replicas": n, "readyReplicas": n, "availableReplicas": n,
+            "updatedReplicas": n, "observedGeneration": d.metadata.generation}});
+        deploys
+            .patch_status(
+                &format!("{name}-kibana"),
+                &PatchParams::default(),
+                &Patch::Merge(status),
+            )
+            .await
+            .expect("deploy status");
+    }
+    let ds: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+    if ds
+        .get_opt(&format!("{name}-collector"))
+        .await
+        .expect("ds")
+        .is_some()
+    {
+        let status = json!({"status": {"desiredNumberScheduled": 2, "currentNumberScheduled": 2,
+            "numberReady": 2, "numberMisscheduled": 0, "numberAvailable": 2, "updatedNumberScheduled": 2}});
+        ds.patch_status(
+            &format!("{name}-collector"),
+            &PatchParams::default(),
+            &Patch::Merge(status),
+        )
+        .await
+        .expect("ds status");
+    }
+}
+
+fn condition(ml: &MeshLogging, type_: &str) -> Option<(String, String, String)> {
+    ml.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+async fn wait_ready(client: &kube::Client, ns: &str, name: &str) -> MeshLogging {
+    let api: Api<MeshLogging> = Api::namespaced(client.clone(), ns);
+    wait_for(WAIT, "Ready=True", || async {
+        pods_ready(client, ns, name).await;
+        let ml = api.get(name).await.ok()?;
+        (condition(&ml, "Ready").map(|c| c.0).as_deref() == Some("True")).then_some(ml)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn production_example_becomes_a_ready_stack() {
+    let Setup { server, client, ns } = setup("prod").await;
+    let sim = sim().await;
+    s3_secret(&client, &ns).await;
+    let op = operator::start(server, &ns, &sim, &ns).await;
+    kubectl_apply(server, &ns, "production.yaml");
+    let name = "mcp-mesh-logs";
+
+    // Every child exists, owned by the resource, with the key fields of the spec.
+    let ml: MeshLogging = wait_for(WAIT, "the finalizer", || async {
+        let ml: MeshLogging = get(&client, &ns, name).await?;
+        ml.finalizers()
+            .iter()
+            .any(|f| f == "logging.mcp-mesh.io/cleanup")
+            .then_some(ml)
+    })
+    .await;
+    let uid = ml.uid().expect("uid");
+    let sts: StatefulSet = wait_for(WAIT, "StatefulSet", || {
+        get(&client, &ns, "mcp-mesh-logs-es")
+    })
+    .await;
+    let owned = |meta: &ObjectMeta| {
+        meta.owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.uid == uid && o.controller == Some(true))
+    };
+    assert!(owned(&sts.metadata));
+    let spec = sts.spec.clone().expect("spec");
+    assert_eq!(spec.replicas, Some(3));
+    let pvc = &spec.volume_claim_templates.expect("pvc templates")[0];
+    let pvc_spec = pvc.spec.clone().expect("pvc spec");
+    assert_eq!(pvc_spec.storage_class_name.as_deref(), Some("fast-ssd"));
+    assert_eq!(
+        pvc_spec
+            .resources
+            .and_then(|r| r.requests)
+            .and_then(|r| r.get("storage").cloned())
+            .map(|q| q.0),
+        Some("100Gi".to_string())
+    );
+    let affinity = spec
+        .template
+        .spec
+        .clone()
+        .and_then(|p| p.affinity)
+        .and_then(|a| a.pod_anti_affinity);
+    assert!(
+        affinity
+            .and_then(|a| a.required_during_scheduling_ignored_during_execution)
+            .is_some(),
+        "hard anti-affinity"
+    );
+    for svc in [
+        "mcp-mesh-logs-es-nodes",
+        "mcp-mesh-logs-es-http",
+        "mcp-mesh-logs-kibana",
+    ] {
+        let s: Service = wait_for(WAIT, svc, || get(&client, &ns, svc)).await;
+        assert!(owned(&s.metadata), "{svc} owned");
+    }
+    let pdb: PodDisruptionBudget =
+        wait_for(WAIT, "PDB", || get(&client, &ns, "mcp-mesh-logs-es")).await;
+    assert!(owned(&pdb.metadata));
+    for cm in [
+        "mcp-mesh-logs-es-config",
+        "mcp-mesh-logs-kibana-config",
+        "mcp-mesh-logs-collector",
+    ] {
+        let c: ConfigMap = wait_for(WAIT, cm, || get(&client, &ns, cm)).await;
+        assert!(owned(&c.metadata), "{cm} owned");
+    }
+    let kibana: Deployment =
+        wait_for(WAIT, "Kibana", || get(&client, &ns, "mcp-mesh-logs-kibana")).await;
+    assert!(owned(&kibana.metadata));
+    assert_eq!(kibana.spec.and_then(|s| s.replicas), Some(2));
+    let ingress: Ingress = wait_for(WAIT, "Ingress", || {
+        get(&client, &ns, "mcp-mesh-logs-kibana")
+    })
+    .await;
+    assert!(owned(&ingress.metadata));
+    let ingress_spec = ingress.spec.expect("ingress spec");
+    assert_eq!(ingress_spec.ingress_class_name.as_deref(), Some("nginx"));
+    assert_eq!(
+        ingress_spec.rules.expect("rules")[0].host.as_deref(),
+        Some("kibana.mcp-mesh.local")
+    );
+    let ds: DaemonSet = wait_for(WAIT, "collector", || {
+        get(&client, &ns, "mcp-mesh-logs-collector")
+    })
+    .await;
+    assert!(owned(&ds.metadata));
+    let sa: ServiceAccount =
+        wait_for(WAIT, "SA", || get(&client, &ns, "mcp-mesh-logs-collector")).await;
+    assert!(owned(&sa.metadata));
+    let crb: ClusterRoleBinding = wait_for(WAIT, "ClusterRoleBinding", || async {
+        Api::<ClusterRoleBinding>::all(client.clone())
+            .get_opt(&format!("meshlogging-collector-{ns}-{name}"))
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    assert_eq!(crb.role_ref.name, "meshlogging-collector");
+    assert!(
+        crb.metadata.owner_references.is_none(),
+        "cluster-scoped: no namespaced owner"
+    );
+
+    let elastic: Secret = wait_for(WAIT, "elastic user Secret", || {
+        get(&client, &ns, "mcp-mesh-logs-es-elastic-user")
+    })
+    .await;
+    assert!(owned(&elastic.metadata));
+    for secret in [
+        "mcp-mesh-logs-es-file-realm",
+        "mcp-mesh-logs-ca",
+        "mcp-mesh-logs-es-http-certs",
+        "mcp-mesh-logs-es-transport-certs",
+        "mcp-mesh-logs-kibana-user",
+        "mcp-mesh-logs-collector-user",
+    ] {
+        let s: Secret = wait_for(WAIT, secret, || get(&client, &ns, secret)).await;
+        assert!(owned(&s.metadata), "{secret} owned");
+    }
+
+    // The kubelet reports pods ready and Elasticsearch is green: Ready.
+    sim.set_health(Health::Green);
+    let ml = wait_ready(&client, &ns, name).await;
+    let status = ml.status.clone().expect("status");
+    assert_eq!(status.observed_generation, ml.metadata.generation);
+    assert_eq!(status.phase.map(|p| p.as_str()), Some("Ready"));
+    for c in &status.conditions {
+        assert_eq!(c.status, "True", "{c:?}");
+        assert_eq!(c.observed_generation, ml.metadata.generation);
+    }
+    let applied = status.applied.expect("applied");
+    assert_eq!(applied.write_alias.as_deref(), Some("mcp-mesh-logs"));
+    assert_eq!(applied.slm_policies, ["daily-snapshots"]);
+
+    // The configuration is in Elasticsearch.
+    sim.with_state(|s| {
+        assert!(s.ilm_policies.contains_key("mcp-mesh-logs"));
+        assert!(s.index_templates.contains_key("mcp-mesh-logs"));
+        assert!(s.indices.contains_key("mcp-mesh-logs-000001"));
+        assert!(s.repositories.contains_key("mcp_mesh_backup"));
+        assert!(s.slm_policies.contains_key("daily-snapshots"));
+        assert!(s.users.contains_key("mcp-mesh-logs-collector"));
+    });
+
+    // `kubectl get meshlogging` shows it.
+    let out = server
+        .kubectl()
+        .args(["get", "meshlogging", "-n", &ns])
+        .output()
+        .expect("kubectl");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = table.lines().nth(1).expect("row");
+    for column in ["mcp-mesh-logs", "8.15.3", "green", "Ready", "True", "3/3"] {
+        assert!(
+            row.split_whitespace().any(|c| c == column),
+            "{column} missing in {row:?}"
+        );
+    }
+
+    // The generated password is never regenerated.
+    let before = elastic.data.clone();
+    let rv = elastic.resource_version();
+    tokio::time::sleep(Duration::from_secs(5)).await; // two Ready resyncs
+    let after: Secret = get(&client, &ns, "mcp-mesh-logs-es-elastic-user")
+        .await
+        .expect("secret");
+    assert_eq!(after.data, before);
+    assert_eq!(after.resource_version(), rv);
+
+    // Secrets never reach status or events.
+    let password = String::from_utf8(before.expect("data")["elastic"].0.clone()).expect("utf8");
+    let ml: MeshLogging = get(&client, &ns, name).await.expect("ml");
+    assert!(
+        !serde_json::to_string(&ml.status)
+            .expect("json")
+            .contains(&password)
+    );
+    let events = server
+        .kubectl()
+        .args(["get", "events", "-n", &ns, "-o", "json"])
+        .output()
+        .expect("kubectl");
+    let events = String::from_utf8_lossy(&events.stdout);
+    assert!(
+        events.contains("ElasticsearchConfigured"),
+        "events were published"
+    );
+    assert!(!events.contains(&password));
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn drift_is_restored_and_an_idle_reconcile_writes_nothing() {
+    let Setup { server, client, ns } = setup("drift").await;
+    let sim = sim().await;
+    let op = operator::start(server, &ns, &sim, &ns).await;
+    kubectl_apply(server, &ns, "minimal.yaml");
+    let name = "mesh-logs";
+    wait_ready(&client, &ns, name).await;
+
+    // Idle: with nothing to change, reconciles (every 2s when Ready) write nothing, to the
+    // API server or to Elasticsearch. Reads show they ran.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let api_writes = operator::writes(server, &op.identity).len();
+    assert!(
+        api_writes > 10,
+        "the audit log shows the operator's writes: {api_writes}"
+    );
+    sim.clear_requests();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let new_writes: Vec<String> = operator::writes(server, &op.identity)[api_writes..].to_vec();
+    assert_eq!(new_writes, Vec::<String>::new(), "API writes while idle");
+    assert!(
+        sim.requests().len() >= 10,
+        "reconciles ran: {} ES requests",
+        sim.requests().len()
+    );
+    assert_eq!(sim.write_requests().len(), 0, "{:?}", sim.write_requests());
+    eprintln!(
+        "setup: {api_writes} API writes; idle for 7s: {} Elasticsearch reads, 0 writes; 0 API writes",
+        sim.requests().len()
+    );
+
+    // Drift: a deleted Service comes back; a hand-scaled StatefulSet is scaled back.
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let before = services
+        .get("mesh-logs-es-http")
+        .await
+        .expect("service")
+        .uid();
+    services
+        .delete("mesh-logs-es-http", &DeleteParams::default())
+        .await
+        .expect("delete service");
+    wait_for(WAIT, "Service restored", || async {
+        let s = services.get_opt("mesh-logs-es-http").await.ok()??;
+        (s.uid() != before).then_some(())
+    })
+    .await;
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    sts.patch(
+        "mesh-logs-es",
+        &PatchParams::apply("someone-else").force(),
+        &Patch::Apply(
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": {"replicas": 7}}),
+        ),
+    )
+    .await
+    .expect("scale by hand");
+    wait_for(WAIT, "replicas back to 3", || async {
+        let s = sts.get("mesh-logs-es").await.ok()?;
+        (s.spec?.replicas == Some(3)).then_some(())
+    })
+    .await;
+
+    // Elasticsearch drift is restored on the periodic re-check.
+    sim.with_state(|s| {
+        s.ilm_policies.remove("mcp-mesh-logs");
+    });
+    wait_for(WAIT, "ILM policy restored", || async {
+        sim.with_state(|s| s.ilm_policies.contains_key("mcp-mesh-logs"))
+            .then_some(())
+    })
+    .await;
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn a_spec_change_flows_to_children_and_elasticsearch() {
+    let Setup { server, client, ns } = setup("change").await;
+    let sim = sim().await;
+    let op = operator::start(server, &ns, &sim, &ns).await;
+    kubectl_apply(server, &ns, "minimal.yaml");
+    let name = "mesh-logs";
+    let ready = wait_ready(&client, &ns, name).await;
+
+    let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
+    let patch = json!({"spec": {
+        "elasticsearch": {"replicas": 5},
+        "lifecycle": {"delete": {"minAge": "14d"}},
+        "snapshots": {
+            "repositories": [{"name": "local", "type": "fs", "settings": {"location": "/snapshots/mesh"}}],
+            "policies": [{"name": "hourly", "schedule": "0 0 * * * ?", "repository": "local"}]
+        }
+    }});
+    let changed = api
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .expect("patch spec");
+    assert!(changed.metadata.generation > ready.metadata.generation);
+
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    wait_for(WAIT, "5 replicas", || async {
+        (sts.get("mesh-logs-es").await.ok()?.spec?.replicas == Some(5)).then_some(())
+    })
+    .await;
+    let ml = wait_for(WAIT, "observedGeneration and Ready", || async {
+        pods_ready(&client, &ns, name).await;
+        let ml = api.get(name).await.ok()?;
+        let s = ml.status.clone()?;
+        let ready = condition(&ml, "Ready").map(|c| c.0).as_deref() == Some("True");
+        (ready && s.observed_generation == changed.metadata.generation).then_some(ml)
+    })
+    .await;
+    assert_eq!(
+        ml.status
+            .as_ref()
+            .and_then(|s| s.elasticsearch.as_ref())
+            .and_then(|e| e.ready.clone())
+            .as_deref(),
+        Some("5/5")
+    );
+    sim.with_state(|s| {
+        assert_eq!(
+            s.ilm_policies["mcp-mesh-logs"].policy["phases"]["delete"]["min_age"],
+            "14d"
+        );
+        assert!(s.repositories.contains_key("local"));
+        assert_eq!(s.slm_policies["hourly"].policy["schedule"], "0 0 * * * ?");
+    });
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn unreachable_elasticsearch_is_reported_and_recovered_from() {
+    let Setup { server, client, ns } = setup("unreach").await;
+    let sim = sim().await;
+    sim.inject(Fault::RefuseConnections);
+    let op = operator::start(server, &ns, &sim, &ns).await;
+    kubectl_apply(server, &ns, "minimal.yaml");
+    let name = "mesh-logs";
+    let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
+
+    let ml = wait_for(WAIT, "ElasticsearchUnreachable", || async {
+        pods_ready(&client, &ns, name).await;
+        let ml = api.get(name).await.ok()?;
+        let ready = condition(&ml, "Ready")?;
+        (ready.0 == "False" && ready.1 == "ElasticsearchUnreachable").then_some(ml)
+    })
+    .await;
+    // The workloads are applied all the same.
+    assert!(
+        get::<StatefulSet>(&client, &ns, "mesh-logs-es")
+            .await
+            .is_some()
+    );
+    assert!(
+        get::<DaemonSet>(&client, &ns, "mesh-logs-collector")
+            .await
+            .is_some()
+    );
+    let es = condition(&ml, "ElasticsearchReady").expect("ElasticsearchReady");
+    assert_eq!(
+        (es.0.as_str(), es.1.as_str()),
+        ("False", "ElasticsearchUnreachable")
+    );
+    assert!(es.2.contains("unreachable"), "{}", es.2);
+    assert_eq!(
+        ml.status
+            .and_then(|s| s.elasticsearch)
+            .and_then(|e| e.health)
+            .as_deref(),
+        Some("unknown")
+    );
+
+    sim.clear_faults();
+    wait_ready(&client, &ns, name).await;
+    op.stop().await;
+}
+
+async fn delete_and_wait(client: &kube::Client, ns: &str, name: &str) {
+    let api: Api<MeshLogging> = Api::namespaced(client.clone(), ns);
+    api.delete(name, &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_for(WAIT, "MeshLogging gone (finalizer removed)", || async {
+        api.get_opt(name).await.ok()?.is_none().then_some(())
+    })
+    .await;
+}
+
+async fn pvc(client: &kube::Client, ns: &str, name: &str) -> String {
+    let pvc_name = format!("data-{name}-es-0");
+    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": pvc_name, "labels": {
+            "app.kubernetes.io/name": "elasticsearch", "app.kubernetes.io/instance": name}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    }))
+    .expect("pvc");
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &pvc)
+        .await
+        .expect("create pvc");
+    pvc_name
+}
+
+#[tokio::test]
+async fn deletion_with_retain_keeps_the_data_and_removes_the_rest() {
+    let Setup { server, client, ns } = setup("retain").await;
+    let sim = sim().await;
+    let op = operator::start(server, &ns, &sim, &ns).await;
+    kubectl_apply(server, &ns, "minimal.yaml");
+    let name = "mesh-logs";
+    wait_ready(&client, &ns, name).await;
+    let pvc_name = pvc(&client, &ns, name).await;
+
+    delete_and_wait(&client, &ns, name).await;
+    let kept: Option<PersistentVolumeClaim> = get(&client, &ns, &pvc_name).await;
+    assert!(
+        kept.expect("PVC kept")
+            .metadata
+            .deletion_timestamp
+            .is_none()
+    );
+    let crb = Api::<ClusterRoleBinding>::all(client.clone())
+        .get_opt(&format!("meshlogging-collector-{ns}-{name}"))
+        .await
+        .expect("get");
+    assert!(crb.is_none(), "ClusterRoleBinding deleted");
+    // The Elasticsearch objects this resource owned are gone; the ILM policy stays while
+    // the retained indices use it.
+    sim.with_state(|s| {
+        assert!(s.index_templates.is_empty());
+        assert!(
+            s.component_templates
+                .keys()
+                .all(|k| !k.starts_with("mcp-mesh-logs"))
+        );
+        assert!(
+            s.indices.contains_key("mcp-mesh-logs-000001"),
+            "data retained"
+        );
+        assert!(!s.users.contains_key("mcp-mesh-logs-collector"));
+    });
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn deletion_with_delete_removes_the_data() {
+    let Setup { server, client, ns } = setup("delete").await;
+    let sim = sim().await;
+    let op = operator::start(server, &ns, &sim, &ns).await;
+    let mut ml = example("minimal.yaml");
+    ml.spec.deletion_policy = meshlogging_operator::api::DeletionPolicy::Delete;
+    Api::<MeshLogging>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &ml)
+        .await
+        .expect("create");
+    let name = "mesh-logs";
+    wait_ready(&client, &ns, name).await;
+    let pvc_name = pvc(&client, &ns, name).await;
+
+    delete_and_wait(&client, &ns, name).await;
+    // Without a PVC-protection controller the claim keeps its finalizer; what matters is
+    // that it was deleted.
+    let gone: Option<PersistentVolumeClaim> = get(&client, &ns, &pvc_name).await;
+    assert!(
+        gone.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
+        "PVC deleted"
+    );
+    sim.with_state(|s| {
+        assert!(
+            s.indices.is_empty(),
+            "indices deleted: {:?}",
+            s.indices.keys().collect::<Vec<_>>()
+        );
+        assert!(s.ilm_policies.keys().all(|k| k != "mcp-mesh-logs"));
+    });
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn deletion_gives_up_on_a_vanished_elasticsearch_within_the_bound() {
+    let Setup { server, client, ns } = setup("gone").await;
+    let sim = sim().await;
+    let op = operator::start(server, &ns, &sim, &ns).await;
+    kubectl_apply(server, &ns, "minimal.yaml");
+    let name = "mesh-logs";
+    wait_ready(&client, &ns, name).await;
+    sim.inject(Fault::RefuseConnections);
+    let start = std::time::Instant::now();
+    delete_and_wait(&client, &ns, name).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+    let events = server
+        .kubectl()
+        .args(["get", "events", "-n", &ns, "-o", "json"])
+        .output()
+        .expect("kubectl");
+    assert!(String::from_utf8_lossy(&events.stdout).contains("CleanupIncomplete"));
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_killed_mid_reconcile_converges_after_restart() {
+    let Setup { server, client, ns } = setup("restart").await;
+    let sim = sim().await;
+    s3_secret(&client, &ns).await;
+    // Slow Elasticsearch, so the kill lands in the middle of a pass.
+    sim.inject(Fault::Latency(Duration::from_millis(150)));
+    sim.set_health(Health::Green);
+    let first = operator::start(server, &ns, &sim, &format!("{ns}-a")).await;
+    kubectl_apply(server, &ns, "production.yaml");
+    let name = "mcp-mesh-logs";
+    wait_for(WAIT, "first Elasticsearch writes", || async {
+        pods_ready(&client, &ns, name).await;
+        (!sim.write_requests().is_empty()).then_some(())
+    })
+    .await;
+    first.kill();
+    sim.clear_faults();
+
+    let second = operator::start(server, &ns, &sim, &format!("{ns}-b")).await;
+    let ml = wait_ready(&client, &ns, name).await;
+    assert_eq!(
+        ml.status
+            .and_then(|s| s.applied)
+            .and_then(|a| a.write_index)
+            .as_deref(),
+        Some("mcp-mesh-logs-000001")
+    );
+    sim.with_state(|s| {
+        let indices: Vec<&String> = s.indices.keys().collect();
+        assert_eq!(indices, ["mcp-mesh-logs-000001"], "one bootstrap index");
+        assert!(s.slm_policies.contains_key("daily-snapshots"));
+    });
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns)
+        .list(&Default::default())
+        .await
+        .expect("secrets");
+    let generated = secrets
+        .items
+        .iter()
+        .filter(|s| s.name_any().starts_with("mcp-mesh-logs-"))
+        .count();
+    assert_eq!(generated, 9, "each generated Secret exists once");
+    second.stop().await;
+}
