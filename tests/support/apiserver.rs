@@ -214,6 +214,13 @@ impl ApiServer {
             .expect("kube config")
     }
 
+    /// A kubeconfig file for a bearer `token` (a ServiceAccount's), next to the admin one.
+    pub fn kubeconfig_for_token(&self, name: &str, token: &str) -> PathBuf {
+        let path = self.dir.join(format!("kubeconfig-{name}"));
+        write(&path, &kubeconfig_yaml(&self.url, &self.ca_pem, token)).expect("write kubeconfig");
+        path
+    }
+
     /// `kubectl` with this server's kubeconfig.
     pub fn kubectl(&self) -> Command {
         let mut cmd = Command::new("kubectl");

@@ -51,7 +51,12 @@ impl EsEndpoint for SimEndpoint {
 
 /// A kube client whose user agent names `identity`, as the operator's does.
 pub async fn client(server: &ApiServer, identity: &str) -> kube::Client {
-    let kubeconfig = Kubeconfig::read_from(&server.kubeconfig).expect("kubeconfig");
+    client_from(&server.kubeconfig, identity).await
+}
+
+/// A kube client from the kubeconfig at `path`, its user agent naming `identity`.
+pub async fn client_from(path: &std::path::Path, identity: &str) -> kube::Client {
+    let kubeconfig = Kubeconfig::read_from(path).expect("kubeconfig");
     let mut config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await

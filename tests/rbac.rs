@@ -1,0 +1,156 @@
+//! Least privilege, proven: the operator runs as its ServiceAccount with exactly the RBAC of
+//! `manifests/` against an RBAC-enforcing API server; a full create -> ready -> delete cycle
+//! works, and what it must not do is refused.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use es_sim::{EsSim, Health, SimConfig, SimUser};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use meshlogging_operator::api::MeshLogging;
+use meshlogging_operator::controller::Settings;
+use meshlogging_operator::operator::{Options, run_with_endpoint};
+use serde_json::json;
+use support::operator::{ELASTIC_PASSWORD, SimEndpoint, client_from};
+use support::wait_for;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn status_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn the_operator_works_with_exactly_its_manifests_rbac_and_nothing_more() {
+    let server = support::apiserver::get();
+    let admin = server.client().await;
+
+    // Install as a user would.
+    let out = server
+        .kubectl()
+        .args(["apply", "--server-side", "-k"])
+        .arg(format!("{}/manifests", env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .expect("kubectl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    support::wait_for(WAIT, "CRD established", || async {
+        let out = server
+            .kubectl()
+            .args(["wait", "--for=condition=Established", "crd/meshloggings.logging.mcp-mesh.io", "--timeout=5s"])
+            .output()
+            .ok()?;
+        out.status.success().then_some(())
+    })
+    .await;
+
+    // The operator's identity: a token of its ServiceAccount.
+    let out = server
+        .kubectl()
+        .args(["create", "token", "meshlogging-operator", "-n", "meshlogging-system", "--duration=1h"])
+        .output()
+        .expect("kubectl create token");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).expect("token").trim().to_string();
+    let kubeconfig = server.kubeconfig_for_token("operator", &token);
+    let operator_client = client_from(&kubeconfig, "rbac-operator").await;
+
+    // Run it as deployed: all namespaces, leader election on.
+    let sim = EsSim::start_with(SimConfig {
+        tls: true,
+        users: vec![SimUser::elastic(ELASTIC_PASSWORD)],
+        ..Default::default()
+    })
+    .await;
+    sim.set_health(Health::Green);
+    let options = Options {
+        settings: Settings {
+            resync_ready: Duration::from_secs(2),
+            resync_pending: Duration::from_millis(500),
+            error_backoff: Duration::from_millis(200),
+            error_backoff_max: Duration::from_secs(2),
+            ..Settings::default()
+        },
+        metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        leader_election: true,
+        lease_namespace: "meshlogging-system".into(),
+        lease_name: "meshlogging-operator".into(),
+        lease_duration: Duration::from_secs(5),
+        identity: "rbac-operator".into(),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(run_with_endpoint(
+        operator_client.clone(),
+        options,
+        Arc::new(SimEndpoint::new(&sim)),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    // A full cycle: create -> ready -> delete.
+    let ns = support::namespace(&admin, "rbac").await;
+    let text = std::fs::read_to_string(format!("{}/examples/minimal.yaml", env!("CARGO_MANIFEST_DIR"))).expect("example");
+    let ml: MeshLogging = serde_saphyr::from_str(&text).expect("parse");
+    let api: Api<MeshLogging> = Api::namespaced(admin.clone(), &ns);
+    api.create(&PostParams::default(), &ml).await.expect("create");
+    let name = "mesh-logs";
+    wait_for(WAIT, "Ready=True as the ServiceAccount", || async {
+        for (kind, path) in [("sts", "mesh-logs-es"), ("deploy", "mesh-logs-kibana"), ("ds", "mesh-logs-collector")] {
+            let status = match kind {
+                "sts" => json!({"status": {"replicas": 3, "readyReplicas": 3, "availableReplicas": 3}}),
+                "deploy" => json!({"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}}),
+                _ => json!({"status": {"desiredNumberScheduled": 1, "currentNumberScheduled": 1, "numberReady": 1, "numberMisscheduled": 0}}),
+            };
+            let pp = PatchParams::default();
+            let _ = match kind {
+                "sts" => Api::<StatefulSet>::namespaced(admin.clone(), &ns).patch_status(path, &pp, &Patch::Merge(status)).await.map(|_| ()),
+                "deploy" => Api::<Deployment>::namespaced(admin.clone(), &ns).patch_status(path, &pp, &Patch::Merge(status)).await.map(|_| ()),
+                _ => Api::<DaemonSet>::namespaced(admin.clone(), &ns).patch_status(path, &pp, &Patch::Merge(status)).await.map(|_| ()),
+            };
+        }
+        let ml = api.get(name).await.ok()?;
+        let ready = ml.status?.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+        ready.then_some(())
+    })
+    .await;
+    api.delete(name, &DeleteParams::default()).await.expect("delete");
+    wait_for(WAIT, "deleted (finalizer removed by the ServiceAccount)", || async {
+        api.get_opt(name).await.ok()?.is_none().then_some(())
+    })
+    .await;
+
+    // What the ServiceAccount must not do.
+    let roles: Api<ClusterRole> = Api::all(operator_client.clone());
+    let role: ClusterRole = serde_json::from_value(json!({"metadata": {"name": "escalate"}, "rules": []})).expect("role");
+    let e = roles.create(&PostParams::default(), &role).await.expect_err("create ClusterRole refused");
+    assert_eq!(status_code(&e), Some(403), "{e}");
+
+    let namespaces: Api<Namespace> = Api::all(operator_client.clone());
+    let e = namespaces.delete(&ns, &DeleteParams::default()).await.expect_err("delete Namespace refused");
+    assert_eq!(status_code(&e), Some(403), "{e}");
+
+    let exec = http::Request::post(format!("/api/v1/namespaces/{ns}/pods/anything/exec?command=sh&stdout=true"))
+        .body(Vec::new())
+        .expect("request");
+    let e = operator_client.request_text(exec).await.expect_err("pods/exec refused");
+    assert_eq!(status_code(&e), Some(403), "{e}");
+
+    let secrets: Api<Secret> = Api::namespaced(operator_client.clone(), &ns);
+    let e = secrets
+        .patch("mesh-logs-es-elastic-user", &PatchParams::default(), &Patch::Merge(json!({"data": {}})))
+        .await
+        .expect_err("changing a Secret refused");
+    assert_eq!(status_code(&e), Some(403), "{e}");
+
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), running).await;
+}
