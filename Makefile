@@ -22,3 +22,12 @@ envtest:
 ## Regenerate the committed CRD from the Rust types.
 crd:
 	$(CARGO) run -q -- crd > crds/meshlogging.yaml
+
+## Run the operator against the current kubeconfig context (CRD must be installed:
+## kubectl apply -f crds/meshlogging.yaml). Leader election uses a Lease in `default`.
+run:
+	$(CARGO) run -- run --metrics-addr 127.0.0.1:8080
+
+## A local demo: throwaway API server + Elasticsearch stand-in, the whole flow in a minute.
+demo: envtest
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(CARGO) run -q --example demo

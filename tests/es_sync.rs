@@ -699,3 +699,51 @@ async fn no_password_appears_in_the_logs() {
         base64::engine::general_purpose::STANDARD.encode(format!("elastic:{ELASTIC_PASSWORD}"));
     assert!(!logs.contains(&header), "basic-auth header in the logs");
 }
+
+/// Against a real Elasticsearch when `ES_URL` is set (`ES_USERNAME`, `ES_PASSWORD`,
+/// `ES_CA_FILE` optional): from empty, a zero-write second pass, then cleanup. Uses its
+/// own index name and owner, so it leaves the cluster as it found it.
+#[tokio::test]
+async fn against_a_real_elasticsearch_when_es_url_is_set() {
+    let Ok(url) = std::env::var("ES_URL") else {
+        eprintln!("ES_URL not set: the real-Elasticsearch round trip did not run");
+        return;
+    };
+    let ca_pem = std::env::var("ES_CA_FILE")
+        .ok()
+        .map(|f| std::fs::read(f).expect("read ES_CA_FILE"));
+    let client = EsClient::new(ClientConfig {
+        credentials: Some(Credentials {
+            username: std::env::var("ES_USERNAME").unwrap_or_else(|_| "elastic".into()),
+            password: std::env::var("ES_PASSWORD").unwrap_or_default(),
+        }),
+        ca_pem,
+        ..ClientConfig::new(url)
+    })
+    .expect("client");
+    let suffix = format!("{:08x}", rand::random::<u32>());
+    let mut spec = example("production.yaml");
+    spec.index.name = format!("meshlogging-it-{suffix}");
+    spec.snapshots = None; // repositories need storage the test cannot assume
+    spec.kibana.enabled = false; // never reset kibana_system on someone's cluster
+    spec.dashboards.enabled = false;
+    let owner = format!("it/{suffix}");
+    let desired = desired(&spec, &owner);
+
+    let (first, applied) = pass(&client, &desired, &AppliedStatus::default()).await;
+    assert_clean(&first);
+    let (second, _) = pass(&client, &desired, &applied).await;
+    assert_clean(&second);
+    assert_eq!(
+        second.writes(),
+        0,
+        "a second pass against real Elasticsearch wrote: {second:?}"
+    );
+    let report = cleanup(&client, &owner, &spec.index.name, &applied, true).await;
+    assert!(report.aborted.is_none(), "{report:?}");
+    eprintln!(
+        "real Elasticsearch {:?}: first pass {} writes, second pass 0",
+        first.version,
+        first.writes()
+    );
+}

@@ -1,0 +1,307 @@
+//! `make demo`: the whole MeshLogging flow on a fresh machine, locally and throwaway.
+//!
+//! A LOCAL DEMO: it starts its own kube-apiserver + etcd (the test harness, no kubelet)
+//! and the Elasticsearch API stand-in, installs the CRD with kubectl, runs the operator,
+//! applies examples/minimal.yaml pointed at the stand-in (external mode), plays the
+//! kubelet's part for readiness, and prints what a user would look at. Nothing touches a
+//! real cluster; everything stops at the end.
+
+// The demo reuses the tests' API server harness; it uses only part of it.
+#[allow(dead_code)]
+#[path = "../tests/support/apiserver.rs"]
+mod apiserver;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use es_sim::{EsSim, Health, SimConfig, SimUser};
+use meshlogging_operator::controller::{ServiceEndpoint, Settings};
+use meshlogging_operator::operator::{Options, run_with_endpoint};
+
+const NS: &str = "demo";
+const PASSWORD: &str = "demo-elastic-password";
+
+fn step(text: &str) {
+    println!("\n\x1b[1m==> {text}\x1b[0m");
+}
+
+fn kubectl(server: &apiserver::ApiServer, args: &[&str], stdin: Option<&str>) -> String {
+    let mut cmd = server.kubectl();
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd.spawn().expect("kubectl");
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes()).expect("stdin");
+    }
+    let out = child.wait_with_output().expect("kubectl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "kubectl {}: {text}", args.join(" "));
+    text
+}
+
+#[tokio::main]
+async fn main() {
+    let start = Instant::now();
+    println!("\x1b[1mMeshLogging operator — LOCAL DEMO\x1b[0m");
+    println!(
+        "A throwaway kube-apiserver + etcd and an Elasticsearch API stand-in, on this machine only."
+    );
+    println!(
+        "For a real cluster: `kubectl apply -k manifests/` (or `make run` against your kubeconfig)."
+    );
+
+    step(
+        "Starting a throwaway kube-apiserver + etcd (built once, cached under ~/.cache/meshlogging)",
+    );
+    let server = apiserver::get();
+    println!("API server at {}", server.url);
+
+    step("Starting the Elasticsearch API stand-in (TLS, basic auth)");
+    let sim = EsSim::start_with(SimConfig {
+        tls: true,
+        users: vec![SimUser::elastic(PASSWORD)],
+        version: "8.15.3".into(),
+        ..Default::default()
+    })
+    .await;
+    sim.set_health(Health::Green);
+    println!("Elasticsearch stand-in at {}", sim.url());
+
+    step("Installing the CRD: kubectl apply --server-side -f crds/meshlogging.yaml");
+    let crd = format!("{}/crds/meshlogging.yaml", env!("CARGO_MANIFEST_DIR"));
+    print!(
+        "{}",
+        kubectl(server, &["apply", "--server-side", "-f", &crd], None)
+    );
+    kubectl(
+        server,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/meshloggings.logging.mcp-mesh.io",
+            "--timeout=30s",
+        ],
+        None,
+    );
+
+    step("Running the operator");
+    let client = server.client().await;
+    let options = Options {
+        settings: Settings {
+            resync_ready: Duration::from_secs(5),
+            resync_pending: Duration::from_secs(1),
+            ..Settings::default()
+        },
+        metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        leader_election: false,
+        lease_namespace: "default".into(),
+        lease_name: "meshlogging-operator".into(),
+        lease_duration: Duration::from_secs(15),
+        identity: "demo".into(),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let operator = tokio::spawn(run_with_endpoint(
+        client,
+        options,
+        Arc::new(ServiceEndpoint),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    step("Applying examples/minimal.yaml, pointed at the stand-in (spec.elasticsearch.external)");
+    kubectl(server, &["create", "namespace", NS], None);
+    kubectl(
+        server,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "es-admin",
+            "-n",
+            NS,
+            "--from-literal=username=elastic",
+            &format!("--from-literal=password={PASSWORD}"),
+        ],
+        None,
+    );
+    let ca_file = server.dir.join("es-ca.crt");
+    std::fs::write(&ca_file, sim.ca_pem().expect("ca")).expect("write ca");
+    kubectl(
+        server,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "es-ca",
+            "-n",
+            NS,
+            &format!("--from-file=ca.crt={}", ca_file.display()),
+        ],
+        None,
+    );
+    let minimal = std::fs::read_to_string(format!(
+        "{}/examples/minimal.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("minimal.yaml");
+    let pointed = format!(
+        "{minimal}  elasticsearch:\n    external:\n      url: {}\n      credentialsSecretRef: {{name: es-admin}}\n      caSecretRef: {{name: es-ca}}\n",
+        sim.url()
+    );
+    print!(
+        "{}",
+        kubectl(server, &["apply", "-n", NS, "-f", "-"], Some(&pointed))
+    );
+
+    step("Playing the kubelet: the Kibana and collector pods report ready");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let deploy = kubectl(server, &["get", "deploy,ds", "-n", NS, "-o", "name"], None);
+        if deploy.contains("mesh-logs-kibana") && deploy.contains("mesh-logs-collector") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the operator did not create the workloads"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    kubectl(
+        server,
+        &[
+            "patch",
+            "deploy",
+            "mesh-logs-kibana",
+            "-n",
+            NS,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"replicas":1,"readyReplicas":1,"availableReplicas":1}}"#,
+        ],
+        None,
+    );
+    kubectl(
+        server,
+        &[
+            "patch",
+            "ds",
+            "mesh-logs-collector",
+            "-n",
+            NS,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"desiredNumberScheduled":3,"currentNumberScheduled":3,"numberReady":3,"numberMisscheduled":0}}"#,
+        ],
+        None,
+    );
+    kubectl(
+        server,
+        &[
+            "wait",
+            "meshlogging/mesh-logs",
+            "-n",
+            NS,
+            "--for=condition=Ready",
+            "--timeout=60s",
+        ],
+        None,
+    );
+
+    step("kubectl get meshlogging -o wide");
+    print!(
+        "{}",
+        kubectl(
+            server,
+            &["get", "meshlogging", "-n", NS, "-o", "wide"],
+            None
+        )
+    );
+
+    step("kubectl get deploy,ds,svc,configmap,secret -n demo");
+    print!(
+        "{}",
+        kubectl(
+            server,
+            &["get", "deploy,ds,svc,configmap,secret", "-n", NS],
+            None
+        )
+    );
+
+    step("What the operator applied in Elasticsearch");
+    sim.with_state(|s| {
+        for (name, p) in &s.ilm_policies {
+            let phases: Vec<String> = ["hot", "warm", "cold", "delete"]
+                .iter()
+                .filter_map(|k| {
+                    let age = p.policy["phases"].get(*k)?["min_age"].as_str()?;
+                    Some(format!("{k} from {age}"))
+                })
+                .collect();
+            println!("ILM policy        {name}: {}", phases.join(" -> "));
+        }
+        for name in s.component_templates.keys() {
+            println!("component template {name}");
+        }
+        for (name, t) in &s.index_templates {
+            println!(
+                "index template    {name}: {:?} composed of {:?}, priority {:?}",
+                t.index_patterns, t.composed_of, t.priority
+            );
+        }
+        for (name, i) in &s.indices {
+            let aliases: Vec<String> = i
+                .aliases
+                .iter()
+                .map(|(a, m)| {
+                    format!(
+                        "{a}{}",
+                        if m.is_write_index == Some(true) {
+                            " (write)"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .collect();
+            println!("index             {name}: aliases {}", aliases.join(", "));
+        }
+        for (name, r) in &s.roles {
+            let names: Vec<&String> = r.indices.iter().flat_map(|i| &i.names).collect();
+            println!(
+                "role              {name}: {:?} on {names:?}",
+                r.indices.first().map(|i| &i.privileges)
+            );
+        }
+        for (name, u) in s
+            .users
+            .iter()
+            .filter(|(_, u)| u.metadata.get("managed_by").is_some())
+        {
+            println!("user              {name}: roles {:?}", u.roles);
+        }
+    });
+    let writes = sim.write_requests().len();
+    println!(
+        "\nElasticsearch requests so far: {} ({writes} writes)",
+        sim.requests().len()
+    );
+
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), operator).await;
+    println!(
+        "\n\x1b[1mLocal demo finished in {:.1?}; the API server, etcd and the stand-in stop now.\x1b[0m",
+        start.elapsed()
+    );
+}
