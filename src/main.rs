@@ -53,6 +53,9 @@ struct RunArgs {
     /// Seconds between re-checks of a Ready resource (Elasticsearch drift).
     #[arg(long, default_value_t = 300)]
     resync_secs: u64,
+    /// Reconciles running at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: u16,
     /// ClusterRole the collectors are bound to (shipped in manifests/).
     #[arg(long, default_value = "meshlogging-collector")]
     collector_cluster_role: String,
@@ -111,6 +114,7 @@ fn run(args: RunArgs) -> ExitCode {
                 resync_ready: Duration::from_secs(args.resync_secs),
                 collector_cluster_role: args.collector_cluster_role,
                 namespace: args.namespace,
+                concurrency: args.concurrency.max(1),
                 ..Settings::default()
             },
             metrics_addr: args.metrics_addr,

@@ -41,11 +41,20 @@ async fn the_operator_works_with_exactly_its_manifests_rbac_and_nothing_more() {
         .arg(format!("{}/manifests", env!("CARGO_MANIFEST_DIR")))
         .output()
         .expect("kubectl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     support::wait_for(WAIT, "CRD established", || async {
         let out = server
             .kubectl()
-            .args(["wait", "--for=condition=Established", "crd/meshloggings.logging.mcp-mesh.io", "--timeout=5s"])
+            .args([
+                "wait",
+                "--for=condition=Established",
+                "crd/meshloggings.logging.mcp-mesh.io",
+                "--timeout=5s",
+            ])
             .output()
             .ok()?;
         out.status.success().then_some(())
@@ -55,11 +64,25 @@ async fn the_operator_works_with_exactly_its_manifests_rbac_and_nothing_more() {
     // The operator's identity: a token of its ServiceAccount.
     let out = server
         .kubectl()
-        .args(["create", "token", "meshlogging-operator", "-n", "meshlogging-system", "--duration=1h"])
+        .args([
+            "create",
+            "token",
+            "meshlogging-operator",
+            "-n",
+            "meshlogging-system",
+            "--duration=1h",
+        ])
         .output()
         .expect("kubectl create token");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let token = String::from_utf8(out.stdout).expect("token").trim().to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout)
+        .expect("token")
+        .trim()
+        .to_string();
     let kubeconfig = server.kubeconfig_for_token("operator", &token);
     let operator_client = client_from(&kubeconfig, "rbac-operator").await;
 
@@ -98,10 +121,16 @@ async fn the_operator_works_with_exactly_its_manifests_rbac_and_nothing_more() {
 
     // A full cycle: create -> ready -> delete.
     let ns = support::namespace(&admin, "rbac").await;
-    let text = std::fs::read_to_string(format!("{}/examples/minimal.yaml", env!("CARGO_MANIFEST_DIR"))).expect("example");
+    let text = std::fs::read_to_string(format!(
+        "{}/examples/minimal.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("example");
     let ml: MeshLogging = serde_saphyr::from_str(&text).expect("parse");
     let api: Api<MeshLogging> = Api::namespaced(admin.clone(), &ns);
-    api.create(&PostParams::default(), &ml).await.expect("create");
+    api.create(&PostParams::default(), &ml)
+        .await
+        .expect("create");
     let name = "mesh-logs";
     wait_for(WAIT, "Ready=True as the ServiceAccount", || async {
         for (kind, path) in [("sts", "mesh-logs-es"), ("deploy", "mesh-logs-kibana"), ("ds", "mesh-logs-collector")] {
@@ -122,31 +151,52 @@ async fn the_operator_works_with_exactly_its_manifests_rbac_and_nothing_more() {
         ready.then_some(())
     })
     .await;
-    api.delete(name, &DeleteParams::default()).await.expect("delete");
-    wait_for(WAIT, "deleted (finalizer removed by the ServiceAccount)", || async {
-        api.get_opt(name).await.ok()?.is_none().then_some(())
-    })
+    api.delete(name, &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_for(
+        WAIT,
+        "deleted (finalizer removed by the ServiceAccount)",
+        || async { api.get_opt(name).await.ok()?.is_none().then_some(()) },
+    )
     .await;
 
     // What the ServiceAccount must not do.
     let roles: Api<ClusterRole> = Api::all(operator_client.clone());
-    let role: ClusterRole = serde_json::from_value(json!({"metadata": {"name": "escalate"}, "rules": []})).expect("role");
-    let e = roles.create(&PostParams::default(), &role).await.expect_err("create ClusterRole refused");
+    let role: ClusterRole =
+        serde_json::from_value(json!({"metadata": {"name": "escalate"}, "rules": []}))
+            .expect("role");
+    let e = roles
+        .create(&PostParams::default(), &role)
+        .await
+        .expect_err("create ClusterRole refused");
     assert_eq!(status_code(&e), Some(403), "{e}");
 
     let namespaces: Api<Namespace> = Api::all(operator_client.clone());
-    let e = namespaces.delete(&ns, &DeleteParams::default()).await.expect_err("delete Namespace refused");
+    let e = namespaces
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .expect_err("delete Namespace refused");
     assert_eq!(status_code(&e), Some(403), "{e}");
 
-    let exec = http::Request::post(format!("/api/v1/namespaces/{ns}/pods/anything/exec?command=sh&stdout=true"))
-        .body(Vec::new())
-        .expect("request");
-    let e = operator_client.request_text(exec).await.expect_err("pods/exec refused");
+    let exec = http::Request::post(format!(
+        "/api/v1/namespaces/{ns}/pods/anything/exec?command=sh&stdout=true"
+    ))
+    .body(Vec::new())
+    .expect("request");
+    let e = operator_client
+        .request_text(exec)
+        .await
+        .expect_err("pods/exec refused");
     assert_eq!(status_code(&e), Some(403), "{e}");
 
     let secrets: Api<Secret> = Api::namespaced(operator_client.clone(), &ns);
     let e = secrets
-        .patch("mesh-logs-es-elastic-user", &PatchParams::default(), &Patch::Merge(json!({"data": {}})))
+        .patch(
+            "mesh-logs-es-elastic-user",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {}})),
+        )
         .await
         .expect_err("changing a Secret refused");
     assert_eq!(status_code(&e), Some(403), "{e}");

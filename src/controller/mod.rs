@@ -75,6 +75,9 @@ pub struct Settings {
     pub collector_cluster_role: String,
     /// Watch only this namespace (all namespaces when `None`).
     pub namespace: Option<String>,
+    /// Reconciles running at once (never two on one resource). Bounded, because each
+    /// pass holds Elasticsearch listings in memory.
+    pub concurrency: u16,
 }
 
 impl Default for Settings {
@@ -89,6 +92,7 @@ impl Default for Settings {
             error_backoff_max: Duration::from_secs(300),
             collector_cluster_role: names::DEFAULT_COLLECTOR_CLUSTER_ROLE.to_string(),
             namespace: None,
+            concurrency: 4,
         }
     }
 }
@@ -245,6 +249,7 @@ pub async fn run(
         };
     }
     Controller::for_stream(resources, reader)
+        .with_config(kube::runtime::Config::default().concurrency(ctx.settings.concurrency))
         .owns(owned_api!(StatefulSet), children.clone())
         .owns(owned_api!(Deployment), children.clone())
         .owns(owned_api!(DaemonSet), children.clone())
