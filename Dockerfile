@@ -22,11 +22,14 @@ WORKDIR /src
 
 # Dependency layer: compile every dependency against stub sources, so that changing the
 # operator's code does not rebuild them. The workspace member tests/es-sim (a test-only
-# crate) is copied whole because Cargo reads every member's targets, even unbuilt ones.
+# crate) is copied whole because Cargo reads every member's targets, even unbuilt ones;
+# the root package's declared example and bench get stubs for the same reason.
 COPY Cargo.toml Cargo.lock ./
 COPY tests/es-sim tests/es-sim
-RUN mkdir -p src \
+RUN mkdir -p src hack benches \
  && echo 'fn main() {}' > src/main.rs \
+ && echo 'fn main() {}' > hack/demo.rs \
+ && echo 'fn main() {}' > benches/operator.rs \
  && touch src/lib.rs \
  && cargo build --release --locked --target "${TARGET}" -p meshlogging-operator --bin meshlogging-operator \
  && rm -rf src
