@@ -16,7 +16,7 @@ use std::fmt;
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::api::units::time_to_millis;
+use crate::api::units::{quantity_value, time_to_millis};
 use crate::api::{
     AntiAffinity, CollectorType, ExternalElasticsearch, KibanaIngress, MeshLogging,
     MeshLoggingSpec, RepositoryType, SecureSettingsSource,
@@ -803,41 +803,6 @@ fn check_requests_within_limits(r: &ResourceRequirements, path: &str, errs: &mut
     }
 }
 
-/// The value of a Kubernetes quantity (`4Gi`, `500m`, `1e3`, `2.5G`) in base units.
-pub fn quantity_value(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (number, suffix) = s.split_at(split);
-    if number.is_empty() || number.starts_with('-') {
-        return None;
-    }
-    let n: f64 = number.parse().ok()?;
-    let factor = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        exp if exp.starts_with(['e', 'E']) => 10f64.powi(exp[1..].parse::<i32>().ok()?),
-        _ => return None,
-    };
-    let v = n * factor;
-    v.is_finite().then_some(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1070,17 +1035,6 @@ mod tests {
             spec["version"] = json!("8.15.3");
             assert_eq!(errors(spec), vec![path], "{patch}");
         }
-    }
-
-    #[test]
-    fn quantities() {
-        assert_eq!(quantity_value("4Gi"), Some(4.0 * 1024f64.powi(3)));
-        assert_eq!(quantity_value("500m"), Some(0.5));
-        assert_eq!(quantity_value("1e3"), Some(1000.0));
-        assert_eq!(quantity_value("2.5G"), Some(2.5e9));
-        assert_eq!(quantity_value("-1Gi"), None);
-        assert_eq!(quantity_value("Gi"), None);
-        assert_eq!(quantity_value("1Xi"), None);
     }
 
     #[test]

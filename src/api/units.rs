@@ -1,6 +1,6 @@
 //! Elasticsearch's time units (`30d`, `12h`, `0ms`) and byte sizes (`50gb`): the schema
 //! patterns that refuse malformed values at admission, and parsers for the checks the
-//! schema cannot express (phase ordering). Pure.
+//! schema cannot express (phase ordering); and the value of Kubernetes quantities. Pure.
 
 /// An Elasticsearch time value: a whole number and one of ES's units.
 pub const TIME_PATTERN: &str = r"^[0-9]+(d|h|m|s|ms|micros|nanos)$";
@@ -56,6 +56,41 @@ pub fn bytes(value: &str) -> Option<u128> {
     Some((n * factor as f64) as u128)
 }
 
+/// The value of a Kubernetes quantity (`4Gi`, `500m`, `1e3`, `2.5G`) in base units.
+pub fn quantity_value(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(split);
+    if number.is_empty() || number.starts_with('-') {
+        return None;
+    }
+    let n: f64 = number.parse().ok()?;
+    let factor = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exp if exp.starts_with(['e', 'E']) => 10f64.powi(exp[1..].parse::<i32>().ok()?),
+        _ => return None,
+    };
+    let v = n * factor;
+    v.is_finite().then_some(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +112,16 @@ mod tests {
         assert_eq!(bytes("1.5kb"), Some(1536));
         assert_eq!(bytes("10"), None);
         assert_eq!(bytes("10GB"), None);
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(quantity_value("4Gi"), Some(4.0 * 1024f64.powi(3)));
+        assert_eq!(quantity_value("500m"), Some(0.5));
+        assert_eq!(quantity_value("1e3"), Some(1000.0));
+        assert_eq!(quantity_value("2.5G"), Some(2.5e9));
+        assert_eq!(quantity_value("-1Gi"), None);
+        assert_eq!(quantity_value("Gi"), None);
+        assert_eq!(quantity_value("1Xi"), None);
     }
 }

@@ -18,6 +18,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::fmt::Debug;
 
+use crate::api::units::quantity_value;
+
 /// The field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "meshlogging-operator";
 
@@ -168,43 +170,10 @@ fn element_key(v: &Value) -> Option<(String, String)> {
 
 /// Compares two Kubernetes quantities by value (`1` = `1000m`, `1Gi` = `1024Mi`).
 pub fn quantity_eq(a: &str, b: &str) -> bool {
-    match (parse_quantity(a), parse_quantity(b)) {
+    match (quantity_value(a), quantity_value(b)) {
         (Some(x), Some(y)) => (x - y).abs() <= f64::EPSILON * x.abs().max(y.abs()).max(1.0),
         _ => false,
     }
-}
-
-fn parse_quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (number, suffix) = s.split_at(split);
-    if number.is_empty() {
-        return None;
-    }
-    let n: f64 = number.parse().ok()?;
-    let factor = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0_f64.powi(2),
-        "Gi" => 1024.0_f64.powi(3),
-        "Ti" => 1024.0_f64.powi(4),
-        "Pi" => 1024.0_f64.powi(5),
-        "Ei" => 1024.0_f64.powi(6),
-        _ => {
-            let exp: i32 = suffix.strip_prefix(['e', 'E'])?.parse().ok()?;
-            10f64.powi(exp)
-        }
-    };
-    Some(n * factor)
 }
 
 #[cfg(test)]

@@ -132,17 +132,18 @@ pub async fn apply_all(
 ) -> Result<Applied> {
     let mut applied = Applied::default();
     let mut wanted: BTreeSet<(&'static str, String)> = BTreeSet::new();
-    let mut note = |kind: &'static str, name: String, outcome: Outcome, applied: &mut Applied| {
-        if outcome != Outcome::Unchanged {
-            let verb = if outcome == Outcome::Created {
-                "created"
-            } else {
-                "updated"
-            };
-            applied.changes.push(format!("{verb} {kind}/{name}"));
-        }
-        wanted.insert((kind, name));
-    };
+    let mut note =
+        |kind: &'static str, (outcome, name): (Outcome, String), applied: &mut Applied| {
+            if outcome != Outcome::Unchanged {
+                let verb = if outcome == Outcome::Created {
+                    "created"
+                } else {
+                    "updated"
+                };
+                applied.changes.push(format!("{verb} {kind}/{name}"));
+            }
+            wanted.insert((kind, name));
+        };
     for child in children {
         match child {
             Child::StatefulSet(o) => {
@@ -154,7 +155,7 @@ pub async fn apply_all(
                     .and_then(|s| s.ready_replicas)
                     .unwrap_or(0);
                 applied.workloads.elasticsearch = Some((desired, ready));
-                note("StatefulSet", live.name_any(), outcome, &mut applied);
+                note("StatefulSet", (outcome, live.name_any()), &mut applied);
             }
             Child::Deployment(o) => {
                 let (outcome, live) = apply_namespaced(client, o).await?;
@@ -165,44 +166,32 @@ pub async fn apply_all(
                     .and_then(|s| s.ready_replicas)
                     .unwrap_or(0);
                 applied.workloads.kibana = Some((desired, ready));
-                note("Deployment", live.name_any(), outcome, &mut applied);
+                note("Deployment", (outcome, live.name_any()), &mut applied);
             }
             Child::DaemonSet(o) => {
                 let (outcome, live) = apply_namespaced(client, o).await?;
                 let status = live.status.clone().unwrap_or_default();
                 applied.workloads.collector =
                     (status.desired_number_scheduled, status.number_ready);
-                note("DaemonSet", live.name_any(), outcome, &mut applied);
+                note("DaemonSet", (outcome, live.name_any()), &mut applied);
             }
-            Child::Service(o) => {
-                let (outcome, live) = apply_namespaced(client, o).await?;
-                note("Service", live.name_any(), outcome, &mut applied);
-            }
-            Child::ConfigMap(o) => {
-                let (outcome, live) = apply_namespaced(client, o).await?;
-                note("ConfigMap", live.name_any(), outcome, &mut applied);
-            }
+            Child::Service(o) => note("Service", plain(client, o).await?, &mut applied),
+            Child::ConfigMap(o) => note("ConfigMap", plain(client, o).await?, &mut applied),
             Child::PodDisruptionBudget(o) => {
-                let (outcome, live) = apply_namespaced(client, o).await?;
-                note(
-                    "PodDisruptionBudget",
-                    live.name_any(),
-                    outcome,
-                    &mut applied,
-                );
+                note("PodDisruptionBudget", plain(client, o).await?, &mut applied)
             }
             Child::ServiceAccount(o) => {
-                let (outcome, live) = apply_namespaced(client, o).await?;
-                note("ServiceAccount", live.name_any(), outcome, &mut applied);
+                note("ServiceAccount", plain(client, o).await?, &mut applied)
             }
-            Child::Ingress(o) => {
-                let (outcome, live) = apply_namespaced(client, o).await?;
-                note("Ingress", live.name_any(), outcome, &mut applied);
-            }
+            Child::Ingress(o) => note("Ingress", plain(client, o).await?, &mut applied),
             Child::ClusterRoleBinding(o) => {
                 let (outcome, live) =
                     apply(Api::<ClusterRoleBinding>::all(client.clone()), o).await?;
-                note("ClusterRoleBinding", live.name_any(), outcome, &mut applied);
+                note(
+                    "ClusterRoleBinding",
+                    (outcome, live.name_any()),
+                    &mut applied,
+                );
             }
         }
     }
@@ -296,6 +285,16 @@ pub async fn apply_all(
     )
     .await?;
     Ok(applied)
+}
+
+/// Applies a namespaced child whose live state the reconcile does not read.
+async fn plain<K>(client: &kube::Client, desired: &K) -> Result<(Outcome, String)>
+where
+    K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let (outcome, live) = apply_namespaced(client, desired).await?;
+    Ok((outcome, live.name_any()))
 }
 
 /// Deletes objects of kind `K` labelled as this resource's and owned by it (uid) that

@@ -1,7 +1,10 @@
 //! Runs Elasticsearch's YAML REST tests against the stand-in.
 //!
-//! Test folders: `ES_CONFORMANCE_DIR` (default `../../../shared/es-conformance`
-//! from this crate) plus every folder in the colon-separated `ES_YAML_EXTRA_DIRS`.
+//! Test folders: `ES_CONFORMANCE_DIR` (default: the project's `shared/es-conformance`,
+//! found beside the checkout — `../shared/es-conformance` from the repository root or
+//! any folder above it, else `/work/shared/es-conformance`, where the workplace keeps
+//! it for clones made elsewhere) plus every folder in the colon-separated
+//! `ES_YAML_EXTRA_DIRS`.
 //! `do:` API names are mapped to HTTP calls with the JSON REST specs found in
 //! those folders; APIs without a spec there use the small table in
 //! `builtin_specs`. Each test runs against a fresh `EsSim` (version
@@ -1268,10 +1271,23 @@ async fn run_test(
     outcome
 }
 
+/// `shared/es-conformance` in the nearest folder above the repository that has one, else
+/// the workplace's fixed place (a clone made outside the workplace folder).
+fn default_conformance_dir() -> PathBuf {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .ancestors()
+        .skip(3) // tests/es-sim, tests, the repository root: beside the checkout, not in it
+        .map(|a| a.join("shared/es-conformance"))
+        .chain([PathBuf::from("/work/shared/es-conformance")])
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| crate_dir.join("../../../shared/es-conformance"))
+}
+
 fn conformance_dirs() -> Vec<PathBuf> {
     let mut dirs = vec![match std::env::var("ES_CONFORMANCE_DIR") {
         Ok(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/es-conformance"),
+        _ => default_conformance_dir(),
     }];
     if let Ok(extra) = std::env::var("ES_YAML_EXTRA_DIRS") {
         dirs.extend(
