@@ -31,6 +31,8 @@ pub struct Observations {
     pub generation: Option<i64>,
     /// Validation errors of the spec, if any.
     pub invalid: Option<String>,
+    /// Children the API server refused (`Kind/name: message`).
+    pub rejected: Vec<String>,
     /// Elasticsearch.
     pub elasticsearch: EsObservation,
     /// Kibana replicas (desired, ready); `None` when disabled.
@@ -110,7 +112,13 @@ pub fn compute(
         sync_condition(obs, true)
     };
 
+    let rejected = (
+        obs.rejected.is_empty(),
+        "ApplyRejected".to_string(),
+        format!("the API server refused {}", obs.rejected.join("; ")),
+    );
     let parts = [
+        rejected,
         (es_ok, es_reason.to_string(), es_message.clone()),
         (im_ok, im_reason.clone(), im_message.clone()),
         (sn_ok, sn_reason.clone(), sn_message.clone()),
@@ -155,6 +163,8 @@ pub fn compute(
     });
     let phase = if ready_ok {
         Phase::Ready
+    } else if !obs.rejected.is_empty() {
+        Phase::Degraded
     } else if !es_ok {
         match was {
             Some(Phase::Ready | Phase::Degraded | Phase::Configuring) => Phase::Degraded,
@@ -418,6 +428,29 @@ mod tests {
             s.applied, ready.applied,
             "applied objects are kept while Elasticsearch is away"
         );
+    }
+
+    #[test]
+    fn a_refused_child_makes_the_stack_degraded_with_the_api_servers_words() {
+        let mut obs = ready_obs();
+        obs.rejected =
+            vec!["StatefulSet/logs-es: spec: Forbidden: updates to statefulset spec".into()];
+        let s = compute(None, &obs, &time(1));
+        let r = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready");
+        assert_eq!(
+            (r.status.as_str(), r.reason.as_str()),
+            ("False", "ApplyRejected")
+        );
+        assert!(
+            r.message.contains("StatefulSet/logs-es: spec: Forbidden"),
+            "{}",
+            r.message
+        );
+        assert_eq!(s.phase, Some(Phase::Degraded));
     }
 
     #[test]

@@ -732,3 +732,45 @@ async fn an_operator_killed_mid_reconcile_converges_after_restart() {
     assert_eq!(generated, 9, "each generated Secret exists once");
     second.stop().await;
 }
+
+#[tokio::test]
+async fn a_child_the_api_server_refuses_is_reported_not_retried_blindly() {
+    let Setup { server, client, ns } = setup("refused").await;
+    let sim = sim().await;
+    let op = operator::start(server, &ns, &sim, &ns).await;
+    kubectl_apply(server, &ns, "minimal.yaml");
+    let name = "mesh-logs";
+    wait_ready(&client, &ns, name).await;
+
+    // Storage was defaulted (10Gi); setting it now changes the StatefulSet's immutable
+    // volume claim templates, which the API server refuses.
+    let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"elasticsearch": {"storage": {"size": "50Gi"}}}})),
+    )
+    .await
+    .expect("patch");
+    let ml = wait_for(WAIT, "ApplyRejected", || async {
+        let ml = api.get(name).await.ok()?;
+        let ready = condition(&ml, "Ready")?;
+        (ready.1 == "ApplyRejected").then_some(ml)
+    })
+    .await;
+    let ready = condition(&ml, "Ready").expect("Ready");
+    assert_eq!(ready.0, "False");
+    assert!(ready.2.contains("StatefulSet/mesh-logs-es"), "{}", ready.2);
+    assert!(ready.2.contains("Forbidden"), "{}", ready.2);
+    assert_eq!(
+        ml.status.and_then(|s| s.phase).map(|p| p.as_str()),
+        Some("Degraded")
+    );
+    // Everything else is still applied and the StatefulSet is not pruned.
+    assert!(
+        get::<StatefulSet>(&client, &ns, "mesh-logs-es")
+            .await
+            .is_some()
+    );
+    op.stop().await;
+}

@@ -296,3 +296,40 @@ async fn kubectl_explain_prints_the_field_docs() {
         "{doc}"
     );
 }
+
+#[tokio::test]
+async fn storage_cannot_change_once_set() {
+    let (client, ns) = setup("immutable").await;
+    let api: Api<MeshLogging> = Api::namespaced(client, &ns);
+    let mut ml: MeshLogging = serde_saphyr::from_str(
+        &std::fs::read_to_string(repo("examples/minimal.yaml")).expect("minimal.yaml"),
+    )
+    .expect("parse");
+    ml.spec.elasticsearch.storage =
+        Some(serde_json::from_value(json!({"size": "10Gi"})).expect("storage"));
+    api.create(&PostParams::default(), &ml)
+        .await
+        .expect("create");
+    let e = api
+        .patch(
+            "mesh-logs",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"elasticsearch": {"storage": {"size": "20Gi"}}}})),
+        )
+        .await
+        .expect_err("a storage change is refused");
+    let message = e.to_string();
+    assert!(message.contains("spec.elasticsearch.storage"), "{message}");
+    assert!(
+        message.contains("storage cannot change once set"),
+        "{message}"
+    );
+    // Other fields still change.
+    api.patch(
+        "mesh-logs",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"elasticsearch": {"replicas": 5}}})),
+    )
+    .await
+    .expect("replicas change");
+}

@@ -159,7 +159,11 @@ pub struct ElasticsearchSpec {
     pub resources: Option<ResourceRequirements>,
 
     /// The data volume of each node (managed mode). Default 10Gi in the default storage class.
+    /// Cannot change once set: a StatefulSet's volume claim templates are immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message(
+        "storage cannot change once set: the volume claim templates of the Elasticsearch StatefulSet are immutable"
+    ))]
     pub storage: Option<StorageSpec>,
 
     /// How nodes are spread over Kubernetes nodes (managed mode): `hard` never puts two

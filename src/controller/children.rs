@@ -8,9 +8,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec, Service, ServiceAcc
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use kube::Resource;
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::core::NamespaceResourceScope;
-use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -39,6 +39,8 @@ pub struct Workloads {
 pub struct Applied {
     /// `Kind/name` of every child created, updated or deleted.
     pub changes: Vec<String>,
+    /// Children the API server refused: `Kind/name: its message`.
+    pub rejected: Vec<String>,
     /// Readiness read from the applied workloads.
     pub workloads: Workloads,
 }
@@ -132,67 +134,30 @@ pub async fn apply_all(
 ) -> Result<Applied> {
     let mut applied = Applied::default();
     let mut wanted: BTreeSet<(&'static str, String)> = BTreeSet::new();
-    let mut note =
-        |kind: &'static str, (outcome, name): (Outcome, String), applied: &mut Applied| {
-            if outcome != Outcome::Unchanged {
-                let verb = if outcome == Outcome::Created {
-                    "created"
-                } else {
-                    "updated"
-                };
-                applied.changes.push(format!("{verb} {kind}/{name}"));
-            }
-            wanted.insert((kind, name));
-        };
     for child in children {
-        match child {
-            Child::StatefulSet(o) => {
-                let (outcome, live) = apply_namespaced(client, o).await?;
-                let desired = live.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                let ready = live
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.ready_replicas)
-                    .unwrap_or(0);
-                applied.workloads.elasticsearch = Some((desired, ready));
-                note("StatefulSet", (outcome, live.name_any()), &mut applied);
+        let (kind, name) = (child.kind(), child.name().to_string());
+        match apply_child(client, child, &mut applied.workloads).await {
+            Ok(outcome) => {
+                if outcome != Outcome::Unchanged {
+                    let verb = if outcome == Outcome::Created {
+                        "created"
+                    } else {
+                        "updated"
+                    };
+                    applied.changes.push(format!("{verb} {kind}/{name}"));
+                }
+                wanted.insert((kind, name));
             }
-            Child::Deployment(o) => {
-                let (outcome, live) = apply_namespaced(client, o).await?;
-                let desired = live.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                let ready = live
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.ready_replicas)
-                    .unwrap_or(0);
-                applied.workloads.kibana = Some((desired, ready));
-                note("Deployment", (outcome, live.name_any()), &mut applied);
+            // The API server refuses the object (for example a changed volume claim
+            // template of a StatefulSet, which is immutable): report it, keep going, and
+            // never prune what could not be applied.
+            Err(kube::Error::Api(e)) if e.code == 422 => {
+                applied
+                    .rejected
+                    .push(format!("{kind}/{name}: {}", e.message));
+                wanted.insert((kind, name));
             }
-            Child::DaemonSet(o) => {
-                let (outcome, live) = apply_namespaced(client, o).await?;
-                let status = live.status.clone().unwrap_or_default();
-                applied.workloads.collector =
-                    (status.desired_number_scheduled, status.number_ready);
-                note("DaemonSet", (outcome, live.name_any()), &mut applied);
-            }
-            Child::Service(o) => note("Service", plain(client, o).await?, &mut applied),
-            Child::ConfigMap(o) => note("ConfigMap", plain(client, o).await?, &mut applied),
-            Child::PodDisruptionBudget(o) => {
-                note("PodDisruptionBudget", plain(client, o).await?, &mut applied)
-            }
-            Child::ServiceAccount(o) => {
-                note("ServiceAccount", plain(client, o).await?, &mut applied)
-            }
-            Child::Ingress(o) => note("Ingress", plain(client, o).await?, &mut applied),
-            Child::ClusterRoleBinding(o) => {
-                let (outcome, live) =
-                    apply(Api::<ClusterRoleBinding>::all(client.clone()), o).await?;
-                note(
-                    "ClusterRoleBinding",
-                    (outcome, live.name_any()),
-                    &mut applied,
-                );
-            }
+            Err(e) => return Err(e.into()),
         }
     }
 
@@ -287,14 +252,47 @@ pub async fn apply_all(
     Ok(applied)
 }
 
-/// Applies a namespaced child whose live state the reconcile does not read.
-async fn plain<K>(client: &kube::Client, desired: &K) -> Result<(Outcome, String)>
-where
-    K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
-    K::DynamicType: Default,
-{
-    let (outcome, live) = apply_namespaced(client, desired).await?;
-    Ok((outcome, live.name_any()))
+/// Applies one child, reading the workloads' readiness from what the API server returns.
+async fn apply_child(
+    client: &kube::Client,
+    child: &Child,
+    workloads: &mut Workloads,
+) -> Result<Outcome, kube::Error> {
+    let replicas = |spec: Option<i32>, ready: Option<i32>| (spec.unwrap_or(1), ready.unwrap_or(0));
+    Ok(match child {
+        Child::StatefulSet(o) => {
+            let (outcome, live) = apply_namespaced(client, o).await?;
+            workloads.elasticsearch = Some(replicas(
+                live.spec.as_ref().and_then(|s| s.replicas),
+                live.status.as_ref().and_then(|s| s.ready_replicas),
+            ));
+            outcome
+        }
+        Child::Deployment(o) => {
+            let (outcome, live) = apply_namespaced(client, o).await?;
+            workloads.kibana = Some(replicas(
+                live.spec.as_ref().and_then(|s| s.replicas),
+                live.status.as_ref().and_then(|s| s.ready_replicas),
+            ));
+            outcome
+        }
+        Child::DaemonSet(o) => {
+            let (outcome, live) = apply_namespaced(client, o).await?;
+            let status = live.status.unwrap_or_default();
+            workloads.collector = (status.desired_number_scheduled, status.number_ready);
+            outcome
+        }
+        Child::Service(o) => apply_namespaced(client, o).await?.0,
+        Child::ConfigMap(o) => apply_namespaced(client, o).await?.0,
+        Child::PodDisruptionBudget(o) => apply_namespaced(client, o).await?.0,
+        Child::ServiceAccount(o) => apply_namespaced(client, o).await?.0,
+        Child::Ingress(o) => apply_namespaced(client, o).await?.0,
+        Child::ClusterRoleBinding(o) => {
+            apply(Api::<ClusterRoleBinding>::all(client.clone()), o)
+                .await?
+                .0
+        }
+    })
 }
 
 /// Deletes objects of kind `K` labelled as this resource's and owned by it (uid) that

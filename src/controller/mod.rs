@@ -455,6 +455,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
     let obs = Observations {
         generation,
         invalid: None,
+        rejected: applied.rejected,
         elasticsearch: es,
         kibana: applied.workloads.kibana,
         collector: applied.workloads.collector,
