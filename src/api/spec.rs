@@ -131,7 +131,8 @@ pub struct MeshLoggingSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshots: Option<SnapshotsSpec>,
 
-    /// The Kibana data view and log dashboards.
+    /// The Kibana data view and log dashboards. Reserved: this version of the operator does
+    /// not load them yet (see the README's known limitations).
     #[serde(default = "DashboardsSpec::recommended")]
     pub dashboards: DashboardsSpec,
 
@@ -823,7 +824,8 @@ pub struct SnapshotRetention {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DashboardsSpec {
-    /// Load the data view and the log dashboards into Kibana. Default true.
+    /// Load the data view and the log dashboards into Kibana (not implemented yet; accepted
+    /// and kept for compatibility). Default true.
     #[serde(default = "default_true")]
     pub enabled: bool,
 }
