@@ -6,7 +6,8 @@
 //!
 //! Both processes run under a small `sh` supervisor whose stdin is a pipe from the test
 //! binary: when the test binary ends — normally, by panic or by a signal — the pipe closes,
-//! the supervisor kills both processes and removes their data folder. No fixed ports, no
+//! the supervisor kills both processes (SIGKILL: their data is throwaway, and a graceful
+//! kube-apiserver shutdown lingers for most of a minute) and removes their data folder. No fixed ports, no
 //! stray processes, safe to run twice at once.
 
 use std::io::Write as _;
@@ -133,7 +134,7 @@ impl ApiServer {
             "{etcd} >{etcd_log} 2>&1 & etcd=$!\n\
              {apiserver} >{api_log} 2>&1 & api=$!\n\
              cat >/dev/null\n\
-             kill $api $etcd 2>/dev/null\n\
+             kill -9 $api $etcd 2>/dev/null\n\
              wait\n\
              rm -rf {dir}\n",
             etcd = shell_words(&etcd),
