@@ -112,58 +112,6 @@ where
         .expect("get")
 }
 
-/// Plays the kubelet: every workload of `name` reports all its pods ready.
-async fn pods_ready(client: &kube::Client, ns: &str, name: &str) {
-    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
-    if let Some(s) = sts.get_opt(&format!("{name}-es")).await.expect("sts") {
-        let n = s.spec.and_then(|s| s.replicas).unwrap_or(1);
-        let status = json!({"status": {"replicas": n, "readyReplicas": n, "availableReplicas": n,
-            "currentReplicas": n, "updatedReplicas": n, "observedGeneration": s.metadata.generation}});
-        sts.patch_status(
-            &format!("{name}-es"),
-            &PatchParams::default(),
-            &Patch::Merge(status),
-        )
-        .await
-        .expect("sts status");
-    }
-    let deploys: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    if let Some(d) = deploys
-        .get_opt(&format!("{name}-kibana"))
-        .await
-        .expect("deploy")
-    {
-        let n = d.spec.and_then(|s| s.replicas).unwrap_or(1);
-        let status = json!({"status": {"replicas": n, "readyReplicas": n, "availableReplicas": n,
-            "updatedReplicas": n, "observedGeneration": d.metadata.generation}});
-        deploys
-            .patch_status(
-                &format!("{name}-kibana"),
-                &PatchParams::default(),
-                &Patch::Merge(status),
-            )
-            .await
-            .expect("deploy status");
-    }
-    let ds: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
-    if ds
-        .get_opt(&format!("{name}-collector"))
-        .await
-        .expect("ds")
-        .is_some()
-    {
-        let status = json!({"status": {"desiredNumberScheduled": 2, "currentNumberScheduled": 2,
-            "numberReady": 2, "numberMisscheduled": 0, "numberAvailable": 2, "updatedNumberScheduled": 2}});
-        ds.patch_status(
-            &format!("{name}-collector"),
-            &PatchParams::default(),
-            &Patch::Merge(status),
-        )
-        .await
-        .expect("ds status");
-    }
-}
-
 fn condition(ml: &MeshLogging, type_: &str) -> Option<(String, String, String)> {
     ml.status
         .as_ref()?
@@ -176,7 +124,7 @@ fn condition(ml: &MeshLogging, type_: &str) -> Option<(String, String, String)> 
 async fn wait_ready(client: &kube::Client, ns: &str, name: &str) -> MeshLogging {
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), ns);
     wait_for(WAIT, "Ready=True", || async {
-        pods_ready(client, ns, name).await;
+        support::pods_ready(client, ns, name).await;
         let ml = api.get(name).await.ok()?;
         (condition(&ml, "Ready").map(|c| c.0).as_deref() == Some("True")).then_some(ml)
     })
@@ -488,7 +436,7 @@ async fn a_spec_change_flows_to_children_and_elasticsearch() {
     })
     .await;
     let ml = wait_for(WAIT, "observedGeneration and Ready", || async {
-        pods_ready(&client, &ns, name).await;
+        support::pods_ready(&client, &ns, name).await;
         let ml = api.get(name).await.ok()?;
         let s = ml.status.clone()?;
         let ready = condition(&ml, "Ready").map(|c| c.0).as_deref() == Some("True");
@@ -525,7 +473,7 @@ async fn unreachable_elasticsearch_is_reported_and_recovered_from() {
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
 
     let ml = wait_for(WAIT, "ElasticsearchUnreachable", || async {
-        pods_ready(&client, &ns, name).await;
+        support::pods_ready(&client, &ns, name).await;
         let ml = api.get(name).await.ok()?;
         let ready = condition(&ml, "Ready")?;
         (ready.0 == "False" && ready.1 == "ElasticsearchUnreachable").then_some(ml)
@@ -699,7 +647,7 @@ async fn an_operator_killed_mid_reconcile_converges_after_restart() {
     kubectl_apply(server, &ns, "production.yaml");
     let name = "mcp-mesh-logs";
     wait_for(WAIT, "first Elasticsearch writes", || async {
-        pods_ready(&client, &ns, name).await;
+        support::pods_ready(&client, &ns, name).await;
         (!sim.write_requests().is_empty()).then_some(())
     })
     .await;

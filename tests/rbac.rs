@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use es_sim::{EsSim, Health, SimConfig, SimUser};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -133,21 +132,13 @@ async fn the_operator_works_with_exactly_its_manifests_rbac_and_nothing_more() {
         .expect("create");
     let name = "mesh-logs";
     wait_for(WAIT, "Ready=True as the ServiceAccount", || async {
-        for (kind, path) in [("sts", "mesh-logs-es"), ("deploy", "mesh-logs-kibana"), ("ds", "mesh-logs-collector")] {
-            let status = match kind {
-                "sts" => json!({"status": {"replicas": 3, "readyReplicas": 3, "availableReplicas": 3}}),
-                "deploy" => json!({"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}}),
-                _ => json!({"status": {"desiredNumberScheduled": 1, "currentNumberScheduled": 1, "numberReady": 1, "numberMisscheduled": 0}}),
-            };
-            let pp = PatchParams::default();
-            let _ = match kind {
-                "sts" => Api::<StatefulSet>::namespaced(admin.clone(), &ns).patch_status(path, &pp, &Patch::Merge(status)).await.map(|_| ()),
-                "deploy" => Api::<Deployment>::namespaced(admin.clone(), &ns).patch_status(path, &pp, &Patch::Merge(status)).await.map(|_| ()),
-                _ => Api::<DaemonSet>::namespaced(admin.clone(), &ns).patch_status(path, &pp, &Patch::Merge(status)).await.map(|_| ()),
-            };
-        }
+        support::pods_ready(&admin, &ns, name).await;
         let ml = api.get(name).await.ok()?;
-        let ready = ml.status?.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+        let ready = ml
+            .status?
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
         ready.then_some(())
     })
     .await;

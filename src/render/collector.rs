@@ -40,7 +40,7 @@ use super::{
     Child, RenderContext, config_map_volume, env, env_field, env_secret, mount, secret_volume,
 };
 use crate::api::CollectorType;
-use crate::validate::{EsMode, ValidCollector, Validated};
+use crate::validate::{ValidCollector, Validated};
 
 /// Where the node's state (read positions, buffer) is mounted in the collector.
 pub const STATE_DIR: &str = "/var/lib/meshlogging-collector";
@@ -110,21 +110,6 @@ fn endpoint(v: &Validated, ctx: &RenderContext) -> Endpoint {
         port: names::ES_HTTP_PORT as u16,
         path: String::new(),
     })
-}
-
-/// The Secret and key of the CA the collector verifies Elasticsearch with; the system
-/// trust store when `None`.
-fn ca_source(v: &Validated) -> Option<(String, String)> {
-    match &v.mode {
-        EsMode::Managed(_) => Some((
-            names::es_http_certs_secret(&v.name),
-            names::CA_CERT_KEY.to_string(),
-        )),
-        EsMode::External(e) => e
-            .ca_secret_ref
-            .as_ref()
-            .map(|r| (r.name.clone(), r.key.clone())),
-    }
 }
 
 /// Paths never tailed: the user's, then the collector's own container logs.
@@ -267,7 +252,7 @@ pub fn fluent_bit_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String,
             ("tls.verify_hostname", "On".into()),
             ("tls.vhost", es.host.clone()),
         ]);
-        if ca_source(v).is_some() {
+        if super::es_ca_source(v).is_some() {
             output.push(("tls.ca_file", format!("{CA_DIR}/{}", names::CA_CERT_KEY)));
         }
     }
@@ -429,7 +414,7 @@ pub fn fluentd_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String, St
     }
     if es.tls {
         conf.push_str("  ssl_verify true\n");
-        if ca_source(v).is_some() {
+        if super::es_ca_source(v).is_some() {
             let _ = writeln!(conf, "  ca_file {CA_DIR}/{}", names::CA_CERT_KEY);
         }
     }
@@ -531,7 +516,7 @@ fn daemonset(v: &Validated, ctx: &RenderContext) -> DaemonSet {
         mount("state", STATE_DIR, false),
         mount("config", config_dir, true),
     ];
-    if let Some((secret, key)) = ca_source(v) {
+    if let Some((secret, key)) = super::es_ca_source(v) {
         volumes.push(secret_volume(
             "es-ca",
             secret,

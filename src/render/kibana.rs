@@ -27,7 +27,7 @@ use super::{
     Child, RenderContext, config_map_volume, env_secret, flat_yaml, mount, restricted_container,
     runtime_default_seccomp, secret_volume,
 };
-use crate::validate::{EsMode, ValidKibana, Validated};
+use crate::validate::{ValidKibana, Validated};
 
 /// Kibana's home in the official image.
 const HOME: &str = "/usr/share/kibana";
@@ -49,20 +49,6 @@ pub fn render(v: &Validated, k: &ValidKibana, ctx: &RenderContext) -> Vec<Child>
     children
 }
 
-/// The Secret and key of the CA Kibana verifies Elasticsearch with, if any.
-fn ca_source(v: &Validated) -> Option<(String, String)> {
-    match &v.mode {
-        EsMode::Managed(_) => Some((
-            names::es_http_certs_secret(&v.name),
-            names::CA_CERT_KEY.to_string(),
-        )),
-        EsMode::External(e) => e
-            .ca_secret_ref
-            .as_ref()
-            .map(|r| (r.name.clone(), r.key.clone())),
-    }
-}
-
 /// The `kibana.yml` settings.
 pub fn settings(v: &Validated, k: &ValidKibana, ctx: &RenderContext) -> BTreeMap<String, Value> {
     let mut s = BTreeMap::from([
@@ -79,7 +65,7 @@ pub fn settings(v: &Validated, k: &ValidKibana, ctx: &RenderContext) -> BTreeMap
             json!("full"),
         ),
     ]);
-    if ca_source(v).is_some() {
+    if super::es_ca_source(v).is_some() {
         s.insert(
             "elasticsearch.ssl.certificateAuthorities".to_string(),
             json!([format!("{CA_DIR}/{}", names::CA_CERT_KEY)]),
@@ -159,7 +145,7 @@ fn deployment(v: &Validated, k: &ValidKibana, ctx: &RenderContext) -> Deployment
         sub_path: Some("kibana.yml".to_string()),
         ..mount("kibana-config", &format!("{HOME}/config/kibana.yml"), true)
     }];
-    if let Some((secret, key)) = ca_source(v) {
+    if let Some((secret, key)) = super::es_ca_source(v) {
         volumes.push(secret_volume(
             "elasticsearch-ca",
             secret,

@@ -33,7 +33,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::validate::Validated;
+use crate::validate::{EsMode, Validated};
 
 /// One rendered object.
 #[derive(Clone, Debug, PartialEq)]
@@ -264,4 +264,20 @@ fn flat_yaml(header: &str, settings: &BTreeMap<String, serde_json::Value>) -> St
         out.push('\n');
     }
     out
+}
+
+/// The Secret and key of the CA that Kibana and the collector verify Elasticsearch with:
+/// the operator's CA in managed mode, the referenced CA Secret of an external cluster, or
+/// `None` for the system trust store.
+fn es_ca_source(v: &Validated) -> Option<(String, String)> {
+    match &v.mode {
+        EsMode::Managed(_) => Some((
+            names::es_http_certs_secret(&v.name),
+            names::CA_CERT_KEY.to_string(),
+        )),
+        EsMode::External(e) => e
+            .ca_secret_ref
+            .as_ref()
+            .map(|r| (r.name.clone(), r.key.clone())),
+    }
 }

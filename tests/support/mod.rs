@@ -5,9 +5,11 @@
 pub mod apiserver;
 pub mod operator;
 
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use serde_json::json;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -73,5 +75,57 @@ where
             panic!("timed out after {timeout:?} waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Plays the kubelet: every workload of `name` reports all its pods ready.
+pub async fn pods_ready(client: &kube::Client, ns: &str, name: &str) {
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+    if let Some(s) = sts.get_opt(&format!("{name}-es")).await.expect("sts") {
+        let n = s.spec.and_then(|s| s.replicas).unwrap_or(1);
+        let status = json!({"status": {"replicas": n, "readyReplicas": n, "availableReplicas": n,
+            "currentReplicas": n, "updatedReplicas": n, "observedGeneration": s.metadata.generation}});
+        sts.patch_status(
+            &format!("{name}-es"),
+            &PatchParams::default(),
+            &Patch::Merge(status),
+        )
+        .await
+        .expect("sts status");
+    }
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    if let Some(d) = deploys
+        .get_opt(&format!("{name}-kibana"))
+        .await
+        .expect("deploy")
+    {
+        let n = d.spec.and_then(|s| s.replicas).unwrap_or(1);
+        let status = json!({"status": {"replicas": n, "readyReplicas": n, "availableReplicas": n,
+            "updatedReplicas": n, "observedGeneration": d.metadata.generation}});
+        deploys
+            .patch_status(
+                &format!("{name}-kibana"),
+                &PatchParams::default(),
+                &Patch::Merge(status),
+            )
+            .await
+            .expect("deploy status");
+    }
+    let ds: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+    if ds
+        .get_opt(&format!("{name}-collector"))
+        .await
+        .expect("ds")
+        .is_some()
+    {
+        let status = json!({"status": {"desiredNumberScheduled": 2, "currentNumberScheduled": 2,
+            "numberReady": 2, "numberMisscheduled": 0, "numberAvailable": 2, "updatedNumberScheduled": 2}});
+        ds.patch_status(
+            &format!("{name}-collector"),
+            &PatchParams::default(),
+            &Patch::Merge(status),
+        )
+        .await
+        .expect("ds status");
     }
 }
