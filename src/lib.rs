@@ -15,6 +15,7 @@ pub mod controller;
 pub mod crd;
 pub mod elastic;
 pub mod error;
+pub mod fingerprint;
 pub mod metrics;
 pub mod operator;
 pub mod render;

@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use es_sim::{EsSim, Fault, Health, SimConfig, SimUser};
+use es_sim::{EsSim, Fault, Health};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{
@@ -20,29 +20,17 @@ use kube::{Resource, ResourceExt};
 use meshlogging_operator::api::MeshLogging;
 use serde_json::json;
 use support::apiserver::ApiServer;
-use support::operator::{self, ELASTIC_PASSWORD};
+use support::operator;
 use support::wait_for;
 
 const WAIT: Duration = Duration::from_secs(60);
 
 fn example(file: &str) -> MeshLogging {
-    let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
-    serde_saphyr::from_str(&std::fs::read_to_string(path).expect("example")).expect("parse example")
+    support::example(file)
 }
 
 async fn sim() -> EsSim {
-    EsSim::start_with(SimConfig {
-        tls: true,
-        users: vec![SimUser::elastic(ELASTIC_PASSWORD)],
-        keystore: vec![
-            "s3.client.default.access_key".into(),
-            "s3.client.default.secret_key".into(),
-        ],
-        path_repo: vec!["/snapshots".into()],
-        nodes: 3,
-        ..Default::default()
-    })
-    .await
+    support::es_sim(3).await
 }
 
 struct Setup {

@@ -166,8 +166,7 @@ async fn kubectl_get_wide_shows_the_printer_columns() {
     let (client, ns) = setup("printcols").await;
     let server = support::apiserver::get();
     let api: Api<MeshLogging> = Api::namespaced(client, &ns);
-    let example = std::fs::read_to_string(repo("examples/minimal.yaml")).expect("minimal.yaml");
-    let ml: MeshLogging = serde_saphyr::from_str(&example).expect("parse minimal.yaml");
+    let ml = support::example("minimal.yaml");
     let created = api
         .create(&PostParams::default(), &ml)
         .await
@@ -301,10 +300,7 @@ async fn kubectl_explain_prints_the_field_docs() {
 async fn storage_cannot_change_once_set() {
     let (client, ns) = setup("immutable").await;
     let api: Api<MeshLogging> = Api::namespaced(client, &ns);
-    let mut ml: MeshLogging = serde_saphyr::from_str(
-        &std::fs::read_to_string(repo("examples/minimal.yaml")).expect("minimal.yaml"),
-    )
-    .expect("parse");
+    let mut ml = support::example("minimal.yaml");
     ml.spec.elasticsearch.storage =
         Some(serde_json::from_value(json!({"size": "10Gi"})).expect("storage"));
     api.create(&PostParams::default(), &ml)

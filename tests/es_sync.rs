@@ -6,39 +6,28 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use es_sim::{EsSim, Fault, SimConfig, SimUser};
-use meshlogging_operator::api::{AppliedStatus, MeshLogging, MeshLoggingSpec};
+mod support;
+
+use es_sim::{EsSim, Fault};
+use meshlogging_operator::api::{AppliedStatus, MeshLoggingSpec};
 use meshlogging_operator::elastic::sync::{Passwords, SyncInput, cleanup};
 use meshlogging_operator::elastic::{
     ClientConfig, Credentials, DesiredConfig, EsClient, Kind, RetryPolicy, SyncReport, desired,
     sync,
 };
 use serde_json::{Value, json};
+use support::operator::ELASTIC_PASSWORD;
 
-const ELASTIC_PASSWORD: &str = "elastic-Pw-3f9a1c";
 const COLLECTOR_PASSWORD: &str = "collector-Pw-77ab20";
 const KIBANA_PASSWORD: &str = "kibana-Pw-0c4e91";
 const OWNER: &str = "logging/mcp-mesh-logs";
 
 fn example(name: &str) -> MeshLoggingSpec {
-    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).expect("read example");
-    let ml: MeshLogging = serde_saphyr::from_str(&text).expect("parse example");
-    ml.spec
+    support::example(name).spec
 }
 
 async fn sim() -> EsSim {
-    EsSim::start_with(SimConfig {
-        tls: true,
-        users: vec![SimUser::elastic(ELASTIC_PASSWORD)],
-        keystore: vec![
-            "s3.client.default.access_key".into(),
-            "s3.client.default.secret_key".into(),
-        ],
-        path_repo: vec!["/snapshots".into()],
-        ..Default::default()
-    })
-    .await
+    support::es_sim(1).await
 }
 
 fn fast_retry() -> RetryPolicy {
@@ -129,6 +118,18 @@ fn fingerprint(sim: &EsSim) -> Value {
             "users": s.users.iter().map(|(k, v)| (k.clone(), json!({"roles": v.roles, "password": v.password, "meta": v.metadata}))).collect::<BTreeMap<_, _>>(),
         })
     })
+}
+
+/// A user's own ILM policy, without the operator's marker.
+async fn put_users_own_policy(client: &EsClient) {
+    client
+        .put(
+            "ilm",
+            "/_ilm/policy/users-own",
+            &json!({"policy": {"phases": {"delete": {"min_age": "3d", "actions": {"delete": {}}}}}}),
+        )
+        .await
+        .expect("user's policy");
 }
 
 fn assert_clean(report: &SyncReport) {
@@ -285,15 +286,7 @@ async fn drift_behind_the_operators_back_is_restored_and_user_objects_are_left_a
         t.meta = None;
         s.slm_policies.remove("daily-snapshots");
     });
-    let admin = client.clone();
-    admin
-        .put(
-            "ilm",
-            "/_ilm/policy/users-own",
-            &json!({"policy": {"phases": {"delete": {"min_age": "3d", "actions": {"delete": {}}}}}}),
-        )
-        .await
-        .expect("user's policy");
+    put_users_own_policy(&client).await;
     sim.clear_requests();
 
     let (report, _) = pass(&client, &desired, &applied).await;
@@ -614,14 +607,7 @@ async fn cleanup_removes_what_this_resource_owns_and_nothing_else() {
     let client = client(&sim);
     let desired = desired(&example("production.yaml"), OWNER);
     let (_, applied) = pass(&client, &desired, &AppliedStatus::default()).await;
-    client
-        .put(
-            "ilm",
-            "/_ilm/policy/users-own",
-            &json!({"policy": {"phases": {"delete": {"min_age": "3d", "actions": {"delete": {}}}}}}),
-        )
-        .await
-        .expect("user's policy");
+    put_users_own_policy(&client).await;
 
     let report = cleanup(&client, OWNER, "mcp-mesh-logs", &applied, true).await;
     assert!(report.aborted.is_none(), "{report:?}");

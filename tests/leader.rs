@@ -89,12 +89,7 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over_within_the_lease() 
     .await;
     let op_b = spawn(server, &b, &ns, &lease_ns);
 
-    let text = std::fs::read_to_string(format!(
-        "{}/examples/minimal.yaml",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("example");
-    let ml: MeshLogging = serde_saphyr::from_str(&text).expect("parse");
+    let ml = support::example("minimal.yaml");
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
     api.create(&PostParams::default(), &ml)
         .await

@@ -120,12 +120,7 @@ async fn the_operator_works_with_exactly_its_manifests_rbac_and_nothing_more() {
 
     // A full cycle: create -> ready -> delete.
     let ns = support::namespace(&admin, "rbac").await;
-    let text = std::fs::read_to_string(format!(
-        "{}/examples/minimal.yaml",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("example");
-    let ml: MeshLogging = serde_saphyr::from_str(&text).expect("parse");
+    let ml = support::example("minimal.yaml");
     let api: Api<MeshLogging> = Api::namespaced(admin.clone(), &ns);
     api.create(&PostParams::default(), &ml)
         .await

@@ -110,20 +110,10 @@ fn without_initial_master_nodes(yaml: &str) -> String {
     out.join("\n")
 }
 
-/// FNV-1a over sorted keys and values, plus extra parts.
+/// A fingerprint of `data` (sorted keys and values) and `extra` parts.
 fn hash(data: &BTreeMap<String, String>, extra: &[&str]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let parts = data
-        .iter()
-        .flat_map(|(k, v)| [k.as_str(), v.as_str()])
-        .chain(extra.iter().copied());
-    for part in parts {
-        for b in part.bytes().chain([0]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
+    let parts = data.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]);
+    crate::fingerprint::of_parts(parts.chain(extra.iter().copied()))
 }
 
 /// Applies every child, then deletes children of this resource that were not rendered.

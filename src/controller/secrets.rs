@@ -343,14 +343,7 @@ fn decode(secret: &Secret) -> BTreeMap<String, String> {
 /// A short, stable hash of Secret data (FNV-1a over sorted keys and values): pods
 /// annotated with it roll when the material they mount is regenerated. Not a secret.
 fn fingerprint(data: &BTreeMap<String, String>) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for (k, v) in data {
-        for b in k.bytes().chain([0]).chain(v.bytes()).chain([0]) {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{hash:016x}")
+    crate::fingerprint::of_parts(data.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
 }
 
 struct Generated<'a> {

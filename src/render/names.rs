@@ -159,7 +159,7 @@ pub fn collector_cluster_role_binding(name: &str, namespace: &str) -> String {
     if full.len() <= MAX_NAME {
         return full;
     }
-    let hash = format!("{:016x}", fnv1a64(full.as_bytes()));
+    let hash = format!("{:016x}", crate::fingerprint::fnv1a64(full.as_bytes()));
     // Names are ASCII (DNS-1123), so cutting at a byte index is cutting at a char.
     let keep = MAX_NAME - hash.len() - 1;
     let prefix = full[..keep].trim_end_matches(['-', '.']);
@@ -207,13 +207,6 @@ fn service_dns_names(service: &str, namespace: &str) -> Vec<String> {
         format!("{service}.{namespace}.svc"),
         format!("{service}.{namespace}.svc.cluster.local"),
     ]
-}
-
-/// 64-bit FNV-1a: a tiny, stable, dependency-free hash for shortening names (not security).
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]

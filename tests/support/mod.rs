@@ -129,3 +129,28 @@ pub async fn pods_ready(client: &kube::Client, ns: &str, name: &str) {
         .expect("ds status");
     }
 }
+
+/// A resource from `examples/`, as a user would apply it.
+pub fn example(file: &str) -> meshlogging_operator::api::MeshLogging {
+    let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("read example");
+    serde_saphyr::from_str(&text).expect("parse example")
+}
+
+/// The Elasticsearch stand-in of the tests: TLS, `elastic` with
+/// [`operator::ELASTIC_PASSWORD`], the default S3 client's keys in the keystore (for
+/// examples/production.yaml) and `path.repo` `/snapshots`, with `nodes` nodes.
+pub async fn es_sim(nodes: u32) -> es_sim::EsSim {
+    es_sim::EsSim::start_with(es_sim::SimConfig {
+        tls: true,
+        users: vec![es_sim::SimUser::elastic(operator::ELASTIC_PASSWORD)],
+        keystore: vec![
+            "s3.client.default.access_key".into(),
+            "s3.client.default.secret_key".into(),
+        ],
+        path_repo: vec!["/snapshots".into()],
+        nodes,
+        ..Default::default()
+    })
+    .await
+}
