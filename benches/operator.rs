@@ -9,6 +9,9 @@
 #[allow(dead_code)]
 #[path = "../tests/support/apiserver.rs"]
 mod apiserver;
+#[allow(dead_code)]
+#[path = "../tests/support/process.rs"]
+mod process;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -10,6 +10,9 @@
 #[allow(dead_code)]
 #[path = "../tests/support/apiserver.rs"]
 mod apiserver;
+#[allow(dead_code)]
+#[path = "../tests/support/process.rs"]
+mod process;
 
 use std::io::Write as _;
 use std::net::SocketAddr;

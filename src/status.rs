@@ -179,7 +179,10 @@ pub fn compute(
     };
 
     let applied = match &obs.sync {
-        Some(report) => Some(report.applied(&obs.alias)),
+        Some(report) => Some(report.applied(
+            &obs.alias,
+            &previous.and_then(|s| s.applied.clone()).unwrap_or_default(),
+        )),
         None => previous.and_then(|s| s.applied.clone()),
     }
     .filter(|a| *a != AppliedStatus::default());
@@ -310,7 +313,8 @@ fn sync_condition(obs: &Observations, snapshots: bool) -> (bool, String, String)
             format!("{kind} {}: {}{more}", f.name, f.message),
         );
     }
-    let applied = report.applied(&obs.alias);
+    // Not aborted (that is a failure above), so the report alone says what is owned.
+    let applied = report.applied(&obs.alias, &AppliedStatus::default());
     let message = if snapshots {
         format!(
             "repositories [{}], SLM policies [{}]",

@@ -81,7 +81,7 @@ async fn pass(
         },
     )
     .await;
-    let applied = report.applied(&desired.write_alias.alias);
+    let applied = report.applied(&desired.write_alias.alias, prev);
     (report, applied)
 }
 

@@ -19,7 +19,7 @@ pub mod secrets;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -44,6 +44,7 @@ use crate::api::{DeletionPolicy, MeshLogging, MeshLoggingStatus, condition};
 use crate::elastic::sync::{Passwords, SyncInput, cleanup as es_cleanup};
 use crate::elastic::{ClientConfig, Credentials, EsClient, RetryPolicy, desired, sync};
 use crate::error::{Error, Result};
+use crate::fingerprint::fnv1a64;
 use crate::metrics::Metrics;
 use crate::render::{RenderContext, labels, names, render};
 use crate::status::{self, EsObservation, Observations};
@@ -78,6 +79,9 @@ pub struct Settings {
     /// Reconciles running at once (never two on one resource). Bounded, because each
     /// pass holds Elasticsearch listings in memory.
     pub concurrency: u16,
+    /// Least time between two Warning events with the same reason for one resource, when
+    /// the message changes (an unchanged message adds to the same event's count).
+    pub warning_interval: Duration,
 }
 
 impl Default for Settings {
@@ -93,6 +97,7 @@ impl Default for Settings {
             collector_cluster_role: names::DEFAULT_COLLECTOR_CLUSTER_ROLE.to_string(),
             namespace: None,
             concurrency: 4,
+            warning_interval: Duration::from_secs(60),
         }
     }
 }
@@ -139,6 +144,8 @@ pub struct Context {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     failures: Mutex<HashMap<ObjectRef<MeshLogging>, u32>>,
+    /// When each (resource, reason) last got a Warning event with a new message.
+    warned: Mutex<HashMap<(String, String), Instant>>,
 }
 
 impl Context {
@@ -161,6 +168,7 @@ impl Context {
             settings,
             metrics,
             failures: Mutex::default(),
+            warned: Mutex::default(),
         }
     }
 
@@ -189,11 +197,39 @@ impl Context {
         reason: &str,
         note: String,
     ) {
+        let note = truncate(note, 1000);
+        // The recorder adds an event with the same type, reason and action to the earlier
+        // one's count, keeping the earlier note: a Warning whose message changed gets an
+        // action of its own, so users see the new message, at most once per interval.
+        let action = match type_ {
+            EventType::Warning => {
+                let key = (
+                    format!(
+                        "{}/{}",
+                        reference.namespace.as_deref().unwrap_or_default(),
+                        reference.name.as_deref().unwrap_or_default()
+                    ),
+                    reason.to_string(),
+                );
+                let now = Instant::now();
+                let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+                if warned
+                    .get(&key)
+                    .is_some_and(|t| now.duration_since(*t) < self.settings.warning_interval)
+                {
+                    info!(reason, "Warning event suppressed (rate limit); see status");
+                    return;
+                }
+                warned.insert(key, now);
+                format!("Reconcile-{:08x}", fnv1a64(note.as_bytes()) as u32)
+            }
+            EventType::Normal => "Reconcile".to_string(),
+        };
         let event = Event {
             type_,
             reason: reason.to_string(),
-            note: Some(truncate(note, 1000)),
-            action: "Reconcile".to_string(),
+            note: Some(note),
+            action,
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, reference).await {
@@ -625,6 +661,14 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
                     let mut note = format!("deleted {deleted} Elasticsearch objects");
                     if !kept.is_empty() {
                         note.push_str(&format!("; kept {}", kept.join(", ")));
+                    }
+                    if !report.unsupported.is_empty() {
+                        let kinds: Vec<&str> =
+                            report.unsupported.keys().map(|k| k.as_str()).collect();
+                        note.push_str(&format!(
+                            "; this cluster does not serve: {}",
+                            kinds.join(", ")
+                        ));
                     }
                     ctx.publish(
                         &reference,

@@ -128,6 +128,15 @@ pub enum EsError {
         /// What was wrong.
         detail: String,
     },
+    /// The cluster has no handler for the API (a distribution without the module that
+    /// serves it, such as ILM or SLM): `no handler found` or 405 on the API's own path.
+    #[error("this cluster does not serve {request} ({detail})")]
+    NotSupported {
+        /// Method and path asked for.
+        request: String,
+        /// Elasticsearch's words.
+        detail: String,
+    },
     /// A version the operator does not support.
     #[error("Elasticsearch {0} is not supported (8.x and 9.x are)")]
     UnsupportedVersion(String),
@@ -149,6 +158,7 @@ impl EsError {
             } => "Rejected",
             Self::Api { .. } => "ElasticsearchError",
             Self::Decode { .. } => "UnexpectedResponse",
+            Self::NotSupported { .. } => "NotSupportedByCluster",
             Self::UnsupportedVersion(_) => "UnsupportedVersion",
             Self::Config(_) => "InvalidClientConfig",
         }
@@ -294,18 +304,43 @@ impl EsClient {
         }
     }
 
-    /// The version number from `GET /`, checked to be 8.x or 9.x.
+    /// The version number from `GET /`, checked to be 8.x or 9.x. A cluster that does not
+    /// serve `GET /` (a distribution without `rest-root`, or a proxy that blocks it) is
+    /// asked for the version of the node that answers instead.
     pub async fn version(&self) -> Result<EsVersion, EsError> {
-        let body = self.send("info", Method::GET, "/", None, None).await?.body;
-        let number = body
-            .pointer("/version/number")
-            .and_then(Value::as_str)
-            .ok_or_else(|| EsError::Decode {
-                request: "GET /".into(),
-                detail: "no version.number".into(),
-            })?;
+        let (request, number) = match self.send("info", Method::GET, "/", None, None).await {
+            Ok(answer) => (
+                "GET /",
+                answer
+                    .body
+                    .pointer("/version/number")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            ),
+            Err(EsError::NotSupported { .. }) => {
+                let path = "/_nodes/_local?filter_path=nodes.*.version";
+                let body = self
+                    .send("nodes.info", Method::GET, path, None, None)
+                    .await?
+                    .body;
+                let number = body
+                    .get("nodes")
+                    .and_then(Value::as_object)
+                    .and_then(|nodes| nodes.values().next())
+                    .and_then(|n| n.get("version"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                ("GET /_nodes/_local", number)
+            }
+            Err(e) => return Err(e),
+        };
+        let number = number.ok_or_else(|| EsError::Decode {
+            request: request.into(),
+            detail: "no version number".into(),
+        })?;
+        let number = number.as_str();
         let version = EsVersion::parse(number).ok_or_else(|| EsError::Decode {
-            request: "GET /".into(),
+            request: request.into(),
             detail: format!("unparsable version {number:?}"),
         })?;
         if !(8..=9).contains(&version.major) {
@@ -401,7 +436,7 @@ impl EsClient {
                             body,
                         });
                     }
-                    let error = api_error(status, &text, credentials);
+                    let error = api_error(status, &text, credentials, &method, path);
                     if !retryable(status) {
                         return Err(error);
                     }
@@ -503,12 +538,24 @@ fn unreachable(base: &str, e: &reqwest::Error) -> EsError {
 }
 
 /// Maps an error answer to [`EsError`] with Elasticsearch's own type and reason.
-fn api_error(status: StatusCode, text: &str, credentials: Option<&Credentials>) -> EsError {
+fn api_error(
+    status: StatusCode,
+    text: &str,
+    credentials: Option<&Credentials>,
+    method: &Method,
+    path: &str,
+) -> EsError {
     let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    if let Some(detail) = missing_handler(status, &body, path) {
+        return EsError::NotSupported {
+            request: format!("{method} {}", path.split('?').next().unwrap_or(path)),
+            detail,
+        };
+    }
     let (kind, reason) = match body.get("error") {
         Some(Value::Object(e)) => {
             let kind = e.get("type").and_then(Value::as_str).unwrap_or("unknown");
-            let reason = e
+            let mut reason = e
                 .get("reason")
                 .and_then(Value::as_str)
                 .map(str::to_string)
@@ -517,6 +564,14 @@ fn api_error(status: StatusCode, text: &str, credentials: Option<&Credentials>) 
                         .map(|r| r.to_string())
                         .unwrap_or_default()
                 });
+            // "failed to create repository" says little without its cause.
+            if let Some(cause) = e
+                .get("caused_by")
+                .and_then(|c| c.get("reason"))
+                .and_then(Value::as_str)
+            {
+                reason = format!("{reason}: {cause}");
+            }
             (kind.to_string(), reason)
         }
         // Some APIs answer `{"error": "alias [x] missing", "status": 404}`.
@@ -539,6 +594,22 @@ fn api_error(status: StatusCode, text: &str, credentials: Option<&Credentials>) 
     }
 }
 
+/// Elasticsearch's answer when no module serves a path: `400 no handler found for uri
+/// [...]`, or `405 Incorrect HTTP method for uri [...]` when only another method matches the
+/// path's shape. Both come as a plain string `error` naming the path asked for (an API's own
+/// 4xx errors are objects), so a refused body is never taken for a missing API.
+fn missing_handler(status: StatusCode, body: &Value, path: &str) -> Option<String> {
+    if !matches!(status.as_u16(), 400 | 404 | 405) {
+        return None;
+    }
+    let text = body.get("error")?.as_str()?;
+    let uri = path.split('?').next().unwrap_or(path);
+    let named = text.contains(&format!("uri [{uri}]")) || text.contains(&format!("uri [{path}]"));
+    let missing = text.starts_with("no handler found for uri")
+        || text.starts_with("Incorrect HTTP method for uri");
+    (missing && named).then(|| text.chars().take(300).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,10 +630,51 @@ mod tests {
     #[test]
     fn error_bodies_keep_elasticsearch_type_and_reason() {
         let text = r#"{"error":{"root_cause":[{"type":"x","reason":"y"}],"type":"illegal_argument_exception","reason":"bad cron"},"status":400}"#;
-        let e = api_error(StatusCode::BAD_REQUEST, text, None);
+        let e = api_error(
+            StatusCode::BAD_REQUEST,
+            text,
+            None,
+            &Method::PUT,
+            "/_ilm/policy/p",
+        );
         assert_eq!(e.category(), "Rejected");
         assert_eq!(e.es_type(), Some("illegal_argument_exception"));
         assert!(e.to_string().contains("bad cron"));
+    }
+
+    #[test]
+    fn a_path_without_handler_is_a_missing_api_not_a_refused_body() {
+        // As Elasticsearch 8.19 without the ILM module answers.
+        let text = r#"{"error":"Incorrect HTTP method for uri [/_ilm/policy] and method [GET], allowed: [POST]","status":405}"#;
+        let e = api_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            text,
+            None,
+            &Method::GET,
+            "/_ilm/policy",
+        );
+        assert_eq!(e.category(), "NotSupportedByCluster");
+        assert!(e.to_string().contains("GET /_ilm/policy"), "{e}");
+        let text = r#"{"error":"no handler found for uri [/_slm/policy?x=1] and method [GET]","status":400}"#;
+        let e = api_error(
+            StatusCode::BAD_REQUEST,
+            text,
+            None,
+            &Method::GET,
+            "/_slm/policy?x=1",
+        );
+        assert_eq!(e.category(), "NotSupportedByCluster");
+        // A 405 about another path, or an API's own error object, is not a missing API.
+        let text =
+            r#"{"error":"Incorrect HTTP method for uri [/other] and method [GET]","status":405}"#;
+        let e = api_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            text,
+            None,
+            &Method::GET,
+            "/x",
+        );
+        assert_ne!(e.category(), "NotSupportedByCluster");
     }
 
     #[test]

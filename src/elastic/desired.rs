@@ -165,7 +165,6 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
             "number_of_replicas": spec.index.replicas,
             "refresh_interval": spec.index.refresh_interval,
             "lifecycle": { "name": names.ilm_policy(), "rollover_alias": names.alias },
-            "analysis": log_schema::analysis(),
         }
     });
     let component_templates = BTreeMap::from([
@@ -173,9 +172,17 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
             names.settings_template(),
             json!({ "template": { "settings": settings }, "_meta": meta }),
         ),
+        // Elasticsearch validates each component template on its own: the analyzer the
+        // mappings use is defined beside them, not in the settings template.
         (
             names.mappings_template(),
-            json!({ "template": { "mappings": log_schema::mappings() }, "_meta": meta }),
+            json!({
+                "template": {
+                    "settings": { "index": { "analysis": log_schema::analysis() } },
+                    "mappings": log_schema::mappings(),
+                },
+                "_meta": meta,
+            }),
         ),
     ]);
     let index_templates = BTreeMap::from([(
@@ -260,6 +267,23 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
         users,
         repositories,
         slm_policies,
+    }
+}
+
+impl DesiredConfig {
+    /// The component templates without `index.lifecycle.*` settings, for a cluster that
+    /// does not serve ILM (it refuses those settings as unknown).
+    pub fn component_templates_without_lifecycle(&self) -> BTreeMap<String, Value> {
+        let mut templates = self.component_templates.clone();
+        for body in templates.values_mut() {
+            if let Some(index) = body
+                .pointer_mut("/template/settings/index")
+                .and_then(Value::as_object_mut)
+            {
+                index.remove("lifecycle");
+            }
+        }
+        templates
     }
 }
 

@@ -6,15 +6,20 @@ use serde_json::{Value, json};
 /// Name of the analyzer used for `msg`.
 pub const LOG_ANALYZER: &str = "log_analyzer";
 
-/// The analysis settings defining [`LOG_ANALYZER`]: standard tokens, lowercased, stop
-/// words removed, stemmed.
+/// The analysis settings defining [`LOG_ANALYZER`]: standard tokens, lowercased, English
+/// stop words removed.
+///
+/// Not stemmed, unlike the recipe's `snowball`: log messages are searched for exact terms
+/// (error codes, identifiers, "connection" vs "connect"), which stemming conflates, and the
+/// stemmers live in the `analysis-common` module that minimal distributions lack, where
+/// they would make the template itself fail. `lowercase` and `stop` are in every build.
 pub fn analysis() -> Value {
     json!({
         "analyzer": {
             LOG_ANALYZER: {
                 "type": "custom",
                 "tokenizer": "standard",
-                "filter": ["lowercase", "stop", "snowball"]
+                "filter": ["lowercase", "stop"]
             }
         }
     })

@@ -156,6 +156,8 @@ pub struct SyncReport {
     pub write_index: Option<String>,
     /// Why the pass stopped early (unreachable, refused credentials), if it did.
     pub aborted: Option<Failure>,
+    /// Kinds whose API this cluster does not serve, with Elasticsearch's words.
+    pub unsupported: BTreeMap<Kind, String>,
 }
 
 impl SyncReport {
@@ -184,8 +186,13 @@ impl SyncReport {
     }
 
     /// The names owned after this pass, for `status.applied` (and, for repositories,
-    /// as the ownership record of the next pass).
-    pub fn applied(&self, alias: &str) -> AppliedStatus {
+    /// as the ownership record of the next pass). A pass that stopped early knows only
+    /// part of the picture: it keeps what `previous` recorded, plus what it created, minus
+    /// what it deleted.
+    pub fn applied(&self, alias: &str, previous: &AppliedStatus) -> AppliedStatus {
+        if self.aborted.is_some() {
+            return self.applied_over(alias, previous);
+        }
         let owned = |k| self.kind(k).owned();
         let users: Vec<String> = owned(Kind::User);
         AppliedStatus {
@@ -198,6 +205,35 @@ impl SyncReport {
             slm_policies: owned(Kind::SlmPolicy),
             roles: owned(Kind::Role),
             users,
+        }
+    }
+
+    fn applied_over(&self, alias: &str, previous: &AppliedStatus) -> AppliedStatus {
+        let merge = |kind: Kind, before: &[String]| -> Vec<String> {
+            let r = self.kind(kind);
+            let mut names: BTreeSet<String> = before.iter().cloned().collect();
+            names.extend(r.owned());
+            for gone in &r.deleted {
+                names.remove(gone);
+            }
+            names.into_iter().collect()
+        };
+        let alias_report = self.kind(Kind::WriteAlias);
+        let alias_owned = !alias_report.owned().is_empty()
+            || (previous.write_alias.is_some() && alias_report.deleted.is_empty());
+        AppliedStatus {
+            ilm_policies: merge(Kind::IlmPolicy, &previous.ilm_policies),
+            component_templates: merge(Kind::ComponentTemplate, &previous.component_templates),
+            index_templates: merge(Kind::IndexTemplate, &previous.index_templates),
+            write_alias: alias_owned.then(|| alias.to_string()),
+            write_index: self
+                .write_index
+                .clone()
+                .or_else(|| previous.write_index.clone()),
+            snapshot_repositories: merge(Kind::SnapshotRepository, &previous.snapshot_repositories),
+            slm_policies: merge(Kind::SlmPolicy, &previous.slm_policies),
+            roles: merge(Kind::Role, &previous.roles),
+            users: merge(Kind::User, &previous.users),
         }
     }
 }
@@ -299,7 +335,9 @@ pub async fn cleanup(
             &REPOSITORY,
             &SLM,
         ] {
-            current.0.insert(ops.kind, list(client, ops).await?);
+            if let Some(listed) = list(client, ops, &mut report).await? {
+                current.0.insert(ops.kind, listed);
+            }
         }
         prune_all(client, &empty, previously_applied, &current, &mut report).await
     }
@@ -457,12 +495,40 @@ impl Current {
     }
 }
 
-async fn list(client: &EsClient, ops: &Ops) -> Result<BTreeMap<String, Value>, Abort> {
+/// The objects of one kind, or `None` (recorded in the report) when the cluster does not
+/// serve the kind's API: a distribution without ILM or SLM still gets everything else.
+async fn list(
+    client: &EsClient,
+    ops: &Ops,
+    report: &mut SyncReport,
+) -> Result<Option<BTreeMap<String, Value>>, Abort> {
     match client.get(ops.api, ops.list_path).await {
-        Ok(Some(v)) => Ok((ops.parse)(v)),
+        Ok(Some(v)) => Ok(Some((ops.parse)(v))),
         // Some versions answer 404 to listing an empty collection.
-        Ok(None) => Ok(BTreeMap::new()),
+        Ok(None) => Ok(Some(BTreeMap::new())),
+        Err(e @ EsError::NotSupported { .. }) => {
+            report.unsupported.insert(ops.kind, e.to_string());
+            Ok(None)
+        }
         Err(e) => Err(Abort(e)),
+    }
+}
+
+/// Records every wanted object of an unsupported kind as not applied, naming the API.
+fn not_supported<'a>(
+    report: &mut SyncReport,
+    kind: Kind,
+    wanted: impl Iterator<Item = &'a String>,
+) {
+    let why = report.unsupported.get(&kind).cloned().unwrap_or_default();
+    let kind_report = report.kinds.entry(kind).or_default();
+    for name in wanted {
+        kind_report.failed.push(failure(
+            name,
+            "NotSupportedByCluster",
+            format!("not applied: {why}"),
+            false,
+        ));
     }
 }
 
@@ -507,7 +573,10 @@ async fn run(
                        report: &mut SyncReport,
                        current: &mut Current|
            -> Result<(), Abort> {
-        let listed = list(client, ops).await?;
+        let Some(listed) = list(client, ops, report).await? else {
+            not_supported(report, ops.kind, wanted.keys());
+            return Ok(());
+        };
         let kind_report = report.kinds.entry(ops.kind).or_default();
         for (name, body) in wanted {
             if let Some(why) = skip.get(name) {
@@ -545,9 +614,16 @@ async fn run(
         &mut current,
     )
     .await?;
+    // Without ILM the cluster refuses `index.lifecycle.*` settings: the templates go
+    // without them (and the ILM policy is reported as not supported).
+    let components = if report.unsupported.contains_key(&Kind::IlmPolicy) {
+        desired.component_templates_without_lifecycle()
+    } else {
+        desired.component_templates.clone()
+    };
     apply(
         &COMPONENT,
-        &desired.component_templates,
+        &components,
         &none,
         &prev.component_templates,
         report,
@@ -593,7 +669,8 @@ async fn run(
 
     let templates_ok = !desired.index_templates.is_empty()
         && not_applied(report, Kind::IndexTemplate).is_empty()
-        && not_applied(report, Kind::IlmPolicy).is_empty();
+        && (not_applied(report, Kind::IlmPolicy).is_empty()
+            || report.unsupported.contains_key(&Kind::IlmPolicy));
     write_alias(client, desired, templates_ok, report).await?;
 
     apply(
@@ -877,7 +954,10 @@ async fn users(
     report: &mut SyncReport,
     current: &mut Current,
 ) -> Result<(), Abort> {
-    let listed = list(client, &USER).await?;
+    let Some(listed) = list(client, &USER, report).await? else {
+        not_supported(report, Kind::User, desired.users.keys());
+        return Ok(());
+    };
     let kind_report = report.kinds.entry(Kind::User).or_default();
     for (name, user) in &desired.users {
         let password = match user.password {

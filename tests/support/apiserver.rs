@@ -10,14 +10,14 @@
 //! kube-apiserver shutdown lingers for most of a minute) and removes their data folder. No fixed ports, no
 //! stray processes, safe to run twice at once.
 
-use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::process::{free_port, quote, shell_words, write};
 
 /// A running API server.
 pub struct ApiServer {
@@ -246,25 +246,6 @@ fn assets_dir() -> Result<PathBuf, String> {
     }
     let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
     Ok(PathBuf::from(dir))
-}
-
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
-}
-
-fn write(path: &Path, content: &str) -> Result<(), String> {
-    let mut f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    f.write_all(content.as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-fn shell_words(words: &[String]) -> String {
-    words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
 }
 
 fn kubeconfig_yaml(url: &str, ca_pem: &str, token: &str) -> String {

@@ -1,0 +1,408 @@
+//! A real Elasticsearch for the integration tests: the integration-test distribution from
+//! Maven Central (`hack/elasticsearch.sh` fetches and caches it), one node per test binary,
+//! started on first use.
+//!
+//! The node listens on free loopback ports with HTTPS (a CA and a node certificate made
+//! here), security on, a file-realm superuser with a generated password, `path.repo` in a
+//! temporary folder, a small heap and disk watermarks off. Elasticsearch refuses to run as
+//! root: as root (CI) it runs as the `meshlogging-es` user the script creates.
+//!
+//! Like the API server, the node runs under a `sh` supervisor whose stdin is a pipe from
+//! the test binary: when the binary ends, however it ends, the pipe closes and the
+//! supervisor kills the node's whole process group (the launcher and the server JVM) and
+//! removes its folder.
+//!
+//! The distribution lacks ILM, SLM, `analysis-common` (so the native realm's `.security`
+//! index) and `rest-root` (`GET /` answers 405): tests of those use the stand-in and say so.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use meshlogging_operator::elastic::{ClientConfig, Credentials, EsClient, RetryPolicy};
+
+use super::process::{free_port, quote, shell_words, write};
+
+/// The file-realm superuser the harness creates.
+pub const ADMIN_USER: &str = "meshlogging-test-admin";
+
+/// A running Elasticsearch node.
+pub struct RealEs {
+    /// `https://127.0.0.1:PORT`
+    pub url: String,
+    /// PEM of the CA that signed the node's HTTP certificate.
+    pub ca_pem: String,
+    /// The superuser's password.
+    pub password: String,
+    /// The version of the distribution.
+    pub version: String,
+    /// `path.repo`: where `fs` snapshot repositories may live.
+    pub repo_dir: PathBuf,
+    /// The node's folder (config, data, logs); removed when the binary ends.
+    pub dir: PathBuf,
+    /// Whether the node runs as another user (the harness runs as root).
+    pub run_as: Option<String>,
+    supervisor: Mutex<Option<(Child, ChildStdin)>>,
+}
+
+static NODE: OnceLock<RealEs> = OnceLock::new();
+
+/// The Elasticsearch node of this test binary, started on first use.
+pub fn get() -> &'static RealEs {
+    NODE.get_or_init(|| start_retrying().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// A node of its own, for a test that stops it (the shared one must stay up).
+pub fn start_dedicated() -> RealEs {
+    start_retrying().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn start_retrying() -> Result<RealEs, String> {
+    let mut last = String::new();
+    // A free port picked here can be taken before the node binds it: retry with new ports.
+    for _ in 0..3 {
+        match RealEs::start() {
+            Ok(node) => return Ok(node),
+            Err(e) => last = e,
+        }
+    }
+    Err(format!("Elasticsearch did not start: {last}"))
+}
+
+impl RealEs {
+    fn start() -> Result<RealEs, String> {
+        let home = es_home()?;
+        let version = home
+            .file_name()
+            .map(|v| v.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let run_as = is_root().then(|| "meshlogging-es".to_string());
+        let dir = std::env::temp_dir().join(format!(
+            "meshlogging-es-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let config = dir.join("config");
+        for sub in ["config", "data", "logs", "repo", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("create {sub}: {e}"))?;
+        }
+        for file in ["log4j2.properties", "roles.yml", "role_mapping.yml"] {
+            std::fs::copy(home.join("config").join(file), config.join(file))
+                .map_err(|e| format!("copy {file}: {e}"))?;
+        }
+
+        let http_port = free_port()?;
+        let transport_port = free_port()?;
+        let url = format!("https://127.0.0.1:{http_port}");
+
+        let (ca_pem, cert_pem, key_pem) = certificates()?;
+        write(&config.join("ca.crt"), &ca_pem)?;
+        write(&config.join("node.crt"), &cert_pem)?;
+        write(&config.join("node.key"), &key_pem)?;
+
+        let password = format!("{:024x}", rand::random::<u128>());
+        let hash = bcrypt::hash_with_result(&password, 4)
+            .map_err(|e| e.to_string())?
+            .format_for_version(bcrypt::Version::TwoA);
+        write(&config.join("users"), &format!("{ADMIN_USER}:{hash}\n"))?;
+        write(
+            &config.join("users_roles"),
+            &format!("superuser:{ADMIN_USER}\n"),
+        )?;
+        write(&config.join("jvm.options"), JVM_OPTIONS)?;
+        let d = |name: &str| dir.join(name).display().to_string();
+        write(
+            &config.join("elasticsearch.yml"),
+            &format!(
+                "cluster.name: meshlogging-test\n\
+                 node.name: es-test-0\n\
+                 path.data: {data}\n\
+                 path.logs: {logs}\n\
+                 path.repo: [{repo}]\n\
+                 network.host: 127.0.0.1\n\
+                 http.port: {http_port}\n\
+                 transport.port: {transport_port}\n\
+                 discovery.type: single-node\n\
+                 cluster.routing.allocation.disk.threshold_enabled: false\n\
+                 xpack.security.enabled: true\n\
+                 xpack.security.http.ssl.enabled: true\n\
+                 xpack.security.http.ssl.certificate: node.crt\n\
+                 xpack.security.http.ssl.key: node.key\n\
+                 xpack.security.http.ssl.certificate_authorities: [ca.crt]\n\
+                 xpack.security.audit.enabled: true\n\
+                 xpack.security.audit.logfile.events.include: [authentication_success]\n",
+                data = d("data"),
+                logs = d("logs"),
+                repo = d("repo"),
+            ),
+        )?;
+        if let Some(user) = &run_as {
+            chown_recursive(&dir, user)?;
+        }
+
+        let java_home = java_home()?;
+        let mut launcher = vec![];
+        if let Some(user) = &run_as {
+            launcher.extend([
+                "setpriv".to_string(),
+                format!("--reuid={user}"),
+                format!("--regid={user}"),
+                "--init-groups".to_string(),
+                "--".to_string(),
+            ]);
+        }
+        launcher.extend([
+            "env".to_string(),
+            format!("ES_JAVA_HOME={}", java_home.display()),
+            format!("ES_PATH_CONF={}", config.display()),
+            format!("ES_TMPDIR={}", d("tmp")),
+            format!("HOME={}", dir.display()),
+            home.join("bin/elasticsearch").display().to_string(),
+            "-p".to_string(),
+            d("es.pid"),
+        ]);
+        // `setsid` makes the launcher the leader of a new process group that the server JVM
+        // it starts joins, so one `kill` of the group stops both.
+        let script = format!(
+            "cd {dir} || exit 1\n\
+             setsid {launcher} >{log} 2>&1 & es=$!\n\
+             cat >/dev/null\n\
+             kill -9 -- -$es 2>/dev/null\n\
+             [ -f {pid} ] && kill -9 \"$(cat {pid})\" 2>/dev/null\n\
+             wait\n\
+             rm -rf {dir}\n",
+            dir = quote(&dir.display().to_string()),
+            launcher = shell_words(&launcher),
+            log = quote(&d("console.log")),
+            pid = quote(&d("es.pid")),
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("spawn sh: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin for the supervisor")?;
+        let node = RealEs {
+            url,
+            ca_pem,
+            password,
+            version,
+            repo_dir: dir.join("repo"),
+            dir,
+            run_as,
+            supervisor: Mutex::new(Some((child, stdin))),
+        };
+        // On error the node is dropped, which closes stdin: the supervisor cleans up.
+        node.wait_green()?;
+        Ok(node)
+    }
+
+    /// The superuser's credentials.
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
+            username: ADMIN_USER.to_string(),
+            password: self.password.clone(),
+        }
+    }
+
+    /// A client as the superuser, verifying TLS with the node's CA.
+    pub fn client(&self) -> EsClient {
+        EsClient::new(self.client_config()).expect("Elasticsearch client")
+    }
+
+    /// The client configuration of [`client`](Self::client).
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new(self.url.clone());
+        config.ca_pem = Some(self.ca_pem.clone().into_bytes());
+        config.credentials = Some(self.credentials());
+        config.retry = RetryPolicy {
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        };
+        config
+    }
+
+    /// Stops the node now (SIGKILL), as a crash would.
+    pub fn kill(&self) {
+        if let Some((mut child, stdin)) = self.supervisor.lock().expect("supervisor").take() {
+            drop(stdin);
+            let _ = child.wait();
+        }
+    }
+
+    /// Every REST request the node authenticated so far, in order, from Elasticsearch's own
+    /// audit log: what the node saw, not what a client meant to send.
+    pub fn requests(&self) -> Vec<Request> {
+        let log = std::fs::read_to_string(self.dir.join("logs/meshlogging-test_audit.json"))
+            .unwrap_or_default();
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|e| e["event.type"] == "rest")
+            .map(|e| Request {
+                method: e["http.request.method"].as_str().unwrap_or("").to_string(),
+                path: e["url.path"].as_str().unwrap_or("").to_string(),
+                user: e["user.name"].as_str().unwrap_or("").to_string(),
+            })
+            .collect()
+    }
+
+    /// The last lines of the node's log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Polls cluster health until it is green. Runs on its own thread and runtime, so it
+    /// can be called from inside a test's runtime.
+    fn wait_green(&self) -> Result<(), String> {
+        let client = EsClient::new(self.client_config()).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let green = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                while started.elapsed() < Duration::from_secs(180) {
+                    if client.health().await.is_ok_and(|h| h == "green") {
+                        return Ok(true);
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Ok::<bool, String>(false)
+            })
+        })
+        .join()
+        .map_err(|_| "health thread panicked".to_string())??;
+        if green {
+            eprintln!(
+                "elasticsearch: {} green at {} after {:.1}s",
+                self.version,
+                self.url,
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        Err(format!(
+            "not green after 180s; console.log:\n{}",
+            self.log_tail(40)
+        ))
+    }
+}
+
+/// One REST request as the node's audit log recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// `GET`, `PUT`, ...
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// Who authenticated.
+    pub user: String,
+}
+
+impl Request {
+    /// Whether it changes something (anything but GET and HEAD; the operator's POSTs are
+    /// writes too).
+    pub fn is_write(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD")
+    }
+}
+
+impl std::fmt::Display for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+const JVM_OPTIONS: &str = "-XX:+UseG1GC\n\
+-Djava.io.tmpdir=${ES_TMPDIR}\n\
+-XX:+ExitOnOutOfMemoryError\n\
+-XX:TieredStopAtLevel=1\n\
+-Xms512m\n\
+-Xmx512m\n";
+
+/// A CA, and a node certificate it signed for `localhost` and `127.0.0.1`.
+fn certificates() -> Result<(String, String, String), String> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+    let err = |e: rcgen::Error| e.to_string();
+    let ca_key = KeyPair::generate().map_err(err)?;
+    let mut ca_params = CertificateParams::default();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "meshlogging test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_cert.pem(), ca_key).map_err(err)?;
+
+    let node_key = KeyPair::generate().map_err(err)?;
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(err)?;
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "es-test-0");
+    let cert = params.signed_by(&node_key, &issuer).map_err(err)?;
+    Ok((ca_cert.pem(), cert.pem(), node_key.serialize_pem()))
+}
+
+/// The distribution's home, from `hack/elasticsearch.sh` (it fetches it on first use).
+fn es_home() -> Result<PathBuf, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/elasticsearch.sh");
+    let out = Command::new(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("run {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} failed", script.display()));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// The JDK to run Elasticsearch on: `ES_JAVA_HOME`, `JAVA_HOME`, or the one `javac` is in.
+fn java_home() -> Result<PathBuf, String> {
+    for var in ["ES_JAVA_HOME", "JAVA_HOME"] {
+        if let Ok(home) = std::env::var(var)
+            && Path::new(&home).join("bin/java").exists()
+        {
+            return Ok(PathBuf::from(home));
+        }
+    }
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("readlink -f \"$(command -v java)\"")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let java = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    java.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .filter(|h| h.join("bin/java").exists())
+        .ok_or_else(|| "no Java found for Elasticsearch (set ES_JAVA_HOME)".to_string())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn chown_recursive(dir: &Path, user: &str) -> Result<(), String> {
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{user}:{user}"))
+        .arg(dir)
+        .status()
+        .map_err(|e| e.to_string())?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("chown {} failed", dir.display()))
+}
