@@ -1,33 +1,64 @@
 //! The operator's Elasticsearch configuration against a **real Elasticsearch** (the
 //! integration-test distribution, started once for this test binary by
 //! `support::elasticsearch`): every API that distribution has is proven here, not against
-//! the stand-in.
+//! the stand-in. Requests are counted from the node's own audit log.
 //!
-//! What the distribution lacks — ILM, SLM, the native realm (roles and users) — is covered
-//! by the stand-in in `tests/es_sync.rs`; here those kinds must be reported as
-//! `NotSupportedByCluster` (or refused by Elasticsearch with its own reason) while every
-//! other kind still applies.
+//! What the distribution lacks is covered by the stand-in (`tests/es_sync.rs`,
+//! `tests/controller.rs`) and must show here as what a user of such a cluster would see:
+//! - ILM and SLM (no module): `NotSupportedByCluster` naming the API, everything else applied;
+//! - the native realm (its `.security` index needs `analysis-common`): role and user PUTs
+//!   are refused by Elasticsearch, quoted with its reason;
+//! - `repository-s3`: an `s3` repository is refused with Elasticsearch's reason;
+//! - `rest-root` (`GET /`): the version comes from the node that answers.
+//!
+//! The tests run one at a time (they count the node's requests), each with its own index
+//! name, so they never see each other's objects.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 mod support;
 
-use meshlogging_operator::api::AppliedStatus;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+use meshlogging_operator::api::{AppliedStatus, MeshLogging, MeshLoggingSpec};
+use meshlogging_operator::controller::ServiceEndpoint;
 use meshlogging_operator::elastic::sync::{Passwords, SyncInput};
 use meshlogging_operator::elastic::{DesiredConfig, EsClient, Kind, SyncReport, desired, sync};
 use serde_json::{Value, json};
 use support::elasticsearch::{self, RealEs};
 
-/// A resource of its own for each test: `index.name` and owner are unique, so tests share
-/// the node without seeing each other's objects.
-fn spec_for(example: &str, index: &str) -> meshlogging_operator::api::MeshLoggingSpec {
-    let mut spec = support::example(&format!("{example}.yaml")).spec;
-    spec.index.name = index.to_string();
-    spec
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn es() -> &'static RealEs {
+    elasticsearch::get()
 }
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// `example` with its own index name, and its repositories and SLM policies renamed after
+/// it; `fs` repositories live under the node's `path.repo`.
+fn spec_for(example: &str, index: &str) -> MeshLoggingSpec {
+    let mut spec = support::example(&format!("{example}.yaml")).spec;
+    spec.index.name = index.to_string();
+    if let Some(snapshots) = &mut spec.snapshots {
+        for repo in &mut snapshots.repositories {
+            repo.name = format!("{index}-{}", repo.name);
+            if repo.settings.contains_key("location") {
+                let location = es().repo_dir.join(&repo.name);
+                repo.settings
+                    .insert("location".into(), location.display().to_string());
+            }
+        }
+        for policy in &mut snapshots.policies {
+            policy.name = format!("{index}-{}", policy.name);
+            policy.repository = format!("{index}-{}", policy.repository);
+        }
+    }
+    spec
 }
 
 async fn pass(client: &EsClient, desired: &DesiredConfig, prev: &AppliedStatus) -> SyncReport {
@@ -48,10 +79,6 @@ async fn pass(client: &EsClient, desired: &DesiredConfig, prev: &AppliedStatus) 
     .await
 }
 
-fn es() -> &'static RealEs {
-    elasticsearch::get()
-}
-
 async fn get(client: &EsClient, path: &str) -> Value {
     client
         .get("test", path)
@@ -60,29 +87,421 @@ async fn get(client: &EsClient, path: &str) -> Value {
         .unwrap_or_else(|| panic!("GET {path}: 404"))
 }
 
+fn failed_reasons(report: &SyncReport, kind: Kind) -> BTreeSet<&'static str> {
+    report
+        .kinds
+        .get(&kind)
+        .map(|r| r.failed.iter().map(|f| f.reason).collect())
+        .unwrap_or_default()
+}
+
 #[tokio::test]
-async fn the_external_example_applies_on_a_real_elasticsearch() {
-    let node = es();
-    let client = node.client();
-    let index = unique("ext");
-    let spec = spec_for("external-elasticsearch", &index);
-    let owner = format!("test/{index}");
-    let desired = desired(&spec, &owner);
+async fn every_example_applies_what_the_cluster_serves_and_a_second_pass_changes_nothing() {
+    let _serial = SERIAL.lock().await;
+    let client = es().client();
+    for example in ["minimal", "production", "external-elasticsearch"] {
+        let index = unique(&example[..3]);
+        let spec = spec_for(example, &index);
+        let desired = desired(&spec, &format!("test/{index}"));
 
+        let mark = es().rest_actions().await;
+        let first = pass(&client, &desired, &AppliedStatus::default()).await;
+        let from_empty = es().rest_actions().await.since(&mark);
+        assert!(first.aborted.is_none(), "{example}: {:?}", first.aborted);
+        assert_eq!(
+            first.version.map(|v| v.major),
+            Some(8),
+            "{example}: version from the node"
+        );
+
+        // What the distribution serves is applied.
+        let templates = first.kind(Kind::ComponentTemplate);
+        assert_eq!(
+            templates.created,
+            vec![format!("{index}-mappings"), format!("{index}-settings")],
+            "{example}: {:?}",
+            templates.failed
+        );
+        assert_eq!(
+            first.kind(Kind::IndexTemplate).created,
+            vec![index.clone()],
+            "{example}: {:?}",
+            first.kind(Kind::IndexTemplate).failed
+        );
+        assert_eq!(first.kind(Kind::WriteAlias).created, vec![index.clone()]);
+        assert_eq!(first.write_index, Some(format!("{index}-000001")));
+
+        // What it does not serve is named, per kind, and nothing else is lost.
+        assert_eq!(
+            failed_reasons(&first, Kind::IlmPolicy),
+            BTreeSet::from(["NotSupportedByCluster"])
+        );
+        let ilm = &first.kind(Kind::IlmPolicy).failed[0];
+        assert!(ilm.message.contains("/_ilm/policy"), "{}", ilm.message);
+        assert!(first.unsupported.contains_key(&Kind::IlmPolicy));
+        if !desired.slm_policies.is_empty() {
+            assert_eq!(
+                failed_reasons(&first, Kind::SlmPolicy),
+                BTreeSet::from(["NotSupportedByCluster"])
+            );
+        }
+        // The native realm cannot work here: Elasticsearch's own refusal is quoted.
+        for f in first.kind(Kind::Role).failed {
+            assert_eq!(f.reason, "Rejected", "{f:?}");
+            assert!(f.message.contains("illegal_argument_exception"), "{f:?}");
+        }
+        for (name, repo) in &desired.repositories {
+            let kind = repo.body["type"].as_str().unwrap_or_default();
+            let r = first.kind(Kind::SnapshotRepository);
+            if kind == "fs" {
+                assert!(
+                    r.created.contains(name),
+                    "{example}: fs {name}: {:?}",
+                    r.failed
+                );
+            } else {
+                let f = r.failed.iter().find(|f| &f.name == name).expect("refused");
+                assert!(f.message.contains(kind), "{example}: {f:?}");
+            }
+        }
+
+        // The bodies as the real node stores them.
+        let mappings = get(&client, &format!("/_component_template/{index}-mappings")).await;
+        let template = &mappings["component_templates"][0]["component_template"]["template"];
+        assert_eq!(
+            template["settings"]["index"]["analysis"]["analyzer"]["log_analyzer"]["tokenizer"],
+            json!("standard"),
+            "the mappings template defines its own analyzer: {template}"
+        );
+        let settings = get(&client, &format!("/{index}-000001/_settings")).await;
+        let s = &settings[format!("{index}-000001")]["settings"]["index"];
+        assert_eq!(s["number_of_shards"], json!(spec.index.shards.to_string()));
+        assert_eq!(s["refresh_interval"], json!(spec.index.refresh_interval));
+        assert!(
+            s.get("lifecycle").is_none(),
+            "no ILM here, so no ILM settings"
+        );
+
+        // A second pass with the first one's record rewrites nothing that applied; the
+        // only writes are the retries of what the cluster refused.
+        let applied = first.applied(&index, &AppliedStatus::default());
+        let mark = es().rest_actions().await;
+        let second = pass(&client, &desired, &applied).await;
+        let noop = es().rest_actions().await.since(&mark);
+        assert_eq!(second.writes(), 0, "{example}: {second:#?}");
+        // The retries of what the cluster refused: the role, the users (native realm) and
+        // an s3 repository (no repository-s3 module). Nothing that applied is written.
+        let retried = |kind: Kind| second.kind(kind).failed.len() as u64;
+        let expected: BTreeMap<String, u64> = [
+            ("security_put_role_action", retried(Kind::Role)),
+            (
+                "security_put_user_action",
+                second
+                    .kind(Kind::User)
+                    .failed
+                    .iter()
+                    .filter(|f| f.name != "kibana_system")
+                    .count() as u64,
+            ),
+            (
+                "security_change_password_action",
+                second
+                    .kind(Kind::User)
+                    .failed
+                    .iter()
+                    .filter(|f| f.name == "kibana_system")
+                    .count() as u64,
+            ),
+            ("put_repository_action", retried(Kind::SnapshotRepository)),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(a, n)| (a.to_string(), n))
+        .collect();
+        assert_eq!(
+            noop.writes().0,
+            expected,
+            "{example}: the no-op pass wrote more than the retries of refused objects: {noop:?}"
+        );
+        eprintln!(
+            "{example}: from empty {} requests ({} writes); no-op pass {} requests ({} writes, all retries of refused objects)",
+            from_empty.total(),
+            from_empty.writes().total(),
+            noop.total(),
+            noop.writes().total()
+        );
+    }
+}
+
+#[tokio::test]
+async fn logs_written_through_the_alias_roll_over_into_an_index_with_the_templates() {
+    let _serial = SERIAL.lock().await;
+    let client = es().client();
+    let index = unique("roll");
+    let spec = spec_for("minimal", &index);
+    let desired = desired(&spec, &format!("test/{index}"));
     let report = pass(&client, &desired, &AppliedStatus::default()).await;
-    eprintln!("{report:#?}");
-    assert!(report.aborted.is_none(), "aborted: {:?}", report.aborted);
-    let ct = report.kind(Kind::ComponentTemplate);
-    assert!(ct.failed.is_empty(), "component templates: {:?}", ct.failed);
-    assert_eq!(ct.created.len(), 2);
-    let it = report.kind(Kind::IndexTemplate);
-    assert!(it.failed.is_empty(), "index template: {:?}", it.failed);
-    let alias = report.kind(Kind::WriteAlias);
-    assert_eq!(alias.created, vec![index.clone()], "{:?}", alias.failed);
+    assert_eq!(report.write_index, Some(format!("{index}-000001")));
 
-    let found = get(&client, &format!("/_alias/{index}")).await;
+    let doc = |msg: &str, level: &str| {
+        json!({
+            "timestamp": "2026-11-30T08:00:00.123456Z",
+            "level": level,
+            "msg": msg,
+            "service": { "name": "registry" },
+        })
+    };
+    client
+        .post(
+            "test",
+            &format!("/{index}/_doc?refresh=true"),
+            &doc("Connection REFUSED by upstream", "ERROR"),
+        )
+        .await
+        .expect("index through the alias");
+    // The analyzer lowercases and drops stop words: "refused" finds the message.
+    let hits = client
+        .post(
+            "test",
+            &format!("/{index}/_search"),
+            &json!({ "query": { "bool": { "filter": [
+                { "match": { "msg": "refused" } },
+                { "term": { "level": "ERROR" } },
+                { "range": { "timestamp": { "gte": "2026-11-30T00:00:00Z" } } },
+            ] } } }),
+        )
+        .await
+        .expect("search");
+    assert_eq!(hits["hits"]["total"]["value"], json!(1), "{hits}");
+
+    let rolled = client
+        .post("test", &format!("/{index}/_rollover"), &json!({}))
+        .await
+        .expect("rollover");
+    let second = format!("{index}-000002");
+    assert_eq!(rolled["new_index"], json!(second), "{rolled}");
+    client
+        .post(
+            "test",
+            &format!("/{index}/_doc?refresh=true"),
+            &doc("second index", "INFO"),
+        )
+        .await
+        .expect("index after rollover");
+
+    let mapping = get(&client, &format!("/{second}/_mapping")).await;
+    let props = &mapping[&second]["mappings"]["properties"];
+    assert_eq!(props["msg"]["analyzer"], json!("log_analyzer"), "{props}");
+    assert_eq!(props["timestamp"]["type"], json!("date"));
     assert_eq!(
-        found.pointer(&format!("/{index}-000001/aliases/{index}/is_write_index")),
-        Some(&json!(true))
+        props["service"]["properties"]["name"]["type"],
+        json!("keyword")
+    );
+    let settings = get(&client, &format!("/{second}/_settings")).await;
+    let s = &settings[&second]["settings"]["index"];
+    assert_eq!(
+        s["number_of_replicas"],
+        json!(spec.index.replicas.to_string())
+    );
+    assert_eq!(s["refresh_interval"], json!(spec.index.refresh_interval));
+    let alias = get(&client, &format!("/_alias/{index}")).await;
+    assert_eq!(
+        alias[&second]["aliases"][&index]["is_write_index"],
+        json!(true)
+    );
+    let count = get(&client, &format!("/{second}/_count")).await;
+    assert_eq!(count["count"], json!(1), "the new line is in the new index");
+}
+
+#[tokio::test]
+async fn a_refused_setting_quotes_elasticsearch_and_nothing_else_is_lost() {
+    let _serial = SERIAL.lock().await;
+    let client = es().client();
+    let index = unique("bad");
+    let mut spec = spec_for("minimal", &index);
+    // The schema refuses this at admission; here the body reaches Elasticsearch anyway.
+    spec.index.refresh_interval = "banana".into();
+    let desired = desired(&spec, &format!("test/{index}"));
+    let report = pass(&client, &desired, &AppliedStatus::default()).await;
+
+    let templates = report.kind(Kind::ComponentTemplate);
+    assert_eq!(templates.created, vec![format!("{index}-mappings")]);
+    let refused = &templates.failed[0];
+    assert_eq!(refused.name, format!("{index}-settings"));
+    assert_eq!(refused.reason, "Rejected");
+    assert!(
+        refused
+            .message
+            .contains("failed to parse setting [index.refresh_interval] with value [banana]"),
+        "{}",
+        refused.message
+    );
+    let it = &report.kind(Kind::IndexTemplate).failed[0];
+    assert_eq!(it.reason, "DependencyFailed");
+    assert!(
+        it.message.contains(&format!("{index}-settings")),
+        "{}",
+        it.message
+    );
+    assert_eq!(
+        failed_reasons(&report, Kind::WriteAlias),
+        BTreeSet::from(["DependencyFailed"])
+    );
+    assert!(
+        client
+            .get("test", &format!("/{index}-000001"))
+            .await
+            .expect("GET")
+            .is_none(),
+        "no index without its templates"
+    );
+}
+
+#[tokio::test]
+async fn the_operator_configures_a_real_elasticsearch_in_external_mode() {
+    let _serial = SERIAL.lock().await;
+    let node = es();
+    let server = support::apiserver::get();
+    let kube = server.client().await;
+    support::install_crd(&kube).await;
+    let ns = support::namespace(&kube, "real-es").await;
+    let index = unique("e2e");
+
+    let secrets: Api<Secret> = Api::namespaced(kube.clone(), &ns);
+    for (name, data) in [
+        (
+            "es-admin",
+            json!({ "username": elasticsearch::ADMIN_USER, "password": node.password }),
+        ),
+        ("es-ca", json!({ "ca.crt": node.ca_pem })),
+    ] {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": { "name": name }, "stringData": data,
+        }))
+        .expect("secret");
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("create secret");
+    }
+    let mut ml = support::example("external-elasticsearch.yaml");
+    ml.metadata.namespace = Some(ns.clone());
+    ml.spec = spec_for("external-elasticsearch", &index);
+    if let Some(external) = &mut ml.spec.elasticsearch.external {
+        external.url = node.url.clone();
+    }
+    let mls: Api<MeshLogging> = Api::namespaced(kube.clone(), &ns);
+    mls.create(&PostParams::default(), &ml)
+        .await
+        .expect("create");
+    let name = ml.metadata.name.clone().expect("name");
+
+    // The production endpoint: the URL, credentials and CA come from the resource and its
+    // Secrets, as in a real cluster.
+    let operator = support::operator::start_with(
+        server,
+        support::operator::settings(&ns),
+        Arc::new(ServiceEndpoint),
+        "real-es",
+    )
+    .await;
+    let status = support::wait_for(Duration::from_secs(60), "write alias applied", || async {
+        let s = mls.get(&name).await.ok()?.status?;
+        s.applied.as_ref()?.write_alias.as_ref()?;
+        Some(s)
+    })
+    .await;
+    let applied = status.applied.clone().unwrap_or_default();
+    assert_eq!(applied.write_index, Some(format!("{index}-000001")));
+    assert_eq!(
+        applied.component_templates,
+        vec![format!("{index}-mappings"), format!("{index}-settings")]
+    );
+    assert_eq!(
+        applied.snapshot_repositories,
+        vec![format!("{index}-nightly")],
+        "the fs repository applies although SLM is not served"
+    );
+    let condition = |t: &str| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {t}"))
+    };
+    let im = condition("IndexManagementApplied");
+    assert_eq!(im.reason, "NotSupportedByCluster", "{im:?}");
+    assert!(im.message.contains("/_ilm/policy"), "{}", im.message);
+    let sn = condition("SnapshotsConfigured");
+    assert_eq!(sn.reason, "NotSupportedByCluster", "{sn:?}");
+    assert!(sn.message.contains("/_slm/policy"), "{}", sn.message);
+    let es_ready = condition("ElasticsearchReady");
+    assert_eq!(es_ready.status, "True", "{es_ready:?}");
+
+    let found = get(&node.client(), &format!("/_alias/{index}")).await;
+    assert!(found.get(format!("{index}-000001")).is_some(), "{found}");
+
+    // Deleting the resource removes what it owns from the real cluster.
+    mls.delete(&name, &Default::default())
+        .await
+        .expect("delete");
+    support::wait_for(Duration::from_secs(60), "resource gone", || async {
+        mls.get_opt(&name).await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let client = node.client();
+    for path in [
+        format!("/_component_template/{index}-mappings"),
+        format!("/_index_template/{index}"),
+        format!("/_snapshot/{index}-nightly"),
+    ] {
+        assert!(
+            client.get("test", &path).await.expect("GET").is_none(),
+            "{path} removed on delete"
+        );
+    }
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn elasticsearch_killed_mid_pass_is_unreachable_then_recovers_with_one_bootstrap_index() {
+    // A node of its own: this test kills it.
+    let node = Arc::new(elasticsearch::start_dedicated());
+    let index = unique("crash");
+    let mut spec = support::example("minimal.yaml").spec;
+    spec.index.name = index.clone();
+    let desired = desired(&spec, &format!("test/{index}"));
+
+    // The node dies right after it created the bootstrap index, before the pass is done.
+    let victim = node.clone();
+    let client = EsClient::new(node.client_config())
+        .expect("client")
+        .with_observer(Arc::new(move |api, status| {
+            if api == "indices.create" && status == Some(200) {
+                victim.crash();
+            }
+        }));
+    let first = pass(&client, &desired, &AppliedStatus::default()).await;
+    let aborted = first.aborted.clone().expect("the pass stops");
+    assert_eq!(aborted.reason, "ElasticsearchUnreachable", "{aborted:?}");
+    let applied = first.applied(&index, &AppliedStatus::default());
+    assert_eq!(
+        applied.write_index,
+        Some(format!("{index}-000001")),
+        "what the pass created before the crash is remembered"
+    );
+
+    node.start_again();
+    let client = node.client();
+    let second = pass(&client, &desired, &applied).await;
+    assert!(second.aborted.is_none(), "{:?}", second.aborted);
+    assert_eq!(second.kind(Kind::WriteAlias).unchanged, vec![index.clone()]);
+    let indices = get(&client, &format!("/{index}-*/_alias")).await;
+    let names: Vec<&String> = indices.as_object().expect("indices").keys().collect();
+    assert_eq!(
+        names,
+        vec![&format!("{index}-000001")],
+        "one bootstrap index"
     );
 }

@@ -15,12 +15,15 @@
 //! The distribution lacks ILM, SLM, `analysis-common` (so the native realm's `.security`
 //! index) and `rest-root` (`GET /` answers 405): tests of those use the stand-in and say so.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use meshlogging_operator::elastic::{ClientConfig, Credentials, EsClient, RetryPolicy};
+
+use std::io::Write as _;
 
 use super::process::{free_port, quote, shell_words, write};
 
@@ -43,7 +46,14 @@ pub struct RealEs {
     pub dir: PathBuf,
     /// Whether the node runs as another user (the harness runs as root).
     pub run_as: Option<String>,
-    supervisor: Mutex<Option<(Child, ChildStdin)>>,
+    supervisor: Mutex<Option<Supervisor>>,
+}
+
+/// The `sh` supervisor: its stdin takes commands, its stdout acknowledges them.
+struct Supervisor {
+    child: Child,
+    stdin: ChildStdin,
+    acks: Option<std::io::BufReader<std::process::ChildStdout>>,
 }
 
 static NODE: OnceLock<RealEs> = OnceLock::new();
@@ -129,9 +139,7 @@ impl RealEs {
                  xpack.security.http.ssl.enabled: true\n\
                  xpack.security.http.ssl.certificate: node.crt\n\
                  xpack.security.http.ssl.key: node.key\n\
-                 xpack.security.http.ssl.certificate_authorities: [ca.crt]\n\
-                 xpack.security.audit.enabled: true\n\
-                 xpack.security.audit.logfile.events.include: [authentication_success]\n",
+                 xpack.security.http.ssl.certificate_authorities: [ca.crt]\n",
                 data = d("data"),
                 logs = d("logs"),
                 repo = d("repo"),
@@ -163,13 +171,20 @@ impl RealEs {
             d("es.pid"),
         ]);
         // `setsid` makes the launcher the leader of a new process group that the server JVM
-        // it starts joins, so one `kill` of the group stops both.
+        // it starts joins, so one `kill` of the group stops both. The supervisor reads
+        // commands on stdin: `kill` (a crash: SIGKILL, data kept), `start` (the same node
+        // again, on the same ports and data); at end of input it kills the node and
+        // removes its folder. Each command is acknowledged on stdout.
         let script = format!(
             "cd {dir} || exit 1\n\
-             setsid {launcher} >{log} 2>&1 & es=$!\n\
-             cat >/dev/null\n\
-             kill -9 -- -$es 2>/dev/null\n\
-             [ -f {pid} ] && kill -9 \"$(cat {pid})\" 2>/dev/null\n\
+             start() {{ setsid {launcher} >>{log} 2>&1 & es=$!; }}\n\
+             stop() {{ kill -9 -- -$es 2>/dev/null; [ -f {pid} ] && kill -9 \"$(cat {pid})\" 2>/dev/null; wait $es 2>/dev/null; rm -f {pid}; }}\n\
+             start\n\
+             while read -r cmd; do\n\
+               case \"$cmd\" in kill) stop ;; start) start ;; esac\n\
+               echo done\n\
+             done\n\
+             stop\n\
              wait\n\
              rm -rf {dir}\n",
             dir = quote(&dir.display().to_string()),
@@ -181,11 +196,12 @@ impl RealEs {
             .arg("-c")
             .arg(script)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("spawn sh: {e}"))?;
         let stdin = child.stdin.take().ok_or("no stdin for the supervisor")?;
+        let acks = child.stdout.take().map(std::io::BufReader::new);
         let node = RealEs {
             url,
             ca_pem,
@@ -194,7 +210,7 @@ impl RealEs {
             repo_dir: dir.join("repo"),
             dir,
             run_as,
-            supervisor: Mutex::new(Some((child, stdin))),
+            supervisor: Mutex::new(Some(Supervisor { child, stdin, acks })),
         };
         // On error the node is dropped, which closes stdin: the supervisor cleans up.
         node.wait_green()?;
@@ -226,28 +242,53 @@ impl RealEs {
         config
     }
 
-    /// Stops the node now (SIGKILL), as a crash would.
-    pub fn kill(&self) {
-        if let Some((mut child, stdin)) = self.supervisor.lock().expect("supervisor").take() {
-            drop(stdin);
-            let _ = child.wait();
+    /// Kills the node now (SIGKILL), as a crash would; its data stays for [`start_again`].
+    ///
+    /// [`start_again`]: Self::start_again
+    pub fn crash(&self) {
+        self.command("kill");
+    }
+
+    /// Starts the crashed node again on the same ports and data, and waits for green.
+    pub fn start_again(&self) {
+        self.command("start");
+        self.wait_green().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn command(&self, cmd: &str) {
+        use std::io::BufRead as _;
+        let mut guard = self.supervisor.lock().expect("supervisor");
+        let supervisor = guard.as_mut().expect("the node was stopped for good");
+        writeln!(supervisor.stdin, "{cmd}").expect("supervisor stdin");
+        supervisor.stdin.flush().expect("supervisor stdin");
+        let mut ack = String::new();
+        if let Some(acks) = &mut supervisor.acks {
+            acks.read_line(&mut ack)
+                .expect("supervisor acknowledgement");
         }
     }
 
-    /// Every REST request the node authenticated so far, in order, from Elasticsearch's own
-    /// audit log: what the node saw, not what a client meant to send.
-    pub fn requests(&self) -> Vec<Request> {
-        let log = std::fs::read_to_string(self.dir.join("logs/meshlogging-test_audit.json"))
-            .unwrap_or_default();
-        log.lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|e| e["event.type"] == "rest")
-            .map(|e| Request {
-                method: e["http.request.method"].as_str().unwrap_or("").to_string(),
-                path: e["url.path"].as_str().unwrap_or("").to_string(),
-                user: e["user.name"].as_str().unwrap_or("").to_string(),
-            })
-            .collect()
+    /// How often each REST handler of the node has run (`GET /_nodes/usage`): what the
+    /// node saw, not what a client meant to send. Reading it counts one
+    /// `nodes_usage_action`.
+    pub async fn rest_actions(&self) -> RestActions {
+        let usage = self
+            .client()
+            .get("test", "/_nodes/usage")
+            .await
+            .expect("GET /_nodes/usage")
+            .expect("nodes usage");
+        let mut counts = BTreeMap::new();
+        for node in usage["nodes"]
+            .as_object()
+            .into_iter()
+            .flat_map(|n| n.values())
+        {
+            for (action, n) in node["rest_actions"].as_object().into_iter().flatten() {
+                *counts.entry(action.clone()).or_insert(0) += n.as_u64().unwrap_or(0);
+            }
+        }
+        RestActions(counts)
     }
 
     /// The last lines of the node's log, for failure messages.
@@ -257,7 +298,8 @@ impl RealEs {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    /// Polls cluster health until it is green. Runs on its own thread and runtime, so it
+    /// Polls cluster health until it is green or yellow (one node cannot hold the replicas
+    /// of indices with `number_of_replicas: 1`). Runs on its own thread and runtime, so it
     /// can be called from inside a test's runtime.
     fn wait_green(&self) -> Result<(), String> {
         let client = EsClient::new(self.client_config()).map_err(|e| e.to_string())?;
@@ -269,7 +311,7 @@ impl RealEs {
                 .map_err(|e| e.to_string())?;
             rt.block_on(async {
                 while started.elapsed() < Duration::from_secs(180) {
-                    if client.health().await.is_ok_and(|h| h == "green") {
+                    if client.health().await.is_ok_and(|h| h != "red") {
                         return Ok(true);
                     }
                     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -281,43 +323,74 @@ impl RealEs {
         .map_err(|_| "health thread panicked".to_string())??;
         if green {
             eprintln!(
-                "elasticsearch: {} green at {} after {:.1}s",
+                "elasticsearch: {} up at {} after {:.1}s (in {})",
                 self.version,
                 self.url,
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                self.dir.display()
             );
             return Ok(());
         }
         Err(format!(
-            "not green after 180s; console.log:\n{}",
+            "not up (green or yellow) after 180s; console.log:\n{}",
             self.log_tail(40)
         ))
     }
 }
 
-/// One REST request as the node's audit log recorded it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Request {
-    /// `GET`, `PUT`, ...
-    pub method: String,
-    /// The path, without the query.
-    pub path: String,
-    /// Who authenticated.
-    pub user: String,
-}
+/// Counts of REST handler runs, by handler name (`put_component_template_action`, ...).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestActions(pub BTreeMap<String, u64>);
 
-impl Request {
-    /// Whether it changes something (anything but GET and HEAD; the operator's POSTs are
-    /// writes too).
-    pub fn is_write(&self) -> bool {
-        !matches!(self.method.as_str(), "GET" | "HEAD")
+impl RestActions {
+    /// The handlers that ran since `before`, with how often.
+    pub fn since(&self, before: &RestActions) -> RestActions {
+        RestActions(
+            self.0
+                .iter()
+                .filter_map(|(a, n)| {
+                    let d = n - before.0.get(a).copied().unwrap_or(0);
+                    (d > 0).then(|| (a.clone(), d))
+                })
+                .filter(|(a, _)| a != "nodes_usage_action")
+                .collect(),
+        )
+    }
+
+    /// Requests in total.
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// The handlers that may change something: every one that is not a known read.
+    /// Unknown handlers count as writes, so a new kind of request cannot hide.
+    pub fn writes(&self) -> RestActions {
+        RestActions(
+            self.0
+                .iter()
+                .filter(|(a, _)| !is_read(a))
+                .map(|(a, n)| (a.clone(), *n))
+                .collect(),
+        )
     }
 }
 
-impl std::fmt::Display for Request {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.method, self.path)
-    }
+fn is_read(action: &str) -> bool {
+    action.starts_with("get_")
+        || action.starts_with("cat_")
+        || action.contains("_get_")
+        || matches!(
+            action,
+            "cluster_health_action"
+                | "nodes_info_action"
+                | "nodes_usage_action"
+                | "main_action"
+                | "security_authenticate_action"
+                | "search_action"
+                | "count_action"
+                | "index_template_exists_action"
+                | "component_template_exists_action"
+        )
 }
 
 const JVM_OPTIONS: &str = "-XX:+UseG1GC\n\
