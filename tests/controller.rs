@@ -895,3 +895,131 @@ async fn lookalike_namespaces_and_names_get_their_own_collector_bindings() {
     op_a.stop().await;
     op_b.stop().await;
 }
+
+/// The certificate in `tls.crt` of `data` is signed by the key of the CA in `ca_pem`.
+fn signed_by(data: &BTreeMap<String, ByteString>, ca_pem: &str) -> bool {
+    let text = |key: &str| String::from_utf8(data.get(key)?.0.clone()).ok();
+    let Some(cert) = text("tls.crt") else {
+        return false;
+    };
+    let (_, ca) = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).expect("ca pem");
+    let ca = ca.parse_x509().expect("ca");
+    let (_, leaf) = x509_parser::pem::parse_x509_pem(cert.as_bytes()).expect("leaf pem");
+    let leaf = leaf.parse_x509().expect("leaf");
+    text("ca.crt").as_deref() == Some(ca_pem)
+        && leaf.verify_signature(Some(ca.public_key())).is_ok()
+}
+
+fn secret_text(secret: &Secret, key: &str) -> String {
+    let data = secret.data.as_ref().expect("data");
+    String::from_utf8(data[key].0.clone()).expect("utf8")
+}
+
+fn template_hash<T>(annotations: Option<&BTreeMap<String, String>>, what: T) -> String
+where
+    T: std::fmt::Display,
+{
+    annotations
+        .and_then(|a| a.get("logging.mcp-mesh.io/config-hash"))
+        .cloned()
+        .unwrap_or_else(|| panic!("{what} has no config hash"))
+}
+
+async fn es_template_hash(client: &kube::Client, ns: &str) -> String {
+    let sts: StatefulSet = get(client, ns, "mesh-logs-es").await.expect("sts");
+    let meta = sts.spec.and_then(|s| s.template.metadata);
+    template_hash(
+        meta.as_ref().and_then(|m| m.annotations.as_ref()),
+        "StatefulSet",
+    )
+}
+
+async fn collector_template_hash(client: &kube::Client, ns: &str) -> String {
+    let ds: DaemonSet = get(client, ns, "mesh-logs-collector").await.expect("ds");
+    let meta = ds.spec.and_then(|s| s.template.metadata);
+    template_hash(
+        meta.as_ref().and_then(|m| m.annotations.as_ref()),
+        "DaemonSet",
+    )
+}
+
+/// Issue 11, item 4: rotation as the README describes it. Deleting the operator's password
+/// Secret regenerates the file realm with a hash of the new password (it kept the old hash:
+/// 401 forever) and rolls the nodes; deleting the CA regenerates the HTTP and transport
+/// certificates from the new CA (they stayed signed by the old one) and rolls the collector.
+#[tokio::test]
+async fn deleting_a_source_secret_regenerates_the_secrets_derived_from_it() {
+    let Setup { server, client, ns } = setup("rotate").await;
+    let sim = sim().await;
+    let op = operator::start(server, &ns, &sim, &ns).await;
+    kubectl_apply(server, &ns, "minimal.yaml");
+    let name = "mesh-logs";
+    wait_ready(&client, &ns, name).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+
+    // The operator's password.
+    let user = secrets
+        .get("mesh-logs-es-operator-user")
+        .await
+        .expect("user");
+    let realm_before = secret_text(
+        &secrets.get("mesh-logs-es-file-realm").await.expect("realm"),
+        "users",
+    );
+    let es_hash = es_template_hash(&client, &ns).await;
+    secrets
+        .delete("mesh-logs-es-operator-user", &DeleteParams::default())
+        .await
+        .expect("delete the password");
+    let password = wait_for(WAIT, "a new password", || async {
+        let s = secrets.get_opt("mesh-logs-es-operator-user").await.ok()??;
+        (s.uid() != user.uid()).then(|| secret_text(&s, "password"))
+    })
+    .await;
+    let realm = wait_for(WAIT, "the file realm regenerated", || async {
+        let s = secrets.get_opt("mesh-logs-es-file-realm").await.ok()??;
+        let users = secret_text(&s, "users");
+        (users != realm_before).then_some(users)
+    })
+    .await;
+    let hash = realm
+        .trim()
+        .strip_prefix("meshlogging-operator:")
+        .expect("the operator's user");
+    assert!(
+        bcrypt::verify(&password, hash).expect("bcrypt"),
+        "the file realm verifies the new password"
+    );
+    wait_for(WAIT, "the nodes roll", || async {
+        (es_template_hash(&client, &ns).await != es_hash).then_some(())
+    })
+    .await;
+
+    // The CA.
+    let ca = secrets.get("mesh-logs-ca").await.expect("ca");
+    let old_ca = secret_text(&ca, "ca.crt");
+    let collector_hash = collector_template_hash(&client, &ns).await;
+    secrets
+        .delete("mesh-logs-ca", &DeleteParams::default())
+        .await
+        .expect("delete the CA");
+    let new_ca = wait_for(WAIT, "a new CA", || async {
+        let s = secrets.get_opt("mesh-logs-ca").await.ok()??;
+        (s.uid() != ca.uid()).then(|| secret_text(&s, "ca.crt"))
+    })
+    .await;
+    assert_ne!(new_ca, old_ca);
+    for certs in ["mesh-logs-es-http-certs", "mesh-logs-es-transport-certs"] {
+        wait_for(WAIT, &format!("{certs} signed by the new CA"), || async {
+            let s = secrets.get_opt(certs).await.ok()??;
+            signed_by(s.data.as_ref()?, &new_ca).then_some(())
+        })
+        .await;
+    }
+    wait_for(WAIT, "the collector rolls to trust the new CA", || async {
+        (collector_template_hash(&client, &ns).await != collector_hash).then_some(())
+    })
+    .await;
+    wait_ready(&client, &ns, name).await;
+    op.stop().await;
+}

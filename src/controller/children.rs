@@ -71,8 +71,19 @@ pub fn annotate(children: &mut [Child], v: &Validated, fingerprints: &BTreeMap<S
         .get("kibana-encryption-keys")
         .cloned()
         .unwrap_or_default();
-    let kibana = config(&names::kibana_config_map(&v.name)).map(|d| hash(&d, &[&kibana_keys]));
-    let collector = config(&names::collector(&v.name)).map(|d| hash(&d, &[]));
+    // Kibana and the collector read the operator's CA and their password (an environment
+    // variable) at start: a rotated one rolls them. The CA is absent for an external
+    // cluster, whose CA the operator does not generate.
+    let parts = |keys: &[&str]| -> Vec<&str> {
+        keys.iter()
+            .filter_map(|k| fingerprints.get(*k).map(String::as_str))
+            .collect()
+    };
+    let mut kibana_parts = vec![kibana_keys.as_str()];
+    kibana_parts.extend(parts(&["ca", "kibana-user"]));
+    let kibana = config(&names::kibana_config_map(&v.name)).map(|d| hash(&d, &kibana_parts));
+    let collector =
+        config(&names::collector(&v.name)).map(|d| hash(&d, &parts(&["ca", "collector-user"])));
     for child in children.iter_mut() {
         let (template, value) = match child {
             Child::StatefulSet(s) => (s.spec.as_mut().map(|s| &mut s.template), &es),

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! reconcile = finalizer(apply | cleanup)
-//! apply:   validate ─► secrets (generated once)
+//! apply:   validate ─► secrets (sources generated once, derived ones kept consistent)
 //!          ─► render ─► apply children (SSA, only what differs, never someone else's
 //!          object; prune the rest) ─► Elasticsearch health ─► (yellow/green) sync
 //!          ─► status (written only when changed) ─► requeue (Elasticsearch drift cannot
@@ -142,6 +142,7 @@ pub struct Context {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     failures: Mutex<HashMap<ObjectRef<MeshLogging>, u32>>,
+    realms: secrets::VerifiedRealms,
 }
 
 impl Context {
@@ -164,6 +165,7 @@ impl Context {
             settings,
             metrics,
             failures: Mutex::default(),
+            realms: secrets::VerifiedRealms::default(),
         }
     }
 
@@ -372,7 +374,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
         endpoint: Some(v.es_url()),
         ..Default::default()
     };
-    let secrets = match secrets::ensure(client, &v, &owner).await {
+    let secrets = match secrets::ensure(client, &v, &owner, &ctx.realms).await {
         Ok(s) => Some(s),
         Err(Error::CredentialsMissing(why)) => {
             es.unavailable = Some(("CredentialsMissing".into(), why));
@@ -410,7 +412,8 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
         .await;
     }
     es.nodes = applied.workloads.elasticsearch;
-    let conflicts = applied.conflicts;
+    let mut conflicts = applied.conflicts;
+    conflicts.extend(secrets.iter().flat_map(|s| s.conflicts.iter().cloned()));
     if !conflicts.is_empty() {
         warn!(objects = ?conflicts, "not taking over objects this resource does not own");
     }
@@ -775,6 +778,7 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
         }
     }
     ctx.metrics.forget(&ns, &name);
+    ctx.realms.forget(&format!("{ns}/{name}"));
     info!("cleaned up");
     Ok(Action::await_change())
 }
