@@ -33,6 +33,9 @@ pub struct Observations {
     pub invalid: Option<String>,
     /// Children the API server refused (`Kind/name: message`).
     pub rejected: Vec<String>,
+    /// Objects with a child's or generated Secret's name that belong to someone else
+    /// (`Kind/name`): left alone, never taken over.
+    pub conflicts: Vec<String>,
     /// Elasticsearch.
     pub elasticsearch: EsObservation,
     /// Kibana replicas (desired, ready); `None` when disabled.
@@ -117,7 +120,16 @@ pub fn compute(
         "ApplyRejected".to_string(),
         format!("the API server refused {}", obs.rejected.join("; ")),
     );
+    let conflicts = (
+        obs.conflicts.is_empty(),
+        "Conflict".to_string(),
+        format!(
+            "not taking over {}: it exists without this MeshLogging's owner reference (delete or rename it)",
+            obs.conflicts.join(", ")
+        ),
+    );
     let parts = [
+        conflicts,
         rejected,
         (es_ok, es_reason.to_string(), es_message.clone()),
         (im_ok, im_reason.clone(), im_message.clone()),
@@ -163,7 +175,7 @@ pub fn compute(
     });
     let phase = if ready_ok {
         Phase::Ready
-    } else if !obs.rejected.is_empty() {
+    } else if !obs.rejected.is_empty() || !obs.conflicts.is_empty() {
         Phase::Degraded
     } else if !es_ok {
         match was {
@@ -451,6 +463,28 @@ mod tests {
         );
         assert!(
             r.message.contains("StatefulSet/logs-es: spec: Forbidden"),
+            "{}",
+            r.message
+        );
+        assert_eq!(s.phase, Some(Phase::Degraded));
+    }
+
+    #[test]
+    fn an_object_of_someone_else_is_a_conflict_naming_it() {
+        let mut obs = ready_obs();
+        obs.conflicts = vec!["ServiceAccount/logs-collector".into()];
+        let s = compute(None, &obs, &time(1));
+        let r = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready");
+        assert_eq!(
+            (r.status.as_str(), r.reason.as_str()),
+            ("False", "Conflict")
+        );
+        assert!(
+            r.message.contains("ServiceAccount/logs-collector"),
             "{}",
             r.message
         );

@@ -18,6 +18,7 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use meshlogging_operator::api::MeshLogging;
+use meshlogging_operator::render::names;
 use serde_json::json;
 use support::apiserver::ApiServer;
 use support::operator;
@@ -218,13 +219,20 @@ async fn production_example_becomes_a_ready_stack() {
     assert!(owned(&sa.metadata));
     let crb: ClusterRoleBinding = wait_for(WAIT, "ClusterRoleBinding", || async {
         Api::<ClusterRoleBinding>::all(client.clone())
-            .get_opt(&format!("meshlogging-collector-{ns}-{name}"))
+            .get_opt(&names::collector_cluster_role_binding(name, &ns))
             .await
             .ok()
             .flatten()
     })
     .await;
     assert_eq!(crb.role_ref.name, "meshlogging-collector");
+    assert_eq!(
+        crb.annotations()
+            .get("logging.mcp-mesh.io/owner-uid")
+            .map(String::as_str),
+        Some(uid.as_str()),
+        "the binding names its owner"
+    );
     assert!(
         crb.metadata.owner_references.is_none(),
         "cluster-scoped: no namespaced owner"
@@ -542,7 +550,7 @@ async fn deletion_with_retain_keeps_the_data_and_removes_the_rest() {
             .is_none()
     );
     let crb = Api::<ClusterRoleBinding>::all(client.clone())
-        .get_opt(&format!("meshlogging-collector-{ns}-{name}"))
+        .get_opt(&names::collector_cluster_role_binding(name, &ns))
         .await
         .expect("get");
     assert!(crb.is_none(), "ClusterRoleBinding deleted");
@@ -708,5 +716,310 @@ async fn a_child_the_api_server_refuses_is_reported_not_retried_blindly() {
             .await
             .is_some()
     );
+    op.stop().await;
+}
+
+/// Issue 11, item 3: objects that exist with a child's name are someone else's. A
+/// ServiceAccount and a ConfigMap `<name>-collector` and a ClusterRoleBinding of the
+/// collector binding's name, made by someone else, are neither patched nor deleted: `Ready`
+/// says `Conflict` naming each, and everything else is applied.
+#[tokio::test]
+async fn objects_of_a_childs_name_that_exist_are_not_taken_over() {
+    let Setup { server, client, ns } = setup("takeover").await;
+    let sim = sim().await;
+    let name = "mesh-logs";
+    let binding = names::collector_cluster_role_binding(name, &ns);
+    let sa: ServiceAccount = serde_json::from_value(json!({
+        "metadata": {"name": "mesh-logs-collector", "labels": {"team": "a"}}
+    }))
+    .expect("sa");
+    Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &sa)
+        .await
+        .expect("someone's ServiceAccount");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "mesh-logs-collector"}, "data": {"mine": "yes"}
+    }))
+    .expect("cm");
+    Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("someone's ConfigMap");
+    let crb: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": binding},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "someone", "namespace": "elsewhere"}]
+    }))
+    .expect("crb");
+    let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    bindings
+        .create(&PostParams::default(), &crb)
+        .await
+        .expect("someone's ClusterRoleBinding");
+
+    let op = operator::start(server, &ns, &sim, &ns).await;
+    kubectl_apply(server, &ns, "minimal.yaml");
+    let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
+    let ml = wait_for(WAIT, "Ready=False Conflict", || async {
+        support::pods_ready(&client, &ns, name).await;
+        let ml = api.get(name).await.ok()?;
+        (condition(&ml, "Ready")?.1 == "Conflict").then_some(ml)
+    })
+    .await;
+    let ready = condition(&ml, "Ready").expect("Ready");
+    assert_eq!(ready.0, "False");
+    for object in [
+        "ServiceAccount/mesh-logs-collector".to_string(),
+        "ConfigMap/mesh-logs-collector".to_string(),
+        format!("ClusterRoleBinding/{binding}"),
+    ] {
+        assert!(ready.2.contains(&object), "{object} in {:?}", ready.2);
+    }
+    // The rest is applied.
+    for sts in ["mesh-logs-es"] {
+        assert!(
+            get::<StatefulSet>(&client, &ns, sts).await.is_some(),
+            "{sts}"
+        );
+    }
+    assert!(
+        get::<DaemonSet>(&client, &ns, "mesh-logs-collector")
+            .await
+            .is_some()
+    );
+
+    // Someone else's objects are as they were: no owner reference, their fields, and not
+    // one write of the operator to them.
+    let sa: ServiceAccount = get(&client, &ns, "mesh-logs-collector").await.expect("sa");
+    assert!(sa.metadata.owner_references.is_none(), "{sa:?}");
+    assert_eq!(sa.labels().get("team").map(String::as_str), Some("a"));
+    let cm: ConfigMap = get(&client, &ns, "mesh-logs-collector").await.expect("cm");
+    assert!(cm.metadata.owner_references.is_none(), "{cm:?}");
+    assert_eq!(
+        cm.data,
+        Some(BTreeMap::from([("mine".to_string(), "yes".to_string())]))
+    );
+    let crb = bindings.get(&binding).await.expect("crb");
+    assert_eq!(crb.role_ref.name, "view");
+    assert_eq!(
+        crb.subjects.expect("subjects")[0].namespace.as_deref(),
+        Some("elsewhere")
+    );
+    let touched: Vec<String> = operator::writes(server, &op.identity)
+        .into_iter()
+        .filter(|w| {
+            w.ends_with("serviceaccounts/mesh-logs-collector")
+                || w.ends_with("configmaps/mesh-logs-collector")
+                || w.ends_with(&format!("clusterrolebindings/{binding}"))
+        })
+        .collect();
+    assert_eq!(
+        touched,
+        Vec::<String>::new(),
+        "writes to someone else's objects"
+    );
+
+    // Deleting the resource leaves someone else's binding in place.
+    delete_and_wait(&client, &ns, name).await;
+    let crb = bindings.get_opt(&binding).await.expect("get");
+    assert!(crb.is_some(), "someone else's ClusterRoleBinding kept");
+    bindings
+        .delete(&binding, &DeleteParams::default())
+        .await
+        .expect("clean up");
+    op.stop().await;
+}
+
+/// Issue 11, item 3: `team`/`prod-logs` and `team-prod`/`logs` used to share the collector
+/// binding `meshlogging-collector-team-prod-logs`: the second took it over, and deleting
+/// either deleted the other's. Now each has its own, and deletion removes only its own.
+#[tokio::test]
+async fn lookalike_namespaces_and_names_get_their_own_collector_bindings() {
+    let Setup { server, client, ns } = setup("team").await;
+    let team = ns;
+    let team_prod = format!("{team}-prod");
+    let namespace: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": team_prod}})).expect("ns");
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("namespace");
+    let (sim_a, sim_b) = (sim().await, sim().await);
+    let op_a = operator::start(server, &team, &sim_a, &team).await;
+    let op_b = operator::start(server, &team_prod, &sim_b, &team_prod).await;
+    let (a, b) = ("prod-logs", "logs");
+    for (ns, name) in [(&team, a), (&team_prod, b)] {
+        let mut ml = example("minimal.yaml");
+        ml.metadata.name = Some(name.to_string());
+        Api::<MeshLogging>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &ml)
+            .await
+            .expect("create");
+    }
+    wait_ready(&client, &team, a).await;
+    wait_ready(&client, &team_prod, b).await;
+
+    let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    let (binding_a, binding_b) = (
+        names::collector_cluster_role_binding(a, &team),
+        names::collector_cluster_role_binding(b, &team_prod),
+    );
+    assert_ne!(binding_a, binding_b);
+    let subject = |crb: ClusterRoleBinding| {
+        let s = crb.subjects.expect("subjects").remove(0);
+        (s.name, s.namespace.unwrap_or_default())
+    };
+    let crb_a = bindings.get(&binding_a).await.expect("A's binding");
+    assert_eq!(
+        subject(crb_a),
+        (format!("{a}-collector"), team.clone()),
+        "A's binding binds A's collector"
+    );
+    let crb_b = bindings.get(&binding_b).await.expect("B's binding");
+    assert_eq!(
+        subject(crb_b),
+        (format!("{b}-collector"), team_prod.clone())
+    );
+
+    // Deleting A leaves B's binding alone.
+    delete_and_wait(&client, &team, a).await;
+    assert!(bindings.get_opt(&binding_a).await.expect("get").is_none());
+    let crb_b = bindings.get_opt(&binding_b).await.expect("get");
+    assert_eq!(
+        crb_b.map(subject),
+        Some((format!("{b}-collector"), team_prod.clone())),
+        "B's binding survives A's deletion"
+    );
+    delete_and_wait(&client, &team_prod, b).await;
+    assert!(bindings.get_opt(&binding_b).await.expect("get").is_none());
+    op_a.stop().await;
+    op_b.stop().await;
+}
+
+/// The certificate in `tls.crt` of `data` is signed by the key of the CA in `ca_pem`.
+fn signed_by(data: &BTreeMap<String, ByteString>, ca_pem: &str) -> bool {
+    let text = |key: &str| String::from_utf8(data.get(key)?.0.clone()).ok();
+    let Some(cert) = text("tls.crt") else {
+        return false;
+    };
+    let (_, ca) = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).expect("ca pem");
+    let ca = ca.parse_x509().expect("ca");
+    let (_, leaf) = x509_parser::pem::parse_x509_pem(cert.as_bytes()).expect("leaf pem");
+    let leaf = leaf.parse_x509().expect("leaf");
+    text("ca.crt").as_deref() == Some(ca_pem)
+        && leaf.verify_signature(Some(ca.public_key())).is_ok()
+}
+
+fn secret_text(secret: &Secret, key: &str) -> String {
+    let data = secret.data.as_ref().expect("data");
+    String::from_utf8(data[key].0.clone()).expect("utf8")
+}
+
+fn template_hash<T>(annotations: Option<&BTreeMap<String, String>>, what: T) -> String
+where
+    T: std::fmt::Display,
+{
+    annotations
+        .and_then(|a| a.get("logging.mcp-mesh.io/config-hash"))
+        .cloned()
+        .unwrap_or_else(|| panic!("{what} has no config hash"))
+}
+
+async fn es_template_hash(client: &kube::Client, ns: &str) -> String {
+    let sts: StatefulSet = get(client, ns, "mesh-logs-es").await.expect("sts");
+    let meta = sts.spec.and_then(|s| s.template.metadata);
+    template_hash(
+        meta.as_ref().and_then(|m| m.annotations.as_ref()),
+        "StatefulSet",
+    )
+}
+
+async fn collector_template_hash(client: &kube::Client, ns: &str) -> String {
+    let ds: DaemonSet = get(client, ns, "mesh-logs-collector").await.expect("ds");
+    let meta = ds.spec.and_then(|s| s.template.metadata);
+    template_hash(
+        meta.as_ref().and_then(|m| m.annotations.as_ref()),
+        "DaemonSet",
+    )
+}
+
+/// Issue 11, item 4: rotation as the README describes it. Deleting the operator's password
+/// Secret regenerates the file realm with a hash of the new password (it kept the old hash:
+/// 401 forever) and rolls the nodes; deleting the CA regenerates the HTTP and transport
+/// certificates from the new CA (they stayed signed by the old one) and rolls the collector.
+#[tokio::test]
+async fn deleting_a_source_secret_regenerates_the_secrets_derived_from_it() {
+    let Setup { server, client, ns } = setup("rotate").await;
+    let sim = sim().await;
+    let op = operator::start(server, &ns, &sim, &ns).await;
+    kubectl_apply(server, &ns, "minimal.yaml");
+    let name = "mesh-logs";
+    wait_ready(&client, &ns, name).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+
+    // The operator's password.
+    let user = secrets
+        .get("mesh-logs-es-operator-user")
+        .await
+        .expect("user");
+    let realm_before = secret_text(
+        &secrets.get("mesh-logs-es-file-realm").await.expect("realm"),
+        "users",
+    );
+    let es_hash = es_template_hash(&client, &ns).await;
+    secrets
+        .delete("mesh-logs-es-operator-user", &DeleteParams::default())
+        .await
+        .expect("delete the password");
+    let password = wait_for(WAIT, "a new password", || async {
+        let s = secrets.get_opt("mesh-logs-es-operator-user").await.ok()??;
+        (s.uid() != user.uid()).then(|| secret_text(&s, "password"))
+    })
+    .await;
+    let realm = wait_for(WAIT, "the file realm regenerated", || async {
+        let s = secrets.get_opt("mesh-logs-es-file-realm").await.ok()??;
+        let users = secret_text(&s, "users");
+        (users != realm_before).then_some(users)
+    })
+    .await;
+    let hash = realm
+        .trim()
+        .strip_prefix("meshlogging-operator:")
+        .expect("the operator's user");
+    assert!(
+        bcrypt::verify(&password, hash).expect("bcrypt"),
+        "the file realm verifies the new password"
+    );
+    wait_for(WAIT, "the nodes roll", || async {
+        (es_template_hash(&client, &ns).await != es_hash).then_some(())
+    })
+    .await;
+
+    // The CA.
+    let ca = secrets.get("mesh-logs-ca").await.expect("ca");
+    let old_ca = secret_text(&ca, "ca.crt");
+    let collector_hash = collector_template_hash(&client, &ns).await;
+    secrets
+        .delete("mesh-logs-ca", &DeleteParams::default())
+        .await
+        .expect("delete the CA");
+    let new_ca = wait_for(WAIT, "a new CA", || async {
+        let s = secrets.get_opt("mesh-logs-ca").await.ok()??;
+        (s.uid() != ca.uid()).then(|| secret_text(&s, "ca.crt"))
+    })
+    .await;
+    assert_ne!(new_ca, old_ca);
+    for certs in ["mesh-logs-es-http-certs", "mesh-logs-es-transport-certs"] {
+        wait_for(WAIT, &format!("{certs} signed by the new CA"), || async {
+            let s = secrets.get_opt(certs).await.ok()??;
+            signed_by(s.data.as_ref()?, &new_ca).then_some(())
+        })
+        .await;
+    }
+    wait_for(WAIT, "the collector rolls to trust the new CA", || async {
+        (collector_template_hash(&client, &ns).await != collector_hash).then_some(())
+    })
+    .await;
+    wait_ready(&client, &ns, name).await;
     op.stop().await;
 }

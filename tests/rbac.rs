@@ -1,6 +1,7 @@
 //! Least privilege, proven: the operator runs as its ServiceAccount with exactly the RBAC of
-//! `manifests/` against an RBAC-enforcing API server; a full create -> ready -> delete cycle
-//! works, and what it must not do is refused.
+//! `manifests/` against an RBAC-enforcing API server with the
+//! `OwnerReferencesPermissionEnforcement` admission plugin (as on OpenShift); a full create ->
+//! ready -> rotate a Secret -> delete cycle works, and what it must not do is refused.
 
 mod support;
 
@@ -137,6 +138,48 @@ async fn the_operator_works_with_exactly_its_manifests_rbac_and_nothing_more() {
         ready.then_some(())
     })
     .await;
+
+    // Rotation: a new operator password regenerates the file realm (an update of the
+    // derived Secret, which the ServiceAccount may do).
+    let secrets_admin: Api<Secret> = Api::namespaced(admin.clone(), &ns);
+    let realm_before = secrets_admin
+        .get("mesh-logs-es-file-realm")
+        .await
+        .expect("realm")
+        .data;
+    secrets_admin
+        .delete("mesh-logs-es-operator-user", &DeleteParams::default())
+        .await
+        .expect("delete the password Secret");
+    wait_for(
+        WAIT,
+        "the file realm regenerated as the ServiceAccount",
+        || async {
+            let text = |s: &Secret, key: &str| {
+                String::from_utf8(s.data.as_ref()?.get(key)?.0.clone()).ok()
+            };
+            let user = secrets_admin
+                .get_opt("mesh-logs-es-operator-user")
+                .await
+                .ok()??;
+            let realm = secrets_admin
+                .get_opt("mesh-logs-es-file-realm")
+                .await
+                .ok()??;
+            if realm.data == realm_before {
+                return None;
+            }
+            let password = text(&user, "password")?;
+            let users = text(&realm, "users")?;
+            let hash = users
+                .trim()
+                .strip_prefix("meshlogging-operator:")?
+                .to_string();
+            bcrypt::verify(password, &hash).ok()?.then_some(())
+        },
+    )
+    .await;
+
     api.delete(name, &DeleteParams::default())
         .await
         .expect("delete");
@@ -184,7 +227,7 @@ async fn the_operator_works_with_exactly_its_manifests_rbac_and_nothing_more() {
             &Patch::Merge(json!({"data": {}})),
         )
         .await
-        .expect_err("changing a Secret refused");
+        .expect_err("patching a Secret refused");
     assert_eq!(status_code(&e), Some(403), "{e}");
 
     let _ = stop_tx.send(());

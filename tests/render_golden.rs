@@ -632,7 +632,7 @@ fn binding_and_names_match_the_names_module() {
             "Deployment mcp-mesh-logs-kibana",
             "Ingress mcp-mesh-logs-kibana",
             "ServiceAccount mcp-mesh-logs-collector",
-            "ClusterRoleBinding meshlogging-collector-logging-mcp-mesh-logs",
+            "ClusterRoleBinding meshlogging-collector.logging.mcp-mesh-logs",
             "ConfigMap mcp-mesh-logs-collector",
             "DaemonSet mcp-mesh-logs-collector",
         ]

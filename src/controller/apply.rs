@@ -9,7 +9,15 @@
 //! desired one as a *subset* ([`contains`]): every field the operator sets must be there
 //! with the same value; what the API server defaulted or other managers added is ignored.
 //! Only a difference leads to a PATCH.
+//!
+//! Never a takeover: an object that exists without this resource's ownership marker (the
+//! controller owner reference of a namespaced child; the owner-uid annotation of a
+//! cluster-scoped one) is left exactly as it is and reported as [`Outcome::NotOwned`].
+//! The check uses the object the applier reads anyway (no extra request). An object created
+//! by someone else between that read and the PATCH would still be adopted; the window is
+//! one round trip.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::NamespaceResourceScope;
 use kube::{Resource, ResourceExt};
@@ -19,6 +27,7 @@ use serde_json::Value;
 use std::fmt::Debug;
 
 use crate::api::units::quantity_value;
+pub use crate::render::collector::OWNER_UID_ANNOTATION;
 
 /// The field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "meshlogging-operator";
@@ -32,6 +41,8 @@ pub enum Outcome {
     Updated,
     /// The live object already had everything; nothing was sent.
     Unchanged,
+    /// An object with this name exists and belongs to someone else: nothing was sent.
+    NotOwned,
 }
 
 /// Applies `desired` (namespaced) if the live object lacks any of its fields.
@@ -57,6 +68,9 @@ where
     let body = with_type_meta(desired)?;
     let live = api.get_opt(&name).await?;
     if let Some(live) = &live {
+        if !owned_by_the_same(live.meta(), desired.meta()) {
+            return Ok((Outcome::NotOwned, live.clone()));
+        }
         let live_value = serde_json::to_value(live).map_err(kube::Error::SerdeError)?;
         if contains(&live_value, &body) {
             return Ok((Outcome::Unchanged, live.clone()));
@@ -70,6 +84,31 @@ where
         Outcome::Created
     };
     Ok((outcome, applied))
+}
+
+/// Whether `live` carries the ownership marker `desired` is rendered with: the controller
+/// owner reference (same uid) and the [`OWNER_UID_ANNOTATION`]. A desired object with
+/// neither marker claims nothing, so the check cannot refuse it.
+pub fn owned_by_the_same(live: &ObjectMeta, desired: &ObjectMeta) -> bool {
+    let controller = desired
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true));
+    let by_reference = controller.is_none_or(|want| {
+        live.owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.uid == want.uid && o.controller == Some(true))
+    });
+    let annotation = |meta: &ObjectMeta| {
+        meta.annotations
+            .as_ref()
+            .and_then(|a| a.get(OWNER_UID_ANNOTATION))
+            .cloned()
+    };
+    let by_annotation = annotation(desired).is_none_or(|want| annotation(live) == Some(want));
+    by_reference && by_annotation
 }
 
 /// The object as JSON with `apiVersion` and `kind` set from its type.
@@ -225,6 +264,35 @@ mod tests {
         assert!(contains(&live, &desired));
         let changed = json!([{"name": "config", "mountPath": "/a", "subPath": "a"}, {"name": "config", "mountPath": "/b", "subPath": "c"}]);
         assert!(!contains(&changed, &desired));
+    }
+
+    fn meta(value: serde_json::Value) -> ObjectMeta {
+        serde_json::from_value(value).expect("meta")
+    }
+
+    #[test]
+    fn only_objects_with_the_owner_marker_are_owned() {
+        let desired = meta(
+            json!({"name": "x", "ownerReferences": [{"apiVersion": "a/v1",
+            "kind": "MeshLogging", "name": "logs", "uid": "u1", "controller": true}]}),
+        );
+        let ours = meta(
+            json!({"name": "x", "ownerReferences": [{"apiVersion": "a/v1",
+            "kind": "MeshLogging", "name": "logs", "uid": "u1", "controller": true}]}),
+        );
+        let same_name_other_uid = meta(json!({"name": "x", "ownerReferences": [{"apiVersion":
+            "a/v1", "kind": "MeshLogging", "name": "logs", "uid": "u0", "controller": true}]}));
+        assert!(owned_by_the_same(&ours, &desired));
+        assert!(!owned_by_the_same(&meta(json!({"name": "x"})), &desired));
+        assert!(!owned_by_the_same(&same_name_other_uid, &desired));
+
+        let binding = meta(json!({"name": "b", "annotations": {OWNER_UID_ANNOTATION: "u1"}}));
+        assert!(owned_by_the_same(&binding, &binding));
+        assert!(!owned_by_the_same(&meta(json!({"name": "b"})), &binding));
+        assert!(!owned_by_the_same(
+            &meta(json!({"name": "b", "annotations": {OWNER_UID_ANNOTATION: "u2"}})),
+            &binding
+        ));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Applying the rendered children (I/O): each through the one applier, pruning children
-//! the spec no longer asks for, and reading back the workloads' readiness.
+//! the spec no longer asks for, and reading back the workloads' readiness. An object of a
+//! child's name that is not this resource's is never changed or deleted: it is reported
+//! as a conflict and the other children are applied.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,6 +43,8 @@ pub struct Applied {
     pub changes: Vec<String>,
     /// Children the API server refused: `Kind/name: its message`.
     pub rejected: Vec<String>,
+    /// Objects with a child's name that belong to someone else (`Kind/name`): left alone.
+    pub conflicts: Vec<String>,
     /// Readiness read from the applied workloads.
     pub workloads: Workloads,
 }
@@ -67,8 +71,19 @@ pub fn annotate(children: &mut [Child], v: &Validated, fingerprints: &BTreeMap<S
         .get("kibana-encryption-keys")
         .cloned()
         .unwrap_or_default();
-    let kibana = config(&names::kibana_config_map(&v.name)).map(|d| hash(&d, &[&kibana_keys]));
-    let collector = config(&names::collector(&v.name)).map(|d| hash(&d, &[]));
+    // Kibana and the collector read the operator's CA and their password (an environment
+    // variable) at start: a rotated one rolls them. The CA is absent for an external
+    // cluster, whose CA the operator does not generate.
+    let parts = |keys: &[&str]| -> Vec<&str> {
+        keys.iter()
+            .filter_map(|k| fingerprints.get(*k).map(String::as_str))
+            .collect()
+    };
+    let mut kibana_parts = vec![kibana_keys.as_str()];
+    kibana_parts.extend(parts(&["ca", "kibana-user"]));
+    let kibana = config(&names::kibana_config_map(&v.name)).map(|d| hash(&d, &kibana_parts));
+    let collector =
+        config(&names::collector(&v.name)).map(|d| hash(&d, &parts(&["ca", "collector-user"])));
     for child in children.iter_mut() {
         let (template, value) = match child {
             Child::StatefulSet(s) => (s.spec.as_mut().map(|s| &mut s.template), &es),
@@ -127,6 +142,9 @@ pub async fn apply_all(
     for child in children {
         let (kind, name) = (child.kind(), child.name().to_string());
         match apply_child(client, child, &mut applied.workloads).await {
+            // Not ours: not applied, and not in `wanted` either (prune only ever deletes
+            // objects carrying this resource's owner reference anyway).
+            Ok(Outcome::NotOwned) => applied.conflicts.push(format!("{kind}/{name}")),
             Ok(outcome) => {
                 if outcome != Outcome::Unchanged {
                     let verb = if outcome == Outcome::Created {
@@ -242,7 +260,8 @@ pub async fn apply_all(
     Ok(applied)
 }
 
-/// Applies one child, reading the workloads' readiness from what the API server returns.
+/// Applies one child, reading the workloads' readiness from what the API server returns
+/// (not from someone else's workload of the same name: that says nothing about this stack).
 async fn apply_child(
     client: &kube::Client,
     child: &Child,
@@ -252,6 +271,11 @@ async fn apply_child(
     Ok(match child {
         Child::StatefulSet(o) => {
             let (outcome, live) = apply_namespaced(client, o).await?;
+            if outcome == Outcome::NotOwned {
+                let wanted = o.spec.as_ref().and_then(|s| s.replicas);
+                workloads.elasticsearch = Some(replicas(wanted, None));
+                return Ok(outcome);
+            }
             workloads.elasticsearch = Some(replicas(
                 live.spec.as_ref().and_then(|s| s.replicas),
                 live.status.as_ref().and_then(|s| s.ready_replicas),
@@ -260,6 +284,11 @@ async fn apply_child(
         }
         Child::Deployment(o) => {
             let (outcome, live) = apply_namespaced(client, o).await?;
+            if outcome == Outcome::NotOwned {
+                let wanted = o.spec.as_ref().and_then(|s| s.replicas);
+                workloads.kibana = Some(replicas(wanted, None));
+                return Ok(outcome);
+            }
             workloads.kibana = Some(replicas(
                 live.spec.as_ref().and_then(|s| s.replicas),
                 live.status.as_ref().and_then(|s| s.ready_replicas),
@@ -268,6 +297,9 @@ async fn apply_child(
         }
         Child::DaemonSet(o) => {
             let (outcome, live) = apply_namespaced(client, o).await?;
+            if outcome == Outcome::NotOwned {
+                return Ok(outcome);
+            }
             let status = live.status.unwrap_or_default();
             workloads.collector = (status.desired_number_scheduled, status.number_ready);
             outcome

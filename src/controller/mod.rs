@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! reconcile = finalizer(apply | cleanup)
-//! apply:   validate ─► secrets (generated once) ─► render ─► apply children (SSA, only
-//!          what differs; prune the rest) ─► Elasticsearch health ─► (yellow/green) sync
+//! apply:   validate ─► secrets (sources generated once, derived ones kept consistent)
+//!          ─► render ─► apply children (SSA, only what differs, never someone else's
+//!          object; prune the rest) ─► Elasticsearch health ─► (yellow/green) sync
 //!          ─► status (written only when changed) ─► requeue (Elasticsearch drift cannot
 //!          be watched)
-//! cleanup: Elasticsearch objects (bounded) ─► ClusterRoleBinding ─► PVCs (Delete policy)
+//! cleanup: Elasticsearch objects (bounded) ─► ClusterRoleBinding (when it is this
+//!          resource's) ─► PVCs (Delete policy)
 //! ```
 //!
 //! Reconciles are triggered by spec changes (generation) and finalizer changes of the
@@ -30,7 +32,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -50,7 +52,8 @@ use crate::render::{RenderContext, labels, names, render};
 use crate::status::{self, EsObservation, Observations};
 use crate::validate::{Validated, validate};
 
-use apply::FIELD_MANAGER;
+use crate::render::collector::OWNER_ANNOTATION;
+use apply::{FIELD_MANAGER, OWNER_UID_ANNOTATION};
 
 /// The finalizer the operator puts on every MeshLogging.
 pub const FINALIZER: &str = "logging.mcp-mesh.io/cleanup";
@@ -146,6 +149,7 @@ pub struct Context {
     failures: Mutex<HashMap<ObjectRef<MeshLogging>, u32>>,
     /// When each (resource, reason) last got a Warning event with a new message.
     warned: Mutex<HashMap<(String, String), Instant>>,
+    realms: secrets::VerifiedRealms,
 }
 
 impl Context {
@@ -169,6 +173,7 @@ impl Context {
             metrics,
             failures: Mutex::default(),
             warned: Mutex::default(),
+            realms: secrets::VerifiedRealms::default(),
         }
     }
 
@@ -405,7 +410,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
         endpoint: Some(v.es_url()),
         ..Default::default()
     };
-    let secrets = match secrets::ensure(client, &v, &owner).await {
+    let secrets = match secrets::ensure(client, &v, &owner, &ctx.realms).await {
         Ok(s) => Some(s),
         Err(Error::CredentialsMissing(why)) => {
             es.unavailable = Some(("CredentialsMissing".into(), why));
@@ -443,6 +448,11 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
         .await;
     }
     es.nodes = applied.workloads.elasticsearch;
+    let mut conflicts = applied.conflicts;
+    conflicts.extend(secrets.iter().flat_map(|s| s.conflicts.iter().cloned()));
+    if !conflicts.is_empty() {
+        warn!(objects = ?conflicts, "not taking over objects this resource does not own");
+    }
 
     // Elasticsearch: health, then (yellow or green) the configuration.
     let mut report = None;
@@ -492,6 +502,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
         generation,
         invalid: None,
         rejected: applied.rejected,
+        conflicts,
         elasticsearch: es,
         kibana: applied.workloads.kibana,
         collector: applied.workloads.collector,
@@ -614,6 +625,26 @@ async fn write_status(
     Ok(())
 }
 
+/// Whether a collector ClusterRoleBinding is this resource's: its uid annotation names it.
+/// A binding of the legacy name predates that annotation: its `<namespace>/<name>`
+/// annotation must name this resource (and a uid annotation, if any, must agree).
+fn binding_is_ours(binding: &ClusterRoleBinding, uid: &str, owner: &str, legacy: bool) -> bool {
+    let annotation = |key: &str| {
+        binding
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .map(String::as_str)
+    };
+    let by_uid = annotation(OWNER_UID_ANNOTATION);
+    if legacy {
+        annotation(OWNER_ANNOTATION) == Some(owner) && by_uid.is_none_or(|u| u == uid)
+    } else {
+        !uid.is_empty() && by_uid == Some(uid)
+    }
+}
+
 /// Deletion: the Elasticsearch objects this resource owns (bounded in time), the
 /// cluster-scoped ClusterRoleBinding, and the PVCs when `deletionPolicy: Delete`.
 async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
@@ -718,18 +749,42 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
         }
     }
 
-    // Cluster-scoped children: a namespaced owner cannot own them.
+    // Cluster-scoped children: a namespaced owner cannot own them. The binding is deleted
+    // only when its annotations say it is this resource's (uid), and the delete is
+    // conditional on the object read; the binding of the name used before the name became
+    // unambiguous only when its owner annotation names this resource.
     let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
-    match bindings
-        .delete(
-            &names::collector_cluster_role_binding(&name, &ns),
-            &DeleteParams::default(),
-        )
-        .await
-    {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 404 => {}
-        Err(e) => return Err(e.into()),
+    let uid = ml.uid().unwrap_or_default();
+    let owner = format!("{ns}/{name}");
+    for (binding, legacy) in [
+        (names::collector_cluster_role_binding(&name, &ns), false),
+        (
+            names::legacy_collector_cluster_role_binding(&name, &ns),
+            true,
+        ),
+    ] {
+        let Some(existing) = bindings.get_opt(&binding).await? else {
+            continue;
+        };
+        if !binding_is_ours(&existing, &uid, &owner, legacy) {
+            info!(
+                binding,
+                "ClusterRoleBinding is not this resource's; left in place"
+            );
+            continue;
+        }
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: existing.metadata.uid.clone(),
+                resource_version: existing.metadata.resource_version.clone(),
+            }),
+            ..DeleteParams::default()
+        };
+        match bindings.delete(&binding, &params).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 
     if delete_data {
@@ -767,6 +822,7 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
         }
     }
     ctx.metrics.forget(&ns, &name);
+    ctx.realms.forget(&format!("{ns}/{name}"));
     info!("cleaned up");
     Ok(Action::await_change())
 }

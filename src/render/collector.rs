@@ -48,6 +48,10 @@ pub const STATE_DIR: &str = "/var/lib/meshlogging-collector";
 pub const CA_DIR: &str = "/etc/meshlogging/es-ca";
 /// Annotation on the cluster-scoped binding naming its owner (`<namespace>/<name>`).
 pub const OWNER_ANNOTATION: &str = "logging.mcp-mesh.io/owner";
+/// Annotation on the cluster-scoped binding holding its owner's uid: a namespaced owner
+/// cannot own it by reference, and the operator changes and deletes only a binding whose
+/// annotation names this very resource (not an earlier one of the same name).
+pub const OWNER_UID_ANNOTATION: &str = "logging.mcp-mesh.io/owner-uid";
 /// Port of Fluent Bit's HTTP server (readiness, metrics).
 const FLUENT_BIT_HTTP_PORT: i32 = 2020;
 /// Port of Fluentd's monitor agent (readiness).
@@ -83,7 +87,10 @@ fn cluster_role_binding(v: &Validated, ctx: &RenderContext) -> ClusterRoleBindin
         names::collector_cluster_role_binding(&v.name, &v.namespace),
         app(v.collector.kind),
     );
-    metadata.annotations = Some(BTreeMap::from([(OWNER_ANNOTATION.to_string(), v.owner())]));
+    metadata.annotations = Some(BTreeMap::from([
+        (OWNER_ANNOTATION.to_string(), v.owner()),
+        (OWNER_UID_ANNOTATION.to_string(), v.uid.clone()),
+    ]));
     ClusterRoleBinding {
         metadata,
         role_ref: RoleRef {

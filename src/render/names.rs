@@ -11,7 +11,7 @@
 //!                <n>-kibana-encryption-keys
 //! Kibana         Deployment, Service and Ingress <n>-kibana, ConfigMap <n>-kibana-config
 //! Collector      DaemonSet, ServiceAccount and ConfigMap <n>-collector,
-//!                ClusterRoleBinding meshlogging-collector-<ns>-<n>
+//!                ClusterRoleBinding meshlogging-collector.<ns>.<n>
 //! ```
 
 /// Port of the Elasticsearch REST API (HTTPS).
@@ -152,10 +152,13 @@ pub fn collector(name: &str) -> String {
     format!("{name}-collector")
 }
 
-/// ClusterRoleBinding `meshlogging-collector-<ns>-<n>`; when longer than 253 characters,
-/// cut and suffixed with a hash of the full name so it stays unique and stable.
+/// ClusterRoleBinding `meshlogging-collector.<ns>.<n>`. The dots keep it unambiguous: a
+/// namespace is a DNS label and has none, so `team`/`prod-logs` and `team-prod`/`logs` get
+/// different bindings (`-` as the separator gave both `meshlogging-collector-team-prod-logs`).
+/// A namespace (63) and a MeshLogging name keep it far below 253 characters; longer input
+/// would be cut and suffixed with a hash of the full name, so it stays unique and stable.
 pub fn collector_cluster_role_binding(name: &str, namespace: &str) -> String {
-    let full = format!("meshlogging-collector-{namespace}-{name}");
+    let full = format!("meshlogging-collector.{namespace}.{name}");
     if full.len() <= MAX_NAME {
         return full;
     }
@@ -164,6 +167,12 @@ pub fn collector_cluster_role_binding(name: &str, namespace: &str) -> String {
     let keep = MAX_NAME - hash.len() - 1;
     let prefix = full[..keep].trim_end_matches(['-', '.']);
     format!("{prefix}-{hash}")
+}
+
+/// The name the collector's ClusterRoleBinding had before it became unambiguous
+/// (`meshlogging-collector-<ns>-<n>`): cleanup removes it when it is this resource's.
+pub fn legacy_collector_cluster_role_binding(name: &str, namespace: &str) -> String {
+    format!("meshlogging-collector-{namespace}-{name}")
 }
 
 /// Directory on each node where the collector keeps its read positions and its buffer,
@@ -224,7 +233,19 @@ mod tests {
         );
         assert_eq!(
             collector_cluster_role_binding("logs", "ns"),
-            "meshlogging-collector-ns-logs"
+            "meshlogging-collector.ns.logs"
+        );
+    }
+
+    #[test]
+    fn bindings_of_lookalike_namespaces_and_names_differ() {
+        assert_ne!(
+            collector_cluster_role_binding("prod-logs", "team"),
+            collector_cluster_role_binding("logs", "team-prod")
+        );
+        assert_eq!(
+            legacy_collector_cluster_role_binding("prod-logs", "team"),
+            legacy_collector_cluster_role_binding("logs", "team-prod")
         );
     }
 

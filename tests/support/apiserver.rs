@@ -1,8 +1,8 @@
 //! A real `kube-apiserver` + `etcd` for the integration tests (the envtest pattern).
 //!
 //! One pair per test binary, started on first use on free loopback ports, with a generated
-//! serving certificate, service-account key and admin token, RBAC authorization, and an
-//! audit log of every write (so tests can count the operator's writes by user agent).
+//! serving certificate, service-account key and admin token, RBAC authorization, the
+//! `OwnerReferencesPermissionEnforcement` admission plugin, and an audit log of every write (so tests can count the operator's writes by user agent).
 //!
 //! Both processes run under a small `sh` supervisor whose stdin is a pipe from the test
 //! binary: when the test binary ends — normally, by panic or by a signal — the pipe closes,
@@ -124,6 +124,9 @@ impl ApiServer {
             "--allow-privileged=true".into(),
             "--enable-priority-and-fairness=false".into(),
             "--disable-admission-plugins=ServiceAccount".into(),
+            // As on OpenShift: setting blockOwnerDeletion needs update on the owner's
+            // finalizers (tests/rbac.rs proves the operator's ClusterRole has it).
+            "--enable-admission-plugins=OwnerReferencesPermissionEnforcement".into(),
             format!("--audit-policy-file={}", d("audit-policy.yaml")),
             format!("--audit-log-path={}", audit_log.display()),
             "--audit-log-mode=blocking".into(),
