@@ -505,3 +505,104 @@ async fn elasticsearch_killed_mid_pass_is_unreachable_then_recovers_with_one_boo
         "one bootstrap index"
     );
 }
+
+#[tokio::test]
+async fn a_second_resource_with_the_same_index_name_takes_nothing_over_and_deleting_it_keeps_the_logs()
+ {
+    let _serial = SERIAL.lock().await;
+    let client = es().client();
+    let index = unique("shared");
+    let spec = spec_for("minimal", &index);
+    let team_a = desired(&spec, &format!("team-a/{index}"));
+    let a = pass(&client, &team_a, &AppliedStatus::default()).await;
+    assert_eq!(a.write_index, Some(format!("{index}-000001")));
+    client
+        .post(
+            "test",
+            &format!("/{index}/_doc?refresh=true"),
+            &json!({ "timestamp": "2026-11-30T08:00:00Z", "msg": "team A's log" }),
+        )
+        .await
+        .expect("index");
+
+    // Team B picks the same index name on the same cluster.
+    let team_b = desired(&spec, &format!("team-b/{index}"));
+    let b = pass(&client, &team_b, &AppliedStatus::default()).await;
+    let alias = &b.kind(Kind::WriteAlias).failed;
+    assert_eq!(alias.len(), 1, "{b:#?}");
+    assert_eq!(alias[0].reason, "Conflict");
+    assert!(
+        alias[0].message.contains(&format!("team-a/{index}")),
+        "the conflict names the holder: {}",
+        alias[0].message
+    );
+    let b_applied = b.applied(&index, &AppliedStatus::default());
+    assert_eq!(b_applied.write_alias, None, "{b_applied:?}");
+    assert_eq!(b_applied.write_index, None);
+    assert!(
+        b.kind(Kind::User)
+            .failed
+            .iter()
+            .any(|f| f.reason == "DependencyFailed"),
+        "B's collector gets no user while the alias is not B's: {:?}",
+        b.kind(Kind::User)
+    );
+
+    // Deleting B with deletionPolicy Delete removes only what B owns.
+    let cleaned = meshlogging_operator::elastic::sync::cleanup(
+        &client,
+        &format!("team-b/{index}"),
+        &index,
+        &b_applied,
+        true,
+    )
+    .await;
+    assert!(cleaned.aborted.is_none(), "{:?}", cleaned.aborted);
+    let count = get(&client, &format!("/{index}/_count")).await;
+    assert_eq!(count["count"], json!(1), "team A's logs are still there");
+    assert!(
+        client
+            .get("test", &format!("/_component_template/{index}-mappings"))
+            .await
+            .expect("GET")
+            .is_some(),
+        "team A's templates are still there"
+    );
+}
+
+#[tokio::test]
+async fn index_names_that_prefix_each_other_conflict_before_elasticsearch_has_to_refuse() {
+    let _serial = SERIAL.lock().await;
+    let client = es().client();
+    let base = unique("pfx");
+    let first = desired(&spec_for("minimal", &base), &format!("a/{base}"));
+    let report = pass(&client, &first, &AppliedStatus::default()).await;
+    assert!(report.kind(Kind::IndexTemplate).failed.is_empty());
+
+    let longer = format!("{base}-prod");
+    let second = desired(&spec_for("minimal", &longer), &format!("b/{longer}"));
+    let report = pass(&client, &second, &AppliedStatus::default()).await;
+    let it = &report.kind(Kind::IndexTemplate).failed;
+    assert_eq!(it.len(), 1, "{report:#?}");
+    assert_eq!(it[0].reason, "Conflict");
+    assert!(
+        it[0].message.contains(&format!("MeshLogging a/{base}")),
+        "{}",
+        it[0].message
+    );
+    assert_eq!(
+        failed_reasons(&report, Kind::WriteAlias),
+        BTreeSet::from(["DependencyFailed"])
+    );
+    // The collector could otherwise write `<longer>` as a concrete index under the first
+    // resource's template: its role may not create indices.
+    let role = &second.roles[&format!("{longer}-collector")];
+    assert_eq!(role["indices"][0]["privileges"], json!(["create_doc"]));
+    assert!(
+        client
+            .get("test", &format!("/{longer}"))
+            .await
+            .expect("GET")
+            .is_none()
+    );
+}

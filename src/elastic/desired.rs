@@ -179,7 +179,7 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
             json!({
                 "template": {
                     "settings": { "index": { "analysis": log_schema::analysis() } },
-                    "mappings": log_schema::mappings(),
+                    "mappings": with_meta(log_schema::mappings(), &meta),
                 },
                 "_meta": meta,
             }),
@@ -197,7 +197,12 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
     let write_alias = WriteAlias {
         alias: names.alias.clone(),
         bootstrap_index: names.bootstrap_index(),
-        body: json!({ "aliases": { names.alias.clone(): { "is_write_index": true } } }),
+        // The marker in the index's own mappings: an alias or index with the expected name
+        // is not proof of ownership (another resource on a shared cluster may use it).
+        body: json!({
+            "aliases": { names.alias.clone(): { "is_write_index": true } },
+            "mappings": { "_meta": meta },
+        }),
     };
 
     let collector = names.collector_user();
@@ -207,7 +212,9 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
             "cluster": [],
             "indices": [{
                 "names": [names.alias, names.index_pattern()],
-                "privileges": ["create_doc", "auto_configure"],
+                // No `auto_configure`: the collector never creates an index (a write to a
+                // missing name must fail, not make a concrete index under the alias's name).
+                "privileges": ["create_doc"],
             }],
             "metadata": meta,
         }),
@@ -268,6 +275,13 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
         repositories,
         slm_policies,
     }
+}
+
+/// `mappings` with the ownership marker as their `_meta`, so every backing index, the
+/// rolled-over ones too, says whose it is.
+fn with_meta(mut mappings: Value, meta: &Value) -> Value {
+    mappings["_meta"] = meta.clone();
+    mappings
 }
 
 impl DesiredConfig {

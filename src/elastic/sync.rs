@@ -588,6 +588,14 @@ async fn run(
                 ));
                 continue;
             }
+            if ops.kind == Kind::IndexTemplate
+                && let Some(why) = overlapping(owner, name, body, &listed)
+            {
+                kind_report
+                    .failed
+                    .push(failure(name, "Conflict", why, false));
+                continue;
+            }
             apply_one(
                 client,
                 ops,
@@ -671,7 +679,14 @@ async fn run(
         && not_applied(report, Kind::IndexTemplate).is_empty()
         && (not_applied(report, Kind::IlmPolicy).is_empty()
             || report.unsupported.contains_key(&Kind::IlmPolicy));
-    write_alias(client, desired, templates_ok, report).await?;
+    write_alias(
+        client,
+        desired,
+        templates_ok,
+        prev.write_alias.as_deref() == Some(desired.write_alias.alias.as_str()),
+        report,
+    )
+    .await?;
 
     apply(
         &ROLE,
@@ -682,11 +697,15 @@ async fn run(
         &mut current,
     )
     .await?;
+    // The collector's user exists only once the alias it writes to is this resource's:
+    // before that, its writes could land in someone else's index or make one.
+    let alias_ready = report.kind(Kind::WriteAlias).failed.is_empty();
     users(
         client,
         desired,
         input.passwords,
         &prev.users,
+        alias_ready,
         report,
         &mut current,
     )
@@ -731,6 +750,63 @@ async fn run(
     .await?;
 
     prune_all(client, desired, prev, &current, report).await
+}
+
+/// Another resource's index template whose patterns overlap `body`'s: two resources
+/// whose index names are prefixes of each other (`logs`, `logs-prod`) would write into
+/// each other's indices, and Elasticsearch refuses overlapping templates of one priority.
+fn overlapping(
+    owner: &str,
+    name: &str,
+    body: &Value,
+    listed: &BTreeMap<String, Value>,
+) -> Option<String> {
+    let patterns = |b: &Value| -> Vec<String> {
+        b.get("index_patterns")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ours = patterns(body);
+    listed.iter().find_map(|(other, found)| {
+        if other == name {
+            return None;
+        }
+        let holder = marker_owner(found.get("_meta"))?;
+        if holder == owner {
+            return None;
+        }
+        let theirs = patterns(found);
+        let (a, b) = ours
+            .iter()
+            .flat_map(|a| theirs.iter().map(move |b| (a, b)))
+            .find(|(a, b)| patterns_overlap(a, b))?;
+        Some(format!(
+            "index pattern {a} overlaps {b} of MeshLogging {holder} (index template {other}); choose an index.name that is not a prefix of another's, nor has one as its prefix"
+        ))
+    })
+}
+
+/// Whether two index patterns can match one name. Exact for patterns whose only
+/// wildcard is a trailing `*` (the operator's own); otherwise Elasticsearch decides.
+fn patterns_overlap(a: &str, b: &str) -> bool {
+    let prefix = |p: &str| {
+        p.strip_suffix('*')
+            .filter(|s| !s.contains('*'))
+            .map(str::to_string)
+    };
+    match (prefix(a), prefix(b)) {
+        (Some(x), Some(y)) => x.starts_with(&y) || y.starts_with(&x),
+        (Some(x), None) if !b.contains('*') => b.starts_with(&x),
+        (None, Some(y)) if !a.contains('*') => a.starts_with(&y),
+        (None, None) => a == b,
+        _ => false,
+    }
 }
 
 /// Desired names of `kind` that failed this pass.
@@ -809,15 +885,17 @@ async fn apply_one(
 }
 
 /// Creates the bootstrap index with the write alias once; reports an alias that points
-/// elsewhere instead of changing it.
+/// elsewhere, or whose write index belongs to someone else, instead of changing it.
 async fn write_alias(
     client: &EsClient,
     desired: &DesiredConfig,
     templates_ok: bool,
+    previously_ours: bool,
     report: &mut SyncReport,
 ) -> Result<(), Abort> {
     let alias = &desired.write_alias.alias;
     let index = &desired.write_alias.bootstrap_index;
+    let owner = desired.owner.as_str();
     let check = async || -> Result<Option<Result<String, String>>, EsError> {
         let Some(found) = client
             .get("alias", &format!("/_alias/{}", encode(alias)))
@@ -825,7 +903,31 @@ async fn write_alias(
         else {
             return Ok(None);
         };
-        Ok(Some(write_index_of(&found, alias)))
+        let write_index = match write_index_of(&found, alias) {
+            Ok(i) => i,
+            Err(why) => return Ok(Some(Err(why))),
+        };
+        // The name proves nothing: the write index must carry this resource's marker.
+        let mapping = client
+            .get(
+                "indices.get_mapping",
+                &format!("/{}/_mapping", encode(&write_index)),
+            )
+            .await?
+            .unwrap_or(Value::Null);
+        let meta = mapping
+            .get(&write_index)
+            .and_then(|m| m.pointer("/mappings/_meta"));
+        Ok(Some(match marker_owner(meta) {
+            Some(o) if o == owner => Ok(write_index),
+            None if previously_ours => Ok(write_index),
+            Some(other) => Err(format!(
+                "alias {alias} writes to {write_index}, which belongs to MeshLogging {other}; not changed (choose another index.name)"
+            )),
+            None => Err(format!(
+                "alias {alias} writes to {write_index}, which is not managed by this MeshLogging; not changed (choose another index.name)"
+            )),
+        }))
     };
     let kind_report = report.kinds.entry(Kind::WriteAlias).or_default();
     let outcome = match check().await {
@@ -951,6 +1053,7 @@ async fn users(
     desired: &DesiredConfig,
     passwords: &Passwords,
     previously: &[String],
+    alias_ready: bool,
     report: &mut SyncReport,
     current: &mut Current,
 ) -> Result<(), Abort> {
@@ -960,6 +1063,18 @@ async fn users(
     };
     let kind_report = report.kinds.entry(Kind::User).or_default();
     for (name, user) in &desired.users {
+        if user.password == PasswordRef::Collector && !alias_ready {
+            kind_report.failed.push(failure(
+                name,
+                "DependencyFailed",
+                format!(
+                    "not created: the write alias {} is not applied",
+                    desired.write_alias.alias
+                ),
+                listed.contains_key(name),
+            ));
+            continue;
+        }
         let password = match user.password {
             PasswordRef::Collector => Some(&passwords.collector),
             PasswordRef::Kibana => passwords.kibana.as_ref(),
@@ -1223,15 +1338,19 @@ async fn delete(
 }
 
 /// Deletes the indices behind `alias` (deletionPolicy Delete), found through the alias
-/// (rolled-over indices keep it as a read alias). Only indices named `<alias>-NNNNNN`.
+/// (rolled-over indices keep it as a read alias): only indices named `<alias>-NNNNNN`
+/// whose mappings carry `owner`'s marker. Others are kept and reported.
 async fn delete_backing_indices(
     client: &EsClient,
     alias: &str,
-    _owner: &str,
+    owner: &str,
     report: &mut KindReport,
 ) -> Result<(), Abort> {
     let found = match client
-        .get("alias", &format!("/_alias/{}", encode(alias)))
+        .get(
+            "indices.get_mapping",
+            &format!("/{}/_mapping", encode(alias)),
+        )
         .await
     {
         Ok(Some(found)) => found,
@@ -1239,15 +1358,22 @@ async fn delete_backing_indices(
         Err(e) => return fail(report, alias, e, false),
     };
     let prefix = format!("{alias}-");
-    let indices: Vec<String> = found
-        .as_object()
-        .map(|m| {
-            m.keys()
-                .filter(|i| i.starts_with(&prefix))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut indices = Vec::new();
+    for (index, mapping) in found.as_object().into_iter().flatten() {
+        if !index.starts_with(&prefix) {
+            continue;
+        }
+        match marker_owner(mapping.pointer("/mappings/_meta")) {
+            Some(o) if o == owner => indices.push(index.clone()),
+            Some(other) => report
+                .retained
+                .push((index.clone(), format!("belongs to MeshLogging {other}"))),
+            None => report.retained.push((
+                index.clone(),
+                "not marked as this MeshLogging's; delete it by hand if it is".to_string(),
+            )),
+        }
+    }
     if indices.is_empty() {
         return Ok(());
     }
@@ -1267,6 +1393,16 @@ async fn delete_backing_indices(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_patterns_overlap_when_one_prefix_extends_the_other() {
+        assert!(patterns_overlap("logs-*", "logs-prod-*"));
+        assert!(patterns_overlap("logs-prod-*", "logs-*"));
+        assert!(patterns_overlap("logs-*", "logs-000001"));
+        assert!(!patterns_overlap("logs-*", "logsprod-*"));
+        assert!(!patterns_overlap("app-*", "logs-*"));
+        assert!(patterns_overlap("exact", "exact"));
+    }
 
     #[test]
     fn names_are_encoded_for_paths() {
