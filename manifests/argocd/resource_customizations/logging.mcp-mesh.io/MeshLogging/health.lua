@@ -1,9 +1,8 @@
--- Argo CD health check for logging.mcp-mesh.io/MeshLogging.
---
--- Kept in sync, byte for byte, with the copy embedded in argocd-cm-patch.yaml
--- (tests/argocd_health.rs checks both, and runs this script under Lua 5.1).
--- Uses only Lua 5.1's base and table libraries: Argo CD runs custom checks
--- without the string, math, io and os libraries unless useOpenLibs is set.
+-- Argo CD health check for logging.mcp-mesh.io/MeshLogging, in the layout of Argo CD's
+-- resource_customizations (health_test.yaml and testdata/ beside it). The argocd-cm patch
+-- in manifests/argocd/ is generated from this file; tests/argocd_health.rs runs both through
+-- Argo CD's own Lua VM (hack/argocd-lua). Argo CD runs custom checks with the package, base
+-- and table libraries and a reduced os only: no string or math library, no string methods.
 --
 --   paused annotation                     -> Suspended
 --   no status / no observedGeneration     -> Progressing (operator has not seen it)
