@@ -49,8 +49,70 @@ fn committed_crd_matches_generated() {
     let generated = meshlogging_operator::crd::yaml().expect("render CRD");
     assert!(
         committed == generated,
-        "crds/meshlogging.yaml is stale: run `cargo run -- crd > crds/meshlogging.yaml`"
+        "crds/meshlogging.yaml is stale: run `make crd`"
     );
+    let chart = std::fs::read_to_string(repo("charts/meshlogging-operator/crds/meshlogging.yaml"))
+        .expect("the Helm chart's CRD");
+    assert!(
+        chart == generated,
+        "charts/meshlogging-operator/crds/meshlogging.yaml is stale: run `make crd`"
+    );
+    let schema = std::fs::read_to_string(repo(JSON_SCHEMA)).expect(JSON_SCHEMA);
+    assert!(
+        schema == meshlogging_operator::crd::json_schema().expect("render JSON Schema"),
+        "{JSON_SCHEMA} is stale: run `make crd`"
+    );
+}
+
+/// The CRD's JSON Schema where kubeconform looks for it:
+/// `-schema-location 'schemas/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'`.
+const JSON_SCHEMA: &str = "schemas/logging.mcp-mesh.io/meshlogging_v1alpha1.json";
+
+#[test]
+fn json_schema_is_strict_where_the_crd_is_structural() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo(JSON_SCHEMA)).expect(JSON_SCHEMA))
+            .expect("JSON");
+    assert_eq!(
+        schema["properties"]["apiVersion"]["enum"],
+        json!(["logging.mcp-mesh.io/v1alpha1"])
+    );
+    assert_eq!(schema["properties"]["kind"]["enum"], json!(["MeshLogging"]));
+    // The top allows apiVersion, kind and metadata; spec refuses unknown fields (a typo).
+    assert!(schema.get("additionalProperties").is_none());
+    assert_eq!(
+        schema["properties"]["spec"]["additionalProperties"],
+        json!(false)
+    );
+    assert!(
+        schema["properties"]["spec"]["properties"]["version"]["type"] == "string",
+        "spec.version: {}",
+        schema["properties"]["spec"]["properties"]["version"]
+    );
+    // Quantities are strings or integers, as kubeconform's converter writes them.
+    let text = schema.to_string();
+    assert!(text.contains(r#""oneOf":[{"type":"string"},{"type":"integer"}]"#));
+    // Every object with fields is closed unless it keeps unknown fields.
+    fn check(node: &serde_json::Value, at: &str, top: bool) {
+        if let Some(map) = node.as_object() {
+            if !top
+                && map.contains_key("properties")
+                && map.get("x-kubernetes-preserve-unknown-fields") != Some(&json!(true))
+            {
+                assert!(map.contains_key("additionalProperties"), "{at} is open");
+            }
+            for (key, child) in map {
+                if key == "properties" {
+                    for (field, schema) in child.as_object().expect("properties") {
+                        check(schema, &format!("{at}.{field}"), false);
+                    }
+                } else if key == "items" || key == "additionalProperties" {
+                    check(child, &format!("{at}[]"), false);
+                }
+            }
+        }
+    }
+    check(&schema, "", true);
 }
 
 #[tokio::test]
