@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint tools envtest argocd-lua helm crd run demo
+.PHONY: test lint tools envtest argocd-lua helm kubeconform crd run demo
 
 ## Lint, then every test of the workspace against a real kube-apiserver + etcd. Needs Rust,
 ## Go and kubectl; every other tool is built here, once, into ~/.cache/meshlogging.
@@ -11,7 +11,7 @@ test: lint tools
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(CARGO) test --workspace
 
 ## The tools the tests run, each built once from pinned Go modules into the cache.
-tools: envtest argocd-lua helm
+tools: envtest argocd-lua helm kubeconform
 
 ## cargo fmt and clippy, as CI runs them.
 lint:
@@ -30,6 +30,10 @@ argocd-lua:
 ## helm, built from helm.sh/helm/v3, for tests/helm_chart.rs.
 helm:
 	@hack/helm.sh >/dev/null
+
+## kubeconform, built from github.com/yannh/kubeconform, for the JSON Schema test (tests/crd.rs).
+kubeconform:
+	@hack/kubeconform.sh >/dev/null
 
 ## Regenerate the committed CRD from the Rust types, its copy in the Helm chart, and its
 ## JSON Schema for kubeconform (schemas/<group>/<kind>_<version>.json).

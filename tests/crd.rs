@@ -115,6 +115,89 @@ fn json_schema_is_strict_where_the_crd_is_structural() {
     check(&schema, "", true);
 }
 
+/// Runs kubeconform (built once by `hack/kubeconform.sh`) with the committed schema, as a
+/// user's CI would, on `files` or on `stdin`.
+fn kubeconform(files: &[PathBuf], stdin: Option<&str>) -> Output {
+    use std::io::Write as _;
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let bin = BIN.get_or_init(|| {
+        let out = std::process::Command::new(repo("hack/kubeconform.sh"))
+            .output()
+            .expect("run hack/kubeconform.sh");
+        assert!(out.status.success(), "hack/kubeconform.sh: {}", text(&out));
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    });
+    let mut cmd = std::process::Command::new(bin);
+    cmd.current_dir(repo("."))
+        .args(["-strict", "-summary", "-schema-location"])
+        .arg("schemas/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json")
+        .args(files)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if stdin.is_some() {
+        cmd.arg("-").stdin(std::process::Stdio::piped());
+    }
+    let mut child = cmd.spawn().expect("run kubeconform");
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes())
+            .expect("write to kubeconform");
+    }
+    child.wait_with_output().expect("kubeconform")
+}
+
+#[test]
+fn kubeconform_validates_manifests_with_the_json_schema() {
+    let examples = yaml_files("examples");
+    let out = kubeconform(&examples, None);
+    assert!(out.status.success(), "examples refused: {}", text(&out));
+    assert!(
+        text(&out).contains(&format!("Valid: {}", examples.len())),
+        "{}",
+        text(&out)
+    );
+
+    // A typo in a field name, which `kubectl apply` would silently drop.
+    let typo = "apiVersion: logging.mcp-mesh.io/v1alpha1\nkind: MeshLogging\nmetadata: {name: x}\n\
+                spec:\n  version: \"8.15.3\"\n  index:\n    shard: 2\n";
+    let out = kubeconform(&[], Some(typo));
+    assert!(!out.status.success(), "a typo passed: {}", text(&out));
+    assert!(
+        text(&out).contains("/spec/index") && text(&out).contains("'shard' not allowed"),
+        "{}",
+        text(&out)
+    );
+
+    // Invalid fixtures the schema alone can catch (patterns, enums, minimums) are refused
+    // naming their field; the others need the API server's CEL rules.
+    let mut refused = 0;
+    for file in yaml_files("tests/fixtures/invalid") {
+        let out = kubeconform(std::slice::from_ref(&file), None);
+        if out.status.success() {
+            continue;
+        }
+        refused += 1;
+        let source = std::fs::read_to_string(&file).expect("fixture");
+        let field = source
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect: spec."))
+            .unwrap_or_else(|| panic!("{}: no `# expect: spec.<field>`", file.display()));
+        let pointer = format!(
+            "/spec/{}",
+            field.trim().replace(['.', '['], "/").replace(']', "")
+        );
+        assert!(
+            text(&out).contains(&pointer),
+            "{}: kubeconform did not name {pointer}: {}",
+            file.display(),
+            text(&out)
+        );
+    }
+    assert!(
+        refused >= 10,
+        "only {refused} invalid fixtures refused by the schema"
+    );
+}
+
 #[tokio::test]
 async fn crd_installs_and_becomes_established() {
     let (client, _) = setup("crd").await;
