@@ -23,7 +23,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -206,7 +205,7 @@ func evaluate(path string, overrides lua.ResourceHealthOverrides) result {
 	}
 	if status == nil {
 		if err == nil {
-			r.Error = errors.New("no health check applies to this resource").Error()
+			r.Error = "no health check applies to this resource"
 		}
 		return r
 	}
