@@ -3,11 +3,15 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint envtest crd run demo
+.PHONY: test lint tools envtest argocd-lua helm kubeconform crd run demo
 
-## Lint, then every test of the workspace against a real kube-apiserver + etcd.
-test: lint envtest
+## Lint, then every test of the workspace against a real kube-apiserver + etcd. Needs Rust,
+## Go and kubectl; every other tool is built here, once, into ~/.cache/meshlogging.
+test: lint tools
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(CARGO) test --workspace
+
+## The tools the tests run, each built once from pinned Go modules into the cache.
+tools: envtest argocd-lua helm kubeconform
 
 ## cargo fmt and clippy, as CI runs them.
 lint:
@@ -19,9 +23,25 @@ lint:
 envtest:
 	@hack/envtest.sh >/dev/null
 
-## Regenerate the committed CRD from the Rust types.
+## Argo CD's own health-check runtime (argo-cd util/lua + gitops-engine), for tests/argocd_health.rs.
+argocd-lua:
+	@hack/argocd-lua.sh >/dev/null
+
+## helm, built from helm.sh/helm/v3, for tests/helm_chart.rs.
+helm:
+	@hack/helm.sh >/dev/null
+
+## kubeconform, built from github.com/yannh/kubeconform, for the JSON Schema test (tests/crd.rs).
+kubeconform:
+	@hack/kubeconform.sh >/dev/null
+
+## Regenerate the committed CRD from the Rust types, its copy in the Helm chart, and its
+## JSON Schema for kubeconform (schemas/<group>/<kind>_<version>.json).
 crd:
 	$(CARGO) run -q -- crd > crds/meshlogging.yaml
+	cp crds/meshlogging.yaml charts/meshlogging-operator/crds/meshlogging.yaml
+	mkdir -p schemas/logging.mcp-mesh.io
+	$(CARGO) run -q -- crd --json-schema > schemas/logging.mcp-mesh.io/meshlogging_v1alpha1.json
 
 ## Run the operator against the current kubeconfig context (CRD must be installed:
 ## kubectl apply -f crds/meshlogging.yaml). Leader election uses a Lease in `default`.

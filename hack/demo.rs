@@ -245,22 +245,20 @@ async fn main() {
     step("What the operator applied in Elasticsearch");
     sim.with_state(|s| {
         for (name, p) in &s.ilm_policies {
-            let phases: Vec<String> = ["hot", "warm", "cold", "delete"]
-                .iter()
-                .filter_map(|k| {
-                    let age = p.policy["phases"].get(*k)?["min_age"].as_str()?;
-                    Some(format!("{k} from {age}"))
-                })
-                .collect();
-            println!("ILM policy        {name}: {}", phases.join(" -> "));
+            println!("ILM policy          {name}: {}", ilm_phases(&p.policy));
         }
         for name in s.component_templates.keys() {
-            println!("component template {name}");
+            println!("component template  {name}");
         }
         for (name, t) in &s.index_templates {
+            let priority = t
+                .priority
+                .map(|p| format!(", priority {p}"))
+                .unwrap_or_default();
             println!(
-                "index template    {name}: {:?} composed of {:?}, priority {:?}",
-                t.index_patterns, t.composed_of, t.priority
+                "index template      {name}: indices {}, built from {}{priority}",
+                t.index_patterns.join(", "),
+                t.composed_of.join(" + "),
             );
         }
         for (name, i) in &s.indices {
@@ -268,31 +266,34 @@ async fn main() {
                 .aliases
                 .iter()
                 .map(|(a, m)| {
-                    format!(
-                        "{a}{}",
-                        if m.is_write_index == Some(true) {
-                            " (write)"
-                        } else {
-                            ""
-                        }
-                    )
+                    let write = if m.is_write_index == Some(true) {
+                        " (write alias)"
+                    } else {
+                        ""
+                    };
+                    format!("{a}{write}")
                 })
                 .collect();
-            println!("index             {name}: aliases {}", aliases.join(", "));
+            println!("index               {name}, alias {}", aliases.join(", "));
         }
         for (name, r) in &s.roles {
-            let names: Vec<&String> = r.indices.iter().flat_map(|i| &i.names).collect();
-            println!(
-                "role              {name}: {:?} on {names:?}",
-                r.indices.first().map(|i| &i.privileges)
-            );
+            for grant in &r.indices {
+                println!(
+                    "role                {name}: may {} on {}",
+                    grant.privileges.join(", "),
+                    grant.names.join(", ")
+                );
+            }
         }
         for (name, u) in s
             .users
             .iter()
             .filter(|(_, u)| u.metadata.get("managed_by").is_some())
         {
-            println!("user              {name}: roles {:?}", u.roles);
+            println!(
+                "user                {name}, with role {}",
+                u.roles.join(", ")
+            );
         }
     });
     let writes = sim.write_requests().len();
@@ -307,4 +308,66 @@ async fn main() {
         "\n\x1b[1mLocal demo finished in {:.1?}; the API server, etcd and the stand-in stop now.\x1b[0m",
         start.elapsed()
     );
+}
+
+/// An ILM policy's phases as a user writes them: "hot: rollover at 1d or 50gb -> warm after 2d
+/// -> cold after 7d -> delete after 30d".
+fn ilm_phases(policy: &serde_json::Value) -> String {
+    let phases = &policy["phases"];
+    ["hot", "warm", "cold", "frozen", "delete"]
+        .iter()
+        .filter_map(|name| {
+            let phase = phases.get(*name)?;
+            let mut text = name.to_string();
+            match phase["min_age"].as_str() {
+                None | Some("0ms") | Some("0") | Some("0s") | Some("0d") => {}
+                Some(age) => text.push_str(&format!(" after {age}")),
+            }
+            let actions = &phase["actions"];
+            let mut what = Vec::new();
+            if let Some(rollover) = actions.get("rollover") {
+                let at: Vec<String> = [
+                    ("max_age", ""),
+                    ("max_primary_shard_size", " per primary shard"),
+                    ("max_size", ""),
+                    ("max_docs", " documents"),
+                    ("max_primary_shard_docs", " documents per primary shard"),
+                ]
+                .iter()
+                .filter_map(|(key, unit)| {
+                    let value = &rollover[*key];
+                    let value = value
+                        .as_str()
+                        .map(str::to_string)
+                        .or_else(|| value.as_u64().map(|n| n.to_string()))?;
+                    Some(format!("{value}{unit}"))
+                })
+                .collect();
+                what.push(format!("rollover at {}", at.join(" or ")));
+            }
+            if let Some(n) = actions["shrink"]["number_of_shards"].as_u64() {
+                what.push(format!(
+                    "shrink to {n} shard{}",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+            if let Some(n) = actions["forcemerge"]["max_num_segments"].as_u64() {
+                what.push(format!(
+                    "force-merge to {n} segment{}",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+            if let Some(n) = actions["allocate"]["number_of_replicas"].as_u64() {
+                what.push(format!("{n} replica{}", if n == 1 { "" } else { "s" }));
+            }
+            if actions.get("readonly").is_some() {
+                what.push("read-only".to_string());
+            }
+            if !what.is_empty() {
+                text.push_str(&format!(": {}", what.join(", ")));
+            }
+            Some(text)
+        })
+        .collect::<Vec<_>>()
+        .join(" -> ")
 }

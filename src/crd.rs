@@ -36,6 +36,94 @@ pub fn yaml() -> Result<String, serde_saphyr::ser::Error> {
     Ok(format!("{HEADER}{}", serde_saphyr::to_string(&crd())?))
 }
 
+/// The JSON Schema of the resource, as `kubeconform` reads it from
+/// `schemas/<group>/<kind>_<version>.json` and editors use it for completion: the CRD's
+/// OpenAPI schema, converted the way kubeconform's `openapi2jsonschema` converts CRDs
+/// (objects with `properties` allow no other fields, except where the schema preserves
+/// unknown fields and at the top; int-or-string is a string or an integer), with
+/// `apiVersion` and `kind` named at the top.
+pub fn json_schema() -> Result<String, serde_json::Error> {
+    let crd = crd();
+    let schema = crd
+        .spec
+        .versions
+        .iter()
+        .find(|v| v.storage)
+        .and_then(|v| v.schema.as_ref())
+        .and_then(|s| s.open_api_v3_schema.as_ref());
+    let mut schema = serde_json::to_value(schema)?;
+    if let Value::Object(top) = &mut schema {
+        json_schema_node(top, false, true);
+        let api_version = format!(
+            "{}/{}",
+            crd.spec.group,
+            crd.spec
+                .versions
+                .iter()
+                .find(|v| v.storage)
+                .map(|v| v.name.as_str())
+                .unwrap_or_default()
+        );
+        if let Some(Value::Object(properties)) = top.get_mut("properties") {
+            properties.insert(
+                "apiVersion".into(),
+                serde_json::json!({"type": "string", "enum": [api_version]}),
+            );
+            properties.insert(
+                "kind".into(),
+                serde_json::json!({"type": "string", "enum": [crd.spec.names.kind]}),
+            );
+            properties.insert("metadata".into(), serde_json::json!({"type": "object"}));
+        }
+    }
+    Ok(format!("{}\n", serde_json::to_string_pretty(&schema)?))
+}
+
+/// Converts one schema node. `close`: give objects with `properties` `additionalProperties:
+/// false` (not at the top, which holds `apiVersion`, `kind` and `metadata`, and not inside
+/// `anyOf`/`allOf`/`oneOf`/`not`, whose branches may list only some fields).
+fn json_schema_node(node: &mut serde_json::Map<String, Value>, close: bool, close_below: bool) {
+    if node.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true))
+        && !node.contains_key("type")
+        && !node.contains_key("anyOf")
+    {
+        node.insert(
+            "oneOf".into(),
+            serde_json::json!([{"type": "string"}, {"type": "integer"}]),
+        );
+    }
+    let preserves = node.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+    if close && node.contains_key("properties") && !preserves {
+        node.entry("additionalProperties")
+            .or_insert(Value::Bool(false));
+    }
+    let below = close_below;
+    for (key, child) in node.iter_mut() {
+        match (key.as_str(), child) {
+            // Field names, not schemas: walk the schemas under them.
+            ("properties", Value::Object(fields)) => {
+                for schema in fields.values_mut() {
+                    if let Value::Object(schema) = schema {
+                        json_schema_node(schema, below, below);
+                    }
+                }
+            }
+            ("items" | "additionalProperties", Value::Object(schema)) => {
+                json_schema_node(schema, below, below)
+            }
+            ("not", Value::Object(schema)) => json_schema_node(schema, false, false),
+            ("anyOf" | "allOf" | "oneOf", Value::Array(schemas)) => {
+                for schema in schemas {
+                    if let Value::Object(schema) = schema {
+                        json_schema_node(schema, false, false);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Removes `nullable` (the operator never sends `null`; without the flag the API server
 /// prunes a user's `null` instead of storing it) and replaces the three-kilobyte
 /// `Quantity` essay with one line.

@@ -21,7 +21,14 @@ enum Command {
     /// Run the operator against the current kubeconfig context or in-cluster (default).
     Run(RunArgs),
     /// Print the MeshLogging CustomResourceDefinition as YAML.
-    Crd,
+    Crd(CrdArgs),
+}
+
+#[derive(Parser, Clone)]
+struct CrdArgs {
+    /// Print the JSON Schema of the resource instead (for kubeconform and editors).
+    #[arg(long)]
+    json_schema: bool,
 }
 
 #[derive(Parser, Clone)]
@@ -64,15 +71,20 @@ struct RunArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Crd) => crd(),
+        Some(Command::Crd(args)) => crd(args),
         Some(Command::Run(args)) => run(args),
         None => run(RunArgs::parse_from(["meshlogging-operator"])),
     }
 }
 
-fn crd() -> ExitCode {
+fn crd(args: CrdArgs) -> ExitCode {
     use std::io::Write as _;
-    match meshlogging_operator::crd::yaml() {
+    let text = if args.json_schema {
+        meshlogging_operator::crd::json_schema().map_err(|e| e.to_string())
+    } else {
+        meshlogging_operator::crd::yaml().map_err(|e| e.to_string())
+    };
+    match text {
         Ok(yaml) => match std::io::stdout().write_all(yaml.as_bytes()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

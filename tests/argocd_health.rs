@@ -1,28 +1,32 @@
 //! Operating manifests that must not drift from the code:
 //!
-//! - the Argo CD health check `manifests/argocd/health.lua`, run by a real Lua 5.1 interpreter
-//!   (`lua5.1`, Argo CD's dialect) against the sample resources in `tests/fixtures/argocd/`,
-//!   each of which states the health it expects (`# expect: ...`, `# message: ...`);
-//! - its copy in `manifests/argocd/argocd-cm-patch.yaml`;
+//! - the Argo CD health check, in the layout of Argo CD's own `resource_customizations`
+//!   (`manifests/argocd/resource_customizations/logging.mcp-mesh.io/MeshLogging/`: `health.lua`,
+//!   `health_test.yaml`, `testdata/`), run by Argo CD's own code (`hack/argocd-lua`: argo-cd
+//!   v3.2.12's `util/settings` and `util/lua` through gitops-engine's
+//!   `health.GetResourceHealth`, as the application controller runs it);
+//! - `manifests/argocd/argocd-cm-patch.yaml`, generated from `health.lua`
+//!   (`UPDATE_GOLDEN=1 cargo test --test argocd_health` rewrites it) and read by Argo CD's
+//!   settings code;
 //! - the alerts of `manifests/monitoring/prometheusrule.yaml`, whose metric and label names
 //!   are checked against what `meshlogging_operator::metrics::Metrics` renders.
 //!
-//! `lua5.1` must be installed (`apt-get install lua5.1`); these tests fail without it.
+//! `hack/argocd-lua.sh` builds the runner once (Go) into `~/.cache/meshlogging/argocd-lua/`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use meshlogging_operator::api::{MeshLoggingStatus, Phase, condition};
 use meshlogging_operator::metrics::Metrics;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-const HEALTH_LUA: &str = "manifests/argocd/health.lua";
+const CHECK_DIR: &str = "manifests/argocd/resource_customizations/logging.mcp-mesh.io/MeshLogging";
 const CM_PATCH: &str = "manifests/argocd/argocd-cm-patch.yaml";
 const CM_KEY: &str = "resource.customizations.health.logging.mcp-mesh.io_MeshLogging";
-const FIXTURES: &str = "tests/fixtures/argocd";
 const PROMETHEUS_RULE: &str = "manifests/monitoring/prometheusrule.yaml";
 
 /// Health statuses Argo CD accepts from a Lua check (anything else becomes `Unknown`).
@@ -49,301 +53,315 @@ fn yaml(text: &str, what: &str) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Lua harness
+// Argo CD's runtime
 
-/// Appends `s` as a Lua 5.1 string literal. Control characters use three-digit decimal escapes,
-/// so a following digit cannot extend them; other characters, UTF-8 included, pass as they are
-/// (Lua strings are 8-bit clean).
-fn lua_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\{:03}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+/// The runner built by `hack/argocd-lua.sh` (once per machine; the script prints its path).
+fn argocd_lua() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let out = Command::new(path("hack/argocd-lua.sh"))
+            .output()
+            .expect("run hack/argocd-lua.sh");
+        assert!(
+            out.status.success(),
+            "hack/argocd-lua.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
 }
 
-/// Appends `value` as a Lua table constructor: the table Argo CD builds from the resource
-/// (objects keyed by string, arrays 1-based, JSON null absent, numbers as Lua numbers).
-fn lua_value(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("nil"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => lua_string(s, out),
-        Value::Array(items) => {
-            out.push('{');
-            for item in items {
-                lua_value(item, out);
-                out.push_str(", ");
-            }
-            out.push('}');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (key, item) in map {
-                out.push('[');
-                lua_string(key, out);
-                out.push_str("] = ");
-                lua_value(item, out);
-                out.push_str(", ");
-            }
-            out.push('}');
-        }
-    }
+/// Runs the runner: its exit code and the JSON object it printed per resource.
+fn run_argocd_lua(args: &[&Path]) -> (i32, Vec<Value>, String) {
+    let out = Command::new(argocd_lua())
+        .args(args)
+        .output()
+        .expect("run argocd-lua");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let results = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("argocd-lua printed {l:?}: {e}"))
+        })
+        .collect();
+    (
+        out.status.code().expect("argocd-lua exited by a signal"),
+        results,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
-/// The program fed to `lua5.1`: Argo CD's sandbox, the global `obj`, the check wrapped in a
-/// function (its top-level `return hs` becomes the function's result), then the result printed
-/// as `status`, newline, `message`.
-fn lua_program(script: &str, obj: &Value) -> String {
-    let mut program = String::from(
-        "-- Argo CD runs custom health checks with the base, table and package libraries only\n\
-         -- (plus a reduced os): no string, math, io or debug library, and no string methods.\n\
-         local write, type, tostring, error = io.write, type, tostring, error\n\
-         getmetatable(\"\").__index = nil\n\
-         string, math, io, os, debug, coroutine = nil, nil, nil, nil, nil, nil\n\
-         obj = ",
-    );
-    lua_value(obj, &mut program);
-    program.push_str("\nlocal function check()\n");
-    program.push_str(script);
-    program.push_str(
-        "\nend\n\
-         local hs = check()\n\
-         if type(hs) ~= \"table\" then error(\"the check returned \" .. type(hs) .. \", not a table\") end\n\
-         write(tostring(hs.status), \"\\n\", tostring(hs.message))\n",
-    );
-    program
-}
+/// A scratch folder, removed when dropped.
+struct Scratch(PathBuf);
 
-/// Runs `script` with `obj` under `lua5.1`: `Ok((status, message))`, or `Err` with what Lua
-/// printed when the script failed. Panics when `lua5.1` is not installed.
-fn run_lua(script: &str, obj: &Value) -> Result<(String, String), String> {
-    let program = lua_program(script, obj);
-    let mut child = match Command::new("lua5.1")
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "lua5.1 is not installed; the Argo CD health check is tested with a real Lua 5.1 \
-             interpreter: run `apt-get install lua5.1` (CI installs it in .ci/run)"
-        ),
-        Err(e) => panic!("start lua5.1: {e}"),
-    };
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(program.as_bytes())
-        .expect("write the program to lua5.1");
-    let output = child.wait_with_output().expect("wait for lua5.1");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if !output.status.success() {
-        return Err(format!(
-            "lua5.1 exited with {}: {}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr),
-            stdout
+impl Scratch {
+    fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "meshlogging-argocd-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
         ));
+        std::fs::create_dir_all(&dir).expect("create scratch folder");
+        Scratch(dir)
     }
-    match stdout.split_once('\n') {
-        Some((status, message)) => Ok((status.to_string(), message.to_string())),
-        None => Err(format!("unexpected output from lua5.1: {stdout:?}")),
+
+    /// A check folder named `<group>/<kind>` as Argo CD's layout has it, holding `script`.
+    fn check(&self, script: &str) -> PathBuf {
+        let dir = self.0.join("logging.mcp-mesh.io/MeshLogging");
+        std::fs::create_dir_all(&dir).expect("create check folder");
+        std::fs::write(dir.join("health.lua"), script).expect("write health.lua");
+        dir
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Fixtures
-
-struct Fixture {
-    name: String,
-    expect: String,
-    message_contains: Option<String>,
-    message_exact: Option<String>,
-    obj: Value,
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
-fn fixtures() -> Vec<Fixture> {
-    let dir = path(FIXTURES);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+fn summary(results: &[Value]) -> String {
+    results
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn health_test_yaml_passes_in_argo_cds_runtime() {
+    let dir = path(CHECK_DIR);
+    let (code, results, stderr) = run_argocd_lua(&[
+        Path::new("--check"),
+        &dir,
+        Path::new("--test"),
+        &dir.join("health_test.yaml"),
+    ]);
+    let failed: Vec<&Value> = results.iter().filter(|r| r["ok"] != true).collect();
+    assert!(
+        code == 0 && failed.is_empty(),
+        "Argo CD's runtime disagrees with health_test.yaml (exit {code}):\n{}\n{stderr}",
+        summary(&failed.into_iter().cloned().collect::<Vec<_>>())
+    );
+    assert!(results.len() >= 10, "only {} tests", results.len());
+    for r in &results {
+        let status = r["status"].as_str().expect("status");
+        assert!(ARGO_STATUSES.contains(&status), "{r}");
+        assert!(
+            !r["message"].as_str().expect("message").is_empty(),
+            "a check without a message tells the user nothing: {r}"
+        );
+    }
+    let covered: BTreeSet<&str> = results
+        .iter()
+        .filter_map(|r| r["status"].as_str())
+        .collect();
+    for status in ["Healthy", "Progressing", "Degraded", "Suspended"] {
+        assert!(covered.contains(status), "no test expects {status}");
+    }
+
+    // Every sample in testdata/ is tested, once (Argo CD's layout has no other use for them).
+    let inputs: Vec<&str> = results.iter().filter_map(|r| r["input"].as_str()).collect();
+    let mut files: Vec<String> = std::fs::read_dir(dir.join("testdata"))
+        .expect("read testdata")
+        .map(|e| {
+            format!(
+                "testdata/{}",
+                e.expect("entry").file_name().to_string_lossy()
+            )
+        })
         .collect();
     files.sort();
-    files
-        .into_iter()
-        .map(|file| {
-            let name = file
-                .file_name()
-                .expect("file name")
-                .to_string_lossy()
-                .into_owned();
-            let text = std::fs::read_to_string(&file).expect("read fixture");
-            let directive = |key: &str| {
-                let prefix = format!("# {key}:");
-                let values: Vec<String> = text
-                    .lines()
-                    .filter_map(|l| l.strip_prefix(&prefix))
-                    .map(|v| v.trim().to_string())
-                    .collect();
-                assert!(values.len() <= 1, "{name}: more than one `{prefix}` line");
-                values.into_iter().next()
-            };
-            let expect = directive("expect")
-                .unwrap_or_else(|| panic!("{name}: no `# expect: <status>` line"));
-            assert!(
-                ARGO_STATUSES.contains(&expect.as_str()),
-                "{name}: `# expect: {expect}` is not an Argo CD health status"
-            );
-            Fixture {
-                expect,
-                message_contains: directive("message"),
-                message_exact: directive("exact-message"),
-                obj: yaml(&text, &name),
-                name,
-            }
-        })
-        .collect()
+    let mut tested: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
+    tested.sort();
+    assert_eq!(tested, files, "health_test.yaml and testdata/ differ");
 }
 
 #[test]
-fn health_check_gives_every_fixture_its_expected_status() {
-    let script = read(HEALTH_LUA);
-    let fixtures = fixtures();
+fn argocd_cm_patch_gives_the_same_health_through_argo_cds_settings() {
+    let dir = path(CHECK_DIR);
+    let (code, results, stderr) = run_argocd_lua(&[
+        Path::new("--argocd-cm"),
+        &path(CM_PATCH),
+        Path::new("--test"),
+        &dir.join("health_test.yaml"),
+    ]);
+    let failed: Vec<Value> = results
+        .iter()
+        .filter(|r| r["ok"] != true)
+        .cloned()
+        .collect();
     assert!(
-        fixtures.len() >= 10,
-        "only {} fixtures in {FIXTURES}",
-        fixtures.len()
+        code == 0 && failed.is_empty() && results.len() >= 10,
+        "{CM_PATCH} as Argo CD reads it (exit {code}):\n{}\n{stderr}",
+        summary(&failed)
     );
+}
 
-    let mut failures = Vec::new();
-    for f in &fixtures {
-        assert!(
-            f.message_contains.is_some() || f.message_exact.is_some(),
-            "{}: no `# message:` or `# exact-message:` line",
-            f.name
-        );
-        let (status, message) = match run_lua(&script, &f.obj) {
-            Ok(result) => result,
-            Err(e) => {
-                failures.push(format!("{}: the check failed: {e}", f.name));
-                continue;
-            }
-        };
-        if !ARGO_STATUSES.contains(&status.as_str()) {
-            failures.push(format!(
-                "{}: {status:?} is not a status Argo CD accepts",
-                f.name
-            ));
+/// `argocd-cm-patch.yaml` as generated from `health.lua`.
+fn generated_cm_patch() -> String {
+    let script = read(&format!("{CHECK_DIR}/health.lua"));
+    let mut out = String::from(
+        "# Argo CD health check for MeshLogging, as a patch of the argocd-cm ConfigMap.\n\
+         # GENERATED from resource_customizations/logging.mcp-mesh.io/MeshLogging/health.lua by\n\
+         # `UPDATE_GOLDEN=1 cargo test --test argocd_health`; do not edit. See README.md here.\n\
+         #\n\
+         #   kubectl -n argocd patch configmap argocd-cm --type merge --patch-file manifests/argocd/argocd-cm-patch.yaml\n\
+         apiVersion: v1\n\
+         kind: ConfigMap\n\
+         metadata:\n\
+         \x20 name: argocd-cm\n\
+         \x20 namespace: argocd\n\
+         \x20 labels:\n\
+         \x20   app.kubernetes.io/name: argocd-cm\n\
+         \x20   app.kubernetes.io/part-of: argocd\n\
+         data:\n",
+    );
+    out.push_str(&format!("  {CM_KEY}: |\n"));
+    for line in script.lines() {
+        if !line.is_empty() {
+            out.push_str("    ");
+            out.push_str(line);
         }
-        if status != f.expect {
-            failures.push(format!(
-                "{}: expected {}, got {status} ({message})",
-                f.name, f.expect
-            ));
-        }
-        if let Some(part) = &f.message_contains
-            && !message.contains(part.as_str())
-        {
-            failures.push(format!(
-                "{}: message {message:?} does not contain {part:?}",
-                f.name
-            ));
-        }
-        if let Some(exact) = &f.message_exact
-            && message != *exact
-        {
-            failures.push(format!("{}: message {message:?} is not {exact:?}", f.name));
-        }
+        out.push('\n');
     }
-    assert!(
-        failures.is_empty(),
-        "health check mismatches:\n{}",
-        failures.join("\n")
-    );
+    out
+}
 
-    let covered: BTreeSet<&str> = fixtures.iter().map(|f| f.expect.as_str()).collect();
-    for status in ["Healthy", "Progressing", "Degraded", "Suspended"] {
-        assert!(covered.contains(status), "no fixture expects {status}");
+#[test]
+fn argocd_cm_patch_is_generated_from_health_lua() {
+    let generated = generated_cm_patch();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(path(CM_PATCH), &generated).expect("write the argocd-cm patch");
     }
-}
-
-#[test]
-fn argocd_cm_patch_embeds_health_lua_unchanged() {
-    let script = read(HEALTH_LUA);
-    let patch = yaml(&read(CM_PATCH), CM_PATCH);
-    assert_eq!(patch["apiVersion"], "v1");
-    assert_eq!(patch["kind"], "ConfigMap");
-    assert_eq!(patch["metadata"]["name"], "argocd-cm");
-    let embedded = patch["data"][CM_KEY]
-        .as_str()
-        .unwrap_or_else(|| panic!("{CM_PATCH} has no data.{CM_KEY}"));
+    let patch = yaml(&generated, "the generated patch");
+    assert_eq!(
+        patch["data"][CM_KEY].as_str(),
+        Some(read(&format!("{CHECK_DIR}/health.lua")).as_str()),
+        "the generated patch does not carry health.lua unchanged"
+    );
     assert!(
-        embedded == script,
-        "{CM_PATCH} embeds a different script than {HEALTH_LUA}; regenerate the data entry with \
-         `sed 's/^\\(.\\)/    \\1/' {HEALTH_LUA}` (four spaces of indentation)"
+        read(CM_PATCH) == generated,
+        "{CM_PATCH} is stale: `UPDATE_GOLDEN=1 cargo test --test argocd_health` regenerates it"
     );
 }
 
 #[test]
-fn harness_passes_resources_to_lua_unchanged() {
-    let tricky =
-        "quote \" backslash \\ newline\nreturn\r tab\t bell\u{7} digit-after-control\u{1}2 é ✓ ]]";
-    let obj = json!({
-        "s": tricky,
-        "n": 41,
-        "list": [1, 2, 3],
-        "nested": { "deep": [{ "x": "a" }, { "x": "b" }] },
-        "missing": null,
-        "t": true,
-        "metadata": { "annotations": { "logging.mcp-mesh.io/paused": "true" } }
-    });
-    let script = r#"
-local parts = {
-  obj.s,
-  tostring(obj.n + 1),
-  tostring(#obj.list),
-  obj.nested.deep[2].x,
-  tostring(obj.missing == nil),
-  tostring(obj.t),
-  obj.metadata.annotations["logging.mcp-mesh.io/paused"],
-}
-return { status = "Healthy", message = table.concat(parts, "|") }
-"#;
-    let (status, message) = run_lua(script, &obj).expect("run");
-    assert_eq!(status, "Healthy");
-    assert_eq!(message, format!("{tricky}|42|3|b|true|true|true"));
-}
-
-#[test]
-fn harness_runs_checks_without_the_string_and_math_libraries_like_argo_cd() {
-    let obj = json!({ "metadata": { "name": "x" } });
+fn argo_cds_runtime_has_no_string_or_math_library() {
+    let sample = path(&format!("{CHECK_DIR}/testdata/healthy.yaml"));
     for script in [
         r#"return { status = string.format("%s", "Healthy") }"#,
         r#"return { status = ("healthy"):upper() }"#,
         r#"return { status = "Healthy", message = tostring(math.max(1, 2)) }"#,
         r#"io.write("x") return { status = "Healthy" }"#,
     ] {
+        let scratch = Scratch::new();
+        let check = scratch.check(script);
+        let (code, results, _) = run_argocd_lua(&[Path::new("--check"), &check, &sample]);
         assert!(
-            run_lua(script, &obj).is_err(),
-            "the harness let a check use a library Argo CD does not open: {script}"
+            code == 1 && results.len() == 1 && results[0]["error"].is_string(),
+            "Argo CD's VM let a check use a library it does not open: {script}: {}",
+            summary(&results)
+        );
+        assert_eq!(results[0]["status"], "Unknown", "{script}");
+    }
+    let scratch = Scratch::new();
+    let check = scratch.check(
+        r#"local parts = { obj.metadata.name, tostring(obj.metadata.generation + 1), tostring(#obj.status.conditions) }
+return { status = "Healthy", message = table.concat(parts, "|") }"#,
+    );
+    let (code, results, stderr) = run_argocd_lua(&[Path::new("--check"), &check, &sample]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(results[0]["status"], "Healthy");
+    assert_eq!(results[0]["message"], "mesh-logs|3|6");
+}
+
+#[test]
+fn a_wrong_expectation_fails_the_run() {
+    let scratch = Scratch::new();
+    let check = scratch.check(&read(&format!("{CHECK_DIR}/health.lua")));
+    std::fs::create_dir_all(check.join("testdata")).expect("testdata");
+    std::fs::copy(
+        path(&format!("{CHECK_DIR}/testdata/degraded_invalidSpec.yaml")),
+        check.join("testdata/x.yaml"),
+    )
+    .expect("copy sample");
+    let tests = check.join("health_test.yaml");
+    std::fs::write(
+        &tests,
+        "tests:\n- healthStatus:\n    status: Healthy\n    message: the logging stack is ready\n  inputPath: testdata/x.yaml\n",
+    )
+    .expect("write health_test.yaml");
+    let (code, results, _) =
+        run_argocd_lua(&[Path::new("--check"), &check, Path::new("--test"), &tests]);
+    assert_eq!(code, 1);
+    assert_eq!(results[0]["ok"], false);
+    assert_eq!(results[0]["status"], "Degraded");
+}
+
+#[test]
+fn application_examples_point_at_what_this_repository_ships() {
+    let operator = yaml(
+        &read("manifests/argocd/application-operator.yaml"),
+        "application-operator.yaml",
+    );
+    let mesh = yaml(
+        &read("manifests/argocd/application-meshlogging.yaml"),
+        "application-meshlogging.yaml",
+    );
+    for app in [&operator, &mesh] {
+        assert_eq!(app["apiVersion"], "argoproj.io/v1alpha1");
+        assert_eq!(app["kind"], "Application");
+        let source = app["spec"]["source"]["path"]
+            .as_str()
+            .expect("spec.source.path");
+        assert!(
+            path(source).is_dir(),
+            "{source} is not a folder of this repository"
         );
     }
+    // The operator's chart, and the example it deploys.
+    assert!(
+        path(
+            operator["spec"]["source"]["path"]
+                .as_str()
+                .unwrap_or_default()
+        )
+        .join("Chart.yaml")
+        .is_file()
+    );
+    let include = mesh["spec"]["source"]["directory"]["include"]
+        .as_str()
+        .expect("include");
+    let example = path(mesh["spec"]["source"]["path"].as_str().unwrap_or_default()).join(include);
+    let example: Value = yaml(
+        &std::fs::read_to_string(&example).expect("example"),
+        include,
+    );
+    assert_eq!(example["kind"], "MeshLogging");
+
+    // The CRD and the operator before the resources: a lower sync wave.
+    let wave = |app: &Value| -> i32 {
+        app["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+            .as_str()
+            .expect("sync-wave")
+            .parse()
+            .expect("a number")
+    };
+    assert!(wave(&operator) < wave(&mesh));
+    let options: Vec<&str> = mesh["spec"]["syncPolicy"]["syncOptions"]
+        .as_array()
+        .expect("syncOptions")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(options.contains(&"SkipDryRunOnMissingResource=true"));
+    // The API server defaults spec fields (the CRD's schema defaults): compare server-side.
+    assert!(read("crds/meshlogging.yaml").contains("default:"));
     assert_eq!(
-        run_lua(r#"return { status = "Healthy", message = "ok" }"#, &obj),
-        Ok(("Healthy".to_string(), "ok".to_string()))
+        mesh["metadata"]["annotations"]["argocd.argoproj.io/compare-options"],
+        "ServerSideDiff=true"
     );
 }
 

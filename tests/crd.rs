@@ -49,7 +49,152 @@ fn committed_crd_matches_generated() {
     let generated = meshlogging_operator::crd::yaml().expect("render CRD");
     assert!(
         committed == generated,
-        "crds/meshlogging.yaml is stale: run `cargo run -- crd > crds/meshlogging.yaml`"
+        "crds/meshlogging.yaml is stale: run `make crd`"
+    );
+    let chart = std::fs::read_to_string(repo("charts/meshlogging-operator/crds/meshlogging.yaml"))
+        .expect("the Helm chart's CRD");
+    assert!(
+        chart == generated,
+        "charts/meshlogging-operator/crds/meshlogging.yaml is stale: run `make crd`"
+    );
+    let schema = std::fs::read_to_string(repo(JSON_SCHEMA)).expect(JSON_SCHEMA);
+    assert!(
+        schema == meshlogging_operator::crd::json_schema().expect("render JSON Schema"),
+        "{JSON_SCHEMA} is stale: run `make crd`"
+    );
+}
+
+/// The CRD's JSON Schema where kubeconform looks for it:
+/// `-schema-location 'schemas/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'`.
+const JSON_SCHEMA: &str = "schemas/logging.mcp-mesh.io/meshlogging_v1alpha1.json";
+
+#[test]
+fn json_schema_is_strict_where_the_crd_is_structural() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo(JSON_SCHEMA)).expect(JSON_SCHEMA))
+            .expect("JSON");
+    assert_eq!(
+        schema["properties"]["apiVersion"]["enum"],
+        json!(["logging.mcp-mesh.io/v1alpha1"])
+    );
+    assert_eq!(schema["properties"]["kind"]["enum"], json!(["MeshLogging"]));
+    // The top allows apiVersion, kind and metadata; spec refuses unknown fields (a typo).
+    assert!(schema.get("additionalProperties").is_none());
+    assert_eq!(
+        schema["properties"]["spec"]["additionalProperties"],
+        json!(false)
+    );
+    assert!(
+        schema["properties"]["spec"]["properties"]["version"]["type"] == "string",
+        "spec.version: {}",
+        schema["properties"]["spec"]["properties"]["version"]
+    );
+    // Quantities are strings or integers, as kubeconform's converter writes them.
+    let text = schema.to_string();
+    assert!(text.contains(r#""oneOf":[{"type":"string"},{"type":"integer"}]"#));
+    // Every object with fields is closed unless it keeps unknown fields.
+    fn check(node: &serde_json::Value, at: &str, top: bool) {
+        if let Some(map) = node.as_object() {
+            if !top
+                && map.contains_key("properties")
+                && map.get("x-kubernetes-preserve-unknown-fields") != Some(&json!(true))
+            {
+                assert!(map.contains_key("additionalProperties"), "{at} is open");
+            }
+            for (key, child) in map {
+                if key == "properties" {
+                    for (field, schema) in child.as_object().expect("properties") {
+                        check(schema, &format!("{at}.{field}"), false);
+                    }
+                } else if key == "items" || key == "additionalProperties" {
+                    check(child, &format!("{at}[]"), false);
+                }
+            }
+        }
+    }
+    check(&schema, "", true);
+}
+
+/// Runs kubeconform (built once by `hack/kubeconform.sh`) with the committed schema, as a
+/// user's CI would, on `files` or on `stdin`.
+fn kubeconform(files: &[PathBuf], stdin: Option<&str>) -> Output {
+    use std::io::Write as _;
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let bin = BIN.get_or_init(|| {
+        let out = std::process::Command::new(repo("hack/kubeconform.sh"))
+            .output()
+            .expect("run hack/kubeconform.sh");
+        assert!(out.status.success(), "hack/kubeconform.sh: {}", text(&out));
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    });
+    let mut cmd = std::process::Command::new(bin);
+    cmd.current_dir(repo("."))
+        .args(["-strict", "-summary", "-schema-location"])
+        .arg("schemas/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json")
+        .args(files)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if stdin.is_some() {
+        cmd.arg("-").stdin(std::process::Stdio::piped());
+    }
+    let mut child = cmd.spawn().expect("run kubeconform");
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes())
+            .expect("write to kubeconform");
+    }
+    child.wait_with_output().expect("kubeconform")
+}
+
+#[test]
+fn kubeconform_validates_manifests_with_the_json_schema() {
+    let examples = yaml_files("examples");
+    let out = kubeconform(&examples, None);
+    assert!(out.status.success(), "examples refused: {}", text(&out));
+    assert!(
+        text(&out).contains(&format!("Valid: {}", examples.len())),
+        "{}",
+        text(&out)
+    );
+
+    // A typo in a field name, which `kubectl apply` would silently drop.
+    let typo = "apiVersion: logging.mcp-mesh.io/v1alpha1\nkind: MeshLogging\nmetadata: {name: x}\n\
+                spec:\n  version: \"8.15.3\"\n  index:\n    shard: 2\n";
+    let out = kubeconform(&[], Some(typo));
+    assert!(!out.status.success(), "a typo passed: {}", text(&out));
+    assert!(
+        text(&out).contains("/spec/index") && text(&out).contains("'shard' not allowed"),
+        "{}",
+        text(&out)
+    );
+
+    // Invalid fixtures the schema alone can catch (patterns, enums, minimums) are refused
+    // naming their field; the others need the API server's CEL rules.
+    let mut refused = 0;
+    for file in yaml_files("tests/fixtures/invalid") {
+        let out = kubeconform(std::slice::from_ref(&file), None);
+        if out.status.success() {
+            continue;
+        }
+        refused += 1;
+        let source = std::fs::read_to_string(&file).expect("fixture");
+        let field = source
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect: spec."))
+            .unwrap_or_else(|| panic!("{}: no `# expect: spec.<field>`", file.display()));
+        let pointer = format!(
+            "/spec/{}",
+            field.trim().replace(['.', '['], "/").replace(']', "")
+        );
+        assert!(
+            text(&out).contains(&pointer),
+            "{}: kubeconform did not name {pointer}: {}",
+            file.display(),
+            text(&out)
+        );
+    }
+    assert!(
+        refused >= 10,
+        "only {refused} invalid fixtures refused by the schema"
     );
 }
 

@@ -1,0 +1,122 @@
+-- Argo CD health check for logging.mcp-mesh.io/MeshLogging, in the layout of Argo CD's
+-- resource_customizations (health_test.yaml and testdata/ beside it). The argocd-cm patch
+-- in manifests/argocd/ is generated from this file; tests/argocd_health.rs runs both through
+-- Argo CD's own Lua VM (hack/argocd-lua). Argo CD runs custom checks with the package, base
+-- and table libraries and a reduced os only: no string or math library, no string methods.
+--
+--   paused annotation                     -> Suspended
+--   no status / no observedGeneration     -> Progressing (operator has not seen it)
+--   generation > observedGeneration       -> Progressing (spec change not seen yet)
+--   Ready=True                            -> Healthy
+--   Ready=False for a reason that needs a
+--     person, or phase Degraded           -> Degraded
+--   anything else                         -> Progressing
+
+local hs = { status = "Progressing", message = "Waiting for the operator" }
+
+-- Reasons of Ready=False that retrying will not clear: a spec, a credential or
+-- Elasticsearch itself needs fixing. Other reasons (WaitingForElasticsearch,
+-- NodesNotReady, Progressing, ElasticsearchUnreachable while provisioning, and
+-- reasons this script does not know) stay Progressing unless the operator
+-- reports phase Degraded.
+local degradedReasons = {
+  InvalidSpec = true,
+  Unauthorized = true,
+  Forbidden = true,
+  CredentialsMissing = true,
+  Rejected = true,
+  Conflict = true,
+  Red = true,
+  UnsupportedVersion = true,
+}
+
+local function text(value)
+  if value == nil then
+    return ""
+  end
+  return tostring(value)
+end
+
+-- "<reason>: <message>", or whichever of the two is set.
+local function describe(condition)
+  local reason = text(condition.reason)
+  local message = text(condition.message)
+  if reason == "" then
+    return message
+  end
+  if message == "" then
+    return reason
+  end
+  return reason .. ": " .. message
+end
+
+local metadata = obj.metadata or {}
+
+-- Convention for Argo CD users: annotate a MeshLogging with
+-- logging.mcp-mesh.io/paused: "true" to show it as Suspended. The operator
+-- does not act on this annotation yet; it keeps reconciling.
+if metadata.annotations ~= nil and metadata.annotations["logging.mcp-mesh.io/paused"] == "true" then
+  hs.status = "Suspended"
+  hs.message = "Paused (annotation logging.mcp-mesh.io/paused=true)"
+  return hs
+end
+
+local status = obj.status
+if status == nil or status.observedGeneration == nil then
+  return hs
+end
+
+local generation = metadata.generation
+if generation ~= nil and generation > status.observedGeneration then
+  hs.message = "Waiting for the operator to observe generation " .. text(generation)
+  return hs
+end
+
+local ready = nil
+if status.conditions ~= nil then
+  for _, condition in ipairs(status.conditions) do
+    if condition.type == "Ready" then
+      ready = condition
+    end
+  end
+end
+
+-- A Ready condition written for an older generation says nothing about this one.
+if ready ~= nil and ready.observedGeneration ~= nil and generation ~= nil and ready.observedGeneration < generation then
+  hs.message = "Waiting for the operator to observe generation " .. text(generation)
+  return hs
+end
+
+if ready ~= nil and ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = text(ready.message)
+  if hs.message == "" then
+    hs.message = "Ready"
+  end
+  return hs
+end
+
+if ready ~= nil and ready.status == "False" and degradedReasons[ready.reason] then
+  hs.status = "Degraded"
+  hs.message = describe(ready)
+  return hs
+end
+
+if status.phase == "Degraded" then
+  hs.status = "Degraded"
+  if ready ~= nil then
+    hs.message = describe(ready)
+  else
+    hs.message = "Phase Degraded"
+  end
+  return hs
+end
+
+-- Pending, Provisioning, Configuring, or a phase or reason this script does
+-- not know: the operator is still working.
+if ready ~= nil then
+  hs.message = describe(ready)
+elseif status.phase ~= nil then
+  hs.message = "Phase " .. text(status.phase)
+end
+return hs
