@@ -571,3 +571,119 @@ async fn stand_in_agrees_with_elasticsearch() {
         disagreements.join("\n")
     );
 }
+
+// ---- what a spec can express that Elasticsearch refuses: refused at admission? ----
+
+/// The fixtures of `tests/fixtures/admission-gaps/`, sorted: path, content, the MeshLogging.
+fn gap_fixtures() -> Vec<(std::path::PathBuf, String, MeshLogging)> {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/admission-gaps");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("read tests/fixtures/admission-gaps")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("read fixture");
+            let mut ml: MeshLogging =
+                serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            ml.metadata.namespace = Some("ns".into());
+            ml.metadata.uid = Some("uid".into());
+            (path, text, ml)
+        })
+        .collect()
+}
+
+fn comment<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(key))
+        .map(str::trim)
+        .collect()
+}
+
+/// Every known gap is real: Elasticsearch refuses what the operator renders for it (with
+/// the words the fixture names) and the API server admits it. When the CRD starts refusing
+/// one, this fails: move the fixture to `tests/fixtures/invalid/`, where `tests/crd.rs`
+/// checks that the refusal names the field.
+#[tokio::test]
+async fn admission_gaps_are_refused_by_elasticsearch_and_admitted_by_the_crd() {
+    let fixtures = gap_fixtures();
+    assert!(!fixtures.is_empty(), "no admission-gap fixtures");
+    let mut requests = Vec::new();
+    let mut owner = Vec::new();
+    for (i, (_, _, ml)) in fixtures.iter().enumerate() {
+        for r in rendered(&ml.spec) {
+            requests.push(r);
+            owner.push(i);
+        }
+    }
+    let batch = policy_oracle::check(&requests);
+    figures("admission gaps", &batch);
+
+    let server = support::apiserver::get();
+    let client = server.client().await;
+    support::install_crd(&client).await;
+    let ns = support::namespace(&client, "gaps").await;
+    let mut failures = Vec::new();
+    let mut gaps = Vec::new();
+    for (i, (path, text, ml)) in fixtures.iter().enumerate() {
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default();
+        let words = comment(text, "# elasticsearch:");
+        let refusals: Vec<&Refusal> = owner
+            .iter()
+            .zip(&batch.verdicts)
+            .filter(|(o, _)| **o == i)
+            .filter_map(|(_, v)| v.as_ref())
+            .collect();
+        let matched = refusals.iter().find(|v| {
+            words
+                .iter()
+                .all(|w| v.reason.contains(w) || v.root_reason.contains(w))
+        });
+        let Some(refusal) = matched else {
+            failures.push(format!(
+                "{file}: Elasticsearch does not refuse it with {words:?} (refusals: {refusals:?})"
+            ));
+            continue;
+        };
+        let out = server
+            .kubectl()
+            .args([
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "-n",
+                &ns,
+                "-f",
+            ])
+            .arg(path)
+            .output()
+            .expect("run kubectl");
+        if !out.status.success() {
+            failures.push(format!(
+                "{file}: the CRD refuses it now; move it to tests/fixtures/invalid/:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            continue;
+        }
+        let operator = match validate(ml) {
+            Ok(_) => "sent to Elasticsearch".to_string(),
+            Err(e) => format!("refused by the operator (InvalidSpec: {e:?})"),
+        };
+        gaps.push(format!(
+            "{} ({}): admitted, {operator}; Elasticsearch: {} {}",
+            comment(text, "# expect:").join(", "),
+            file,
+            refusal.root_kind,
+            refusal.root_reason
+        ));
+    }
+    eprintln!("admission gaps ({}):\n  {}", gaps.len(), gaps.join("\n  "));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
