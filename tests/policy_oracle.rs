@@ -163,6 +163,10 @@ fn ilm_action() -> impl Strategy<Value = (String, Value)> {
             json!({"max_age": "1d", "min_docs": 1}),
             json!({"max_age": "banana"}),
             json!({"max_size": "lots"}),
+            json!({"max_primary_shard_size": "9999999999gb"}),
+            json!({"max_size": "1.5gb"}),
+            json!({"max_age": "99999999999999999999d"}),
+            json!({"max_age": "5micros"}),
             json!({"max_age": "1d", "bogus": 1}),
         ]),
         3 => params("set_priority", vec![
@@ -686,4 +690,103 @@ async fn admission_gaps_are_refused_by_elasticsearch_and_admitted_by_the_crd() {
     }
     eprintln!("admission gaps ({}):\n  {}", gaps.len(), gaps.join("\n  "));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Generated specs with edge values (cron fields, snapshot names, time values beyond a
+/// long or below a millisecond, byte sizes, phase order): each one whose rendered ILM/SLM
+/// Elasticsearch refuses is refused at admission, or is one of the known gaps above (the
+/// refusal's words match a fixture). A new kind of gap fails here with the spec.
+#[tokio::test]
+async fn what_elasticsearch_refuses_is_refused_at_admission_or_a_known_gap() {
+    let known: Vec<(String, Vec<String>)> = gap_fixtures()
+        .into_iter()
+        .map(|(path, text, _)| {
+            let file = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let words = comment(&text, "# elasticsearch:")
+                .into_iter()
+                .map(String::from)
+                .collect();
+            (file, words)
+        })
+        .collect();
+    let specs: Vec<MeshLoggingSpec> = sample(support::specgen::edgy_spec(), 300)
+        .into_iter()
+        .map(|s| serde_json::from_value(s).expect("valid-shaped spec"))
+        .collect();
+    let mut requests = Vec::new();
+    let mut owner = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        for r in rendered(spec) {
+            requests.push(r);
+            owner.push(i);
+        }
+    }
+    let batch = policy_oracle::check(&requests);
+    figures("edge-value specs", &batch);
+
+    let server = support::apiserver::get();
+    let client = server.client().await;
+    support::install_crd(&client).await;
+    let ns = support::namespace(&client, "edgy").await;
+    let api: kube::Api<MeshLogging> = kube::Api::namespaced(client, &ns);
+    let dry_run = kube::api::PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let (mut refused_by_es, mut refused_at_admission) = (0, 0);
+    let mut per_gap: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut unknown = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let refusals: Vec<&Refusal> = owner
+            .iter()
+            .zip(&batch.verdicts)
+            .filter(|(o, _)| **o == i)
+            .filter_map(|(_, v)| v.as_ref())
+            .collect();
+        if refusals.is_empty() {
+            continue;
+        }
+        refused_by_es += 1;
+        let ml = MeshLogging::new(&format!("edgy-{i}"), spec.clone());
+        if api.create(&dry_run, &ml).await.is_err() {
+            refused_at_admission += 1;
+            continue;
+        }
+        for refusal in refusals {
+            let gap = known.iter().find(|(_, words)| {
+                words
+                    .iter()
+                    .all(|w| refusal.reason.contains(w) || refusal.root_reason.contains(w))
+            });
+            match gap {
+                Some((_, words)) => *per_gap.entry(words.join(" ")).or_default() += 1,
+                None => unknown.push(format!(
+                    "{}\n  Elasticsearch: {} {} (root cause: {} {})",
+                    serde_json::to_string(spec).expect("spec json"),
+                    refusal.kind,
+                    refusal.reason,
+                    refusal.root_kind,
+                    refusal.root_reason
+                )),
+            }
+        }
+    }
+    eprintln!(
+        "edge-value specs: {} generated, {refused_by_es} refused by Elasticsearch, {refused_at_admission} of them refused at admission; admitted, by the words of the known gap: {per_gap:?}",
+        specs.len()
+    );
+    assert!(
+        refused_by_es >= 30,
+        "too few refusals to say anything: {refused_by_es}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "{} admitted specs Elasticsearch refuses for a reason no fixture in tests/fixtures/admission-gaps/ names:\n{}",
+        unknown.len(),
+        unknown.join("\n")
+    );
 }

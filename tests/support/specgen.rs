@@ -447,3 +447,127 @@ fn shards(lifecycle: &Value) -> i64 {
         .and_then(Value::as_i64)
         .map_or(3, |n| n * 3)
 }
+
+/// A time value of the schema's shape, sometimes below a millisecond or beyond a long.
+pub fn edgy_time() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[0-9]{1,3}(d|h|m|s|ms)",
+        1 => "[0-9]{1,4}(micros|nanos)",
+        1 => "[1-9][0-9]{15,20}(d|h|ms|nanos)",
+    ]
+}
+
+/// A byte size of the schema's shape, sometimes fractional or beyond a long.
+pub fn edgy_bytes() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[1-9][0-9]{0,2}(b|kb|mb|gb|tb|pb)",
+        1 => "[1-9][0-9]{6,11}(gb|tb|pb)",
+        1 => "[0-9]{1,2}\\.[0-9]{1,3}(b|kb|gb)",
+    ]
+}
+
+/// Six or seven cron fields (the schema's shape), valid for Elasticsearch or not.
+pub fn edgy_cron() -> impl Strategy<Value = String> {
+    let f = |v: &[&'static str]| proptest::sample::select(v.to_vec());
+    (
+        f(&["0", "0", "30", "*", "0/5", "59", "60"]),
+        f(&["0", "30", "15", "*", "*/5", "0/30", "61"]),
+        f(&["1", "23", "*/6", "*", "24", "0-5"]),
+        f(&["?", "?", "*", "1", "L", "15W", "31", "32", "L-3", "1,15"]),
+        f(&["*", "*", "JAN", "1-6", "12", "13", "JAN-MAR"]),
+        f(&["?", "?", "*", "MON", "MON-FRI", "6#3", "8", "5L", "SUN#6"]),
+        of(f(&["2099", "1999", "*"])),
+    )
+        .prop_map(|(s, mi, h, dom, mo, dow, y)| {
+            let mut c = format!("{s} {mi} {h} {dom} {mo} {dow}");
+            if let Some(y) = y {
+                c.push(' ');
+                c.push_str(y);
+            }
+            c
+        })
+}
+
+/// A snapshot name: date math or not, valid for Elasticsearch or not.
+pub fn edgy_snapshot_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => "<[a-z]{1,6}-\\{now/[dMyhHmw]\\}>",
+        1 => "<[a-zA-Z]{1,6}-\\{now/d\\}>",
+        1 => "[a-zA-Z0-9_#,* <>-]{1,10}",
+        1 => "<[a-z]{1,5}-\\{now/[a-z]\\}>",
+        1 => "<[a-z]{1,5}-\\{now/M\\{yyyy[.MdU'*]MM\\}\\}>",
+    ]
+}
+
+/// A spec whose lifecycle and snapshot policy take edge values of the schema's shape: what
+/// admission must refuse when Elasticsearch does.
+pub fn edgy_spec() -> impl Strategy<Value = Value> {
+    let lifecycle = (
+        of((of(edgy_time()), of(edgy_bytes()), of(edgy_bytes()))),
+        of(edgy_time()),
+        of(edgy_time()),
+        of(edgy_time()),
+    )
+        .prop_map(|(rollover, warm, cold, delete)| {
+            let mut l = json!({});
+            if let Some((age, shard, size)) = rollover {
+                let mut r = json!({});
+                if let Some(a) = age {
+                    r["maxAge"] = json!(a);
+                }
+                if let Some(s) = shard {
+                    r["maxPrimaryShardSize"] = json!(s);
+                }
+                if let Some(s) = size {
+                    r["maxSize"] = json!(s);
+                }
+                if r.as_object().is_some_and(|m| m.is_empty()) {
+                    r["maxDocs"] = json!(1000);
+                }
+                l["hot"] = json!({"rollover": r});
+            }
+            for (phase, age) in [("warm", warm), ("cold", cold), ("delete", delete)] {
+                if let Some(a) = age {
+                    l[phase] = json!({"minAge": a});
+                }
+            }
+            l
+        });
+    let policy = (
+        edgy_cron(),
+        of(edgy_snapshot_name()),
+        // counts in any order: minCount > maxCount is refused at admission (CEL) too
+        of((of(edgy_time()), of(1i32..9), of(1i32..9))),
+    )
+        .prop_map(|(schedule, name, retention)| {
+            let mut p = json!({"name": "nightly", "schedule": schedule, "repository": "backups"});
+            if let Some(n) = name {
+                p["snapshotName"] = json!(n);
+            }
+            if let Some((expire, min, max)) = retention {
+                let mut r = json!({});
+                if let Some(e) = expire {
+                    r["expireAfter"] = json!(e);
+                }
+                if let Some(v) = min {
+                    r["minCount"] = json!(v);
+                }
+                if let Some(v) = max {
+                    r["maxCount"] = json!(v);
+                }
+                p["retention"] = r;
+            }
+            p
+        });
+    // Everything else is plain, so an admission refusal is about these values.
+    (lifecycle, of(policy)).prop_map(|(lifecycle, policy)| {
+        json!({
+            "version": "8.15.3",
+            "lifecycle": lifecycle,
+            "snapshots": {
+                "repositories": [{"name": "backups", "type": "fs", "settings": {"location": "/snapshots"}}],
+                "policies": policy.into_iter().collect::<Vec<_>>(),
+            },
+        })
+    })
+}

@@ -193,7 +193,12 @@ fn es_byte_size(v: &Value, setting: &str) -> EsResult<i64> {
         if let Some(n) = s.strip_suffix(unit) {
             let n = n.trim();
             if let Ok(n) = n.parse::<i64>() {
-                return Ok(n.saturating_mul(factor));
+                return n.checked_mul(factor).ok_or_else(|| {
+                    EsError::illegal_argument(format!(
+                        "Values greater than {} bytes are not supported: {raw}",
+                        i64::MAX
+                    ))
+                });
             }
             return n
                 .parse::<f64>()
