@@ -31,9 +31,15 @@ classpath="$dir/validator.jar:$jars"
 [[ "$classpath" != *" "* ]] || { echo "es-policy-validator: paths with spaces are not supported: $classpath" >&2; exit 1; }
 run=("$java" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss1m -Xmx256m -cp "$classpath")
 
-if [[ ! -f "$dir/validator.jar" || ! -f "$dir/app.jsa" ]]; then
-  echo "es-policy-validator: compiling for Elasticsearch $version (first run only)" >&2
+built() { [[ -f "$dir/validator.jar" && -f "$dir/app.jsa" ]]; }
+if ! built; then
+  # One build at a time (test binaries run this concurrently); the others wait and reuse it.
   mkdir -p "$root"
+  exec 9>"$root/.lock"
+  flock 9
+fi
+if ! built; then
+  echo "es-policy-validator: compiling for Elasticsearch $version (first run only)" >&2
   tmp=$(mktemp -d "$root/.tmp.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   "$javac" -nowarn -d "$tmp/classes" -cp "$jars" \
