@@ -397,7 +397,9 @@ async fn a_rejected_policy_reports_elasticsearchs_reason_and_the_rest_still_appl
         failed[0].message
     );
     assert!(
-        failed[0].message.contains("minutes value out of range"),
+        failed[0]
+            .message
+            .contains("[0 61 1 * * ?]: must be a valid cron expression or time unit"),
         "{}",
         failed[0].message
     );

@@ -5,7 +5,9 @@
 pub mod apiserver;
 pub mod elasticsearch;
 pub mod operator;
+pub mod policy_oracle;
 pub mod process;
+pub mod specgen;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Namespace;

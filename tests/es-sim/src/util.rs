@@ -243,7 +243,7 @@ pub fn resolve_date_math(name: &str, now: u64) -> EsResult<String> {
     let bad = |why: &str| {
         EsError::new(
             400,
-            "elasticsearch_parse_exception",
+            "parse_exception",
             format!("invalid date math expression [{name}]: {why}"),
         )
     };

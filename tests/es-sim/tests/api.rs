@@ -340,7 +340,7 @@ async fn slm_validates_schedule_repository_and_retention() {
         b["error"]["reason"]
             .as_str()
             .unwrap_or("")
-            .starts_with("Validation Failed: 1: invalid schedule: ")
+            .starts_with("Validation Failed: 1: invalid schedule [every day]: ")
     );
     let (s, _) = es
         .call(
@@ -354,8 +354,10 @@ async fn slm_validates_schedule_repository_and_retention() {
     bad["retention"]["min_count"] = json!(20);
     let (s, b) = es.call("PUT", "/_slm/policy/nightly", Some(bad)).await;
     assert_eq!(s, 400);
+    // as in Elasticsearch: a parse error whose cause says why
+    assert_eq!(b["error"]["type"], "x_content_parse_exception");
     assert!(
-        b["error"]["reason"]
+        b["error"]["caused_by"]["reason"]
             .as_str()
             .unwrap_or("")
             .contains("minimum snapshot count 20 cannot be larger than maximum snapshot count 10")

@@ -1,6 +1,6 @@
 //! SLM: `PUT/GET/DELETE /_slm/policy/{id}`, `POST /_slm/policy/{id}/_execute`,
-//! `GET /_slm/status`. Schedules are Quartz cron (validated, minimum interval
-//! 15 minutes), the repository must exist, retention is checked.
+//! `GET /_slm/status`. Schedules are Quartz cron or an interval (validated, minimum
+//! interval 15 minutes), the repository must exist, retention is checked.
 
 use serde_json::{Map, Value, json};
 
@@ -8,155 +8,220 @@ use super::{Ctx, Reply};
 use crate::cron::Cron;
 use crate::error::{EsError, EsResult};
 use crate::state::SlmPolicy;
-use crate::util::{format_millis, now_millis, parse_time_value, random_id, resolve_date_math};
+use crate::util::{format_millis, now_millis, random_id, resolve_date_math};
 
 const MIN_INTERVAL_MS: u64 = 15 * 60 * 1000;
 
+/// `Strings.INVALID_FILENAME_CHARS` as Elasticsearch prints it.
+const INVALID_FILENAME_CHARS: &str = r#"[' ','"','*',',','/','<','>','?','\','|']"#;
+
+fn valid_file_name(s: &str) -> bool {
+    !s.contains([' ', '"', '*', ',', '/', '<', '>', '?', '\\', '|'])
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "VALUE_NULL",
+        Value::Bool(_) => "VALUE_BOOLEAN",
+        Value::Number(_) => "VALUE_NUMBER",
+        Value::String(_) => "VALUE_STRING",
+        Value::Array(_) => "START_ARRAY",
+        Value::Object(_) => "START_OBJECT",
+    }
+}
+
+/// `SnapshotRetentionConfiguration`'s parser: unknown fields ignored, the counts checked
+/// as the object is built. The error is the root cause.
+fn parse_retention(r: &Map<String, Value>) -> EsResult<()> {
+    if let Some(e) = r.get("expire_after") {
+        crate::api::ilm::es_time_value(e, "expire_after")?;
+    }
+    let count = |k: &str| -> EsResult<Option<i64>> {
+        match r.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_i64()),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| EsError::parse(format!("For input string: \"{s}\""))),
+            Some(other) => Err(EsError::parse(format!(
+                "[1:2] [snapshot_retention] {k} doesn't support values of type: {}",
+                json_type(other)
+            ))),
+        }
+    };
+    let (min, max) = (count("min_count")?, count("max_count")?);
+    if let Some(v) = min
+        && v < 1
+    {
+        return Err(EsError::illegal_argument(format!(
+            "minimum snapshot count must be at least 1, but was: {v}"
+        )));
+    }
+    if let Some(v) = max
+        && v < 1
+    {
+        return Err(EsError::illegal_argument(format!(
+            "maximum snapshot count must be at least 1, but was: {v}"
+        )));
+    }
+    if let (Some(a), Some(b)) = (min, max)
+        && a > b
+    {
+        return Err(EsError::illegal_argument(format!(
+            "minimum snapshot count {a} cannot be larger than maximum snapshot count {b}"
+        )));
+    }
+    Ok(())
+}
+
+/// What `PUT /_slm/policy/<id>` checks, in Elasticsearch's order: the parse
+/// (`x_content_parse_exception`, missing fields `illegal_argument_exception`), the policy's
+/// `validate()` (every error in one `action_request_validation_exception`; a date-math
+/// error in the name is a `parse_exception`), then the repository, the minimum interval
+/// and the id.
 fn validate(id: &str, body: &Value, state: &crate::state::State) -> EsResult<Value> {
     let Value::Object(m) = body else {
-        return Err(EsError::parse(
-            "[1:1] [snapshot_lifecycle_policy] expected an object",
-        ));
+        return Err(EsError::parse(format!(
+            "[1:1] [snapshot_lifecycle] Expected START_OBJECT but was: {}",
+            json_type(body)
+        )));
     };
-    for k in m.keys() {
-        if !matches!(
-            k.as_str(),
-            "name" | "schedule" | "repository" | "config" | "retention"
-        ) {
+    // Parse. Unknown fields are ignored, as the policy's parser does.
+    for k in ["name", "schedule", "repository"] {
+        if let Some(v) = m.get(k)
+            && !v.is_string()
+        {
             return Err(EsError::parse(format!(
-                "[1:2] [snapshot_lifecycle_policy] unknown field [{k}]"
+                "[1:2] [snapshot_lifecycle] {k} doesn't support values of type: {}",
+                json_type(v)
             )));
         }
     }
+    for k in ["config", "retention"] {
+        if let Some(v) = m.get(k)
+            && !v.is_object()
+        {
+            return Err(EsError::parse(format!(
+                "[1:2] [snapshot_lifecycle] {k} doesn't support values of type: {}",
+                json_type(v)
+            )));
+        }
+    }
+    if let Some(Value::Object(r)) = m.get("retention") {
+        parse_retention(r).map_err(|root| {
+            EsError::parse("[1:2] [snapshot_lifecycle] failed to parse field [retention]")
+                .caused_by(root)
+        })?;
+    }
+    let missing: Vec<&str> = ["name", "schedule", "repository"]
+        .into_iter()
+        .filter(|k| !m.contains_key(*k))
+        .collect();
+    if !missing.is_empty() {
+        return Err(EsError::illegal_argument(format!(
+            "Required [{}]",
+            missing.join(", ")
+        )));
+    }
+    let text = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default();
+    let (name, schedule, repository) = (text("name"), text("schedule"), text("repository"));
+
+    // SnapshotLifecyclePolicy.validate()
     let mut errors = Vec::new();
-    if id.to_lowercase() != id {
-        errors.push(format!("invalid policy id [{id}]: must be lowercase"));
+    if !valid_file_name(id) {
+        errors.push(format!(
+            "invalid policy id [{id}]: must not contain the following characters {INVALID_FILENAME_CHARS}"
+        ));
     }
     if id.starts_with('_') {
         errors.push(format!("invalid policy id [{id}]: must not start with '_'"));
     }
-    if id.contains([',', ' ', '"', '*', '\\', '<', '|', '>', '/', '?', '#']) {
-        errors.push(format!("invalid policy id [{id}]: must not contain the following characters [ , \", *, \\, <, |, ,, >, /, ?]"));
-    }
-    let name = m.get("name").and_then(Value::as_str).unwrap_or_default();
-    if name.is_empty() {
-        errors.push("invalid snapshot name []: cannot be empty".into());
+    let resolved = resolve_date_math(name, now_millis())?;
+    if name.trim().is_empty() {
+        errors.push(format!("invalid snapshot name [{name}]: cannot be empty"));
     } else {
-        match resolve_date_math(name, now_millis()) {
-            Ok(resolved) => {
-                if resolved.to_lowercase() != resolved {
-                    errors.push(format!("invalid snapshot name [{name}]: must be lowercase"));
-                }
-                if resolved.contains(['#', ' ', ',', '*', '\\', '"', '|', '<', '>', '/', '?']) {
-                    errors.push(format!("invalid snapshot name [{name}]: must not contain the following characters [ , \", *, \\, <, |, ,, >, /, ?]"));
-                }
-            }
-            Err(e) => errors.push(format!("invalid snapshot name [{name}]: {}", e.reason)),
+        if resolved.contains('#') {
+            errors.push(format!(
+                "invalid snapshot name [{name}]: must not contain '#'"
+            ));
+        }
+        if resolved.starts_with('_') {
+            errors.push(format!(
+                "invalid snapshot name [{name}]: must not start with '_'"
+            ));
+        }
+        if resolved.to_lowercase() != resolved {
+            errors.push(format!("invalid snapshot name [{name}]: must be lowercase"));
+        }
+        if !valid_file_name(&resolved) {
+            errors.push(format!(
+                "invalid snapshot name [{name}]: must not contain contain the following characters {INVALID_FILENAME_CHARS}"
+            ));
         }
     }
-    let schedule = m
-        .get("schedule")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let cron = if schedule.is_empty() {
-        errors.push("invalid schedule: must not be empty".into());
+    // A schedule is a cron expression or an interval (a time value).
+    let interval = crate::api::ilm::es_time_value(&json!(schedule), "schedule").ok();
+    let cron = if schedule.trim().is_empty() {
+        errors.push(format!("invalid schedule [{schedule}]: must not be empty"));
+        None
+    } else if interval.is_some() {
         None
     } else {
         match Cron::parse(schedule) {
             Ok(c) => Some(c),
-            Err(e) => {
-                errors.push(format!("invalid schedule: {e}"));
+            Err(_) => {
+                errors.push(format!(
+                    "invalid schedule [{schedule}]: must be a valid cron expression or time unit"
+                ));
                 None
             }
         }
     };
-    let repository = m
-        .get("repository")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if repository.is_empty() {
-        errors.push("invalid repository name [ ]: cannot be empty".into());
+    if repository.trim().is_empty() {
+        errors.push(format!(
+            "invalid repository name [{repository}]: cannot be empty"
+        ));
     }
-    if let Some(cfg) = m.get("config") {
-        if !cfg.is_object() {
-            errors.push("invalid configuration: must be an object".into());
-        } else if let Some(meta) = cfg.get("metadata")
-            && !meta.is_object()
-        {
-            errors.push(
-                "invalid configuration.metadata [".to_string()
-                    + &meta.to_string()
-                    + "]: must be an object if present",
-            );
-        }
-    }
-    if let Some(r) = m.get("retention") {
-        let Value::Object(r) = r else {
-            return Err(EsError::parse(
-                "[1:2] [snapshot_lifecycle_policy] failed to parse field [retention]",
-            ));
-        };
-        for k in r.keys() {
-            if !matches!(k.as_str(), "expire_after" | "min_count" | "max_count") {
-                return Err(EsError::parse(format!(
-                    "[1:2] [snapshot_retention] unknown field [{k}]"
-                )));
-            }
-        }
-        if let Some(e) = r.get("expire_after") {
-            let s = crate::util::scalar_string(e).unwrap_or_default();
-            match parse_time_value(&s) {
-                Some(ms) if ms > 0 => {}
-                _ => {
-                    return Err(EsError::new(400, "x_content_parse_exception", "[1:2] [snapshot_retention] failed to parse field [expire_after]")
-                        .caused_by(EsError::new(400, "parse_exception", format!(
-                            "failed to parse setting [expire_after] with value [{s}] as a time value: unit is missing or unrecognized"
-                        ))));
-                }
-            }
-        }
-        let min = r.get("min_count").and_then(Value::as_i64);
-        let max = r.get("max_count").and_then(Value::as_i64);
-        if let Some(v) = min
-            && v < 1
-        {
-            errors.push(format!(
-                "minimum snapshot count must be at least 1, but was: {v}"
-            ));
-        }
-        if let Some(v) = max
-            && v < 1
-        {
-            errors.push(format!(
-                "maximum snapshot count must be at least 1, but was: {v}"
-            ));
-        }
-        if let (Some(a), Some(b)) = (min, max)
-            && a > b
-        {
-            errors.push(format!(
-                "minimum snapshot count {a} cannot be larger than maximum snapshot count {b}"
-            ));
-        }
+    if let Some(meta) = m.get("config").and_then(|c| c.get("metadata"))
+        && !meta.is_object()
+    {
+        let shown = meta.as_str().map_or_else(|| meta.to_string(), String::from);
+        errors.push(format!(
+            "invalid configuration.metadata [{shown}]: must be an object if present"
+        ));
     }
     if !errors.is_empty() {
         return Err(EsError::validation(&errors));
     }
+    // The master operation.
     if !state.repositories.contains_key(repository) {
         return Err(EsError::illegal_argument(format!(
             "no such repository [{repository}]"
         )));
     }
-    if let Some(c) = cron {
-        let now = now_millis();
-        if let Some(a) = c.next_after(now)
-            && let Some(b) = c.next_after(a)
-            && b - a < MIN_INTERVAL_MS
-        {
-            return Err(EsError::illegal_argument(format!(
-                "invalid schedule [{schedule}]: schedule would be too frequent, executing more than every [15m]"
-            )));
+    let next_interval = match (&cron, interval) {
+        (_, Some(ms)) => u64::try_from(ms).ok(),
+        (Some(c), None) => {
+            let now = now_millis();
+            c.next_after(now)
+                .and_then(|a| c.next_after(a).map(|b| b - a))
         }
+        (None, None) => None,
+    };
+    if let Some(every) = next_interval
+        && every > 0
+        && every < MIN_INTERVAL_MS
+    {
+        return Err(EsError::illegal_argument(format!(
+            "invalid schedule [{schedule}]: schedule would be too frequent, executing more than every [15m]"
+        )));
+    }
+    if id.contains(',') || id.contains(' ') {
+        return Err(EsError::illegal_argument(format!(
+            "invalid policy name [{id}]: must not contain ','"
+        )));
     }
     Ok(body.clone())
 }
