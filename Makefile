@@ -3,15 +3,16 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint tools envtest argocd-lua helm kubeconform crd run demo
+.PHONY: test lint tools envtest elasticsearch es-policy-validator argocd-lua helm kubeconform crd run demo
 
-## Lint, then every test of the workspace against a real kube-apiserver + etcd. Needs Rust,
-## Go and kubectl; every other tool is built here, once, into ~/.cache/meshlogging.
+## Lint, then every test of the workspace against a real kube-apiserver + etcd and a real
+## Elasticsearch. Needs Rust, Go, a JDK with Maven, and kubectl; every other tool is built or
+## fetched here, once, into ~/.cache/meshlogging.
 test: lint tools
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(CARGO) test --workspace
 
 ## The tools the tests run, each built once from pinned Go modules into the cache.
-tools: envtest argocd-lua helm kubeconform
+tools: envtest elasticsearch es-policy-validator argocd-lua helm kubeconform
 
 ## cargo fmt and clippy, as CI runs them.
 lint:
@@ -22,6 +23,15 @@ lint:
 ## modules into ~/.cache/meshlogging/envtest.
 envtest:
 	@hack/envtest.sh >/dev/null
+
+## Elasticsearch's integration-test distribution (Maven Central), for tests/real_es.rs and
+## the differential tests.
+elasticsearch:
+	@hack/elasticsearch.sh >/dev/null
+
+## ILM/SLM validation by Elasticsearch's own x-pack-core classes, for tests/policy_oracle.rs.
+es-policy-validator: elasticsearch
+	@hack/es-policy-validator.sh >/dev/null
 
 ## Argo CD's own health-check runtime (argo-cd util/lua + gitops-engine), for tests/argocd_health.rs.
 argocd-lua:

@@ -24,6 +24,12 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
 - apiGroups: [logging.mcp-mesh.io]
   resources: [meshloggings/status]
   verbs: [patch]
+# Children carry an owner reference with blockOwnerDeletion: where the
+# OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift), setting it
+# needs update on the owner's finalizers subresource, or every child create is refused.
+- apiGroups: [logging.mcp-mesh.io]
+  resources: [meshloggings/finalizers]
+  verbs: [update]
 # Children: server-side apply (patch; creating through apply also needs create),
 # watched, pruned when no longer rendered.
 - apiGroups: [apps]
@@ -38,10 +44,13 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, list, watch, create, patch, delete]
-# Generated credentials are created once and never changed; referenced ones are read.
+# Generated credentials are created when missing; a derived one (file realm,
+# certificates) that no longer matches its source (after a rotation) is replaced by one
+# update guarded by its resourceVersion, and only when the MeshLogging owns it.
+# Referenced Secrets are only read. No patch, no delete.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create]
+  verbs: [get, list, watch, create, update]
 # deletionPolicy: Delete removes the Elasticsearch volumes.
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
