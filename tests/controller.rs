@@ -1023,3 +1023,45 @@ async fn deleting_a_source_secret_regenerates_the_secrets_derived_from_it() {
     wait_ready(&client, &ns, name).await;
     op.stop().await;
 }
+
+#[tokio::test]
+async fn a_changed_failure_message_is_announced_as_a_new_warning() {
+    use k8s_openapi::api::events::v1::Event;
+    let Setup { server, client, ns } = setup("warn").await;
+    let sim = sim().await;
+    let mut settings = operator::settings(&ns);
+    settings.warning_interval = Duration::ZERO;
+    let op = operator::start_with(
+        server,
+        settings,
+        std::sync::Arc::new(operator::SimEndpoint::new(&sim)),
+        &ns,
+    )
+    .await;
+    kubectl_apply(server, &ns, "minimal.yaml");
+    let name = "mesh-logs";
+    wait_ready(&client, &ns, name).await;
+
+    // Someone else's marker on the ILM policy: a Conflict naming them; then another one.
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let policy = "mcp-mesh-logs";
+    for holder in ["other/first", "other/second"] {
+        sim.with_state(|s| {
+            let p = s.ilm_policies.get_mut(policy).expect("policy");
+            p.policy["_meta"]["meshlogging"] = json!(holder);
+        });
+        wait_for(WAIT, "a Warning naming the holder", || async {
+            let list = events.list(&Default::default()).await.ok()?;
+            list.items
+                .iter()
+                .any(|e| {
+                    e.type_.as_deref() == Some("Warning")
+                        && e.reason.as_deref() == Some("Conflict")
+                        && e.note.as_deref().is_some_and(|n| n.contains(holder))
+                })
+                .then_some(())
+        })
+        .await;
+    }
+    op.stop().await;
+}
