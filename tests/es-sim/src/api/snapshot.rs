@@ -105,6 +105,14 @@ fn validate_repository(state: &State, name: &str, r: &Repository) -> EsResult<()
             .and_then(Value::as_str)
             .is_some_and(|v| !v.is_empty())
     };
+    if !state.modules.repository_plugins
+        && matches!(r.kind.as_str(), "url" | "s3" | "gcs" | "azure")
+    {
+        return Err(repo_error(
+            name,
+            &format!("repository type [{}] does not exist", r.kind),
+        ));
+    }
     match r.kind.as_str() {
         "fs" => {
             if !has("location") {
