@@ -251,8 +251,13 @@ async fn snapshot_repositories_follow_path_repo_and_keystore_rules() {
         .await;
     assert_eq!(s, 500);
     assert_eq!(b["error"]["type"], "repository_exception");
+    // as Elasticsearch: the location is the cause of a failed creation
     assert_eq!(
         b["error"]["reason"],
+        "[outside] failed to create repository"
+    );
+    assert_eq!(
+        b["error"]["caused_by"]["reason"],
         "[outside] location [/etc/x] doesn't match any of the locations specified by path.repo"
     );
     es.ok(

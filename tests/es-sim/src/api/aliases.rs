@@ -139,12 +139,12 @@ pub fn validate_aliases(state: &State) -> EsResult<()> {
 }
 
 fn aliases_missing(names: &[String]) -> EsError {
+    // Elasticsearch's AliasesNotFoundException: always "aliases", the names as a Java list
     let joined = names.join(",");
-    let word = if names.len() == 1 { "alias" } else { "aliases" };
     EsError::new(
         404,
         "aliases_not_found_exception",
-        format!("{word} [{joined}] missing"),
+        format!("aliases [{}] missing", names.join(", ")),
     )
     .with("resource.type", "aliases")
     .with("resource.id", joined)

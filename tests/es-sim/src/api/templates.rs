@@ -351,9 +351,8 @@ pub fn delete_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let names = names_param(ctx);
     let (found, missing) = select(&ctx.state.component_templates, &names);
     if let Some(m) = missing.first() {
-        return Err(EsError::resource_not_found(format!(
-            "component_template matching [{m}] not found"
-        )));
+        // Elasticsearch names only the template
+        return Err(EsError::resource_not_found(m.clone()));
     }
     let found: Vec<String> = found.into_iter().cloned().collect();
     let mut users: Vec<String> = Vec::new();
@@ -620,7 +619,7 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         return Err(EsError::illegal_argument(format!(
             "index template [{name}] has index patterns [{}] matching patterns from existing templates [{}] with patterns ({}) that have the same priority [{prio}], multiple index templates may not match during index creation, please use a different priority",
             t.index_patterns.join(", "),
-            names.join(", "),
+            names.join(","),
             detail.join(",")
         )));
     }
@@ -628,8 +627,13 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let (settings, mappings, _) = compose(state, &t);
     validate_index_settings(&settings, &state.modules)?;
     validate_mapping_analysis(&mappings, &settings, &state.modules).map_err(|e| {
+        let with = if t.composed_of.is_empty() {
+            String::new()
+        } else {
+            format!(" with component templates [{}]", t.composed_of.join(", "))
+        };
         EsError::illegal_argument(format!(
-            "composable template [{name}] template after composition is invalid"
+            "composable template [{name}] template after composition{with} is invalid"
         ))
         .caused_by(
             EsError::illegal_argument(format!("invalid composite mappings for [{name}]"))
