@@ -858,7 +858,7 @@ fn normalize_properties(props: &Value, path: &str) -> EsResult<Value> {
             && !FIELD_TYPES.contains(&t)
         {
             return Err(mapping_error(format!(
-                "No handler for type [{t}] declared on field [{name}]"
+                "The mapper type [{t}] declared on field [{name}] does not exist. It might have been created within a future version or requires a plugin to be installed. Check the documentation."
             )));
         }
         if let Some(p) = def.remove("properties") {

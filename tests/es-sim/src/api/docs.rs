@@ -349,10 +349,8 @@ fn apply_write(
                 ));
             }
             let auto_text = ix.setting("index.mapping.dynamic_strings.auto_text") != Some("false");
-            dynamic_map(&mut ix.mappings, &source, auto_text).map_err(|e| {
-                e.with("index_uuid", ix.uuid.clone())
-                    .with("index", target.clone())
-            })?;
+            // a document parsing error names no index (as in Elasticsearch's bulk items)
+            dynamic_map(&mut ix.mappings, &source, auto_text)?;
             let version = existing.as_ref().map(|d| d.version + 1).unwrap_or(1);
             ix.docs.insert(
                 id.clone(),
@@ -430,6 +428,16 @@ pub fn create_doc(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     write_one(ctx, OpType::Create)
 }
 
+/// A single-document write's answer: with `forced_refresh` when `?refresh=true` made it
+/// visible.
+fn written(ctx: &Ctx<'_>, out: &WriteOutcome) -> Value {
+    let mut body = out.body();
+    if out.status < 300 && matches!(ctx.q("refresh"), Some("" | "true")) {
+        body["forced_refresh"] = json!(true);
+    }
+    body
+}
+
 fn write_one(ctx: &mut Ctx<'_>, op: OpType) -> EsResult<Reply> {
     let index = ctx.param("index").unwrap_or_default().to_string();
     let id = ctx.param("id").map(String::from);
@@ -443,7 +451,7 @@ fn write_one(ctx: &mut Ctx<'_>, op: OpType) -> EsResult<Reply> {
         require_alias: ctx.q_bool("require_alias")?,
     };
     let out = apply_write(ctx.state, ctx.user, w)?;
-    Ok(Reply::with_status(out.status, out.body()))
+    Ok(Reply::with_status(out.status, written(ctx, &out)))
 }
 
 pub fn delete_doc(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
@@ -458,7 +466,7 @@ pub fn delete_doc(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         require_alias: false,
     };
     let out = apply_write(ctx.state, ctx.user, w)?;
-    Ok(Reply::with_status(out.status, out.body()))
+    Ok(Reply::with_status(out.status, written(ctx, &out)))
 }
 
 pub fn get_doc(ctx: &mut Ctx<'_>) -> EsResult<Reply> {

@@ -237,7 +237,7 @@ pub fn put_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             .collect();
         return Err(EsError::validation(&errs));
     }
-    let template = template.ok_or_else(|| EsError::parse("[1:2] Required [template]"))?;
+    let template = template.ok_or_else(|| EsError::illegal_argument("Required [template]"))?;
     let now = now_millis();
     let existing = ctx.state.component_templates.get(&name);
     if create && existing.is_some() {
@@ -530,7 +530,13 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         }
     }
     if !has_patterns {
-        return Err(EsError::parse("[1:2] Required [index_patterns]"));
+        return Err(EsError::illegal_argument("Required [index_patterns]"));
+    }
+    // the request's own validation comes before the template's
+    if t.priority.is_some_and(|p| p < 0) {
+        return Err(EsError::validation(&[
+            "index template priority must be >= 0".to_string(),
+        ]));
     }
     let mut errors = Vec::new();
     if t.index_patterns.is_empty() {
@@ -549,9 +555,6 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         if p.starts_with('_') {
             errors.push(format!("index_pattern [{p}] must not start with '_'"));
         }
-    }
-    if t.priority.is_some_and(|p| p < 0) {
-        errors.push("index template priority must be >= 0".to_string());
     }
     if let Some(settings) = t.template.as_ref().and_then(|b| b.settings.as_ref())
         && let Err(e) = validate_setting_values(settings, &state_modules)
