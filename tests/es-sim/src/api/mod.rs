@@ -739,6 +739,44 @@ mod tests {
     }
 
     #[test]
+    fn routes_follow_modules_and_version() {
+        let bare = RouteEnv {
+            modules: crate::Modules::INTEG_TEST_DISTRIBUTION,
+            v7_compat: true,
+        };
+        // as the integration-test distribution 8.19 answers
+        let allowed = |m, p| match find_route_in(&bare, m, p) {
+            RouteMatch::WrongMethod(a) => a,
+            _ => Vec::new(),
+        };
+        assert_eq!(allowed(Method::Get, "/_ilm/policy"), vec![Method::Post]);
+        assert_eq!(allowed(Method::Get, "/_slm/policy"), vec![Method::Post]);
+        assert_eq!(allowed(Method::Get, "/"), vec![Method::Delete]);
+        assert!(matches!(
+            find_route_in(&bare, Method::Put, "/_ilm/policy/p"),
+            RouteMatch::Found(r, _) if is_compat_only(r)
+        ));
+        assert_eq!(
+            route_of(Method::Get, "/_ilm/policy/p"),
+            Some("/_ilm/policy/{policy}")
+        );
+        let security = match find_route_in(&bare, Method::Put, "/_security/role/r") {
+            RouteMatch::Found(r, _) => r,
+            _ => panic!("role route"),
+        };
+        assert!(module_refusal(&bare, Method::Put, security).is_some());
+        // 9.x has no 7.x compatibility routes
+        let nine = RouteEnv {
+            v7_compat: false,
+            ..bare
+        };
+        assert!(matches!(
+            find_route_in(&nine, Method::Get, "/a/b"),
+            RouteMatch::NotFound
+        ));
+    }
+
+    #[test]
     fn filter_paths() {
         let v = json!({"a": {"b": 1, "c": 2}, "d": [{"e": 1, "f": 2}]});
         assert_eq!(filter_path(&v, "a.b"), json!({"a": {"b": 1}}));
