@@ -59,6 +59,58 @@ pub struct SimConfig {
     pub cluster_name: String,
     /// The request log keeps at most this many entries (oldest dropped first).
     pub max_logged_requests: usize,
+    /// The optional modules the node has (default: all of them, like the default distribution).
+    pub modules: Modules,
+}
+
+/// The optional Elasticsearch modules a simulated node has. The default distribution has all
+/// of them; the integration-test distribution the real-Elasticsearch tests run
+/// (`org.elasticsearch.distribution.integ-test-zip`) has none: [`Modules::INTEG_TEST_DISTRIBUTION`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Modules {
+    /// `x-pack-ilm`: the `/_ilm/*` APIs and the `index.lifecycle.*` index settings (all but
+    /// `index.lifecycle.prefer_ilm`, which the server itself defines). Without it those paths
+    /// answer as no handler would, and the settings are unknown.
+    pub ilm: bool,
+    /// `x-pack-slm`: the `/_slm/*` APIs.
+    pub slm: bool,
+    /// `analysis-common`: every analysis component beyond the server's own (the server has the
+    /// `standard` tokenizer, the `lowercase`, `stop` and `shingle` filters, the `standard`
+    /// analyzer type and the prebuilt `standard`, `simple`, `whitespace`, `stop`, `keyword`
+    /// and `classic` analyzers). The native realm's `.security` index needs it: without it
+    /// role, user and password writes fail the way Elasticsearch's do.
+    pub analysis_common: bool,
+    /// `rest-root`: `GET /` and `HEAD /`.
+    pub rest_root: bool,
+    /// The `url`, `s3`, `gcs` and `azure` repository types (`fs` is the server's own).
+    pub repository_plugins: bool,
+}
+
+impl Modules {
+    /// Every module: the default distribution.
+    pub const ALL: Modules = Modules {
+        ilm: true,
+        slm: true,
+        analysis_common: true,
+        rest_root: true,
+        repository_plugins: true,
+    };
+
+    /// The integration-test distribution: the server with `x-pack-core` and
+    /// `x-pack-security` only.
+    pub const INTEG_TEST_DISTRIBUTION: Modules = Modules {
+        ilm: false,
+        slm: false,
+        analysis_common: false,
+        rest_root: false,
+        repository_plugins: false,
+    };
+}
+
+impl Default for Modules {
+    fn default() -> Self {
+        Modules::ALL
+    }
 }
 
 impl Default for SimConfig {
@@ -73,6 +125,7 @@ impl Default for SimConfig {
             nodes: 1,
             cluster_name: "es-sim".to_string(),
             max_logged_requests: 100_000,
+            modules: Modules::ALL,
         }
     }
 }

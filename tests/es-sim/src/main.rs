@@ -1,13 +1,14 @@
 //! `es-sim` binary: runs the stand-in on a fixed port until Ctrl-C.
 //!
 //! `cargo run -p es-sim -- --port 9200 [--tls] [--user elastic:password[:role,role]]
-//!  [--version 9.1.0] [--path-repo /tmp/repo] [--keystore s3.client.default.access_key] [--nodes 3]`
+//!  [--version 9.1.0] [--path-repo /tmp/repo] [--keystore s3.client.default.access_key] [--nodes 3]
+//!  [--integ-test-modules]`
 
-use es_sim::{EsSim, SimConfig, SimUser};
+use es_sim::{EsSim, Modules, SimConfig, SimUser};
 
 fn usage() -> String {
     "usage: es-sim [--port N] [--tls] [--user NAME:PASSWORD[:ROLE,...]]... [--version X.Y.Z] \
-     [--path-repo DIR]... [--keystore SETTING]... [--nodes N] [--ca-out FILE]"
+     [--path-repo DIR]... [--keystore SETTING]... [--nodes N] [--ca-out FILE] [--integ-test-modules]"
         .to_string()
 }
 
@@ -40,6 +41,7 @@ fn parse_args(args: &[String]) -> Result<(SimConfig, Option<String>), String> {
                     .map_err(|e| format!("--nodes: {e}"))?
             }
             "--ca-out" => ca_out = Some(value("--ca-out")?),
+            "--integ-test-modules" => cfg.modules = Modules::INTEG_TEST_DISTRIBUTION,
             "--user" => {
                 let v = value("--user")?;
                 let mut parts = v.splitn(3, ':');

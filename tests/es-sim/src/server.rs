@@ -112,6 +112,7 @@ pub fn initial_state(cfg: &SimConfig) -> State {
     s.cluster_name = cfg.cluster_name.clone();
     s.path_repo = cfg.path_repo.clone();
     s.keystore = cfg.keystore.iter().cloned().collect();
+    s.modules = cfg.modules;
     s.users = api::security::initial_users(&cfg.users);
     s
 }
@@ -329,7 +330,8 @@ async fn dispatch(
         );
         return (fail(e), uname);
     };
-    let (route, params) = match api::find_route(method, path) {
+    let env = api::RouteEnv::of(&lock(&shared.state));
+    let (route, params) = match api::find_route_in(&env, method, path) {
         RouteMatch::Found(r, p) => (r, p),
         RouteMatch::WrongMethod(allowed) => {
             let list: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
@@ -340,14 +342,11 @@ async fn dispatch(
             .header("Allow", &list.join(","));
             return (fail(e), uname);
         }
-        RouteMatch::NotFound => {
-            let e = EsError::raw(
-                400,
-                json!({"error": format!("no handler found for uri [{uri}] and method [{method_s}]"), "status": 400}),
-            );
-            return (fail(e), uname);
-        }
+        RouteMatch::NotFound => return (fail(api::no_handler(uri, method_s)), uname),
     };
+    if api::is_compat_only(route) {
+        return (fail(api::no_handler(uri, method_s)), uname);
+    }
     // unrecognized parameters
     let mut unknown: Vec<&String> = query
         .keys()
@@ -387,6 +386,9 @@ async fn dispatch(
         if let Err(e) = check {
             return (fail(e), uname);
         }
+    }
+    if let Some(e) = api::module_refusal(&env, method, route) {
+        return (fail(e), uname);
     }
     // run the handler (again, while it asks to wait)
     let started = Instant::now();

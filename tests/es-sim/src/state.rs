@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::Health;
+use crate::{Health, Modules};
 
 /// The whole simulated cluster.
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +25,8 @@ pub struct State {
     pub path_repo: Vec<String>,
     /// Secure setting names present in the keystore.
     pub keystore: BTreeSet<String>,
+    /// The optional modules the node has.
+    pub modules: Modules,
     pub ilm_policies: BTreeMap<String, IlmPolicy>,
     pub component_templates: BTreeMap<String, ComponentTemplate>,
     pub index_templates: BTreeMap<String, IndexTemplate>,
@@ -216,6 +218,7 @@ impl State {
             health_override: None,
             path_repo: Vec::new(),
             keystore: BTreeSet::new(),
+            modules: Modules::ALL,
             ilm_policies: BTreeMap::new(),
             component_templates: BTreeMap::new(),
             index_templates: BTreeMap::new(),

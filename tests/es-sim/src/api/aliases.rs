@@ -139,15 +139,25 @@ pub fn validate_aliases(state: &State) -> EsResult<()> {
 }
 
 fn aliases_missing(names: &[String]) -> EsError {
+    // Elasticsearch's AliasesNotFoundException: always "aliases", the names as a Java list
     let joined = names.join(",");
-    let word = if names.len() == 1 { "alias" } else { "aliases" };
     EsError::new(
         404,
         "aliases_not_found_exception",
-        format!("{word} [{joined}] missing"),
+        format!("aliases [{}] missing", names.join(", ")),
     )
     .with("resource.type", "aliases")
     .with("resource.id", joined)
+}
+
+/// The answer of the single-alias APIs, which run as an `_aliases` request: with
+/// `errors` since 8.14.
+fn alias_ack(ctx: &Ctx<'_>) -> Reply {
+    let mut body = json!({"acknowledged": true});
+    if ctx.state.version_at_least("8.14.0") {
+        body["errors"] = json!(false);
+    }
+    Reply::ok(body)
 }
 
 pub fn put_alias(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
@@ -174,7 +184,7 @@ pub fn put_alias(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     }
     validate_aliases(&next)?;
     *ctx.state = next;
-    Ok(Reply::ack())
+    Ok(alias_ack(ctx))
 }
 
 pub fn delete_alias(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
@@ -203,7 +213,7 @@ pub fn delete_alias(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     if !removed {
         return Err(aliases_missing(&names));
     }
-    Ok(Reply::ack())
+    Ok(alias_ack(ctx))
 }
 
 /// Does the requested name list select `alias`? (`-name` excludes once a wildcard was seen.)

@@ -349,10 +349,8 @@ fn apply_write(
                 ));
             }
             let auto_text = ix.setting("index.mapping.dynamic_strings.auto_text") != Some("false");
-            dynamic_map(&mut ix.mappings, &source, auto_text).map_err(|e| {
-                e.with("index_uuid", ix.uuid.clone())
-                    .with("index", target.clone())
-            })?;
+            // a document parsing error names no index (as in Elasticsearch's bulk items)
+            dynamic_map(&mut ix.mappings, &source, auto_text)?;
             let version = existing.as_ref().map(|d| d.version + 1).unwrap_or(1);
             ix.docs.insert(
                 id.clone(),
@@ -430,6 +428,16 @@ pub fn create_doc(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     write_one(ctx, OpType::Create)
 }
 
+/// A single-document write's answer: with `forced_refresh` when `?refresh=true` made it
+/// visible.
+fn written(ctx: &Ctx<'_>, out: &WriteOutcome) -> Value {
+    let mut body = out.body();
+    if out.status < 300 && matches!(ctx.q("refresh"), Some("" | "true")) {
+        body["forced_refresh"] = json!(true);
+    }
+    body
+}
+
 fn write_one(ctx: &mut Ctx<'_>, op: OpType) -> EsResult<Reply> {
     let index = ctx.param("index").unwrap_or_default().to_string();
     let id = ctx.param("id").map(String::from);
@@ -443,7 +451,7 @@ fn write_one(ctx: &mut Ctx<'_>, op: OpType) -> EsResult<Reply> {
         require_alias: ctx.q_bool("require_alias")?,
     };
     let out = apply_write(ctx.state, ctx.user, w)?;
-    Ok(Reply::with_status(out.status, out.body()))
+    Ok(Reply::with_status(out.status, written(ctx, &out)))
 }
 
 pub fn delete_doc(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
@@ -458,7 +466,7 @@ pub fn delete_doc(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         require_alias: false,
     };
     let out = apply_write(ctx.state, ctx.user, w)?;
-    Ok(Reply::with_status(out.status, out.body()))
+    Ok(Reply::with_status(out.status, written(ctx, &out)))
 }
 
 pub fn get_doc(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
@@ -514,6 +522,7 @@ pub fn bulk(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         ));
     }
     let default_index = ctx.param("index").map(String::from);
+    let forced_refresh = matches!(ctx.q("refresh"), Some("" | "true"));
     let require_alias_default = ctx.q_bool("require_alias")?;
     let lines: Vec<&str> = text.lines().collect();
     let mut i = 0;
@@ -605,6 +614,9 @@ pub fn bulk(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         let item = match result {
             Ok(out) => {
                 let mut b = out.body();
+                if forced_refresh && out.status < 300 {
+                    b["forced_refresh"] = json!(true);
+                }
                 b["status"] = json!(out.status);
                 if out.status >= 300 {
                     errors = true;
@@ -624,8 +636,15 @@ pub fn bulk(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                         err["reason"] = json!(r);
                     }
                 }
+                // the concrete index the write went to, when Elasticsearch resolved it
+                let concrete = err
+                    .get("index")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+                    .or_else(|| index.clone())
+                    .unwrap_or_default();
                 json!({
-                    "_index": index.clone().unwrap_or_default(),
+                    "_index": concrete,
                     "_id": id.clone(),
                     "status": e.status,
                     "error": err,
@@ -987,11 +1006,12 @@ pub fn search(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     };
     let size = num("size", 10)?;
     let from = num("from", 0)?;
-    if let Some(sort) = body.get("sort") {
-        let specs: Vec<(String, bool)> = match sort {
-            Value::Array(a) => a.iter().filter_map(sort_spec).collect(),
-            other => sort_spec(other).into_iter().collect(),
-        };
+    let specs: Vec<(String, bool)> = match body.get("sort") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a.iter().filter_map(sort_spec).collect(),
+        Some(other) => sort_spec(other).into_iter().collect(),
+    };
+    if !specs.is_empty() {
         hits.sort_by(|a, b| {
             for (f, desc) in &specs {
                 let va = field_values(&a.source, f)
@@ -1018,9 +1038,27 @@ pub fn search(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         .skip(from)
         .take(size)
         .map(|h| {
-            let mut v = json!({"_index": h.index, "_id": h.id, "_score": 1.0});
+            // sorted hits carry their sort values and no score, as in Elasticsearch
+            let score = if specs.is_empty() {
+                json!(1.0)
+            } else {
+                Value::Null
+            };
+            let mut v = json!({"_index": h.index, "_id": h.id, "_score": score});
             if !no_source {
-                v["_source"] = h.source;
+                v["_source"] = h.source.clone();
+            }
+            if !specs.is_empty() {
+                let values: Vec<Value> = specs
+                    .iter()
+                    .map(|(f, _)| {
+                        field_values(&h.source, f)
+                            .first()
+                            .map(|x| (*x).clone())
+                            .unwrap_or(Value::Null)
+                    })
+                    .collect();
+                v["sort"] = Value::Array(values);
             }
             v
         })
@@ -1034,7 +1072,7 @@ pub fn search(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         "took": 1,
         "timed_out": false,
         "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0},
-        "hits": {"total": total_v, "max_score": if total > 0 { json!(1.0) } else { Value::Null }, "hits": page},
+        "hits": {"total": total_v, "max_score": if total > 0 && specs.is_empty() { json!(1.0) } else { Value::Null }, "hits": page},
     })))
 }
 

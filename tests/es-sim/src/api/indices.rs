@@ -13,7 +13,7 @@ use super::{Ctx, Reply, ResolveOpts, resolve_indices};
 use crate::error::{EsError, EsResult};
 use crate::settings::{
     merge_mappings, normalize_index_settings, normalize_mappings, render_settings,
-    validate_index_settings,
+    validate_index_settings, validate_mapping_analysis,
 };
 use crate::state::{AliasMeta, Index, State};
 use crate::util::{
@@ -55,8 +55,8 @@ pub fn parse_create_body(body: &Value) -> EsResult<CreateRequest> {
     for (k, v) in m {
         match k.as_str() {
             "settings" => {
+                // validated with the template's settings by `create_index`
                 req.settings = normalize_index_settings(v)?;
-                validate_index_settings(&req.settings)?;
             }
             "mappings" => req.mappings = Some(normalize_mappings(v)?),
             "aliases" => {
@@ -111,10 +111,11 @@ pub fn create_index(
     }
     settings.extend(req.settings);
     settings.retain(|_, v| !v.is_null());
-    validate_index_settings(&settings)?;
+    validate_index_settings(&settings, &state.modules)?;
     if let Some(m) = &req.mappings {
         merge_mappings(&mut mappings, m);
     }
+    validate_mapping_analysis(&mappings, &settings, &state.modules)?;
     aliases.extend(req.aliases);
     let uuid = random_id(22);
     let defaults = [
@@ -328,6 +329,10 @@ pub fn put_mapping(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     for n in names {
         if let Some(ix) = ctx.state.indices.get_mut(&n) {
             merge_mappings(&mut ix.mappings, &incoming);
+            // a mapping update replaces `_meta` whole (templates merge it)
+            if let (Some(meta), Some(m)) = (incoming.get("_meta"), ix.mappings.as_object_mut()) {
+                m.insert("_meta".into(), meta.clone());
+            }
         }
     }
     Ok(Reply::ack())
@@ -446,6 +451,11 @@ const PRIVATE_SETTINGS: &[&str] = &[
     "index.version.created",
 ];
 
+/// `DELETE /`: Elasticsearch routes it to delete-index, which wants an index.
+pub fn delete_without_index(_ctx: &mut Ctx<'_>) -> EsResult<Reply> {
+    Err(EsError::validation(&["index / indices is missing".into()]))
+}
+
 pub fn put_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let expr = ctx.param("index").unwrap_or("_all").to_string();
     let opts = ResolveOpts {
@@ -465,7 +475,7 @@ pub fn put_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    validate_index_settings(&non_null)?;
+    validate_index_settings(&non_null, &ctx.state.modules)?;
     for k in incoming.keys() {
         if PRIVATE_SETTINGS.contains(&k.as_str()) {
             return Err(EsError::illegal_argument(format!(

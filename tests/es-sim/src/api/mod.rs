@@ -235,6 +235,9 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[GET, HEAD], path: "/", handler: cluster::info, access: Access::Cluster("cluster:monitor/main", MONITOR), params: &[] },
     Route { methods: &[GET], path: "/_cluster/health", handler: cluster::health, access: Access::Cluster("cluster:monitor/health", MONITOR), params: cluster::HEALTH_PARAMS },
     Route { methods: &[GET], path: "/_cluster/health/{index}", handler: cluster::health, access: Access::Cluster("cluster:monitor/health", MONITOR), params: cluster::HEALTH_PARAMS },
+    Route { methods: &[DEL], path: "/", handler: indices::delete_without_index, access: Access::Authenticated, params: TIMEOUTS },
+    Route { methods: &[GET], path: "/_nodes", handler: cluster::nodes_info, access: Access::Cluster("cluster:monitor/nodes/info", MONITOR), params: &["flat_settings", "timeout"] },
+    Route { methods: &[GET], path: "/_nodes/{node_id}", handler: cluster::nodes_info, access: Access::Cluster("cluster:monitor/nodes/info", MONITOR), params: &["flat_settings", "timeout"] },
     Route { methods: &[GET], path: "/_capabilities", handler: cluster::capabilities, access: Access::Authenticated, params: &["method", "path", "parameters", "capabilities", "local_only"] },
     // ILM
     Route { methods: &[GET], path: "/_ilm/policy", handler: ilm::get_policy, access: Access::Cluster("cluster:admin/ilm/get", READ_ILM), params: TIMEOUTS },
@@ -329,7 +332,83 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[GET, POST], path: "/{index}/_search", handler: docs::search, access: Access::Index("index", "indices:data/read/search", IDX_READ), params: docs::SEARCH_PARAMS },
     Route { methods: &[GET, POST], path: "/_count", handler: docs::count, access: Access::Authenticated, params: docs::SEARCH_PARAMS },
     Route { methods: &[GET, POST], path: "/{index}/_count", handler: docs::count, access: Access::Index("index", "indices:data/read/search", IDX_READ), params: docs::SEARCH_PARAMS },
+    // 8.x keeps the 7.x typed document routes for REST compatibility only: a request without
+    // the compatibility header finds them and no handler (`no handler found`), and a method
+    // none of them has gets 405 (`GET /_ilm/policy` without the ILM module: allowed [POST]).
+    Route { methods: &[POST], path: COMPAT_TYPED_AUTO_ID, handler: compat_only, access: Access::Authenticated, params: &[] },
+    Route { methods: &[GET, HEAD, PUT, POST, DEL], path: COMPAT_TYPED_DOC, handler: compat_only, access: Access::Authenticated, params: &[] },
 ];
+
+const COMPAT_TYPED_AUTO_ID: &str = "/{index}/{type}";
+const COMPAT_TYPED_DOC: &str = "/{index}/{type}/{id}";
+
+/// Whether a route exists only for REST compatibility with 7.x (it never handles a request).
+pub fn is_compat_only(r: &Route) -> bool {
+    r.path == COMPAT_TYPED_AUTO_ID || r.path == COMPAT_TYPED_DOC
+}
+
+fn compat_only(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
+    Err(no_handler(ctx.uri, ctx.method.as_str()))
+}
+
+/// Elasticsearch's answer for a path and method nothing handles.
+pub fn no_handler(uri: &str, method: &str) -> EsError {
+    EsError::raw(
+        400,
+        json!({"error": format!("no handler found for uri [{uri}] and method [{method}]")}),
+    )
+}
+
+/// What decides which routes a node has: its modules, and whether it is an 8.x node (with
+/// the 7.x compatibility routes).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteEnv {
+    pub modules: crate::Modules,
+    pub v7_compat: bool,
+}
+
+impl RouteEnv {
+    /// The routes of a node of `state`'s version and modules.
+    pub fn of(state: &State) -> RouteEnv {
+        RouteEnv {
+            modules: state.modules,
+            v7_compat: state.version_tuple().0 == 8,
+        }
+    }
+
+    fn has(&self, r: &Route) -> bool {
+        let p = r.path;
+        if is_compat_only(r) {
+            return self.v7_compat;
+        }
+        if p.starts_with("/_ilm/") || p.contains("/_ilm/") {
+            return self.modules.ilm;
+        }
+        if p.starts_with("/_slm/") {
+            return self.modules.slm;
+        }
+        if p == "/" && !r.methods.contains(&Method::Delete) {
+            return self.modules.rest_root;
+        }
+        true
+    }
+}
+
+/// The refusal of a module the node lacks for a route it has, if any: without
+/// `analysis-common` the native realm cannot create its `.security` index (its mappings use
+/// the `pattern_capture` filter), so every role, user and password write fails.
+pub fn module_refusal(env: &RouteEnv, method: Method, r: &Route) -> Option<EsError> {
+    const SECURITY_INDEX_WRITES: &[&str] = &[
+        "/_security/role/{name}",
+        "/_security/user/{username}",
+        "/_security/user/{username}/_password",
+        "/_security/user/_password",
+    ];
+    (!env.modules.analysis_common
+        && matches!(method, Method::Put | Method::Post)
+        && SECURITY_INDEX_WRITES.contains(&r.path))
+    .then(|| EsError::illegal_argument("Unknown filter type [pattern_capture] for [email]"))
+}
 
 /// Parameters every API accepts.
 pub const GLOBAL_PARAMS: &[&str] = &["pretty", "human", "error_trace", "filter_path", "format"];
@@ -351,12 +430,25 @@ fn segments(path: &str) -> Vec<&str> {
     }
 }
 
-/// Finds the route for `method` and the raw (percent-encoded) `path`.
+/// Finds the route for `method` and the raw (percent-encoded) `path` on a node with every
+/// module and without the 7.x compatibility routes.
 pub fn find_route(method: Method, path: &str) -> RouteMatch {
+    find_route_in(
+        &RouteEnv {
+            modules: crate::Modules::ALL,
+            v7_compat: false,
+        },
+        method,
+        path,
+    )
+}
+
+/// Finds the route for `method` and the raw (percent-encoded) `path` among the routes `env` has.
+pub fn find_route_in(env: &RouteEnv, method: Method, path: &str) -> RouteMatch {
     let segs = segments(path);
     type Candidate = (Vec<u8>, &'static Route, Vec<(&'static str, String)>);
     let mut candidates: Vec<Candidate> = Vec::new();
-    for r in ROUTES {
+    for r in ROUTES.iter().filter(|r| env.has(r)) {
         let rsegs = segments(r.path);
         if rsegs.len() != segs.len() {
             continue;
@@ -642,6 +734,44 @@ mod tests {
         ));
         assert!(matches!(
             find_route(Method::Get, "/a/b/c/d/e"),
+            RouteMatch::NotFound
+        ));
+    }
+
+    #[test]
+    fn routes_follow_modules_and_version() {
+        let bare = RouteEnv {
+            modules: crate::Modules::INTEG_TEST_DISTRIBUTION,
+            v7_compat: true,
+        };
+        // as the integration-test distribution 8.19 answers
+        let allowed = |m, p| match find_route_in(&bare, m, p) {
+            RouteMatch::WrongMethod(a) => a,
+            _ => Vec::new(),
+        };
+        assert_eq!(allowed(Method::Get, "/_ilm/policy"), vec![Method::Post]);
+        assert_eq!(allowed(Method::Get, "/_slm/policy"), vec![Method::Post]);
+        assert_eq!(allowed(Method::Get, "/"), vec![Method::Delete]);
+        assert!(matches!(
+            find_route_in(&bare, Method::Put, "/_ilm/policy/p"),
+            RouteMatch::Found(r, _) if is_compat_only(r)
+        ));
+        assert_eq!(
+            route_of(Method::Get, "/_ilm/policy/p"),
+            Some("/_ilm/policy/{policy}")
+        );
+        let security = match find_route_in(&bare, Method::Put, "/_security/role/r") {
+            RouteMatch::Found(r, _) => r,
+            _ => panic!("role route"),
+        };
+        assert!(module_refusal(&bare, Method::Put, security).is_some());
+        // 9.x has no 7.x compatibility routes
+        let nine = RouteEnv {
+            v7_compat: false,
+            ..bare
+        };
+        assert!(matches!(
+            find_route_in(&nine, Method::Get, "/a/b"),
             RouteMatch::NotFound
         ));
     }

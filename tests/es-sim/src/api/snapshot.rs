@@ -105,16 +105,27 @@ fn validate_repository(state: &State, name: &str, r: &Repository) -> EsResult<()
             .and_then(Value::as_str)
             .is_some_and(|v| !v.is_empty())
     };
+    if !state.modules.repository_plugins
+        && matches!(r.kind.as_str(), "url" | "s3" | "gcs" | "azure")
+    {
+        return Err(repo_error(
+            name,
+            &format!("repository type [{}] does not exist", r.kind),
+        ));
+    }
     match r.kind.as_str() {
         "fs" => {
+            // Elasticsearch reports these as the cause of a failed creation
+            let failed = |e: EsError| repo_error(name, "failed to create repository").caused_by(e);
             if !has("location") {
-                return Err(repo_error(name, "missing location"));
+                return Err(failed(repo_error(name, "missing location")));
             }
             resolve_fs_location(
                 &state.path_repo,
                 name,
                 r.settings["location"].as_str().unwrap_or_default(),
-            )?;
+            )
+            .map_err(failed)?;
         }
         "url" => {
             let Some(url) = r.settings.get("url").and_then(Value::as_str) else {

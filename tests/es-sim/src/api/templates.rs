@@ -8,10 +8,11 @@ use serde_json::{Map, Value, json};
 
 use super::aliases::{parse_alias_meta, render_alias, validate_alias_name};
 use super::{Ctx, Reply};
+use crate::Modules;
 use crate::error::{EsError, EsResult};
 use crate::settings::{
     merge_mappings, normalize_index_settings, normalize_mappings, render_settings,
-    validate_index_settings,
+    validate_index_settings, validate_mapping_analysis, validate_setting_values,
 };
 use crate::state::{AliasMeta, ComponentTemplate, IndexTemplate, State, TemplateBody};
 use crate::util::{format_millis, is_pattern, now_millis, simple_match};
@@ -21,8 +22,24 @@ fn unknown_field(obj: &str, field: &str) -> EsError {
     EsError::parse(format!("[1:2] [{obj}] unknown field [{field}]"))
 }
 
+/// How much of a template body can be validated on its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// A component template: Elasticsearch validates it alone, so its mappings may only use
+    /// analyzers its own settings define (or the node has built in).
+    Alone,
+    /// An index template's own `template`: validated once composed with its components.
+    Composed,
+}
+
 /// Parses the `template` object shared by both kinds of templates.
-fn parse_template_body(v: &Value, owner: &str, version: &str) -> EsResult<TemplateBody> {
+fn parse_template_body(
+    v: &Value,
+    owner: &str,
+    version: &str,
+    modules: &Modules,
+    scope: Scope,
+) -> EsResult<TemplateBody> {
     let Value::Object(m) = v else {
         return Err(EsError::parse(
             "[1:2] [template] failed to parse field [template]",
@@ -33,7 +50,9 @@ fn parse_template_body(v: &Value, owner: &str, version: &str) -> EsResult<Templa
         match k.as_str() {
             "settings" => {
                 let flat = normalize_index_settings(val)?;
-                validate_index_settings(&flat)?;
+                if scope == Scope::Alone {
+                    validate_index_settings(&flat, modules)?;
+                }
                 body.settings = Some(flat);
             }
             "mappings" => body.mappings = Some(normalize_mappings(val)?),
@@ -73,6 +92,11 @@ fn parse_template_body(v: &Value, owner: &str, version: &str) -> EsResult<Templa
             }
             other => return Err(unknown_field(owner, other)),
         }
+    }
+    if scope == Scope::Alone
+        && let Some(m) = &body.mappings
+    {
+        validate_mapping_analysis(m, &body.settings.clone().unwrap_or_default(), modules)?;
     }
     Ok(body)
 }
@@ -186,7 +210,15 @@ pub fn put_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let mut managed = Vec::new();
     for (k, v) in m {
         match k.as_str() {
-            "template" => template = Some(parse_template_body(v, "template", &version)?),
+            "template" => {
+                template = Some(parse_template_body(
+                    v,
+                    "template",
+                    &version,
+                    &ctx.state.modules,
+                    Scope::Alone,
+                )?)
+            }
             "version" => {
                 tversion = Some(v.as_i64().ok_or_else(|| {
                     EsError::parse("[1:2] [component_template] failed to parse field [version]")
@@ -205,7 +237,7 @@ pub fn put_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             .collect();
         return Err(EsError::validation(&errs));
     }
-    let template = template.ok_or_else(|| EsError::parse("[1:2] Required [template]"))?;
+    let template = template.ok_or_else(|| EsError::illegal_argument("Required [template]"))?;
     let now = now_millis();
     let existing = ctx.state.component_templates.get(&name);
     if create && existing.is_some() {
@@ -291,6 +323,10 @@ pub fn get_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             "component template matching [] not found",
         ));
     }
+    if found.is_empty() && ctx.param("name").is_some() {
+        // a name or pattern that matches nothing: 404 with the empty list
+        return Err(EsError::raw(404, json!({ "component_templates": [] })));
+    }
     let list: Vec<Value> = found
         .iter()
         .map(|n| json!({"name": n, "component_template": render_component(ctx, &ctx.state.component_templates[*n])}))
@@ -315,9 +351,8 @@ pub fn delete_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let names = names_param(ctx);
     let (found, missing) = select(&ctx.state.component_templates, &names);
     if let Some(m) = missing.first() {
-        return Err(EsError::resource_not_found(format!(
-            "component_template matching [{m}] not found"
-        )));
+        // Elasticsearch names only the template
+        return Err(EsError::resource_not_found(m.clone()));
     }
     let found: Vec<String> = found.into_iter().cloned().collect();
     let mut users: Vec<String> = Vec::new();
@@ -384,6 +419,7 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let create = ctx.q_bool("create")?;
     let version = ctx.state.version.clone();
     let tracking = has_capability_named(&version, "index_template_tracking_info");
+    let state_modules = ctx.state.modules;
     let body = ctx.body_json()?;
     let Value::Object(m) = body else {
         return Err(EsError::parse("[1:1] [index_template] expected an object"));
@@ -420,7 +456,15 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                     }
                 }
             }
-            "template" => t.template = Some(parse_template_body(v, "template", &version)?),
+            "template" => {
+                t.template = Some(parse_template_body(
+                    v,
+                    "template",
+                    &version,
+                    &state_modules,
+                    Scope::Composed,
+                )?)
+            }
             "composed_of" => {
                 t.composed_of = v
                     .as_array()
@@ -486,7 +530,13 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         }
     }
     if !has_patterns {
-        return Err(EsError::parse("[1:2] Required [index_patterns]"));
+        return Err(EsError::illegal_argument("Required [index_patterns]"));
+    }
+    // the request's own validation comes before the template's
+    if t.priority.is_some_and(|p| p < 0) {
+        return Err(EsError::validation(&[
+            "index template priority must be >= 0".to_string(),
+        ]));
     }
     let mut errors = Vec::new();
     if t.index_patterns.is_empty() {
@@ -506,8 +556,10 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             errors.push(format!("index_pattern [{p}] must not start with '_'"));
         }
     }
-    if t.priority.is_some_and(|p| p < 0) {
-        errors.push("index template priority must be >= 0".to_string());
+    if let Some(settings) = t.template.as_ref().and_then(|b| b.settings.as_ref())
+        && let Err(e) = validate_setting_values(settings, &state_modules)
+    {
+        errors.push(e.reason);
     }
     if !errors.is_empty() {
         return Err(invalid_template(
@@ -533,13 +585,18 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         .collect();
     if !missing.is_empty() {
         let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-        return Err(invalid_template(
-            &name,
-            &format!(
+        let cause = if t.ignore_missing_component_templates.is_none() {
+            format!(
+                "index template [{name}] specifies component templates [{}] that do not exist",
+                list.join(", ")
+            )
+        } else {
+            format!(
                 "index template [{name}] specifies a missing component templates [{}] that does not exist",
                 list.join(", ")
-            ),
-        ));
+            )
+        };
+        return Err(invalid_template(&name, &cause));
     }
     // overlapping patterns with the same priority are refused
     let prio = t.priority.unwrap_or(0);
@@ -565,13 +622,27 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         return Err(EsError::illegal_argument(format!(
             "index template [{name}] has index patterns [{}] matching patterns from existing templates [{}] with patterns ({}) that have the same priority [{prio}], multiple index templates may not match during index creation, please use a different priority",
             t.index_patterns.join(", "),
-            names.join(", "),
+            names.join(","),
             detail.join(",")
         )));
     }
     // the composite must be a valid index configuration
-    let (settings, _, _) = compose(state, &t);
-    validate_index_settings(&settings)?;
+    let (settings, mappings, _) = compose(state, &t);
+    validate_index_settings(&settings, &state.modules)?;
+    validate_mapping_analysis(&mappings, &settings, &state.modules).map_err(|e| {
+        let with = if t.composed_of.is_empty() {
+            String::new()
+        } else {
+            format!(" with component templates [{}]", t.composed_of.join(", "))
+        };
+        EsError::illegal_argument(format!(
+            "composable template [{name}] template after composition{with} is invalid"
+        ))
+        .caused_by(
+            EsError::illegal_argument(format!("invalid composite mappings for [{name}]"))
+                .caused_by(e),
+        )
+    })?;
     let now = now_millis();
     t.created_date_millis = existing.map(|e| e.created_date_millis).unwrap_or(now);
     t.modified_date_millis = now;
@@ -653,6 +724,10 @@ pub fn get_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         return Err(EsError::resource_not_found(format!(
             "index template matching [{m}] not found"
         )));
+    }
+    if found.is_empty() && ctx.param("name").is_some() {
+        // a name or pattern that matches nothing: 404 with the empty list
+        return Err(EsError::raw(404, json!({ "index_templates": [] })));
     }
     let list: Vec<Value> = found
         .iter()
