@@ -378,7 +378,7 @@ fn collector_writes_to_the_alias_as_its_own_user_over_verified_tls() {
         "tls                        On",
         "tls.verify                 On",
         "tls.ca_file                /etc/meshlogging/es-ca/ca.crt",
-        "Retry_Limit                False",
+        "Retry_Limit                15",
         "storage.total_limit_size   1G",
         "Time_Key                   timestamp",
         "Set                        environment production",
@@ -431,21 +431,21 @@ fn fluentd_has_the_equivalent_pipeline() {
     let conf = config_file(&children, "mcp-mesh-logs-collector", "fluent.conf");
     for line in [
         "@type elasticsearch",
-        "host mcp-mesh-logs-es-http.logging.svc",
+        "host 'mcp-mesh-logs-es-http.logging.svc'",
         "scheme https",
         "ssl_verify true",
         "ca_file /etc/meshlogging/es-ca/ca.crt",
-        "user mcp-mesh-logs-collector",
+        "user 'mcp-mesh-logs-collector'",
         "password \"#{ENV['COLLECTOR_PASSWORD']}\"",
-        "index_name mcp-mesh-logs",
+        "index_name 'mcp-mesh-logs'",
         "logstash_format false",
         "write_operation create",
         "verify_es_version_at_startup false",
         "default_elasticsearch_version 8",
         "@type file",
-        "flush_interval 5s",
-        "chunk_limit_size 2M",
-        "total_limit_size 1G",
+        "flush_interval '5s'",
+        "chunk_limit_size '2M'",
+        "total_limit_size '1G'",
         "retry_forever true",
         "@type kubernetes_metadata",
         "environment 'production'",
@@ -637,4 +637,96 @@ fn binding_and_names_match_the_names_module() {
             "DaemonSet mcp-mesh-logs-collector",
         ]
     );
+}
+
+fn fluentd(name: &str) -> (Validated, Vec<Child>) {
+    let mut ml = example(name);
+    ml.spec.collector.kind = meshlogging_operator::api::CollectorType::Fluentd;
+    ml.spec.collector.image = None;
+    let v = validate(&ml).expect("valid");
+    let children = render(&v, &RenderContext::new(&v));
+    (v, children)
+}
+
+/// Issue 11 item 6: `{"service":"x"}` logged by any pod was merged into the record, where
+/// the schema maps `service` as an object, and the chunk was refused and retried forever,
+/// its good lines indexed again on each retry. Now a JSON line is nested under `app`,
+/// every record has an id hashed from its content (a retry is a 409, not a copy), and
+/// retries end: Fluentd sets refused records aside in `<index>-deadletter`, Fluent Bit
+/// keeps the chunks it gave up on on the node.
+#[test]
+fn application_json_is_nested_and_retries_are_idempotent_and_bounded() {
+    let (_, children) = rendered("production");
+    let conf = config_file(&children, "mcp-mesh-logs-collector", "fluent-bit.conf");
+    for line in [
+        "Merge_Log                  On",
+        "Merge_Log_Key              app",
+        "Merge_Parser               json_timestamp",
+        "Generate_ID                On",
+        "Write_Operation            create",
+        "Retry_Limit                15",
+        "storage.keep.rejected      On",
+    ] {
+        assert!(
+            conf.lines().any(|l| l.trim() == line),
+            "missing {line:?} in\n{conf}"
+        );
+    }
+    // No filter merges the parsed JSON at the top level any more.
+    assert!(!conf.contains("Reserve_Data"), "{conf}");
+    assert!(!conf.contains("Retry_Limit                False"), "{conf}");
+
+    let (_, children) = fluentd("production");
+    let conf = config_file(&children, "mcp-mesh-logs-collector", "fluent.conf");
+    for line in [
+        "hash_value_field app",
+        "@type elasticsearch_genid",
+        "use_entire_record true",
+        "id_key _hash",
+        "remove_keys _hash",
+        "write_operation create",
+        "<label @ERROR>",
+        "index_name 'mcp-mesh-logs-deadletter'",
+        "record ${record.to_json}",
+    ] {
+        assert!(
+            conf.lines().any(|l| l.trim() == line),
+            "missing {line:?} in\n{conf}"
+        );
+    }
+    // The id is computed after every field is set: the genid filter is the last filter
+    // before the output.
+    let genid = conf.find("@type elasticsearch_genid").expect("genid");
+    let output = conf.find("<match kubernetes.**>").expect("output");
+    let last_transformer = conf[..output].rfind("@type record_transformer");
+    assert!(last_transformer < Some(genid) && genid < output, "{conf}");
+}
+
+/// Issue 11: the node buffer was `/var/lib/meshlogging/<ns>_<name>`, so a new resource of
+/// the same name replayed the old one's buffer, possibly to a new URL.
+#[test]
+fn node_buffer_is_keyed_by_the_resource_uid() {
+    let path = |uid: &str| {
+        let mut ml = example("minimal");
+        ml.metadata.uid = Some(uid.to_string());
+        let v = validate(&ml).expect("valid");
+        let children = render(&v, &RenderContext::new(&v));
+        let ds = daemonset(&children).clone();
+        ds.spec
+            .and_then(|s| s.template.spec)
+            .and_then(|p| p.volumes)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|v| v.name == "state")
+            .and_then(|v| v.host_path)
+            .map(|h| h.path)
+            .expect("state volume")
+    };
+    let first = path("6f1c2a3b-0000-4000-8000-000000000001");
+    let second = path("6f1c2a3b-0000-4000-8000-000000000002");
+    assert_eq!(
+        first,
+        "/var/lib/meshlogging/6f1c2a3b-0000-4000-8000-000000000001"
+    );
+    assert_ne!(first, second);
 }
