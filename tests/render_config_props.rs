@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use meshlogging_operator::api::MeshLogging;
 use meshlogging_operator::elastic::desired::Names;
 use meshlogging_operator::render::collector::{fluent_bit_config, fluentd_config};
+use meshlogging_operator::render::config_format::{fluent_bit, fluentd};
 use meshlogging_operator::render::{Child, RenderContext, render};
 use meshlogging_operator::validate::{EsMode, Validated, validate};
 use proptest::collection::{btree_map, vec};
@@ -325,6 +326,42 @@ proptest! {
         );
         prop_assert_eq!(&parsed["elasticsearch.hosts"], &json!([endpoint]));
         prop_assert_eq!(&parsed["elasticsearch.username"], &json!(user));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Validation and the writers agree: whatever validation admits for the index name and
+    /// the fields is written unchanged by both collector formats (nothing is silently
+    /// rewritten), and what a format cannot carry is refused naming the field.
+    #[test]
+    fn validation_admits_only_what_the_writers_carry_unchanged(
+        index in prop_oneof![hostile(), "[a-z0-9][a-z0-9._-]{0,30}"],
+        value in prop_oneof![hostile(), "[A-Za-z0-9][A-Za-z0-9 .:,'#{}-]{0,20}[A-Za-z0-9]"],
+    ) {
+        let spec = json!({"version": "8.15.3", "index": {"name": index},
+            "collector": {"fields": {"environment": value}}});
+        let spec = serde_json::from_value(spec).expect("spec");
+        let mut ml = MeshLogging::new("logs", spec);
+        ml.metadata.namespace = Some("ns".into());
+        ml.metadata.uid = Some("uid".into());
+        match validate(&ml) {
+            Ok(v) => {
+                prop_assert!(fluent_bit::is_inert(&v.names.alias) && fluentd::is_inert(&v.names.alias));
+                prop_assert!(fluent_bit::is_inert(&value) && fluentd::is_inert(&value));
+                let conf = &fluent_bit_config(&v, &RenderContext::new(&v))["fluent-bit.conf"];
+                let index_line = format!("Index                      {index}");
+                prop_assert!(conf.lines().any(|l| l.trim() == index_line));
+            }
+            Err(e) => {
+                let paths: Vec<&str> = e.0.iter().map(|f| f.path.as_str()).collect();
+                prop_assert!(
+                    paths.iter().all(|p| *p == "spec.index.name" || *p == "spec.collector.fields.environment"),
+                    "{:?}", paths
+                );
+            }
+        }
     }
 }
 

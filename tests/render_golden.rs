@@ -730,3 +730,85 @@ fn node_buffer_is_keyed_by_the_resource_uid() {
     );
     assert_ne!(first, second);
 }
+
+/// Admission allows `metadata.name` up to 49 characters (a DNS-1035 label): with the
+/// longest name, every child's name fits the rule Kubernetes applies to its kind, so no
+/// child the operator renders is refused later.
+#[test]
+fn the_longest_admitted_name_fits_every_child() {
+    let longest = format!(
+        "a{}",
+        "b".repeat(meshlogging_operator::validate::MAX_NAME_LEN - 1)
+    );
+    let dns1035 = |s: &str| {
+        s.len() <= 63
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    // Kubernetes' IsDNS1123Subdomain: dot-separated lowercase labels, 253 in all (no limit
+    // per label).
+    let dns1123_subdomain = |s: &str| {
+        s.len() <= 253
+            && s.split('.').all(|l| {
+                !l.is_empty()
+                    && l.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && l.ends_with(|c: char| c.is_ascii_alphanumeric())
+                    && l.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
+    };
+    for example in ["production", "minimal"] {
+        let mut ml = example_named(example, &longest);
+        ml.metadata.name = Some(longest.clone());
+        let v = validate(&ml).expect("the longest admitted name is valid");
+        let children = render(&v, &RenderContext::new(&v));
+        for child in &children {
+            let name = child.name();
+            match child {
+                // RBAC names are path segments (helper 11b owns the binding's naming).
+                Child::ClusterRoleBinding(_) => {
+                    assert!(name.len() <= 253 && !name.contains(['/', '%']), "{name}")
+                }
+                _ => assert!(dns1123_subdomain(name), "{} {name}", child.kind()),
+            }
+            match child {
+                // Services are DNS-1035 labels.
+                Child::Service(_) => assert!(dns1035(name), "Service {name}"),
+                // Pods of a StatefulSet carry `controller-revision-hash: <name>-<10 chars>`,
+                // a label value (at most 63), and are named `<name>-<ordinal>`.
+                Child::StatefulSet(_) => assert!(name.len() + 11 <= 63, "StatefulSet {name}"),
+                // Deployment and DaemonSet pods get generated names, which Kubernetes
+                // shortens to fit, and a hash-only revision label: a subdomain suffices.
+                _ => {}
+            }
+        }
+        for secret in [
+            names::es_elastic_user_secret(&longest),
+            names::es_operator_user_secret(&longest),
+            names::es_file_realm_secret(&longest),
+            names::ca_secret(&longest),
+            names::es_http_certs_secret(&longest),
+            names::es_transport_certs_secret(&longest),
+            names::kibana_user_secret(&longest),
+            names::kibana_encryption_keys_secret(&longest),
+            names::collector_user_secret(&longest),
+        ] {
+            assert!(dns1123_subdomain(&secret), "Secret {secret}");
+        }
+        // One character more and the StatefulSet's revision label would not fit.
+        assert!(names::es_statefulset(&format!("{longest}b")).len() + 11 > 63);
+        // Volume claims of the StatefulSet: `data-<name>-es-<ordinal>`.
+        assert!(dns1123_subdomain(&format!(
+            "data-{}-99",
+            names::es_statefulset(&longest)
+        )));
+    }
+}
+
+fn example_named(file: &str, name: &str) -> MeshLogging {
+    let mut ml = example(file);
+    ml.metadata.name = Some(name.to_string());
+    ml
+}
