@@ -563,10 +563,65 @@ fn check_snapshot_policies(spec: &MeshLoggingSpec, errs: &mut ValidationErrors) 
         return;
     };
     for (i, policy) in snapshots.policies.iter().enumerate() {
+        let path = format!("spec.snapshots.policies[{i}].schedule");
         if let Err(why) = check_cron(&policy.schedule) {
-            errs.push(format!("spec.snapshots.policies[{i}].schedule"), why);
+            errs.push(path, why);
+        } else if cron_more_often_than_15m(&policy.schedule) {
+            errs.push(
+                path,
+                "runs more often than every 15 minutes, which Elasticsearch refuses (its slm.minimum_interval, 15m by default)",
+            );
         }
     }
+}
+
+/// Whether a (checked) cron expression fires twice within 15 minutes: more than once a
+/// minute (the seconds field is not one number), or two minutes of an hour closer than 15
+/// (across the hour too when every hour runs). Elasticsearch measures the next two runs.
+fn cron_more_often_than_15m(expr: &str) -> bool {
+    let fields: Vec<&str> = expr.split(' ').collect();
+    let (Some(seconds), Some(minutes), Some(hours)) =
+        (fields.first(), fields.get(1), fields.get(2))
+    else {
+        return false;
+    };
+    if seconds.parse::<u32>().is_err() {
+        return true;
+    }
+    let mut set = BTreeSet::new();
+    for item in minutes.split(',') {
+        let (base, step) = match item.split_once('/') {
+            Some((b, s)) => (b, s.parse::<u32>().unwrap_or(0)),
+            None => (item, 0),
+        };
+        let (from, to) = match base {
+            "*" => (0, 59),
+            b => match b.split_once('-') {
+                Some((a, z)) => (a.parse().unwrap_or(0), z.parse().unwrap_or(0)),
+                None => {
+                    let a = b.parse().unwrap_or(0);
+                    (a, if step > 0 { 59 } else { a })
+                }
+            },
+        };
+        let mut m = from;
+        while m <= to.min(59) {
+            set.insert(m);
+            if step == 0 && from == to {
+                break;
+            }
+            m += step.max(1);
+        }
+    }
+    let minutes: Vec<u32> = set.into_iter().collect();
+    let close = minutes.windows(2).any(|w| w[1] - w[0] < 15);
+    let across_hours = *hours == "*"
+        && minutes.len() > 1
+        && minutes
+            .first()
+            .zip(minutes.last())
+            .is_some_and(|(f, l)| f + 60 - l < 15);
+    close || across_hours
 }
 
 const MONTHS: [&str; 12] = [
@@ -1332,6 +1387,21 @@ mod tests {
             "*/5 * * ? * 2L",
         ] {
             assert_eq!(check_cron(ok), Ok(()), "{ok}");
+        }
+        // Elasticsearch refuses schedules running more often than every 15 minutes
+        // (checked against its own SnapshotLifecyclePolicy validation).
+        for (expr, frequent) in [
+            ("*/5 * * ? * 2L", true),
+            ("0 0/15 * ? * MON-FRI", false),
+            ("0 0/10 * ? * *", true),
+            ("0 * * * * ?", true),
+            ("0 0,50 1 * * ?", false),
+            ("0 0,50 * * * ?", true),
+            ("0 10-20 1 * * ?", true),
+            ("0 30 1 * * ?", false),
+            ("0 0 * * * ?", false),
+        ] {
+            assert_eq!(cron_more_often_than_15m(expr), frequent, "{expr}");
         }
         for bad in [
             "0 75 1 * * ?",

@@ -39,7 +39,7 @@ pub const SECRET_KEY_PATTERN: &str = r"^[-._a-zA-Z0-9]+$";
 /// An SLM snapshot name as Elasticsearch resolves and checks it: a lowercase name, or
 /// date math `<prefix-{now/d}>` whose literal parts are lowercase; never `#`, `_` first,
 /// spaces or the characters file names may not hold.
-pub const SNAPSHOT_NAME_PATTERN: &str = r"^([a-z0-9][a-z0-9._+-]*|<([a-z0-9][a-z0-9._+-]*)?(\{now([+-][0-9]+[yMwdhHms])*(/[yMwdhHms])?(\{[A-Za-z0-9._:+ -]+\})?\}[a-z0-9._+-]*)+>)$";
+pub const SNAPSHOT_NAME_PATTERN: &str = r"^([a-z0-9][a-z0-9._+-]*|<([a-z0-9][a-z0-9._+-]*)?(\{now(([+-][0-9]+|/)[yMwdhHms])*(\{[A-Za-z0-9._:+ -]+\})?\}[a-z0-9._+-]*)+>)$";
 /// An index pattern a snapshot takes: index-name characters and `*`, optionally `-` first
 /// to exclude, or date math.
 pub const INDEX_PATTERN_PATTERN: &str = r"^-?[a-z0-9*<][a-z0-9*._+<>{}/-]*$";
