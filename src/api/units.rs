@@ -188,6 +188,26 @@ mod tests {
         assert_eq!(interval_seconds("s"), None);
     }
 
+    proptest::proptest! {
+        /// No string makes a parser panic or overflow; what parses is consistent.
+        #[test]
+        fn parsers_never_panic(
+            s in "[0-9]{0,45}(d|h|m|s|ms|micros|nanos|b|kb|mb|gb|tb|pb|k|K|M|G|Gi|e9|)",
+            any in ".{0,40}",
+        ) {
+            for v in [&s, &any] {
+                let _ = time_to_millis(v);
+                let _ = bytes(v);
+                let _ = collector_size(v);
+                let _ = interval_seconds(v);
+                let _ = quantity_value(v);
+            }
+            if let Some(n) = collector_size(&s) {
+                proptest::prop_assert!(s.trim_end_matches(char::is_alphabetic).parse::<u64>().is_ok_and(|d| d <= n));
+            }
+        }
+    }
+
     #[test]
     fn byte_sizes() {
         assert_eq!(bytes("50gb"), Some(50 << 30));
