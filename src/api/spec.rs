@@ -455,15 +455,19 @@ pub struct CollectorSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(pattern(r"^/\S*$")))]
     pub exclude_paths: Vec<String>,
-    /// Fields added to every log record, for example `environment: production`.
+    /// Fields added to every log record, for example `environment: production`. Names are
+    /// identifiers that the log schema and the collector do not use already (not `service`,
+    /// `kubernetes`, `app`, `timestamp`, `level`, `msg`, ...); values are one line without
+    /// double quotes, backslashes or `${`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "super::schema::fields_map")]
     #[x_kube(validation = kube::core::Rule::new("self.all(k, k.matches('^[A-Za-z][A-Za-z0-9_]*$'))")
         .message("field names must be identifiers (letters, digits and _, starting with a letter; names starting with _ are Elasticsearch's metadata fields)"))]
     #[x_kube(validation = fields_rule())]
     pub fields: BTreeMap<String, String>,
-    /// How records are buffered (on the node's disk, so an Elasticsearch outage loses no logs)
-    /// and flushed.
+    /// How records are buffered (on the node's disk, so an Elasticsearch outage loses no logs:
+    /// Fluentd retries for as long as it lasts, Fluent Bit for about two hours and then keeps
+    /// the chunk on the node) and flushed.
     #[serde(default = "BufferSpec::recommended")]
     pub buffer: BufferSpec,
     /// CPU and memory of each collector pod. Default: requests 100m / 200Mi, limits 512Mi.
