@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator against the current kubeconfig context or in-cluster (default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the MeshLogging CustomResourceDefinition as YAML.
     Crd(CrdArgs),
 }
@@ -66,13 +66,29 @@ struct RunArgs {
     /// ClusterRole the collectors are bound to (shipped in manifests/).
     #[arg(long, default_value = "meshlogging-collector")]
     collector_cluster_role: String,
+    /// Allow only these collector images (repeat, or comma-separate; a trailing `*` matches
+    /// a prefix); the operator's pinned images are always allowed. Default: any image.
+    #[arg(
+        long,
+        env = "MESHLOGGING_ALLOWED_COLLECTOR_IMAGES",
+        value_delimiter = ','
+    )]
+    allowed_collector_image: Vec<String>,
+    /// Allow only these Kibana Ingress annotation keys (repeat, or comma-separate; a
+    /// trailing `*` matches a prefix). Default: any key.
+    #[arg(
+        long,
+        env = "MESHLOGGING_ALLOWED_INGRESS_ANNOTATIONS",
+        value_delimiter = ','
+    )]
+    allowed_ingress_annotation: Vec<String>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Crd(args)) => crd(args),
-        Some(Command::Run(args)) => run(args),
+        Some(Command::Run(args)) => run(*args),
         None => run(RunArgs::parse_from(["meshlogging-operator"])),
     }
 }
@@ -127,6 +143,12 @@ fn run(args: RunArgs) -> ExitCode {
                 collector_cluster_role: args.collector_cluster_role,
                 namespace: args.namespace,
                 concurrency: args.concurrency.max(1),
+                admission: meshlogging_operator::validate::AdmissionPolicy {
+                    collector_images: (!args.allowed_collector_image.is_empty())
+                        .then_some(args.allowed_collector_image),
+                    ingress_annotation_keys: (!args.allowed_ingress_annotation.is_empty())
+                        .then_some(args.allowed_ingress_annotation),
+                },
                 ..Settings::default()
             },
             metrics_addr: args.metrics_addr,

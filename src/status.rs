@@ -257,7 +257,24 @@ fn workload(what: &str, desired: i32, ready: i32) -> (bool, &'static str, String
     }
 }
 
+/// The ElasticsearchReady condition. Over `http://` (admitted only with
+/// `external.insecure: true`) a healthy cluster reads `InsecureTransport`, and every
+/// message says that credentials travel in cleartext.
 fn elasticsearch_condition(es: &EsObservation) -> (bool, &'static str, String) {
+    let (ok, reason, message) = elasticsearch_health(es);
+    if !es
+        .endpoint
+        .as_deref()
+        .is_some_and(|e| e.starts_with("http://"))
+    {
+        return (ok, reason, message);
+    }
+    let warning = "the connection is plain http:// (spec.elasticsearch.external.insecure): credentials and generated passwords travel in cleartext";
+    let reason = if ok { "InsecureTransport" } else { reason };
+    (ok, reason, format!("{message}; {warning}"))
+}
+
+fn elasticsearch_health(es: &EsObservation) -> (bool, &'static str, String) {
     if let Some((reason, message)) = &es.unavailable {
         let reason = match reason.as_str() {
             "ElasticsearchUnreachable" => "ElasticsearchUnreachable",
@@ -416,6 +433,34 @@ mod tests {
         let second = compute(Some(&first), &ready_obs(), &time(99));
         assert!(!changed(Some(&first), &second));
         assert_eq!(first, second, "lastTransitionTime did not move");
+    }
+
+    /// Issue 11 item 7: an `http://` cluster (admitted only with `insecure: true`) is shown.
+    #[test]
+    fn an_http_cluster_is_shown_as_insecure_transport() {
+        let mut obs = ready_obs();
+        obs.elasticsearch.endpoint = Some("https://es.example.com".into());
+        let s = compute(None, &obs, &time(10));
+        let es = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == condition::ELASTICSEARCH_READY)
+            .expect("condition");
+        assert_eq!(es.reason, "Green");
+
+        obs.elasticsearch.endpoint = Some("http://es.example.com:9200".into());
+        let s = compute(None, &obs, &time(10));
+        let es = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == condition::ELASTICSEARCH_READY)
+            .expect("condition");
+        assert_eq!(
+            (es.status.as_str(), es.reason.as_str()),
+            ("True", "InsecureTransport")
+        );
+        assert!(es.message.contains("cleartext"), "{}", es.message);
+        assert_eq!(s.phase, Some(Phase::Ready));
     }
 
     #[test]

@@ -16,12 +16,16 @@ use std::fmt;
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::api::units::{quantity_value, time_to_millis};
+use crate::api::RESERVED_FIELD_KEYS;
+use crate::api::units::{
+    MAX_INDEX_NAME_LEN, collector_size, interval_seconds, quantity_value, time_to_millis,
+};
 use crate::api::{
     AntiAffinity, CollectorType, ExternalElasticsearch, KibanaIngress, MeshLogging,
     MeshLoggingSpec, RepositoryType, SecureSettingsSource,
 };
 use crate::elastic::desired::{KIBANA_SYSTEM_USER, Names, repository_keystore_prefix};
+use crate::render::config_format::{fluent_bit, fluentd};
 use crate::render::endpoint::Endpoint;
 
 /// Default Fluent Bit image (pinned; Fluent Bit 4.2).
@@ -304,8 +308,64 @@ pub fn default_collector_resources() -> ResourceRequirements {
     )
 }
 
-/// Validates `ml` and resolves its defaults.
+/// Restrictions the cluster's administrator puts on what a MeshLogging may ask for,
+/// beyond the CRD (operator flags; none by default). Each entry is an exact value or a
+/// prefix ending in `*`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdmissionPolicy {
+    /// Collector images a MeshLogging may run on every node (`--allowed-collector-image`);
+    /// the operator's own pinned images are always allowed. Any image when `None`.
+    pub collector_images: Option<Vec<String>>,
+    /// Ingress annotation keys a MeshLogging may set (`--allowed-ingress-annotation`);
+    /// any key when `None`.
+    pub ingress_annotation_keys: Option<Vec<String>>,
+}
+
+impl AdmissionPolicy {
+    fn allows(list: &Option<Vec<String>>, value: &str) -> bool {
+        list.as_ref().is_none_or(|list| {
+            list.iter().any(|entry| match entry.strip_suffix('*') {
+                Some(prefix) => value.starts_with(prefix),
+                None => value == entry,
+            })
+        })
+    }
+
+    fn check(&self, v: &Validated, errs: &mut ValidationErrors) {
+        let image = &v.collector.image;
+        let pinned = [DEFAULT_FLUENT_BIT_IMAGE, DEFAULT_FLUENTD_IMAGE].contains(&image.as_str());
+        if !pinned && !Self::allows(&self.collector_images, image) {
+            errs.push(
+                "spec.collector.image",
+                format!(
+                    "{image:?} is not among the collector images this operator allows (--allowed-collector-image): the collector runs on every node and reads every container's logs"
+                ),
+            );
+        }
+        if let Some(ingress) = v.kibana.as_ref().and_then(|k| k.ingress.as_ref()) {
+            for key in ingress.annotations.keys() {
+                if !Self::allows(&self.ingress_annotation_keys, key) {
+                    errs.push(
+                        format!("spec.kibana.ingress.annotations[{key:?}]"),
+                        "is not among the Ingress annotation keys this operator allows (--allowed-ingress-annotation)",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Validates `ml` and resolves its defaults, with no [`AdmissionPolicy`] restrictions.
 pub fn validate(ml: &MeshLogging) -> Result<Validated, ValidationErrors> {
+    validate_with(ml, &AdmissionPolicy::default())
+}
+
+/// Validates `ml` against the CRD's rules and the operator's `policy`, and resolves its
+/// defaults.
+pub fn validate_with(
+    ml: &MeshLogging,
+    policy: &AdmissionPolicy,
+) -> Result<Validated, ValidationErrors> {
     let mut errs = ValidationErrors::default();
     let spec = &ml.spec;
 
@@ -345,19 +405,20 @@ pub fn validate(ml: &MeshLogging) -> Result<Validated, ValidationErrors> {
     let version_str = spec.version.clone();
 
     check_lifecycle(spec, &mut errs);
+    check_snapshot_policies(spec, &mut errs);
 
+    if !is_index_name(&spec.index.name) {
+        errs.push(
+            "spec.index.name",
+            format!(
+                "must be 1 to {MAX_INDEX_NAME_LEN} lowercase letters, digits, '.', '_' and '-', starting with a letter or digit"
+            ),
+        );
+    }
     let names = Names::new(&spec.index.name);
     let mode = match &spec.elasticsearch.external {
         Some(external) => {
-            if Endpoint::parse(&external.url).is_none() {
-                errs.push(
-                    "spec.elasticsearch.external.url",
-                    format!(
-                        "{:?} is not a URL such as https://es.example.com:9200",
-                        external.url
-                    ),
-                );
-            }
+            check_external_url(external, &mut errs);
             EsMode::External(external.clone())
         }
         None => EsMode::Managed(managed(spec, &version_str, &mut errs)),
@@ -389,18 +450,65 @@ pub fn validate(ml: &MeshLogging) -> Result<Validated, ValidationErrors> {
     let collector = collector(spec, &mut errs);
 
     match version {
-        Some(version) if errs.0.is_empty() => Ok(Validated {
-            name,
-            namespace,
-            uid,
-            spec: spec.clone(),
-            version,
-            names,
-            mode,
-            kibana,
-            collector,
-        }),
+        Some(version) if errs.0.is_empty() => {
+            let v = Validated {
+                name,
+                namespace,
+                uid,
+                spec: spec.clone(),
+                version,
+                names,
+                mode,
+                kibana,
+                collector,
+            };
+            policy.check(&v, &mut errs);
+            if errs.0.is_empty() { Ok(v) } else { Err(errs) }
+        }
         _ => Err(errs),
+    }
+}
+
+/// `index.name` by the CRD's positive rule: `^[a-z0-9][a-z0-9._-]*$`, at most
+/// [`MAX_INDEX_NAME_LEN`] bytes.
+pub fn is_index_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_INDEX_NAME_LEN
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+        })
+}
+
+/// Whether the authority of `url` carries credentials (`scheme://user:pass@host`).
+fn has_credentials(url: &str) -> bool {
+    let rest = url.split_once("//").map_or(url, |(_, r)| r);
+    rest.split('/')
+        .next()
+        .is_some_and(|authority| authority.contains('@'))
+}
+
+/// The external URL: never credentials, a URL the collectors can be configured with, and
+/// `https://` unless `insecure` says otherwise. Messages never repeat the URL: it may hold
+/// a password.
+fn check_external_url(e: &ExternalElasticsearch, errs: &mut ValidationErrors) {
+    let path = "spec.elasticsearch.external.url";
+    if has_credentials(&e.url) {
+        errs.push(
+            path,
+            "must not contain credentials (user:password@): put them in the Secret named by credentialsSecretRef",
+        );
+    } else if Endpoint::parse(&e.url).is_none() {
+        errs.push(
+            path,
+            "is not a URL such as https://es.example.com:9200 (http(s)://host[:port][/path])",
+        );
+    } else if !e.url.starts_with("https://") && !e.insecure {
+        errs.push(
+            path,
+            "is http://: the operator's admin credentials and the generated passwords would travel in cleartext; use https://, or set spec.elasticsearch.external.insecure: true to accept that",
+        );
     }
 }
 
@@ -446,6 +554,153 @@ fn check_lifecycle(spec: &MeshLoggingSpec, errs: &mut ValidationErrors) {
         }
         previous = Some((phase, min_age, ms));
     }
+}
+
+/// What the schema's pattern for SLM schedules cannot say: the numbers of each cron field
+/// are within its range (Elasticsearch's Quartz `Cron` refuses `0 75 1 * * ?`).
+fn check_snapshot_policies(spec: &MeshLoggingSpec, errs: &mut ValidationErrors) {
+    let Some(snapshots) = &spec.snapshots else {
+        return;
+    };
+    for (i, policy) in snapshots.policies.iter().enumerate() {
+        let path = format!("spec.snapshots.policies[{i}].schedule");
+        if let Err(why) = check_cron(&policy.schedule) {
+            errs.push(path, why);
+        } else if cron_more_often_than_15m(&policy.schedule) {
+            errs.push(
+                path,
+                "runs more often than every 15 minutes, which Elasticsearch refuses (its slm.minimum_interval, 15m by default)",
+            );
+        }
+    }
+}
+
+/// Whether a (checked) cron expression fires twice within 15 minutes: more than once a
+/// minute (the seconds field is not one number), or two minutes of an hour closer than 15
+/// (across the hour too when every hour runs). Elasticsearch measures the next two runs.
+fn cron_more_often_than_15m(expr: &str) -> bool {
+    let fields: Vec<&str> = expr.split(' ').collect();
+    let (Some(seconds), Some(minutes), Some(hours)) =
+        (fields.first(), fields.get(1), fields.get(2))
+    else {
+        return false;
+    };
+    if seconds.parse::<u32>().is_err() {
+        return true;
+    }
+    let mut set = BTreeSet::new();
+    for item in minutes.split(',') {
+        let (base, step) = match item.split_once('/') {
+            Some((b, s)) => (b, s.parse::<u32>().unwrap_or(0)),
+            None => (item, 0),
+        };
+        let (from, to) = match base {
+            "*" => (0, 59),
+            b => match b.split_once('-') {
+                Some((a, z)) => (a.parse().unwrap_or(0), z.parse().unwrap_or(0)),
+                None => {
+                    let a = b.parse().unwrap_or(0);
+                    (a, if step > 0 { 59 } else { a })
+                }
+            },
+        };
+        let mut m = from;
+        while m <= to.min(59) {
+            set.insert(m);
+            if step == 0 && from == to {
+                break;
+            }
+            m += step.max(1);
+        }
+    }
+    let minutes: Vec<u32> = set.into_iter().collect();
+    let close = minutes.windows(2).any(|w| w[1] - w[0] < 15);
+    let across_hours = *hours == "*"
+        && minutes.len() > 1
+        && minutes
+            .first()
+            .zip(minutes.last())
+            .is_some_and(|(f, l)| f + 60 - l < 15);
+    close || across_hours
+}
+
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// A Quartz cron expression as Elasticsearch's `Cron` reads it: every number within its
+/// field's range, names only where the field takes them.
+pub fn check_cron(expr: &str) -> Result<(), String> {
+    let fields: Vec<&str> = expr.split(' ').collect();
+    if !(6..=7).contains(&fields.len()) {
+        return Err("must have six or seven space-separated fields (seconds first)".into());
+    }
+    let spec: [(&str, u32, u32, &[&str]); 7] = [
+        ("seconds", 0, 59, &[]),
+        ("minutes", 0, 59, &[]),
+        ("hours", 0, 23, &[]),
+        ("day-of-month", 1, 31, &[]),
+        ("month", 1, 12, &MONTHS),
+        ("day-of-week", 1, 7, &DAYS),
+        ("year", 1970, 2099, &[]),
+    ];
+    for (field, (name, min, max, names)) in fields.iter().zip(spec) {
+        let value = |v: &str| -> Result<(), String> {
+            let ok = match v.parse::<u32>() {
+                Ok(n) => (min..=max).contains(&n),
+                Err(_) => names.contains(&v.to_ascii_uppercase().as_str()),
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{name} value {v:?} is not within {min}-{max}"))
+            }
+        };
+        for item in field.split(',') {
+            let (base, step) = match item.split_once('/') {
+                Some((b, s)) => (b, Some(s)),
+                None => (item, None),
+            };
+            if let Some(step) = step
+                && !step.parse::<u32>().is_ok_and(|n| n >= 1 && n <= max)
+            {
+                return Err(format!("{name} step {step:?} is not within 1-{max}"));
+            }
+            match base {
+                "*" => {}
+                "?" if matches!(name, "day-of-month" | "day-of-week") => {}
+                "L" | "LW" if name == "day-of-month" => {}
+                "L" if name == "day-of-week" => {}
+                b if name == "day-of-month" && b.starts_with("L-") => {
+                    if !b[2..].parse::<u32>().is_ok_and(|n| n <= 30) {
+                        return Err(format!("{name} offset {b:?} is not within L-0 to L-30"));
+                    }
+                }
+                b if name == "day-of-month" && b.len() > 1 && b.ends_with('W') => {
+                    value(&b[..b.len() - 1])?
+                }
+                b if name == "day-of-week" && b.len() > 1 && b.ends_with('L') => {
+                    value(&b[..b.len() - 1])?
+                }
+                b if name == "day-of-week" && b.contains('#') => {
+                    let (d, k) = b.split_once('#').unwrap_or((b, ""));
+                    value(d)?;
+                    if !k.parse::<u32>().is_ok_and(|n| (1..=5).contains(&n)) {
+                        return Err(format!("{name} {b:?}: the week after # must be 1-5"));
+                    }
+                }
+                b => match b.split_once('-') {
+                    Some((from, to)) => {
+                        value(from)?;
+                        value(to)?;
+                    }
+                    None => value(b)?,
+                },
+            }
+        }
+    }
+    Ok(())
 }
 
 fn managed(spec: &MeshLoggingSpec, version: &str, errs: &mut ValidationErrors) -> ManagedEs {
@@ -523,6 +778,11 @@ fn managed(spec: &MeshLoggingSpec, version: &str, errs: &mut ValidationErrors) -
             errs.push(
                 path,
                 "must be a flat dotted setting name (letters, digits, '.', '_' and '-')",
+            );
+        } else if config[key].contains("${") {
+            errs.push(
+                path,
+                "may not reference the environment (${...}): Elasticsearch would substitute the pod's environment variables",
             );
         }
     }
@@ -687,6 +947,17 @@ fn collector(spec: &MeshLoggingSpec, errs: &mut ValidationErrors) -> ValidCollec
     }
     let chunk = collector_size(&c.buffer.chunk_limit_size);
     let total = collector_size(&c.buffer.total_limit_size);
+    for (field, value, parsed) in [
+        ("chunkLimitSize", &c.buffer.chunk_limit_size, chunk),
+        ("totalLimitSize", &c.buffer.total_limit_size, total),
+    ] {
+        if parsed.is_none() {
+            errs.push(
+                format!("spec.collector.buffer.{field}"),
+                format!("{value:?} is not a size such as 512k, 2M or 1G"),
+            );
+        }
+    }
     if chunk.is_some_and(|b| b < MIN_CHUNK_BYTES) {
         errs.push(
             "spec.collector.buffer.chunkLimitSize",
@@ -708,17 +979,21 @@ fn collector(spec: &MeshLoggingSpec, errs: &mut ValidationErrors) -> ValidCollec
         );
     }
     for (key, value) in &c.fields {
-        if value
-            .chars()
-            .any(|ch| ch.is_control() || matches!(ch, '"' | '\'' | '\\'))
-            || value.contains("${")
-            || value.contains("#{")
-            || value.trim() != value
-            || value.is_empty()
-        {
+        let path = format!("spec.collector.fields.{key}");
+        if RESERVED_FIELD_KEYS.contains(&key.as_str()) {
             errs.push(
-                format!("spec.collector.fields.{key}"),
-                "must be a non-empty single-line value without surrounding spaces, quotes, backslashes, \"${\" or \"#{\" (they are collector configuration syntax)",
+                path,
+                "is a field the collector or the log schema already sets: choose another name",
+            );
+        } else if !is_field_key(key) {
+            errs.push(
+                path,
+                "field names must be identifiers (letters, digits and _, starting with a letter)",
+            );
+        } else if !(fluent_bit::is_inert(value) && fluentd::is_inert(value)) {
+            errs.push(
+                path,
+                "must be a non-empty single-line value without surrounding spaces, double quotes, backslashes or \"${\" (they are collector configuration syntax)",
             );
         }
     }
@@ -748,30 +1023,14 @@ fn collector(spec: &MeshLoggingSpec, errs: &mut ValidationErrors) -> ValidCollec
     }
 }
 
+/// A `collector.fields` key: `^[A-Za-z][A-Za-z0-9_]*$`.
+fn is_field_key(key: &str) -> bool {
+    key.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// Smallest collector buffer chunk: the read block of both collectors.
 const MIN_CHUNK_BYTES: u64 = 32 << 10;
-
-/// A Fluent Bit / Fluentd size (`2M`, `512k`, `1G`, `100`) in bytes.
-fn collector_size(s: &str) -> Option<u64> {
-    let (number, shift) = match s.as_bytes().last()? {
-        b'k' | b'K' => (&s[..s.len() - 1], 10),
-        b'm' | b'M' => (&s[..s.len() - 1], 20),
-        b'g' | b'G' => (&s[..s.len() - 1], 30),
-        _ => (s, 0),
-    };
-    number.parse::<u64>().ok()?.checked_mul(1 << shift)
-}
-
-/// `5s`, `1m`, `2h` or `30` (seconds) in seconds.
-fn interval_seconds(s: &str) -> Option<u64> {
-    let (number, factor) = match s.as_bytes().last()? {
-        b's' => (&s[..s.len() - 1], 1),
-        b'm' => (&s[..s.len() - 1], 60),
-        b'h' => (&s[..s.len() - 1], 3600),
-        _ => (s, 1),
-    };
-    number.parse::<u64>().ok()?.checked_mul(factor)
-}
 
 /// Every resource requested must not exceed its limit (the API server would refuse the
 /// pods only when the workload creates them; saying so here names the field).
@@ -1035,6 +1294,189 @@ mod tests {
             spec["version"] = json!("8.15.3");
             assert_eq!(errors(spec), vec![path], "{patch}");
         }
+    }
+
+    /// Issue 11 items 5-7 and the smaller ones: each repro is refused naming its field.
+    #[test]
+    fn issue_11_repros_are_refused_naming_the_field() {
+        let cases = [
+            (
+                json!({"collector": {"type": "fluentd"}, "index": {"name": "logs\nssl_verify\tfalse\nhost\tlogs.example.net"}}),
+                "spec.index.name",
+            ),
+            (
+                json!({"index": {"name": "l".repeat(201)}}),
+                "spec.index.name",
+            ),
+            (
+                json!({"collector": {"fields": {"service": "payments"}}}),
+                "spec.collector.fields.service",
+            ),
+            (
+                json!({"collector": {"fields": {"_id": "x"}}}),
+                "spec.collector.fields._id",
+            ),
+            (
+                json!({"elasticsearch": {"external": {"url": "http://es.example.com:9200", "credentialsSecretRef": {"name": "a"}}}}),
+                "spec.elasticsearch.external.url",
+            ),
+            (
+                json!({"elasticsearch": {"external": {"url": "https://es.example.com/${COLLECTOR_PASSWORD}", "credentialsSecretRef": {"name": "a"}}}}),
+                "spec.elasticsearch.external.url",
+            ),
+            (
+                json!({"lifecycle": {"delete": {"minAge": "9999999999999999999999999d"}}}),
+                "spec.lifecycle.delete.minAge",
+            ),
+            (
+                json!({"collector": {"buffer": {"chunkLimitSize": "99999999999999999999k"}}}),
+                "spec.collector.buffer.chunkLimitSize",
+            ),
+            (
+                json!({"elasticsearch": {"config": {"node.attr.x": "${ELASTIC_PASSWORD}"}}}),
+                "spec.elasticsearch.config[\"node.attr.x\"]",
+            ),
+            (
+                json!({"snapshots": {"repositories": [{"name": "b", "type": "fs", "settings": {"location": "/s"}}],
+                    "policies": [{"name": "p", "schedule": "0 75 1 * * ?", "repository": "b"}]}}),
+                "spec.snapshots.policies[0].schedule",
+            ),
+        ];
+        for (patch, path) in cases {
+            let mut spec = patch.clone();
+            spec["version"] = json!("8.15.3");
+            assert_eq!(errors(spec), vec![path], "{patch}");
+        }
+    }
+
+    /// The issue's repro: the URL (with its password) was repeated in the condition.
+    #[test]
+    fn credentials_in_the_url_are_refused_and_never_repeated() {
+        let err = validate(&ml(json!({"version": "8.15.3", "elasticsearch": {"external": {
+            "url": "https://admin:hunter2@es.example.com:9200", "credentialsSecretRef": {"name": "a"}}}})))
+        .expect_err("refused");
+        assert_eq!(err.0[0].path, "spec.elasticsearch.external.url");
+        assert!(err.to_string().contains("credentials"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = validate(&ml(json!({"version": "8.15.3", "elasticsearch": {"external": {
+            "url": "https://es.example.com:port/x?token=hunter2", "credentialsSecretRef": {"name": "a"}}}})))
+        .expect_err("refused");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn http_needs_insecure() {
+        let external = |insecure: bool| {
+            json!({"version": "8.15.3", "elasticsearch": {"external": {
+                "url": "http://es.example.com:9200", "insecure": insecure,
+                "credentialsSecretRef": {"name": "a"}}}})
+        };
+        assert_eq!(errors(external(false)), ["spec.elasticsearch.external.url"]);
+        let v = validate(&ml(external(true))).expect("insecure: true admits http://");
+        assert_eq!(v.es_url(), "http://es.example.com:9200");
+    }
+
+    #[test]
+    fn cron_fields_are_checked_like_quartz() {
+        for ok in [
+            "0 30 1 * * ?",
+            "0 0/15 * ? * MON-FRI",
+            "0 0 12 L * ?",
+            "0 0 12 15W * ?",
+            "0 0 12 ? JAN,JUL 6#3 2030",
+            "*/5 * * ? * 2L",
+        ] {
+            assert_eq!(check_cron(ok), Ok(()), "{ok}");
+        }
+        // Elasticsearch refuses schedules running more often than every 15 minutes
+        // (checked against its own SnapshotLifecyclePolicy validation).
+        for (expr, frequent) in [
+            ("*/5 * * ? * 2L", true),
+            ("0 0/15 * ? * MON-FRI", false),
+            ("0 0/10 * ? * *", true),
+            ("0 * * * * ?", true),
+            ("0 0,50 1 * * ?", false),
+            ("0 0,50 * * * ?", true),
+            ("0 10-20 1 * * ?", true),
+            ("0 30 1 * * ?", false),
+            ("0 0 * * * ?", false),
+        ] {
+            assert_eq!(cron_more_often_than_15m(expr), frequent, "{expr}");
+        }
+        for bad in [
+            "0 75 1 * * ?",
+            "60 0 1 * * ?",
+            "0 0 24 * * ?",
+            "0 0 1 32 * ?",
+            "0 0 1 ? 13 *",
+            "0 0 1 ? * 8",
+            "0 0 1 ? * MON#6",
+            "0 0/0 1 * * ?",
+            "0 0 1 * * ? 1969",
+            "0 0 1 * *",
+        ] {
+            assert!(check_cron(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allow_lists_are_off_by_default_and_name_the_field() {
+        let spec = json!({"version": "8.15.3",
+            "collector": {"image": "evil.example.com/miner:1"},
+            "kibana": {"ingress": {"host": "k.example.com", "annotations": {
+                "cert-manager.io/cluster-issuer": "le",
+                "nginx.ingress.kubernetes.io/configuration-snippet": "x"}}}});
+        assert!(validate(&ml(spec.clone())).is_ok());
+        let policy = AdmissionPolicy {
+            collector_images: Some(vec!["cr.fluentbit.io/fluent/fluent-bit:*".into()]),
+            ingress_annotation_keys: Some(vec!["cert-manager.io/*".into()]),
+        };
+        let err = validate_with(&ml(spec), &policy).expect_err("refused");
+        let paths: Vec<&str> = err.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.collector.image",
+                "spec.kibana.ingress.annotations[\"nginx.ingress.kubernetes.io/configuration-snippet\"]"
+            ]
+        );
+        // The operator's own pinned image is always allowed.
+        assert!(validate_with(&ml(json!({"version": "8.15.3"})), &policy).is_ok());
+    }
+
+    /// `collector.fields` may not reuse a top-level field of the log schema.
+    #[test]
+    fn reserved_field_keys_cover_the_log_schema() {
+        let mappings = crate::elastic::log_schema::mappings();
+        let properties = mappings["properties"].as_object().expect("properties");
+        for key in properties.keys() {
+            assert!(
+                RESERVED_FIELD_KEYS.contains(&key.as_str()),
+                "{key} is not reserved"
+            );
+        }
+    }
+
+    /// The bound on `index.name` keeps every derived Elasticsearch name within 255 bytes
+    /// (users and roles allow more).
+    #[test]
+    fn every_name_derived_from_the_longest_index_name_fits() {
+        let n = Names::new(&"a".repeat(MAX_INDEX_NAME_LEN));
+        for name in [
+            n.ilm_policy(),
+            n.settings_template(),
+            n.mappings_template(),
+            n.index_template(),
+            n.bootstrap_index(),
+            format!("{}-1000000", n.alias),
+            n.deadletter_index(),
+            n.collector_user(),
+            n.external_kibana_user(),
+        ] {
+            assert!(name.len() <= 255, "{} bytes: {name}", name.len());
+        }
+        assert!(is_index_name(&n.alias));
+        assert!(!is_index_name(&format!("{}a", n.alias)));
     }
 
     #[test]

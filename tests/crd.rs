@@ -260,7 +260,7 @@ async fn every_invalid_fixture_is_refused_naming_its_field() {
     let server = support::apiserver::get();
     let fixtures = yaml_files("tests/fixtures/invalid");
     assert!(
-        fixtures.len() >= 10,
+        fixtures.len() >= 40,
         "only {} invalid fixtures",
         fixtures.len()
     );
@@ -270,6 +270,11 @@ async fn every_invalid_fixture_is_refused_naming_its_field() {
         let expected: Vec<&str> = content
             .lines()
             .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        // What the refusal must never repeat (a password in a URL).
+        let forbidden: Vec<&str> = content
+            .lines()
+            .filter_map(|l| l.strip_prefix("# forbid: "))
             .collect();
         assert!(
             !expected.is_empty(),
@@ -298,6 +303,14 @@ async fn every_invalid_fixture_is_refused_naming_its_field() {
             if !message.contains(e) {
                 failures.push(format!(
                     "{}: message lacks {e:?}:\n{message}",
+                    file.display()
+                ));
+            }
+        }
+        for f in forbidden {
+            if message.contains(f) {
+                failures.push(format!(
+                    "{}: message repeats {f:?}:\n{message}",
                     file.display()
                 ));
             }

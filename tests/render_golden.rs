@@ -378,7 +378,7 @@ fn collector_writes_to_the_alias_as_its_own_user_over_verified_tls() {
         "tls                        On",
         "tls.verify                 On",
         "tls.ca_file                /etc/meshlogging/es-ca/ca.crt",
-        "Retry_Limit                False",
+        "Retry_Limit                15",
         "storage.total_limit_size   1G",
         "Time_Key                   timestamp",
         "Set                        environment production",
@@ -431,21 +431,21 @@ fn fluentd_has_the_equivalent_pipeline() {
     let conf = config_file(&children, "mcp-mesh-logs-collector", "fluent.conf");
     for line in [
         "@type elasticsearch",
-        "host mcp-mesh-logs-es-http.logging.svc",
+        "host 'mcp-mesh-logs-es-http.logging.svc'",
         "scheme https",
         "ssl_verify true",
         "ca_file /etc/meshlogging/es-ca/ca.crt",
-        "user mcp-mesh-logs-collector",
+        "user 'mcp-mesh-logs-collector'",
         "password \"#{ENV['COLLECTOR_PASSWORD']}\"",
-        "index_name mcp-mesh-logs",
+        "index_name 'mcp-mesh-logs'",
         "logstash_format false",
         "write_operation create",
         "verify_es_version_at_startup false",
         "default_elasticsearch_version 8",
         "@type file",
-        "flush_interval 5s",
-        "chunk_limit_size 2M",
-        "total_limit_size 1G",
+        "flush_interval '5s'",
+        "chunk_limit_size '2M'",
+        "total_limit_size '1G'",
         "retry_forever true",
         "@type kubernetes_metadata",
         "environment 'production'",
@@ -637,4 +637,178 @@ fn binding_and_names_match_the_names_module() {
             "DaemonSet mcp-mesh-logs-collector",
         ]
     );
+}
+
+fn fluentd(name: &str) -> (Validated, Vec<Child>) {
+    let mut ml = example(name);
+    ml.spec.collector.kind = meshlogging_operator::api::CollectorType::Fluentd;
+    ml.spec.collector.image = None;
+    let v = validate(&ml).expect("valid");
+    let children = render(&v, &RenderContext::new(&v));
+    (v, children)
+}
+
+/// Issue 11 item 6: `{"service":"x"}` logged by any pod was merged into the record, where
+/// the schema maps `service` as an object, and the chunk was refused and retried forever,
+/// its good lines indexed again on each retry. Now a JSON line is nested under `app`,
+/// every record has an id hashed from its content (a retry is a 409, not a copy), and
+/// retries end: Fluentd sets refused records aside in `<index>-deadletter`, Fluent Bit
+/// keeps the chunks it gave up on on the node.
+#[test]
+fn application_json_is_nested_and_retries_are_idempotent_and_bounded() {
+    let (_, children) = rendered("production");
+    let conf = config_file(&children, "mcp-mesh-logs-collector", "fluent-bit.conf");
+    for line in [
+        "Merge_Log                  On",
+        "Merge_Log_Key              app",
+        "Merge_Parser               json_timestamp",
+        "Generate_ID                On",
+        "Write_Operation            create",
+        "Retry_Limit                15",
+        "storage.keep.rejected      On",
+    ] {
+        assert!(
+            conf.lines().any(|l| l.trim() == line),
+            "missing {line:?} in\n{conf}"
+        );
+    }
+    // No filter merges the parsed JSON at the top level any more.
+    assert!(!conf.contains("Reserve_Data"), "{conf}");
+    assert!(!conf.contains("Retry_Limit                False"), "{conf}");
+
+    let (_, children) = fluentd("production");
+    let conf = config_file(&children, "mcp-mesh-logs-collector", "fluent.conf");
+    for line in [
+        "hash_value_field app",
+        "@type elasticsearch_genid",
+        "use_entire_record true",
+        "id_key _hash",
+        "remove_keys _hash",
+        "write_operation create",
+        "<label @ERROR>",
+        "index_name 'mcp-mesh-logs-deadletter'",
+        "record ${record.to_json}",
+    ] {
+        assert!(
+            conf.lines().any(|l| l.trim() == line),
+            "missing {line:?} in\n{conf}"
+        );
+    }
+    // The id is computed after every field is set: the genid filter is the last filter
+    // before the output.
+    let genid = conf.find("@type elasticsearch_genid").expect("genid");
+    let output = conf.find("<match kubernetes.**>").expect("output");
+    let last_transformer = conf[..output].rfind("@type record_transformer");
+    assert!(last_transformer < Some(genid) && genid < output, "{conf}");
+}
+
+/// Issue 11: the node buffer was `/var/lib/meshlogging/<ns>_<name>`, so a new resource of
+/// the same name replayed the old one's buffer, possibly to a new URL.
+#[test]
+fn node_buffer_is_keyed_by_the_resource_uid() {
+    let path = |uid: &str| {
+        let mut ml = example("minimal");
+        ml.metadata.uid = Some(uid.to_string());
+        let v = validate(&ml).expect("valid");
+        let children = render(&v, &RenderContext::new(&v));
+        let ds = daemonset(&children).clone();
+        ds.spec
+            .and_then(|s| s.template.spec)
+            .and_then(|p| p.volumes)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|v| v.name == "state")
+            .and_then(|v| v.host_path)
+            .map(|h| h.path)
+            .expect("state volume")
+    };
+    let first = path("6f1c2a3b-0000-4000-8000-000000000001");
+    let second = path("6f1c2a3b-0000-4000-8000-000000000002");
+    assert_eq!(
+        first,
+        "/var/lib/meshlogging/6f1c2a3b-0000-4000-8000-000000000001"
+    );
+    assert_ne!(first, second);
+}
+
+/// Admission allows `metadata.name` up to 49 characters (a DNS-1035 label): with the
+/// longest name, every child's name fits the rule Kubernetes applies to its kind, so no
+/// child the operator renders is refused later.
+#[test]
+fn the_longest_admitted_name_fits_every_child() {
+    let longest = format!(
+        "a{}",
+        "b".repeat(meshlogging_operator::validate::MAX_NAME_LEN - 1)
+    );
+    let dns1035 = |s: &str| {
+        s.len() <= 63
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    // Kubernetes' IsDNS1123Subdomain: dot-separated lowercase labels, 253 in all (no limit
+    // per label).
+    let dns1123_subdomain = |s: &str| {
+        s.len() <= 253
+            && s.split('.').all(|l| {
+                !l.is_empty()
+                    && l.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && l.ends_with(|c: char| c.is_ascii_alphanumeric())
+                    && l.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
+    };
+    for example in ["production", "minimal"] {
+        let mut ml = example_named(example, &longest);
+        ml.metadata.name = Some(longest.clone());
+        let v = validate(&ml).expect("the longest admitted name is valid");
+        let children = render(&v, &RenderContext::new(&v));
+        for child in &children {
+            let name = child.name();
+            match child {
+                // RBAC names are path segments (helper 11b owns the binding's naming).
+                Child::ClusterRoleBinding(_) => {
+                    assert!(name.len() <= 253 && !name.contains(['/', '%']), "{name}")
+                }
+                _ => assert!(dns1123_subdomain(name), "{} {name}", child.kind()),
+            }
+            match child {
+                // Services are DNS-1035 labels.
+                Child::Service(_) => assert!(dns1035(name), "Service {name}"),
+                // Pods of a StatefulSet carry `controller-revision-hash: <name>-<10 chars>`,
+                // a label value (at most 63), and are named `<name>-<ordinal>`.
+                Child::StatefulSet(_) => assert!(name.len() + 11 <= 63, "StatefulSet {name}"),
+                // Deployment and DaemonSet pods get generated names, which Kubernetes
+                // shortens to fit, and a hash-only revision label: a subdomain suffices.
+                _ => {}
+            }
+        }
+        for secret in [
+            names::es_elastic_user_secret(&longest),
+            names::es_operator_user_secret(&longest),
+            names::es_file_realm_secret(&longest),
+            names::ca_secret(&longest),
+            names::es_http_certs_secret(&longest),
+            names::es_transport_certs_secret(&longest),
+            names::kibana_user_secret(&longest),
+            names::kibana_encryption_keys_secret(&longest),
+            names::collector_user_secret(&longest),
+        ] {
+            assert!(dns1123_subdomain(&secret), "Secret {secret}");
+        }
+        // One character more and the StatefulSet's revision label would not fit.
+        assert!(names::es_statefulset(&format!("{longest}b")).len() + 11 > 63);
+        // Volume claims of the StatefulSet: `data-<name>-es-<ordinal>`.
+        assert!(dns1123_subdomain(&format!(
+            "data-{}-99",
+            names::es_statefulset(&longest)
+        )));
+    }
+}
+
+fn example_named(file: &str, name: &str) -> MeshLogging {
+    let mut ml = example(file);
+    ml.metadata.name = Some(name.to_string());
+    ml
 }

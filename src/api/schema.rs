@@ -22,3 +22,8 @@ pub fn settings_map(_: &mut SchemaGenerator) -> Schema {
 pub fn fields_map(_: &mut SchemaGenerator) -> Schema {
     string_map(32, 1024)
 }
+
+/// Ingress annotations: up to 64 entries (values up to 4096 characters).
+pub fn annotations_map(_: &mut SchemaGenerator) -> Schema {
+    string_map(64, 4096)
+}

@@ -12,8 +12,54 @@ use serde::{Deserialize, Serialize};
 use super::status::MeshLoggingStatus;
 use super::units::{
     BYTES_PATTERN, COLLECTOR_INTERVAL_PATTERN, COLLECTOR_SIZE_PATTERN, CRON_PATTERN,
-    ES_NAME_PATTERN, INDEX_NAME_PATTERN, STACK_VERSION_PATTERN, TIME_PATTERN,
+    ES_NAME_PATTERN, INDEX_NAME_PATTERN, INDEX_PATTERN_PATTERN, K8S_NAME_PATTERN,
+    SECRET_KEY_PATTERN, SNAPSHOT_NAME_PATTERN, STACK_VERSION_PATTERN, TIME_PATTERN,
 };
+
+/// Top-level keys of a log document that the collector or the log schema
+/// (`elastic::log_schema`) already gives a meaning: `collector.fields` may not reuse them,
+/// or every document would carry a value the mapping refuses (`service: payments` where
+/// the schema maps `service` as an object). A test keeps this list in step with the schema.
+pub const RESERVED_FIELD_KEYS: [&str; 19] = [
+    "agent",
+    "app",
+    "audit",
+    "exception",
+    "kubernetes",
+    "level",
+    "log",
+    "logtag",
+    "metrics",
+    "msg",
+    "request",
+    "request_id",
+    "service",
+    "source",
+    "stream",
+    "time",
+    "timestamp",
+    "trace",
+    "user_id",
+];
+
+/// The CEL list literal of [`RESERVED_FIELD_KEYS`].
+fn reserved_field_keys_cel() -> String {
+    let quoted: Vec<String> = RESERVED_FIELD_KEYS
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn fields_rule() -> kube::core::Rule {
+    let keys = reserved_field_keys_cel();
+    kube::core::Rule::new(format!("self.all(k, !(k in {keys}))")).message(
+        kube::core::Message::Expression(format!(
+            "'collector.fields.' + self.filter(k, k in {keys})[0] + ' is a field the collector or the log schema already sets (reserved: {})'",
+            RESERVED_FIELD_KEYS.join(", ")
+        )),
+    )
+}
 
 /// A complete, secure logging stack for the services of a mesh: Elasticsearch (managed or
 /// external), Kibana, a log collector, and the Elasticsearch configuration that makes the
@@ -90,6 +136,9 @@ use super::units::{
         json_path = ".metadata.creationTimestamp"
     )
 )]
+#[kube(validation = kube::core::Rule::new(
+    "self.metadata.name.size() <= 49 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')"
+).message("metadata.name must be at most 49 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit: it prefixes Service names (DNS-1035 labels) and the Elasticsearch StatefulSet <name>-es, whose pods' controller-revision-hash label must fit in 63 characters"))]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = kube::core::Rule::new(
     "!has(self.dashboards) || !self.dashboards.enabled || !has(self.kibana) || self.kibana.enabled"
@@ -205,6 +254,7 @@ pub struct StorageSpec {
     pub size: Quantity,
     /// StorageClass of the volume; the cluster's default class when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253), pattern(K8S_NAME_PATTERN))]
     pub storage_class_name: Option<String>,
 }
 
@@ -224,7 +274,7 @@ pub enum AntiAffinity {
 #[serde(rename_all = "camelCase")]
 pub struct SecureSettingsSource {
     /// Name of the Secret, in the MeshLogging's namespace.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253), pattern(K8S_NAME_PATTERN))]
     pub secret_name: String,
     /// The keys to use and the keystore setting each becomes; all keys, under their own
     /// names, when unset.
@@ -237,7 +287,7 @@ pub struct SecureSettingsSource {
 #[serde(rename_all = "camelCase")]
 pub struct KeyToPath {
     /// Key in the Secret.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_PATTERN))]
     pub key: String,
     /// Keystore setting name; the key itself when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -249,10 +299,26 @@ pub struct KeyToPath {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = kube::core::Rule::new("!has(self.caSecretRef) || self.url.startsWith('https://')")
     .message("caSecretRef needs an https:// url").field_path(".caSecretRef"))]
+#[x_kube(validation = kube::core::Rule::new("self.url.startsWith('https://') || (has(self.insecure) && self.insecure)")
+    .message("an http:// url sends the operator's admin credentials and the generated passwords in cleartext: use https://, or set insecure: true to accept that")
+    .field_path(".url"))]
 pub struct ExternalElasticsearch {
-    /// Base URL of the REST API, for example `https://es.example.com:9200`.
-    #[schemars(pattern(r"^https?://[^\s/]+(/\S*)?$"))]
+    /// Base URL of the REST API, for example `https://es.example.com:9200`: `https://`
+    /// (or `http://` with `insecure: true`), a host name or IP address, an optional port and
+    /// path. Never credentials (`user:password@`): they go in `credentialsSecretRef`.
+    // CEL rules rather than a pattern: a failed pattern repeats the value in the error,
+    // and a URL may hold a password.
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = kube::core::Rule::new("!self.matches('^[^/]*//[^/]*@')")
+        .message("must not contain credentials (user:password@): put them in the Secret named by credentialsSecretRef"))]
+    #[x_kube(validation = kube::core::Rule::new(URL_RULE)
+        .message("must be http(s)://host[:port][/path] (letters, digits, '.', '-', '_', '~', '%' and '/' in the path)"))]
     pub url: String,
+    /// Allow an `http://` url. The operator's credentials and the passwords it generates
+    /// then cross the network in cleartext; the ElasticsearchReady condition says so.
+    /// Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
     /// Secret with the user name and password the operator authenticates with. The user
     /// needs the `manage_ilm`, `manage_index_templates`, `manage_slm`, `manage_security` and
     /// `create_index` privileges (or `superuser`).
@@ -263,18 +329,24 @@ pub struct ExternalElasticsearch {
     pub ca_secret_ref: Option<SecretKeySelector>,
 }
 
+/// The shape of an external URL, as CEL (a URL with credentials is refused by its own rule
+/// and not reported twice).
+const URL_RULE: &str = r"self.matches('^[^/]*//[^/]*@') || self.matches('^https?://([A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?([.][A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$')";
+
 /// A Secret holding a user name and a password.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BasicAuthSecretRef {
     /// Name of the Secret, in the MeshLogging's namespace.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253), pattern(K8S_NAME_PATTERN))]
     pub name: String,
     /// Key of the user name. Default `username`.
     #[serde(default = "default_username_key")]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_PATTERN))]
     pub username_key: String,
     /// Key of the password. Default `password`.
     #[serde(default = "default_password_key")]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_PATTERN))]
     pub password_key: String,
 }
 
@@ -290,10 +362,11 @@ fn default_password_key() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeySelector {
     /// Name of the Secret, in the MeshLogging's namespace.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253), pattern(K8S_NAME_PATTERN))]
     pub name: String,
     /// Key in the Secret. Default `ca.crt`.
     #[serde(default = "default_ca_key")]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_PATTERN))]
     pub key: String,
 }
 
@@ -337,11 +410,12 @@ impl KibanaSpec {
 }
 
 /// An Ingress in front of Kibana.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct KibanaIngress {
     /// IngressClass, for example `nginx`; the cluster's default class when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253), pattern(K8S_NAME_PATTERN))]
     pub class_name: Option<String>,
     /// Host name Kibana is served on, for example `kibana.example.com`.
     #[schemars(pattern(
@@ -350,9 +424,16 @@ pub struct KibanaIngress {
     pub host: String,
     /// Secret with the TLS certificate for the host; plain HTTP at the ingress when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253), pattern(K8S_NAME_PATTERN))]
     pub tls_secret_name: Option<String>,
-    /// Extra annotations of the Ingress (for example for cert-manager).
+    /// Extra annotations of the Ingress (for example for cert-manager). Keys are
+    /// Kubernetes qualified names (`[prefix/]name`). The operator may restrict the keys
+    /// (`--allowed-ingress-annotation`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "super::schema::annotations_map")]
+    #[x_kube(validation = kube::core::Rule::new(
+        r"self.all(k, k.size() <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))"
+    ).message("annotation keys must be Kubernetes qualified names: an optional DNS prefix (at most 253 characters) and '/', then at most 63 letters, digits, '-', '_' and '.'"))]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -374,14 +455,19 @@ pub struct CollectorSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(pattern(r"^/\S*$")))]
     pub exclude_paths: Vec<String>,
-    /// Fields added to every log record, for example `environment: production`.
+    /// Fields added to every log record, for example `environment: production`. Names are
+    /// identifiers that the log schema and the collector do not use already (not `service`,
+    /// `kubernetes`, `app`, `timestamp`, `level`, `msg`, ...); values are one line without
+    /// double quotes, backslashes or `${`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "super::schema::fields_map")]
-    #[x_kube(validation = kube::core::Rule::new("self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$'))")
-        .message("field names must be identifiers (letters, digits and _)"))]
+    #[x_kube(validation = kube::core::Rule::new("self.all(k, k.matches('^[A-Za-z][A-Za-z0-9_]*$'))")
+        .message("field names must be identifiers (letters, digits and _, starting with a letter; names starting with _ are Elasticsearch's metadata fields)"))]
+    #[x_kube(validation = fields_rule())]
     pub fields: BTreeMap<String, String>,
-    /// How records are buffered (on the node's disk, so an Elasticsearch outage loses no logs)
-    /// and flushed.
+    /// How records are buffered (on the node's disk, so an Elasticsearch outage loses no logs:
+    /// Fluentd retries for as long as it lasts, Fluent Bit for about two hours and then keeps
+    /// the chunk on the node) and flushed.
     #[serde(default = "BufferSpec::recommended")]
     pub buffer: BufferSpec,
     /// CPU and memory of each collector pod. Default: requests 100m / 200Mi, limits 512Mi.
@@ -429,16 +515,16 @@ pub enum CollectorType {
 pub struct BufferSpec {
     /// How often buffered records are sent. Default `5s`.
     #[serde(default = "default_flush_interval")]
-    #[schemars(pattern(COLLECTOR_INTERVAL_PATTERN))]
+    #[schemars(length(max = 24), pattern(COLLECTOR_INTERVAL_PATTERN))]
     pub flush_interval: String,
     /// Size of one buffer chunk. Default `2M`.
     #[serde(default = "default_chunk_limit")]
-    #[schemars(pattern(COLLECTOR_SIZE_PATTERN))]
+    #[schemars(length(max = 24), pattern(COLLECTOR_SIZE_PATTERN))]
     pub chunk_limit_size: String,
     /// Most disk space the buffer may take on a node while Elasticsearch is unreachable.
     /// Default `1G`.
     #[serde(default = "default_total_limit")]
-    #[schemars(pattern(COLLECTOR_SIZE_PATTERN))]
+    #[schemars(length(max = 24), pattern(COLLECTOR_SIZE_PATTERN))]
     pub total_limit_size: String,
 }
 
@@ -468,9 +554,10 @@ fn default_total_limit() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct IndexSpec {
     /// Name of the write alias the collector writes to; backing indices are
-    /// `<name>-000001`, `<name>-000002`, ... The ILM policy and templates are named after it.
-    /// Elasticsearch's naming rules apply: lowercase, none of `\ / * ? " < > | , # :` or
-    /// space, not starting with `-`, `_`, `+` or `.`. Default `mcp-mesh-logs`.
+    /// `<name>-000001`, `<name>-000002`, ... The ILM policy, templates, users and roles are
+    /// named after it. Lowercase letters, digits, `.`, `_` and `-`, starting with a letter
+    /// or digit, at most 200 characters (so `<name>-deadletter` and every other derived
+    /// name stays within Elasticsearch's 255 bytes). Default `mcp-mesh-logs`.
     #[serde(default = "default_index_name")]
     #[schemars(length(min = 1, max = 200), pattern(INDEX_NAME_PATTERN))]
     pub name: String,
@@ -485,6 +572,7 @@ pub struct IndexSpec {
     /// How often new logs become searchable, an Elasticsearch time value (`5s`) or `-1` to
     /// disable. Default `5s`.
     #[serde(default = "default_refresh")]
+    #[schemars(length(max = 24))]
     #[x_kube(validation = kube::core::Rule::new(
         "self == '-1' || self.matches('^[0-9]+(d|h|m|s|ms|micros|nanos)$')"
     ).message("must be an Elasticsearch time value such as 5s or 1m, or -1"))]
@@ -600,15 +688,15 @@ impl HotPhase {
 pub struct Rollover {
     /// Age of the index, for example `1d`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(TIME_PATTERN))]
+    #[schemars(length(max = 24), pattern(TIME_PATTERN))]
     pub max_age: Option<String>,
     /// Size of the largest primary shard, for example `50gb`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(BYTES_PATTERN))]
+    #[schemars(length(max = 24), pattern(BYTES_PATTERN))]
     pub max_primary_shard_size: Option<String>,
     /// Size of all primary shards together, for example `150gb`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(BYTES_PATTERN))]
+    #[schemars(length(max = 24), pattern(BYTES_PATTERN))]
     pub max_size: Option<String>,
     /// Number of documents in the index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -625,7 +713,7 @@ pub struct Rollover {
 #[serde(rename_all = "camelCase")]
 pub struct WarmPhase {
     /// Age (since rollover) at which an index enters this phase, for example `2d`.
-    #[schemars(pattern(TIME_PATTERN))]
+    #[schemars(length(max = 24), pattern(TIME_PATTERN))]
     pub min_age: String,
     /// Shrink to this many primary shards (a factor of `index.shards`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -650,7 +738,7 @@ pub struct WarmPhase {
 #[serde(rename_all = "camelCase")]
 pub struct ColdPhase {
     /// Age (since rollover) at which an index enters this phase, for example `7d`.
-    #[schemars(pattern(TIME_PATTERN))]
+    #[schemars(length(max = 24), pattern(TIME_PATTERN))]
     pub min_age: String,
     /// Recovery priority of the indices in this phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -667,7 +755,7 @@ pub struct ColdPhase {
 #[serde(rename_all = "camelCase")]
 pub struct DeletePhase {
     /// Age (since rollover) at which an index is deleted, for example `30d`.
-    #[schemars(pattern(TIME_PATTERN))]
+    #[schemars(length(max = 24), pattern(TIME_PATTERN))]
     pub min_age: String,
 }
 
@@ -768,25 +856,35 @@ pub struct LocalObjectReference {
 }
 
 /// A snapshot lifecycle (SLM) policy.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotPolicy {
     /// Policy id in Elasticsearch (the same naming rules as repositories).
     #[schemars(length(min = 1, max = 128), pattern(ES_NAME_PATTERN))]
     pub name: String,
     /// When to take snapshots: a Quartz cron expression (seconds first), for example
-    /// `0 30 1 * * ?` for 01:30 every day.
-    #[schemars(pattern(CRON_PATTERN))]
+    /// `0 30 1 * * ?` for 01:30 every day. Exactly one of day-of-month (4th field) and
+    /// day-of-week (6th) is `?`, as Quartz requires.
+    #[schemars(length(max = 128), pattern(CRON_PATTERN))]
+    #[x_kube(validation = kube::core::Rule::new(
+        "self.matches('^[^ ]+ [^ ]+ [^ ]+ [?] ') != self.matches('^[^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [?]( |$)')"
+    ).message("exactly one of day-of-month (4th field) and day-of-week (6th field) must be '?': Elasticsearch's Quartz cron supports one or the other, for example '0 30 1 * * ?'"))]
     pub schedule: String,
-    /// Name of each snapshot, with date math, for example `<mcp-mesh-logs-{now/d}>`.
+    /// Name of each snapshot, with date math, for example `<mcp-mesh-logs-{now/d}>`:
+    /// lowercase, no spaces, `#`, `_` first or characters a file name may not hold.
     /// Default `<POLICY-NAME-{now/d}>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200), pattern(SNAPSHOT_NAME_PATTERN))]
     pub snapshot_name: Option<String>,
     /// Repository the snapshots go to; must be one of `snapshots.repositories`.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 128), pattern(ES_NAME_PATTERN))]
     pub repository: String,
     /// Indices (patterns) to snapshot. Default: the log indices, `<index.name>-*`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 64),
+        inner(length(min = 1, max = 255), pattern(INDEX_PATTERN_PATTERN))
+    )]
     pub indices: Option<Vec<String>>,
     /// Include the cluster state (templates, policies, ...). Default false.
     #[serde(default)]
@@ -808,7 +906,7 @@ pub struct SnapshotPolicy {
 pub struct SnapshotRetention {
     /// Delete snapshots older than this, for example `90d`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(TIME_PATTERN))]
+    #[schemars(length(max = 24), pattern(TIME_PATTERN))]
     pub expire_after: Option<String>,
     /// Always keep at least this many snapshots.
     #[serde(default, skip_serializing_if = "Option::is_none")]

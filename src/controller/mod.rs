@@ -85,6 +85,8 @@ pub struct Settings {
     /// Least time between two Warning events with the same reason for one resource, when
     /// the message changes (an unchanged message adds to the same event's count).
     pub warning_interval: Duration,
+    /// The administrator's allow-lists (collector images, Ingress annotation keys).
+    pub admission: crate::validate::AdmissionPolicy,
 }
 
 impl Default for Settings {
@@ -101,6 +103,7 @@ impl Default for Settings {
             namespace: None,
             concurrency: 4,
             warning_interval: Duration::from_secs(60),
+            admission: crate::validate::AdmissionPolicy::default(),
         }
     }
 }
@@ -380,7 +383,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
     let previous = ml.status.clone();
     let generation = ml.metadata.generation;
 
-    let v = match validate(&ml) {
+    let v = match crate::validate::validate_with(&ml, &ctx.settings.admission) {
         Ok(v) => v,
         Err(errors) => {
             let obs = Observations {

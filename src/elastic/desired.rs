@@ -77,6 +77,11 @@ impl Names {
     pub fn collector_user(&self) -> String {
         format!("{}-collector", self.alias)
     }
+    /// The dead-letter index: where the collector writes the records Elasticsearch refused
+    /// (Fluentd), each kept whole as a JSON string under `record`, with `tag` and `timestamp`.
+    pub fn deadletter_index(&self) -> String {
+        format!("{}-deadletter", self.alias)
+    }
     /// The user Kibana connects as to an external cluster (the built-in `kibana_system` of
     /// a shared cluster is not the operator's to change).
     pub fn external_kibana_user(&self) -> String {

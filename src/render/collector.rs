@@ -3,23 +3,36 @@
 //!
 //! ```text
 //! /var/log/containers/*.log (CRI) ─► tail (+ read positions on the node)
-//!   ─► JSON logs merged into the record, their `timestamp` becomes the event time
-//!   ─► Kubernetes metadata (pod, namespace, labels) ─► spec.collector.fields
-//!   ─► Elasticsearch: the write alias `<index>`, op `create`, user `<index>-collector`,
-//!      TLS verified, buffered on the node's disk and retried forever while ES is away
+//!   ─► Kubernetes metadata (pod, namespace, labels); a JSON log line is parsed and nested
+//!      under `app`, its `timestamp` becomes the event time ─► spec.collector.fields
+//!   ─► a document id hashed from the record ─► Elasticsearch: the write alias `<index>`,
+//!      op `create`, user `<index>-collector`, TLS verified, buffered on the node's disk
+//!   ─► documents Elasticsearch refuses (4xx): Fluentd writes them to `<index>-deadletter`;
+//!      Fluent Bit keeps chunks it gave up on in `<state>/buffer/rejected/` on the node
 //! ```
 //!
-//! Timestamps follow the index mapping (`timestamp`, a `date` in ISO 8601 or epoch millis):
-//! a JSON log's own `timestamp` is parsed into the event time and removed from the record,
-//! and the output writes the event time back as `timestamp` (ISO 8601, milliseconds, UTC).
-//! Lines without one (plain text, or a `timestamp` the parser cannot read, which is kept as
-//! `timestamp_raw`) get the container runtime's time. Every document therefore has exactly
-//! one `timestamp`: a duplicate key would be refused by Elasticsearch and, with unlimited
-//! retries, block the buffer.
+//! **Nothing an application logs can get its record refused.** A JSON log line is nested
+//! under `app` rather than merged into the record, so `{"service":"x"}` from any pod is
+//! `app.service`, never a clash with the schema's `service` object or the collector's own
+//! `kubernetes`, `stream` and `timestamp`. `spec.collector.fields` may not use those names
+//! (admission refuses them).
 //!
-//! A JSON log's own `kubernetes` object is replaced by the collector's metadata (the two
-//! would otherwise collide), and dots in keys (label names) become `_` so that labels
-//! `app` and `app.kubernetes.io/name` cannot conflict in the mapping.
+//! **A retry is never a copy.** Each record gets a document id hashed from its content
+//! (Fluent Bit `Generate_ID`; Fluentd `elasticsearch_genid` over the whole record, tag and
+//! time), and the output creates (`create`): a chunk sent again after a lost response is
+//! answered 409 for what was already indexed, not indexed twice.
+//!
+//! **A refused record is set aside, not retried forever.** Fluentd's Elasticsearch output
+//! routes records refused with a 400 to the `@ERROR` label, which writes them, wrapped as
+//! a JSON string with the tag and time, to `<index>-deadletter`; everything else (network,
+//! 429, 5xx) is retried forever from the disk buffer. Fluent Bit cannot tell a refused
+//! chunk from an unreachable cluster, so it retries a chunk a bounded number of times
+//! (about two hours of backoff) and then keeps it in the rejected directory on the node
+//! (`storage.keep.rejected`) and counts it in `fluentbit_output_retries_failed_total`.
+//!
+//! Every value from the spec is written by the format's one rule
+//! ([`super::config_format`]): no index name, URL, path or field adds a key, a section,
+//! an include or an environment reference to the configuration.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -33,6 +46,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::config_format::{fluent_bit, fluentd};
 use super::endpoint::Endpoint;
 use super::labels::{self, App};
 use super::names;
@@ -58,6 +72,11 @@ const FLUENT_BIT_HTTP_PORT: i32 = 2020;
 const FLUENTD_MONITOR_PORT: i32 = 24220;
 /// Environment variable holding the collector user's password.
 const PASSWORD_ENV: &str = "COLLECTOR_PASSWORD";
+/// Key the parsed JSON of an application's log line is nested under.
+pub const APP_KEY: &str = "app";
+/// How often Fluent Bit retries a chunk before it sets it aside (with the scheduler's
+/// default backoff, 5s doubling up to 2000s at random, about two hours).
+pub const FLUENT_BIT_RETRY_LIMIT: u32 = 15;
 
 /// Renders the collector's objects.
 pub fn render(v: &Validated, ctx: &RenderContext) -> Vec<Child> {
@@ -130,6 +149,32 @@ fn exclude_paths(v: &Validated) -> Vec<String> {
     paths
 }
 
+/// A comma-separated list (`Path` and `Exclude_Path` in Fluent Bit, `path` and
+/// `exclude_path` in Fluentd): a comma inside an item would make two items.
+fn comma_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| i.replace(',', "_"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A record key written into a configuration (`Set <key> <value>`, `<record> key value`):
+/// the identifiers admission allows; anything else has its other characters replaced.
+fn field_key(key: &str) -> String {
+    let k: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if k.is_empty() { "_".to_string() } else { k }
+}
+
 fn section(out: &mut String, name: &str, entries: &[(&str, String)]) {
     let _ = writeln!(out, "[{name}]");
     for (key, value) in entries {
@@ -142,6 +187,9 @@ fn section(out: &mut String, name: &str, entries: &[(&str, String)]) {
 pub fn fluent_bit_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String, String> {
     let c = &v.collector;
     let es = endpoint(v, ctx);
+    let fb = |s: &str| fluent_bit::value(s).into_owned();
+    let paths: Vec<String> = c.paths.iter().map(|p| fb(p)).collect();
+    let excludes: Vec<String> = exclude_paths(v).iter().map(|p| fb(p)).collect();
     let mut conf = format!(
         "# Fluent Bit configuration of MeshLogging {}/{}, managed by meshlogging-operator.\n\n",
         v.namespace, v.name
@@ -161,6 +209,8 @@ pub fn fluent_bit_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String,
             ("storage.sync", "normal".into()),
             ("storage.checksum", "off".into()),
             ("storage.backlog.mem_limit", "5M".into()),
+            // Chunks the output gave up on stay on the node (`<storage.path>/rejected`).
+            ("storage.keep.rejected", "On".into()),
         ],
     );
     section(
@@ -169,38 +219,16 @@ pub fn fluent_bit_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String,
         &[
             ("Name", "tail".into()),
             ("Tag", "kube.*".into()),
-            ("Path", c.paths.join(",")),
-            ("Exclude_Path", exclude_paths(v).join(",")),
+            ("Path", comma_list(&paths)),
+            ("Exclude_Path", comma_list(&excludes)),
             ("multiline.parser", "cri".into()),
             ("DB", format!("{STATE_DIR}/tail.db")),
             ("DB.locking", "true".into()),
             // The largest line shipped, as chunk_limit_size bounds a record in Fluentd.
-            ("Buffer_Max_Size", c.chunk_limit_size.clone()),
+            ("Buffer_Max_Size", fb(&c.chunk_limit_size)),
             ("Skip_Long_Lines", "On".into()),
             ("Refresh_Interval", "10".into()),
             ("storage.type", "filesystem".into()),
-        ],
-    );
-    section(
-        &mut conf,
-        "FILTER",
-        &[
-            ("Name", "parser".into()),
-            ("Match", "kube.*".into()),
-            ("Key_Name", "log".into()),
-            ("Parser", "json_timestamp".into()),
-            ("Reserve_Data", "On".into()),
-            ("Preserve_Key", "Off".into()),
-        ],
-    );
-    section(
-        &mut conf,
-        "FILTER",
-        &[
-            ("Name", "modify".into()),
-            ("Match", "kube.*".into()),
-            ("Remove", "kubernetes".into()),
-            ("Hard_rename", "timestamp timestamp_raw".into()),
         ],
     );
     section(
@@ -219,7 +247,11 @@ pub fn fluent_bit_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String,
                 "/var/run/secrets/kubernetes.io/serviceaccount/token".into(),
             ),
             ("Kube_Tag_Prefix", "kube.var.log.containers.".into()),
+            // A JSON line is parsed (its `timestamp` becoming the event time) and nested
+            // under `app`; other lines stay in `log`.
             ("Merge_Log", "On".into()),
+            ("Merge_Log_Key", APP_KEY.into()),
+            ("Merge_Parser", "json_timestamp".into()),
             ("Keep_Log", "Off".into()),
             ("K8S-Logging.Parser", "On".into()),
             ("K8S-Logging.Exclude", "On".into()),
@@ -236,17 +268,19 @@ pub fn fluent_bit_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String,
     let mut output = vec![
         ("Name", "es".to_string()),
         ("Match", "kube.*".into()),
-        ("Host", es.host.clone()),
+        ("Host", fb(&es.host)),
         ("Port", es.port.to_string()),
     ];
     if !es.path.is_empty() {
-        output.push(("Path", es.path.clone()));
+        output.push(("Path", fb(&es.path)));
     }
     output.extend([
-        ("Index", v.names.alias.clone()),
+        ("Index", fb(&v.names.alias)),
         ("Suppress_Type_Name", "On".into()),
         ("Write_Operation", "create".into()),
-        ("HTTP_User", v.names.collector_user()),
+        // An id hashed from the record: a chunk sent again is answered 409, not copied.
+        ("Generate_ID", "On".into()),
+        ("HTTP_User", fb(&v.names.collector_user())),
         ("HTTP_Passwd", format!("${{{PASSWORD_ENV}}}")),
         ("Time_Key", "timestamp".into()),
         ("Replace_Dots", "On".into()),
@@ -257,15 +291,15 @@ pub fn fluent_bit_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String,
             ("tls", "On".to_string()),
             ("tls.verify", "On".into()),
             ("tls.verify_hostname", "On".into()),
-            ("tls.vhost", es.host.clone()),
+            ("tls.vhost", fb(&es.host)),
         ]);
         if super::es_ca_source(v).is_some() {
             output.push(("tls.ca_file", format!("{CA_DIR}/{}", names::CA_CERT_KEY)));
         }
     }
     output.extend([
-        ("Retry_Limit", "False".to_string()),
-        ("storage.total_limit_size", c.total_limit_size.clone()),
+        ("Retry_Limit", FLUENT_BIT_RETRY_LIMIT.to_string()),
+        ("storage.total_limit_size", fb(&c.total_limit_size)),
     ]);
     section(&mut conf, "OUTPUT", &output);
 
@@ -295,9 +329,11 @@ pub fn fluent_bit_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String,
     ])
 }
 
-/// `Set key value` of the modify filter; values with spaces are quoted (validated values
-/// hold no quotes or backslashes).
+/// `Set key value` of the modify filter, by the Fluent Bit rule; values with spaces are
+/// quoted (inert values hold no quotes or backslashes).
 fn format_set(key: &str, value: &str) -> String {
+    let key = field_key(key);
+    let value = fluent_bit::value(value);
     if value.contains(char::is_whitespace) {
         format!("{key} \"{value}\"")
     } else {
@@ -309,8 +345,8 @@ fn format_set(key: &str, value: &str) -> String {
 pub fn fluentd_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String, String> {
     let c = &v.collector;
     let es = endpoint(v, ctx);
-    let quoted = |s: &str| format!("\"{s}\"");
-    let exclude: Vec<String> = exclude_paths(v).iter().map(|p| quoted(p)).collect();
+    let paths = fluentd::quoted(&comma_list(&c.paths));
+    let exclude = fluentd::quoted(&comma_list(&exclude_paths(v)));
     let mut conf = format!(
         "# Fluentd configuration of MeshLogging {}/{}, managed by meshlogging-operator.\n",
         v.namespace, v.name
@@ -338,7 +374,7 @@ pub fn fluentd_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String, St
   @type tail
   @id in_tail_container_logs
   path {paths}
-  exclude_path [{exclude}]
+  exclude_path {exclude}
   pos_file {STATE_DIR}/containers.log.pos
   tag kubernetes.*
   read_from_head true
@@ -359,13 +395,15 @@ pub fn fluentd_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String, St
   separator ""
 </filter>
 
-# JSON logs are merged into the record; their `timestamp` becomes the event time.
+# A JSON log line is nested under `{APP_KEY}` (so no application can clash with the
+# schema); its `timestamp` becomes the event time. Other lines stay in `log`.
 <filter kubernetes.**>
   @type parser
   key_name log
   reserve_data true
   remove_key_name_field true
   emit_invalid_record_to_error false
+  hash_value_field {APP_KEY}
   <parse>
     @type json
     time_key timestamp
@@ -392,47 +430,56 @@ pub fn fluentd_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String, St
   </record>
 </filter>
 "#,
-        paths = c.paths.join(","),
-        exclude = exclude.join(", "),
     );
     if !c.fields.is_empty() {
         conf.push_str("\n<filter kubernetes.**>\n  @type record_transformer\n  <record>\n");
         for (key, value) in &c.fields {
-            let _ = writeln!(conf, "    {key} '{value}'");
+            let _ = writeln!(conf, "    {} {}", field_key(key), fluentd::quoted(value));
         }
         conf.push_str("  </record>\n</filter>\n");
     }
-    let _ = write!(
-        conf,
+    conf.push_str(
         r#"
-<match kubernetes.**>
-  @type elasticsearch
-  @id out_es
-  host {host}
-  port {port}
-  scheme {scheme}
+# A document id hashed from the whole record, its tag and time: a retried chunk is
+# answered 409 for what was already indexed, never indexed twice.
+<filter kubernetes.**>
+  @type elasticsearch_genid
+  hash_id_key _hash
+  use_record_as_seed true
+  use_entire_record true
+  include_tag_in_seed true
+  include_time_in_seed true
+  hash_type sha256
+</filter>
 "#,
-        host = es.host,
-        port = es.port,
-        scheme = es.scheme(),
     );
-    if !es.path.is_empty() {
-        let _ = writeln!(conf, "  path {}", es.path);
-    }
-    if es.tls {
-        conf.push_str("  ssl_verify true\n");
-        if super::es_ca_source(v).is_some() {
-            let _ = writeln!(conf, "  ca_file {CA_DIR}/{}", names::CA_CERT_KEY);
+    let deadletter = v.names.deadletter_index();
+    let output = |id: &str, index: &str, buffer: &str| {
+        let mut out = format!(
+            "  @type elasticsearch\n  @id {id}\n  host {host}\n  port {port}\n  scheme {scheme}\n",
+            host = fluentd::quoted(&es.host),
+            port = es.port,
+            scheme = es.scheme(),
+        );
+        if !es.path.is_empty() {
+            let _ = writeln!(out, "  path {}", fluentd::quoted(&es.path));
         }
-    }
-    let _ = write!(
-        conf,
-        r##"  user {user}
+        if es.tls {
+            out.push_str("  ssl_verify true\n");
+            if super::es_ca_source(v).is_some() {
+                let _ = writeln!(out, "  ca_file {CA_DIR}/{}", names::CA_CERT_KEY);
+            }
+        }
+        let _ = write!(
+            out,
+            r##"  user {user}
   password "#{{ENV['{PASSWORD_ENV}']}}"
-  index_name {alias}
+  index_name {index}
   logstash_format false
   include_timestamp false
   write_operation create
+  id_key _hash
+  remove_keys _hash
   suppress_type_name true
   verify_es_version_at_startup false
   default_elasticsearch_version 8
@@ -441,7 +488,7 @@ pub fn fluentd_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String, St
   log_es_400_reason true
   <buffer>
     @type file
-    path {STATE_DIR}/buffer
+    path {STATE_DIR}/{buffer}
     flush_mode interval
     flush_interval {flush}
     flush_thread_count 2
@@ -452,15 +499,60 @@ pub fn fluentd_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String, St
     retry_max_interval 30
     retry_forever true
   </buffer>
-</match>
 "##,
-        user = v.names.collector_user(),
-        alias = v.names.alias,
-        flush = c.flush_interval,
-        chunk = c.chunk_limit_size,
-        total = c.total_limit_size,
+            user = fluentd::quoted(&v.names.collector_user()),
+            index = fluentd::quoted(index),
+            flush = fluentd::quoted(&c.flush_interval),
+            chunk = fluentd::quoted(&c.chunk_limit_size),
+            total = fluentd::quoted(&c.total_limit_size),
+        );
+        out
+    };
+    let _ = write!(
+        conf,
+        r#"
+# Network errors, 429 and 5xx are retried forever from the disk buffer; a record
+# Elasticsearch refuses (400) goes to the @ERROR label below instead of blocking the buffer.
+<match kubernetes.**>
+{main}</match>
+
+# Refused records, kept whole as a JSON string (so they cannot be refused again) with
+# their tag and time, in the dead-letter index <index>-deadletter.
+<label @ERROR>
+  <filter **>
+    @type record_transformer
+    enable_ruby true
+    renew_record true
+    <record>
+      timestamp ${{Time.at(time).utc.strftime('%Y-%m-%dT%H:%M:%S.%LZ')}}
+      tag ${{tag}}
+      record ${{record.to_json}}
+    </record>
+  </filter>
+  <filter **>
+    @type elasticsearch_genid
+    hash_id_key _hash
+    use_record_as_seed true
+    use_entire_record true
+    hash_type sha256
+  </filter>
+  <match **>
+{dead}  </match>
+</label>
+"#,
+        main = output("out_es", &v.names.alias, "buffer"),
+        dead = indent(&output(
+            "out_es_deadletter",
+            &deadletter,
+            "deadletter-buffer"
+        )),
     );
     BTreeMap::from([("fluent.conf".to_string(), conf)])
+}
+
+/// `text` indented by two more spaces (a directive nested one level deeper).
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 fn config_map(v: &Validated, ctx: &RenderContext) -> ConfigMap {
@@ -509,7 +601,7 @@ fn daemonset(v: &Validated, ctx: &RenderContext) -> DaemonSet {
         host_path("varlog", "/var/log".to_string(), "Directory"),
         host_path(
             "state",
-            names::collector_state_dir(n, &v.namespace),
+            names::collector_state_dir(&v.uid),
             "DirectoryOrCreate",
         ),
         config_map_volume("config", names::collector(n)),

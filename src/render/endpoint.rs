@@ -45,9 +45,11 @@ impl Endpoint {
             && host
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+        // The same characters as the CRD's rule on the URL: nothing any collector
+        // configuration format gives a meaning (`$`, `#`, `{`, quotes, spaces).
         let valid_path = path
             .chars()
-            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\'');
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '%' | '/' | '-'));
         (valid_host && valid_path).then(|| Self {
             tls,
             host: host.to_string(),
@@ -80,5 +82,8 @@ mod tests {
         assert_eq!(Endpoint::parse("ftp://x"), None);
         assert_eq!(Endpoint::parse("https://"), None);
         assert_eq!(Endpoint::parse("https://host:port"), None);
+        assert_eq!(Endpoint::parse("https://user:pass@host"), None);
+        assert_eq!(Endpoint::parse("https://host/${COLLECTOR_PASSWORD}"), None);
+        assert_eq!(Endpoint::parse("https://host/#{1}"), None);
     }
 }

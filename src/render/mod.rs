@@ -14,6 +14,7 @@
 //! empty placeholders. `apiVersion`/`kind` are set by the applier from the type.
 
 pub mod collector;
+pub mod config_format;
 pub mod elasticsearch;
 pub mod endpoint;
 pub mod kibana;
@@ -247,10 +248,10 @@ fn runtime_default_seccomp() -> SeccompProfile {
     }
 }
 
-/// A configuration file of `key: value` lines with JSON-quoted values, which YAML reads as
-/// the same scalars and lists (Elasticsearch and Kibana both take flat dotted keys). Keys
-/// are plain setting names (validated), so they need no quoting.
-fn flat_yaml(header: &str, settings: &BTreeMap<String, serde_json::Value>) -> String {
+/// A configuration file of `key: value` lines (Elasticsearch and Kibana both take flat
+/// dotted keys), keys and values written by the YAML rule of [`config_format::yaml`]: any
+/// string reads back as itself and no value adds a key.
+pub fn flat_yaml(header: &str, settings: &BTreeMap<String, serde_json::Value>) -> String {
     let mut out = String::new();
     for line in header.lines() {
         out.push_str("# ");
@@ -258,9 +259,9 @@ fn flat_yaml(header: &str, settings: &BTreeMap<String, serde_json::Value>) -> St
         out.push('\n');
     }
     for (key, value) in settings {
-        out.push_str(key);
+        out.push_str(&config_format::yaml::key(key));
         out.push_str(": ");
-        out.push_str(&value.to_string());
+        out.push_str(&config_format::yaml::value(value));
         out.push('\n');
     }
     out

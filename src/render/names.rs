@@ -176,9 +176,22 @@ pub fn legacy_collector_cluster_role_binding(name: &str, namespace: &str) -> Str
 }
 
 /// Directory on each node where the collector keeps its read positions and its buffer,
-/// one per MeshLogging so two stacks never share state.
-pub fn collector_state_dir(name: &str, namespace: &str) -> String {
-    format!("/var/lib/meshlogging/{namespace}_{name}")
+/// one per MeshLogging *object* (its uid), so two stacks never share state and a later
+/// resource of the same name never replays an old one's buffer (possibly to a new URL).
+/// The uid is the API server's (a UUID); anything but `[A-Za-z0-9-]` is replaced so it
+/// stays one path segment.
+pub fn collector_state_dir(uid: &str) -> String {
+    let segment: String = uid
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("/var/lib/meshlogging/{segment}")
 }
 
 /// The URL of the managed cluster's REST API: `https://<n>-es-http.<ns>.svc:9200`.
@@ -246,6 +259,23 @@ mod tests {
         assert_eq!(
             legacy_collector_cluster_role_binding("prod-logs", "team"),
             legacy_collector_cluster_role_binding("logs", "team-prod")
+        );
+    }
+
+    /// The repro: the buffer was `/var/lib/meshlogging/<ns>_<name>`, so a new
+    /// resource of the same name replayed the old one's buffer.
+    #[test]
+    fn state_dir_is_keyed_by_uid() {
+        let a = collector_state_dir("0b7c6f1e-1111-4a4a-9b9b-000000000001");
+        let b = collector_state_dir("0b7c6f1e-1111-4a4a-9b9b-000000000002");
+        assert_eq!(
+            a,
+            "/var/lib/meshlogging/0b7c6f1e-1111-4a4a-9b9b-000000000001"
+        );
+        assert_ne!(a, b);
+        assert_eq!(
+            collector_state_dir("../../etc"),
+            "/var/lib/meshlogging/______etc"
         );
     }
 
