@@ -80,7 +80,7 @@ fn rendered_policies_are_valid_by_elasticsearch() {
     let examples = requests.len();
     let mut specs = 0;
     let mut with_slm = 0;
-    for (i, spec) in sample(support::specgen::spec(), 800)
+    for (i, spec) in sample(support::specgen::spec(), 1200)
         .into_iter()
         .enumerate()
     {

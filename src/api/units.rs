@@ -4,8 +4,9 @@
 
 /// An Elasticsearch time value: a whole number and one of ES's units.
 pub const TIME_PATTERN: &str = r"^[0-9]{1,18}(d|h|m|s|ms|micros|nanos)$";
-/// An Elasticsearch byte size, lowercase units as Elasticsearch prints them.
-pub const BYTES_PATTERN: &str = r"^[0-9]{1,18}(\.[0-9]{1,4})?(b|kb|mb|gb|tb|pb)$";
+/// An Elasticsearch byte size, lowercase units as Elasticsearch prints them. Fractions
+/// only with a unit above bytes: Elasticsearch parses `3.5b` as a whole number and fails.
+pub const BYTES_PATTERN: &str = r"^([0-9]{1,18}b|[0-9]{1,18}(\.[0-9]{1,4})?(kb|mb|gb|tb|pb))$";
 /// An index or alias name, spelled positively: lowercase ASCII letters, digits, `.`, `_`
 /// and `-`, starting with a letter or digit. A subset of what Elasticsearch accepts, and
 /// one that needs no quoting in any configuration format the operator writes (no

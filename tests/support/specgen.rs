@@ -105,7 +105,7 @@ pub fn managed() -> impl Strategy<Value = Value> {
 
 pub fn external() -> impl Strategy<Value = Value> {
     (
-        "https?://[a-z]{1,10}(\\.[a-z]{2,5})?(:[0-9]{1,5})?(/[a-z]{0,5})?",
+        "https://[a-z]{1,10}(\\.[a-z]{2,5})?(:[0-9]{1,5})?(/[a-z]{0,5})?",
         of("[a-z]{1,8}"),
     )
         .prop_map(|(url, ca)| {
