@@ -1,0 +1,136 @@
+//! No secret in the operator's logs or reports, at TRACE level, through a sync pass, a
+//! rotated password, a retried failure and a refused login. Its own test binary: it
+//! installs the global log subscriber.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+mod support;
+
+use es_sim::{EsSim, Fault};
+use meshlogging_operator::api::AppliedStatus;
+use meshlogging_operator::elastic::sync::{Passwords, SyncInput};
+use meshlogging_operator::elastic::{
+    ClientConfig, Credentials, DesiredConfig, EsClient, RetryPolicy, SyncReport, desired, sync,
+};
+use support::operator::ELASTIC_PASSWORD;
+
+const COLLECTOR_PASSWORD: &str = "collector-Pw-77ab20";
+const KIBANA_PASSWORD: &str = "kibana-Pw-0c4e91";
+const OWNER: &str = "logging/mcp-mesh-logs";
+
+fn example(name: &str) -> meshlogging_operator::api::MeshLoggingSpec {
+    support::example(name).spec
+}
+
+async fn sim() -> EsSim {
+    support::es_sim(1).await
+}
+
+fn client_as(sim: &EsSim, password: &str) -> EsClient {
+    EsClient::new(ClientConfig {
+        url: sim.url(),
+        credentials: Some(Credentials {
+            username: "elastic".into(),
+            password: password.into(),
+        }),
+        ca_pem: sim.ca_pem().map(String::into_bytes),
+        request_timeout: Duration::from_secs(5),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_secs(3),
+        },
+    })
+    .expect("client")
+}
+
+fn client(sim: &EsSim) -> EsClient {
+    client_as(sim, ELASTIC_PASSWORD)
+}
+
+async fn pass(
+    client: &EsClient,
+    desired: &DesiredConfig,
+    prev: &AppliedStatus,
+) -> (SyncReport, AppliedStatus) {
+    let pw = Passwords {
+        collector: COLLECTOR_PASSWORD.into(),
+        kibana: Some(KIBANA_PASSWORD.into()),
+    };
+    let no_missing = BTreeMap::new();
+    let report = sync(
+        client,
+        desired,
+        SyncInput {
+            passwords: &pw,
+            previously_applied: prev,
+            missing_credentials: &no_missing,
+        },
+    )
+    .await;
+    let applied = report.applied(&desired.write_alias.alias, prev);
+    (report, applied)
+}
+
+#[tokio::test]
+async fn no_password_appears_in_the_logs() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The only test of this binary, so the subscriber can be global: a thread-local one
+    // raced other tests' threads over tracing's per-callsite interest cache.
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+
+    let sim = sim().await;
+    let desired = desired(&example("production.yaml"), OWNER);
+    let (first, applied) = pass(&client(&sim), &desired, &AppliedStatus::default()).await;
+    // A rotated Kibana password, a failure path and a refused login, all logged.
+    sim.with_state(|s| {
+        if let Some(u) = s.users.get_mut("kibana_system") {
+            u.password = Some("rotated".into());
+        }
+    });
+    sim.inject(Fault::Status {
+        status: 503,
+        count: 1,
+        path_prefix: Some("/_snapshot".into()),
+    });
+    let (second, _) = pass(&client(&sim), &desired, &applied).await;
+    let (third, _) = pass(&client_as(&sim, "wrong-Pw-9911"), &desired, &applied).await;
+
+    let logs = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("utf8");
+    assert!(
+        logs.contains("retrying Elasticsearch request"),
+        "the log was captured"
+    );
+    let reports = format!("{first:?}{second:?}{third:?}");
+    for secret in [
+        ELASTIC_PASSWORD,
+        COLLECTOR_PASSWORD,
+        KIBANA_PASSWORD,
+        "wrong-Pw-9911",
+    ] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+        assert!(!reports.contains(secret), "{secret} in a report");
+    }
+    use base64::Engine as _;
+    let header =
+        base64::engine::general_purpose::STANDARD.encode(format!("elastic:{ELASTIC_PASSWORD}"));
+    assert!(!logs.contains(&header), "basic-auth header in the logs");
+}
