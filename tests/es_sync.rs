@@ -154,10 +154,13 @@ async fn from_empty_applies_everything_in_dependency_order() {
         "PUT /_component_template/mcp-mesh-logs-settings",
         "GET /_index_template",
         "PUT /_index_template/mcp-mesh-logs",
+        "PUT /_index_template/mcp-mesh-logs-deadletter",
         "GET /_alias/mcp-mesh-logs",
         "PUT /mcp-mesh-logs-000001",
         "GET /_security/role",
         "PUT /_security/role/mcp-mesh-logs-collector",
+        "GET /mcp-mesh-logs-deadletter/_mapping",
+        "PUT /mcp-mesh-logs-deadletter",
         "GET /_security/user",
         "GET /_security/_authenticate",
         "POST /_security/user/kibana_system/_password",
@@ -173,8 +176,24 @@ async fn from_empty_applies_everything_in_dependency_order() {
         sim.requests().len(),
         sim.write_requests().len()
     );
-    assert_eq!(report.writes(), 10);
-    assert_eq!(sim.write_requests().len(), 10);
+    assert_eq!(report.writes(), 12);
+    assert_eq!(sim.write_requests().len(), 12);
+
+    // The dead-letter index gets its own template, not the log indices' rollover alias
+    // and ILM policy (which would put it in an ILM error step).
+    let lifecycle = |index: &str| {
+        sim.with_state(|s| {
+            s.indices[index]
+                .settings
+                .get("index.lifecycle.name")
+                .cloned()
+        })
+    };
+    assert_eq!(
+        lifecycle("mcp-mesh-logs-000001"),
+        Some(json!("mcp-mesh-logs"))
+    );
+    assert_eq!(lifecycle("mcp-mesh-logs-deadletter"), None);
 
     // What landed is what was meant.
     let state = fingerprint(&sim);
@@ -543,8 +562,8 @@ async fn a_pass_interrupted_after_any_request_converges_to_the_same_state() {
         let bootstrap: Vec<String> = sim.with_state(|s| s.indices.keys().cloned().collect());
         assert_eq!(
             bootstrap,
-            ["mcp-mesh-logs-000001"],
-            "interrupted at request {n}"
+            ["mcp-mesh-logs-000001", "mcp-mesh-logs-deadletter"],
+            "interrupted at request {n}: one bootstrap index, one dead-letter index"
         );
     }
 }

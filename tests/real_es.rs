@@ -123,8 +123,14 @@ async fn every_example_applies_what_the_cluster_serves_and_a_second_pass_changes
             templates.failed
         );
         assert_eq!(
+            first.kind(Kind::DeadLetterIndex).created,
+            vec![format!("{index}-deadletter")],
+            "{example}: {:?}",
+            first.kind(Kind::DeadLetterIndex).failed
+        );
+        assert_eq!(
             first.kind(Kind::IndexTemplate).created,
-            vec![index.clone()],
+            vec![index.clone(), format!("{index}-deadletter")],
             "{example}: {:?}",
             first.kind(Kind::IndexTemplate).failed
         );
@@ -243,12 +249,14 @@ async fn logs_written_through_the_alias_roll_over_into_an_index_with_the_templat
     let report = pass(&client, &desired, &AppliedStatus::default()).await;
     assert_eq!(report.write_index, Some(format!("{index}-000001")));
 
+    // A document as the collectors write it: their own fields at the top, the service's
+    // JSON log line nested under `app`.
     let doc = |msg: &str, level: &str| {
         json!({
             "timestamp": "2026-11-30T08:00:00.123456Z",
-            "level": level,
-            "msg": msg,
-            "service": { "name": "registry" },
+            "stream": "stdout",
+            "kubernetes": { "namespace_name": "mesh", "pod_name": "registry-0" },
+            "app": { "level": level, "msg": msg, "service": { "name": "registry" } },
         })
     };
     client
@@ -265,8 +273,8 @@ async fn logs_written_through_the_alias_roll_over_into_an_index_with_the_templat
             "test",
             &format!("/{index}/_search"),
             &json!({ "query": { "bool": { "filter": [
-                { "match": { "msg": "refused" } },
-                { "term": { "level": "ERROR" } },
+                { "match": { "app.msg": "refused" } },
+                { "term": { "app.level": "ERROR" } },
                 { "range": { "timestamp": { "gte": "2026-11-30T00:00:00Z" } } },
             ] } } }),
         )
@@ -291,10 +299,11 @@ async fn logs_written_through_the_alias_roll_over_into_an_index_with_the_templat
 
     let mapping = get(&client, &format!("/{second}/_mapping")).await;
     let props = &mapping[&second]["mappings"]["properties"];
-    assert_eq!(props["msg"]["analyzer"], json!("log_analyzer"), "{props}");
+    let app = &props["app"]["properties"];
+    assert_eq!(app["msg"]["analyzer"], json!("log_analyzer"), "{props}");
     assert_eq!(props["timestamp"]["type"], json!("date"));
     assert_eq!(
-        props["service"]["properties"]["name"]["type"],
+        app["service"]["properties"]["name"]["type"],
         json!("keyword")
     );
     let settings = get(&client, &format!("/{second}/_settings")).await;
@@ -311,6 +320,38 @@ async fn logs_written_through_the_alias_roll_over_into_an_index_with_the_templat
     );
     let count = get(&client, &format!("/{second}/_count")).await;
     assert_eq!(count["count"], json!(1), "the new line is in the new index");
+
+    // A line whose shape the schema refuses (`service` is an object there) is refused by
+    // Elasticsearch; the collector then writes it, verbatim, to the dead-letter index,
+    // which takes anything and carries neither the rollover alias nor the ILM settings.
+    let refused = json!({ "timestamp": "2026-11-30T08:00:01Z", "app": { "service": "x" } });
+    let e = client
+        .post("test", &format!("/{index}/_doc"), &refused)
+        .await
+        .expect_err("the mapping refuses it");
+    assert_eq!(e.status(), Some(400), "{e}");
+    let deadletter = format!("{index}-deadletter");
+    client
+        .post(
+            "test",
+            &format!("/{deadletter}/_doc?refresh=true"),
+            &json!({
+                "timestamp": "2026-11-30T08:00:01Z",
+                "tag": "kube.var.log.containers.x",
+                "record": refused.to_string(),
+            }),
+        )
+        .await
+        .expect("the dead-letter index takes the refused record");
+    let settings = get(&client, &format!("/{deadletter}/_settings")).await;
+    let s = &settings[&deadletter]["settings"]["index"];
+    assert!(s.get("lifecycle").is_none(), "{s}");
+    let alias = get(&client, &format!("/{deadletter}/_alias")).await;
+    assert_eq!(
+        alias[&deadletter]["aliases"],
+        json!({}),
+        "not behind the write alias"
+    );
 }
 
 #[tokio::test]
@@ -501,7 +542,7 @@ async fn elasticsearch_killed_mid_pass_is_unreachable_then_recovers_with_one_boo
     let names: Vec<&String> = indices.as_object().expect("indices").keys().collect();
     assert_eq!(
         names,
-        vec![&format!("{index}-000001")],
+        vec![&format!("{index}-000001"), &format!("{index}-deadletter")],
         "one bootstrap index"
     );
 }
@@ -582,14 +623,17 @@ async fn index_names_that_prefix_each_other_conflict_before_elasticsearch_has_to
     let longer = format!("{base}-prod");
     let second = desired(&spec_for("minimal", &longer), &format!("b/{longer}"));
     let report = pass(&client, &second, &AppliedStatus::default()).await;
+    // Both of its index templates (logs and dead letters) overlap the first's patterns.
     let it = &report.kind(Kind::IndexTemplate).failed;
-    assert_eq!(it.len(), 1, "{report:#?}");
-    assert_eq!(it[0].reason, "Conflict");
-    assert!(
-        it[0].message.contains(&format!("MeshLogging a/{base}")),
-        "{}",
-        it[0].message
-    );
+    assert_eq!(it.len(), 2, "{report:#?}");
+    for f in it {
+        assert_eq!(f.reason, "Conflict");
+        assert!(
+            f.message.contains(&format!("MeshLogging a/{base}")),
+            "{}",
+            f.message
+        );
+    }
     assert_eq!(
         failed_reasons(&report, Kind::WriteAlias),
         BTreeSet::from(["DependencyFailed"])

@@ -144,6 +144,9 @@ pub struct DesiredConfig {
     pub index_templates: BTreeMap<String, Value>,
     /// The write alias.
     pub write_alias: WriteAlias,
+    /// The dead-letter index the collectors write refused records to (created once; its
+    /// template is among `index_templates`).
+    pub deadletter_index: String,
     /// Roles: name -> body.
     pub roles: BTreeMap<String, Value>,
     /// Users: name -> user.
@@ -190,15 +193,38 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
             }),
         ),
     ]);
-    let index_templates = BTreeMap::from([(
-        names.index_template(),
-        json!({
-            "index_patterns": [names.index_pattern()],
-            "composed_of": [names.settings_template(), names.mappings_template()],
-            "priority": INDEX_TEMPLATE_PRIORITY,
-            "_meta": meta,
-        }),
-    )]);
+    let deadletter = names.deadletter_index();
+    let index_templates = BTreeMap::from([
+        (
+            names.index_template(),
+            json!({
+                "index_patterns": [names.index_pattern()],
+                "composed_of": [names.settings_template(), names.mappings_template()],
+                "priority": INDEX_TEMPLATE_PRIORITY,
+                "_meta": meta,
+            }),
+        ),
+        // The dead-letter index also matches `<index>-*`; a template of higher priority
+        // keeps the log indices' rollover alias and ILM policy off it (Elasticsearch
+        // applies only the highest-priority matching template).
+        (
+            deadletter.clone(),
+            json!({
+                "index_patterns": [deadletter.clone()],
+                // As Elasticsearch returns it, so a no-op pass compares equal.
+                "composed_of": [],
+                "priority": INDEX_TEMPLATE_PRIORITY + 1,
+                "template": {
+                    "settings": { "index": {
+                        "number_of_shards": 1,
+                        "number_of_replicas": spec.index.replicas,
+                    } },
+                    "mappings": with_meta(log_schema::deadletter_mappings(), &meta),
+                },
+                "_meta": meta,
+            }),
+        ),
+    ]);
     let write_alias = WriteAlias {
         alias: names.alias.clone(),
         bootstrap_index: names.bootstrap_index(),
@@ -275,6 +301,7 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
         component_templates,
         index_templates,
         write_alias,
+        deadletter_index: deadletter,
         roles,
         users,
         repositories,

@@ -33,12 +33,19 @@ fn keywords(fields: &[&str]) -> Value {
     json!({ "properties": props })
 }
 
+/// Key the collectors nest a JSON log line under (`render::collector::APP_KEY`).
+pub const APP: &str = "app";
+
 /// The mappings of the log indices.
+///
+/// The collector's own fields are at the top (`timestamp`, `kubernetes.*` from the
+/// metadata filter, `stream`, `log`, `spec.collector.fields`); what a service logs as JSON
+/// is nested under [`APP`], so no application can clash with them, and the mesh's log
+/// schema (`level`, `msg`, `service`, ...) is mapped there.
 ///
 /// Differences from the recipe, on purpose: `timestamp` also accepts timestamps without
 /// fractions and epoch millis (services log `isoformat()` with microseconds or none), and
-/// the collector's own fields (`kubernetes.*` from the metadata filter, `stream`, `log`)
-/// are mapped so they do not fall to dynamic mapping.
+/// the collector's own fields are mapped so they do not fall to dynamic mapping.
 pub fn mappings() -> Value {
     json!({
         "dynamic_templates": [
@@ -51,15 +58,8 @@ pub fn mappings() -> Value {
         ],
         "properties": {
             "timestamp": { "type": "date", "format": "strict_date_optional_time||epoch_millis" },
-            "level": { "type": "keyword" },
-            "msg": {
-                "type": "text",
-                "analyzer": LOG_ANALYZER,
-                "fields": { "keyword": { "type": "keyword", "ignore_above": 256 } }
-            },
             "log": { "type": "text" },
             "stream": { "type": "keyword" },
-            "service": keywords(&["name", "version", "environment", "instance_id"]),
             "kubernetes": {
                 "properties": {
                     "namespace": { "type": "keyword" },
@@ -74,6 +74,21 @@ pub fn mappings() -> Value {
                     "annotations": { "type": "object", "enabled": false }
                 }
             },
+            APP: { "properties": app_properties() },
+        }
+    })
+}
+
+/// The mesh's log schema: what its services log as JSON.
+fn app_properties() -> Value {
+    json!({
+            "level": { "type": "keyword" },
+            "msg": {
+                "type": "text",
+                "analyzer": LOG_ANALYZER,
+                "fields": { "keyword": { "type": "keyword", "ignore_above": 256 } }
+            },
+            "service": keywords(&["name", "version", "environment", "instance_id"]),
             "trace": keywords(&["trace_id", "span_id", "trace_flags"]),
             "request_id": { "type": "keyword" },
             "user_id": { "type": "keyword" },
@@ -119,6 +134,18 @@ pub fn mappings() -> Value {
                     "function": { "type": "keyword" }
                 }
             }
+    })
+}
+
+/// The mappings of the dead-letter index: records Elasticsearch refused, kept verbatim as
+/// a string (never parsed into fields, so nothing in them can be refused again).
+pub fn deadletter_mappings() -> Value {
+    json!({
+        "dynamic": "false",
+        "properties": {
+            "timestamp": { "type": "date", "format": "strict_date_optional_time||epoch_millis" },
+            "tag": { "type": "keyword" },
+            "record": { "type": "text", "index": false },
         }
     })
 }

@@ -39,6 +39,8 @@ pub enum Kind {
     IndexTemplate,
     /// The bootstrap index and write alias.
     WriteAlias,
+    /// The dead-letter index of refused records.
+    DeadLetterIndex,
     /// Security roles.
     Role,
     /// Security users (and the `kibana_system` password).
@@ -51,11 +53,12 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in apply order.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::IlmPolicy,
         Kind::ComponentTemplate,
         Kind::IndexTemplate,
         Kind::WriteAlias,
+        Kind::DeadLetterIndex,
         Kind::Role,
         Kind::User,
         Kind::SnapshotRepository,
@@ -69,6 +72,7 @@ impl Kind {
             Kind::ComponentTemplate => "component template",
             Kind::IndexTemplate => "index template",
             Kind::WriteAlias => "write alias",
+            Kind::DeadLetterIndex => "dead-letter index",
             Kind::Role => "role",
             Kind::User => "user",
             Kind::SnapshotRepository => "snapshot repository",
@@ -308,6 +312,7 @@ pub async fn cleanup(
             bootstrap_index: String::new(),
             body: Value::Null,
         },
+        deadletter_index: String::new(),
         roles: BTreeMap::new(),
         users: BTreeMap::new(),
         repositories: BTreeMap::new(),
@@ -697,6 +702,8 @@ async fn run(
         &mut current,
     )
     .await?;
+    deadletter_index(client, desired, report).await?;
+
     // The collector's user exists only once the alias it writes to is this resource's:
     // before that, its writes could land in someone else's index or make one.
     let alias_ready = report.kind(Kind::WriteAlias).failed.is_empty();
@@ -998,6 +1005,62 @@ async fn write_alias(
             }
         }
         Err(e) => fail(kind_report, alias, e, false),
+    }
+}
+
+/// Creates the dead-letter index once (the collector may not create indices), after its
+/// template; an index of that name that is not this resource's is reported, not used.
+async fn deadletter_index(
+    client: &EsClient,
+    desired: &DesiredConfig,
+    report: &mut SyncReport,
+) -> Result<(), Abort> {
+    let index = &desired.deadletter_index;
+    let template_ok = report.kind(Kind::IndexTemplate).owned().contains(index);
+    let kind_report = report.kinds.entry(Kind::DeadLetterIndex).or_default();
+    let path = format!("/{}", encode(index));
+    match client
+        .get("indices.get_mapping", &format!("{path}/_mapping"))
+        .await
+    {
+        Err(e) => return fail(kind_report, index, e, false),
+        Ok(Some(found)) => {
+            let meta = found.get(index).and_then(|m| m.pointer("/mappings/_meta"));
+            match marker_owner(meta) {
+                Some(o) if o == desired.owner => kind_report.unchanged.push(index.clone()),
+                holder => kind_report.failed.push(failure(
+                    index,
+                    "Conflict",
+                    format!(
+                        "index {index} exists and belongs to {}; not used",
+                        holder.map_or("no MeshLogging".to_string(), |h| format!("MeshLogging {h}"))
+                    ),
+                    false,
+                )),
+            }
+            return Ok(());
+        }
+        Ok(None) => {}
+    }
+    if !template_ok {
+        kind_report.failed.push(failure(
+            index,
+            "DependencyFailed",
+            format!("{index} not created: its index template is not applied"),
+            false,
+        ));
+        return Ok(());
+    }
+    match client.put("indices.create", &path, &json!({})).await {
+        Ok(_) => {
+            kind_report.created.push(index.clone());
+            Ok(())
+        }
+        Err(EsError::Api { kind, .. }) if kind == "resource_already_exists_exception" => {
+            kind_report.unchanged.push(index.clone());
+            Ok(())
+        }
+        Err(e) => fail(kind_report, index, e, false),
     }
 }
 
@@ -1358,6 +1421,18 @@ async fn delete_backing_indices(
         Err(e) => return fail(report, alias, e, false),
     };
     let prefix = format!("{alias}-");
+    let mut found = found;
+    let deadletter = format!("{alias}-deadletter");
+    if let Ok(Some(Value::Object(more))) = client
+        .get(
+            "indices.get_mapping",
+            &format!("/{}/_mapping", encode(&deadletter)),
+        )
+        .await
+        && let Some(map) = found.as_object_mut()
+    {
+        map.extend(more);
+    }
     let mut indices = Vec::new();
     for (index, mapping) in found.as_object().into_iter().flatten() {
         if !index.starts_with(&prefix) {

@@ -826,6 +826,31 @@ pub fn normalize_mappings(v: &Value) -> EsResult<Value> {
     Ok(Value::Object(m))
 }
 
+/// An index's mappings as Elasticsearch prints them: parameters at their default value are
+/// left out (a `date` field's default `format`), unlike a template's, which are printed as
+/// given.
+pub fn render_index_mappings(mappings: &Value) -> Value {
+    fn strip(v: &mut Value) {
+        let Some(map) = v.as_object_mut() else { return };
+        if map.get("type").and_then(Value::as_str) == Some("date")
+            && map.get("format").and_then(Value::as_str)
+                == Some("strict_date_optional_time||epoch_millis")
+        {
+            map.remove("format");
+        }
+        for key in ["properties", "fields"] {
+            if let Some(props) = map.get_mut(key).and_then(Value::as_object_mut) {
+                props.values_mut().for_each(strip);
+            }
+        }
+    }
+    let mut out = mappings.clone();
+    if let Some(props) = out.get_mut("properties").and_then(Value::as_object_mut) {
+        props.values_mut().for_each(strip);
+    }
+    out
+}
+
 fn normalize_properties(props: &Value, path: &str) -> EsResult<Value> {
     let Value::Object(props) = props else {
         return Err(mapping_error(format!(

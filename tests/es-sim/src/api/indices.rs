@@ -12,8 +12,8 @@ use super::templates::{compose, find_template};
 use super::{Ctx, Reply, ResolveOpts, resolve_indices};
 use crate::error::{EsError, EsResult};
 use crate::settings::{
-    merge_mappings, normalize_index_settings, normalize_mappings, render_settings,
-    validate_index_settings, validate_mapping_analysis,
+    merge_mappings, normalize_index_settings, normalize_mappings, render_index_mappings,
+    render_settings, validate_index_settings, validate_mapping_analysis,
 };
 use crate::state::{AliasMeta, Index, State};
 use crate::util::{
@@ -232,7 +232,7 @@ fn index_body(ix: &Index, features: &[&str], flat: bool) -> Value {
         m.insert("aliases".into(), Value::Object(al));
     }
     if features.contains(&"mappings") {
-        m.insert("mappings".into(), ix.mappings.clone());
+        m.insert("mappings".into(), render_index_mappings(&ix.mappings));
     }
     if features.contains(&"settings") {
         m.insert("settings".into(), render_settings(&ix.settings, flat));
@@ -312,7 +312,7 @@ pub fn get_mapping(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     for n in names {
         out.insert(
             n.clone(),
-            json!({"mappings": ctx.state.indices[&n].mappings}),
+            json!({"mappings": render_index_mappings(&ctx.state.indices[&n].mappings)}),
         );
     }
     Ok(Reply::ok(Value::Object(out)))
