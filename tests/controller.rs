@@ -661,7 +661,11 @@ async fn an_operator_killed_mid_reconcile_converges_after_restart() {
     );
     sim.with_state(|s| {
         let indices: Vec<&String> = s.indices.keys().collect();
-        assert_eq!(indices, ["mcp-mesh-logs-000001"], "one bootstrap index");
+        assert_eq!(
+            indices,
+            ["mcp-mesh-logs-000001", "mcp-mesh-logs-deadletter"],
+            "one bootstrap index, one dead-letter index"
+        );
         assert!(s.slm_policies.contains_key("daily-snapshots"));
     });
     let secrets = Api::<Secret>::namespaced(client.clone(), &ns)
@@ -1063,5 +1067,78 @@ async fn a_changed_failure_message_is_announced_as_a_new_warning() {
         })
         .await;
     }
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn child_status_changes_do_not_send_the_operator_to_elasticsearch() {
+    let Setup { server, client, ns } = setup("debounce").await;
+    let sim = sim().await;
+    let mut settings = operator::settings(&ns);
+    // Long enough that no resync falls inside the test.
+    settings.resync_ready = Duration::from_secs(300);
+    let op = operator::start_with(
+        server,
+        settings,
+        std::sync::Arc::new(operator::SimEndpoint::new(&sim)),
+        &ns,
+    )
+    .await;
+    kubectl_apply(server, &ns, "minimal.yaml");
+    let name = "mesh-logs";
+    wait_ready(&client, &ns, name).await;
+    sim.clear_requests();
+
+    // The collector rolls out: its DaemonSet's status changes three times, and each change
+    // reaches the operator (the resource's status follows it).
+    let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), &ns);
+    let mls: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
+    for ready in [1, 2, 1] {
+        daemonsets
+            .patch_status(
+                &format!("{name}-collector"),
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": {
+                    "desiredNumberScheduled": 2, "numberReady": ready,
+                    "currentNumberScheduled": 2, "numberMisscheduled": 0,
+                    "observedGeneration": 1, "updatedNumberScheduled": 2,
+                    "numberAvailable": ready,
+                } })),
+            )
+            .await
+            .expect("daemonset status");
+        wait_for(WAIT, "the collector's readiness in the status", || async {
+            let ml = mls.get(name).await.ok()?;
+            let c = ml.status?.collector?;
+            (c.ready_replicas == Some(ready) && c.replicas == Some(2)).then_some(())
+        })
+        .await;
+    }
+    let seen: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        seen,
+        Vec::<String>::new(),
+        "Elasticsearch requests on child changes"
+    );
+
+    // A spec change does go to Elasticsearch.
+    mls.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "spec": { "lifecycle": { "delete": { "minAge": "21d" } } } })),
+    )
+    .await
+    .expect("spec change");
+    wait_for(WAIT, "the new ILM policy", || async {
+        sim.requests()
+            .iter()
+            .any(|r| r.method == "PUT" && r.path.starts_with("/_ilm/policy/"))
+            .then_some(())
+    })
+    .await;
     op.stop().await;
 }

@@ -220,7 +220,13 @@ async fn from_empty_applies_everything_in_dependency_order() {
     );
     assert_eq!(
         state["repositories"]["mcp_mesh_backup"]["settings"],
-        json!({"bucket": "mcp-mesh-logs-backup", "region": "us-east-1"})
+        json!({
+            "bucket": "mcp-mesh-logs-backup",
+            "region": "us-east-1",
+            // Repositories have no _meta: the ownership marker is in their settings.
+            "meshlogging_managed_by": "meshlogging-operator",
+            "meshlogging_owner": OWNER,
+        })
     );
     let slm = &state["slm"]["daily-snapshots"];
     assert_eq!(slm["schedule"], "0 30 1 * * ?");
@@ -619,6 +625,53 @@ async fn objects_of_another_meshlogging_are_not_touched() {
         conflicts[0]
             .message
             .contains("belongs to MeshLogging team-a/logs")
+    );
+}
+
+#[tokio::test]
+async fn a_repository_two_resources_declare_belongs_to_the_first_and_survives_the_second() {
+    let sim = sim().await;
+    let client = client(&sim);
+    // Two resources with their own index names declare the same repository.
+    let mut a = example("production.yaml");
+    a.index.name = "team-a-logs".into();
+    let mut b = example("production.yaml");
+    b.index.name = "team-b-logs".into();
+    if let Some(s) = &mut b.snapshots {
+        s.policies.clear();
+    }
+    let (report, _) = pass(
+        &client,
+        &desired(&a, "team-a/logs"),
+        &AppliedStatus::default(),
+    )
+    .await;
+    assert_clean(&report);
+
+    let (report, b_applied) = pass(
+        &client,
+        &desired(&b, "team-b/logs"),
+        &AppliedStatus::default(),
+    )
+    .await;
+    let repo = &report.kind(Kind::SnapshotRepository).failed;
+    assert_eq!(repo.len(), 1, "{report:#?}");
+    assert_eq!(repo[0].reason, "Conflict");
+    assert!(
+        repo[0]
+            .message
+            .contains("belongs to MeshLogging team-a/logs"),
+        "{}",
+        repo[0].message
+    );
+    assert!(b_applied.snapshot_repositories.is_empty(), "{b_applied:?}");
+
+    // Deleting the second resource leaves the first one's repository.
+    let cleaned = cleanup(&client, "team-b/logs", "team-b-logs", &b_applied, false).await;
+    assert!(cleaned.aborted.is_none());
+    assert!(
+        sim.with_state(|s| s.repositories.contains_key("mcp_mesh_backup")),
+        "team A's repository is still there"
     );
 }
 

@@ -137,6 +137,33 @@ impl EsEndpoint for ServiceEndpoint {
     }
 }
 
+/// An Elasticsearch pass, kept so that reconciles caused by child status changes (a
+/// collector rollout, a Kibana restart) do not repeat it.
+#[derive(Clone)]
+struct LastSync {
+    /// Fingerprint of what the pass depended on: the spec's generation, the credentials,
+    /// the repositories' Secrets and the Elasticsearch pods' readiness.
+    inputs: String,
+    at: Instant,
+    health: String,
+    report: crate::elastic::SyncReport,
+}
+
+impl LastSync {
+    /// Still good for a reconcile with `inputs` under `settings`: same inputs, within the
+    /// resync interval (the pending one after anything but a clean pass).
+    fn reusable(&self, inputs: &str, settings: &Settings) -> bool {
+        let clean = self.report.aborted.is_none()
+            && self.report.kinds.values().all(|k| k.failed.is_empty());
+        let interval = if clean {
+            settings.resync_ready
+        } else {
+            settings.resync_pending
+        };
+        self.inputs == inputs && self.at.elapsed() < interval
+    }
+}
+
 /// Shared state of the reconciles.
 pub struct Context {
     /// Kubernetes client.
@@ -152,6 +179,9 @@ pub struct Context {
     failures: Mutex<HashMap<ObjectRef<MeshLogging>, u32>>,
     /// When each (resource, reason) last got a Warning event with a new message.
     warned: Mutex<HashMap<(String, String), Instant>>,
+    /// The last Elasticsearch pass of each resource (by uid), reused while nothing it
+    /// depends on changed and its interval has not passed.
+    synced: Mutex<HashMap<String, LastSync>>,
     realms: secrets::VerifiedRealms,
 }
 
@@ -176,6 +206,7 @@ impl Context {
             metrics,
             failures: Mutex::default(),
             warned: Mutex::default(),
+            synced: Mutex::default(),
             realms: secrets::VerifiedRealms::default(),
         }
     }
@@ -457,9 +488,29 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
         warn!(objects = ?conflicts, "not taking over objects this resource does not own");
     }
 
-    // Elasticsearch: health, then (yellow or green) the configuration.
+    // Elasticsearch: health, then (yellow or green) the configuration. Only on a change
+    // it depends on, or when its interval is up: a child's status change (a DaemonSet
+    // rollout) is no reason to talk to Elasticsearch again.
     let mut report = None;
-    if let Some(secrets) = &secrets {
+    let uid = ml.uid().unwrap_or_default();
+    let inputs = crate::fingerprint::of_parts([
+        generation.unwrap_or_default().to_string().as_str(),
+        &format!("{:?}", secrets.as_ref().map(|s| &s.fingerprints)),
+        &format!("{missing_credentials:?}"),
+        &format!("{:?}", es.nodes),
+    ]);
+    let cached = ctx
+        .synced
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&uid)
+        .filter(|last| last.reusable(&inputs, &ctx.settings))
+        .cloned();
+    if let Some(last) = cached {
+        es.health = Some(last.health);
+        es.version = last.report.version.map(|v| v.to_string());
+        report = Some(last.report);
+    } else if let Some(secrets) = &secrets {
         let config = ctx.client_config(&v, secrets.admin.clone(), secrets.es_ca_pem.clone());
         match ctx.es_client(config) {
             Err(e) => es.unavailable = Some((e.category().into(), e.to_string())),
@@ -493,6 +544,15 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
                             es.unavailable = Some((a.reason.into(), a.message.clone()));
                         }
                         report_sync(ctx, &reference, &r).await;
+                        ctx.synced.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                            uid.clone(),
+                            LastSync {
+                                inputs: inputs.clone(),
+                                at: Instant::now(),
+                                health: es.health.clone().unwrap_or_default(),
+                                report: r.clone(),
+                            },
+                        );
                         report = Some(r);
                     }
                 }
@@ -656,6 +716,10 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
     let name = ml.name_any();
     let reference = ml.object_ref(&());
     let delete_data = ml.spec.deletion_policy == DeletionPolicy::Delete;
+    ctx.synced
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&ml.uid().unwrap_or_default());
 
     match validate(&ml) {
         Ok(v) => {

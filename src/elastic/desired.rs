@@ -287,7 +287,7 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
     let repositories = snapshots
         .repositories
         .iter()
-        .map(|r| (r.name.clone(), repository(r)))
+        .map(|r| (r.name.clone(), repository(r, owner)))
         .collect();
     let slm_policies = snapshots
         .policies
@@ -411,9 +411,27 @@ fn ilm_policy(lifecycle: &LifecycleSpec, meta: &Value) -> Value {
     json!({ "phases": phases, "_meta": meta })
 }
 
-fn repository(r: &SnapshotRepository) -> DesiredRepository {
+/// Settings keys of a repository's ownership marker: repositories have no `_meta`, and
+/// Elasticsearch keeps settings a repository type does not use.
+pub const REPOSITORY_MANAGED_BY: &str = "meshlogging_managed_by";
+/// See [`REPOSITORY_MANAGED_BY`].
+pub const REPOSITORY_OWNER: &str = "meshlogging_owner";
+
+/// The marker of a repository (`{type, settings}`), in the shape of the other kinds'.
+pub fn repository_marker(body: &Value) -> Option<Value> {
+    let settings = body.get("settings")?;
+    Some(json!({
+        "managed_by": settings.get(REPOSITORY_MANAGED_BY)?,
+        "meshlogging": settings.get(REPOSITORY_OWNER)?,
+    }))
+}
+
+fn repository(r: &SnapshotRepository, owner: &str) -> DesiredRepository {
+    let mut settings = serde_json::to_value(&r.settings).unwrap_or_else(|_| json!({}));
+    settings[REPOSITORY_MANAGED_BY] = json!(MANAGED_BY);
+    settings[REPOSITORY_OWNER] = json!(owner);
     DesiredRepository {
-        body: json!({ "type": r.kind.as_str(), "settings": r.settings }),
+        body: json!({ "type": r.kind.as_str(), "settings": settings }),
         credentials_secret: r.credentials_secret_ref.as_ref().map(|s| s.name.clone()),
     }
 }

@@ -8,7 +8,7 @@
 //! roles, users                            list; PUT; passwords checked by authenticating
 //! snapshot repositories, SLM policies     list; PUT (repositories first)
 //! prune                                   DELETE what carries this resource's marker (or,
-//!                                         for repositories, what it applied before) and is
+//!                                         unmarked, what it applied before) and is
 //!                                         no longer wanted: SLM, repositories, index
 //!                                         template, component templates, ILM, users, roles
 //! ```
@@ -24,7 +24,7 @@ use std::fmt;
 use serde_json::{Value, json};
 
 use super::client::{Credentials, EsClient, EsError, EsVersion};
-use super::desired::{DesiredConfig, DesiredUser, PasswordRef, marker_owner};
+use super::desired::{DesiredConfig, DesiredUser, PasswordRef, marker_owner, repository_marker};
 use super::normalize;
 use crate::api::AppliedStatus;
 
@@ -365,7 +365,7 @@ struct Ops {
     list_path: &'static str,
     path: &'static str,
     parse: fn(Value) -> BTreeMap<String, Value>,
-    marker: fn(&Value) -> Option<&Value>,
+    marker: fn(&Value) -> Option<Value>,
     normalize: fn(&Value) -> Value,
     /// The part of a desired PUT body that a GET returns.
     comparable: fn(&Value) -> Value,
@@ -377,7 +377,7 @@ const ILM: Ops = Ops {
     list_path: "/_ilm/policy",
     path: "/_ilm/policy/",
     parse: |v| by_key(v, "policy"),
-    marker: |b| b.get("_meta"),
+    marker: |b| b.get("_meta").cloned(),
     normalize: normalize::ilm_policy,
     comparable: |b| b.get("policy").cloned().unwrap_or(Value::Null),
 };
@@ -387,7 +387,7 @@ const COMPONENT: Ops = Ops {
     list_path: "/_component_template",
     path: "/_component_template/",
     parse: |v| named_list(v, "component_templates", "component_template"),
-    marker: |b| b.get("_meta"),
+    marker: |b| b.get("_meta").cloned(),
     normalize: normalize::template,
     comparable: Value::clone,
 };
@@ -397,7 +397,7 @@ const INDEX_TEMPLATE: Ops = Ops {
     list_path: "/_index_template",
     path: "/_index_template/",
     parse: |v| named_list(v, "index_templates", "index_template"),
-    marker: |b| b.get("_meta"),
+    marker: |b| b.get("_meta").cloned(),
     normalize: normalize::template,
     comparable: Value::clone,
 };
@@ -407,7 +407,7 @@ const ROLE: Ops = Ops {
     list_path: "/_security/role",
     path: "/_security/role/",
     parse: by_name,
-    marker: |b| b.get("metadata"),
+    marker: |b| b.get("metadata").cloned(),
     normalize: normalize::role,
     comparable: Value::clone,
 };
@@ -417,7 +417,7 @@ const USER: Ops = Ops {
     list_path: "/_security/user",
     path: "/_security/user/",
     parse: by_name,
-    marker: |b| b.get("metadata"),
+    marker: |b| b.get("metadata").cloned(),
     normalize: Value::clone,
     comparable: Value::clone,
 };
@@ -427,7 +427,7 @@ const REPOSITORY: Ops = Ops {
     list_path: "/_snapshot",
     path: "/_snapshot/",
     parse: by_name,
-    marker: |_| None,
+    marker: repository_marker,
     normalize: normalize::repository,
     comparable: Value::clone,
 };
@@ -437,7 +437,7 @@ const SLM: Ops = Ops {
     list_path: "/_slm/policy",
     path: "/_slm/policy/",
     parse: |v| by_key(v, "policy"),
-    marker: |b| b.pointer("/config/metadata"),
+    marker: |b| b.pointer("/config/metadata").cloned(),
     normalize: normalize::slm_policy,
     comparable: Value::clone,
 };
@@ -848,7 +848,8 @@ async fn apply_one(
         };
     };
     let same = (ops.normalize)(current) == (ops.normalize)(&(ops.comparable)(body));
-    match marker_owner((ops.marker)(current)) {
+    let marker = (ops.marker)(current);
+    match marker_owner(marker.as_ref()) {
         Some(o) if o == owner => {}
         Some(other) => {
             report.failed.push(failure(
@@ -1308,9 +1309,21 @@ async fn prune_all(
     }
     let wanted_repos: BTreeSet<&String> = desired.repositories.keys().collect();
     let kind_report = report.kinds.entry(Kind::SnapshotRepository).or_default();
-    for name in &prev.snapshot_repositories {
-        if wanted_repos.contains(name) || !current.get(Kind::SnapshotRepository).contains_key(name)
-        {
+    // Ours: carrying this resource's marker, or unmarked and applied by it before (from
+    // before repositories were marked). Another resource's marker: never.
+    let listed = current.get(Kind::SnapshotRepository);
+    let ours: BTreeSet<&String> = listed
+        .iter()
+        .filter(
+            |(name, body)| match marker_owner(repository_marker(body).as_ref()) {
+                Some(o) => o == owner,
+                None => prev.snapshot_repositories.contains(name),
+            },
+        )
+        .map(|(name, _)| name)
+        .collect();
+    for name in ours {
+        if wanted_repos.contains(name) {
             continue;
         }
         if let Some(policy) = used.get(name) {
@@ -1367,7 +1380,7 @@ async fn prune<'a>(
     let kind_report = report.kinds.entry(ops.kind).or_default();
     let mut deleted = BTreeSet::new();
     for (name, body) in current.get(ops.kind) {
-        if wanted.contains(name) || marker_owner((ops.marker)(body)) != Some(owner) {
+        if wanted.contains(name) || marker_owner((ops.marker)(body).as_ref()) != Some(owner) {
             continue;
         }
         if delete(client, ops, name, kind_report).await? {
