@@ -476,6 +476,68 @@ async fn refused_connections_are_retried_then_reported_unreachable() {
 }
 
 #[tokio::test]
+async fn an_unreachable_cluster_reads_the_same_every_pass_whatever_the_transport_said() {
+    let desired = desired(&example("minimal.yaml"), OWNER);
+    let message = async |client: &EsClient| {
+        let (report, _) = pass(client, &desired, &AppliedStatus::default()).await;
+        let aborted = report.aborted.expect("aborted");
+        assert_eq!(aborted.reason, "ElasticsearchUnreachable");
+        aborted.message
+    };
+
+    // Nothing listens: the port was free a moment ago.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let closed = EsClient::new(ClientConfig {
+        url: format!("https://127.0.0.1:{port}"),
+        credentials: None,
+        ca_pem: None,
+        request_timeout: Duration::from_secs(2),
+        retry: fast_retry(),
+    })
+    .expect("client");
+    let first = message(&closed).await;
+    assert!(
+        first.ends_with("connection refused (after 3 attempts)"),
+        "{first}"
+    );
+    assert_eq!(message(&closed).await, first, "stable between passes");
+
+    // An answer slower than the request timeout.
+    let slow_sim = sim().await;
+    slow_sim.inject(Fault::Latency(Duration::from_millis(1500)));
+    let mut config = ClientConfig::new(slow_sim.url());
+    config.ca_pem = slow_sim.ca_pem().map(String::into_bytes);
+    config.request_timeout = Duration::from_millis(300);
+    config.retry = fast_retry();
+    let slow = EsClient::new(config).expect("client");
+    let first = message(&slow).await;
+    assert!(
+        first.contains("no answer within the request timeout"),
+        "{first}"
+    );
+    assert_eq!(message(&slow).await, first, "stable between passes");
+
+    // A CA that did not sign the server's certificate.
+    let other_sim = sim().await;
+    let mut config = ClientConfig::new(other_sim.url());
+    config.ca_pem = Some(
+        rcgen::generate_simple_self_signed(vec!["other".to_string()])
+            .expect("cert")
+            .cert
+            .pem()
+            .into_bytes(),
+    );
+    config.retry = fast_retry();
+    let untrusted = EsClient::new(config).expect("client");
+    let first = message(&untrusted).await;
+    assert!(first.contains("TLS failed"), "{first}");
+    assert_eq!(message(&untrusted).await, first, "stable between passes");
+}
+
+#[tokio::test]
 async fn a_503_is_retried_and_then_reported_unreachable() {
     let sim = sim().await;
     let client = client(&sim);

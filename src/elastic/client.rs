@@ -523,14 +523,42 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 }
 
 fn unreachable(base: &str, e: &reqwest::Error) -> EsError {
-    // reqwest's Display names the URL; ours never carries credentials. Walk the sources for
-    // the root cause (connection refused, certificate unknown, ...).
-    let mut detail = e.to_string();
+    // reqwest's Display names the URL; ours never carries credentials. The whole chain of
+    // sources goes to the log; the error (and so the condition message) says only what
+    // kind of failure it was, so a pass that fails the same way reads the same (the raw
+    // text varies between attempts: "dns error ... not known", "operation timed out").
+    let mut raw = e.to_string();
+    let mut innermost = raw.clone();
+    let mut refused = false;
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        detail = format!("{detail}: {s}");
+        raw = format!("{raw}: {s}");
+        innermost = s.to_string();
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
         source = s.source();
     }
+    tracing::debug!(error = %raw, "no answer from Elasticsearch");
+    let lower = raw.to_lowercase();
+    let detail = if e.is_timeout() || lower.contains("timed out") {
+        "no answer within the request timeout".to_string()
+    } else if refused || lower.contains("connection refused") {
+        "connection refused".to_string()
+    } else if lower.contains("dns error")
+        || lower.contains("failed to lookup address")
+        || lower.contains("name or service not known")
+    {
+        "the host name does not resolve".to_string()
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        // rustls's own words are stable ("invalid peer certificate: UnknownIssuer").
+        format!("TLS failed: {innermost}")
+    } else if lower.contains("reset") || lower.contains("closed") || lower.contains("eof") {
+        "the connection was closed".to_string()
+    } else {
+        "the connection failed".to_string()
+    };
     EsError::Unreachable {
         url: base.to_string(),
         detail,
