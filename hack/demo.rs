@@ -255,10 +255,14 @@ async fn main() {
                 .priority
                 .map(|p| format!(", priority {p}"))
                 .unwrap_or_default();
+            let parts = if t.composed_of.is_empty() {
+                "its own settings and mappings".to_string()
+            } else {
+                format!("built from {}", t.composed_of.join(" + "))
+            };
             println!(
-                "index template      {name}: indices {}, built from {}{priority}",
+                "index template      {name}: indices {}, {parts}{priority}",
                 t.index_patterns.join(", "),
-                t.composed_of.join(" + "),
             );
         }
         for (name, i) in &s.indices {
@@ -274,7 +278,11 @@ async fn main() {
                     format!("{a}{write}")
                 })
                 .collect();
-            println!("index               {name}, alias {}", aliases.join(", "));
+            if aliases.is_empty() {
+                println!("index               {name} (records Elasticsearch refused)");
+            } else {
+                println!("index               {name}, alias {}", aliases.join(", "));
+            }
         }
         for (name, r) in &s.roles {
             for grant in &r.indices {
