@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::api::RESERVED_FIELD_KEYS;
 use crate::api::units::{
-    MAX_INDEX_NAME_LEN, collector_size, interval_seconds, quantity_value, time_to_millis,
+    MAX_INDEX_NAME_LEN, collector_size, interval_seconds, quantity_value, time_to_nanos,
 };
 use crate::api::{
     AntiAffinity, CollectorType, ExternalElasticsearch, KibanaIngress, MeshLogging,
@@ -535,15 +535,16 @@ fn check_lifecycle(spec: &MeshLoggingSpec, errs: &mut ValidationErrors) {
     for (phase, min_age) in phases {
         let Some(min_age) = min_age else { continue };
         let path = format!("spec.lifecycle.{phase}.minAge");
-        let Some(ms) = time_to_millis(min_age) else {
+        // Compared at Elasticsearch's precision: 5micros is before 929micros.
+        let Some(ns) = time_to_nanos(min_age) else {
             errs.push(
                 path,
                 format!("{min_age:?} is not a time value such as 2d or 12h"),
             );
             continue;
         };
-        if let Some((prev_phase, prev_age, prev_ms)) = previous
-            && ms < prev_ms
+        if let Some((prev_phase, prev_age, prev_ns)) = previous
+            && ns < prev_ns
         {
             errs.push(
                 path,
@@ -552,7 +553,7 @@ fn check_lifecycle(spec: &MeshLoggingSpec, errs: &mut ValidationErrors) {
                 ),
             );
         }
-        previous = Some((phase, min_age, ms));
+        previous = Some((phase, min_age, ns));
     }
 }
 
@@ -1362,6 +1363,24 @@ mod tests {
             "url": "https://es.example.com:port/x?token=hunter2", "credentialsSecretRef": {"name": "a"}}}})))
         .expect_err("refused");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    /// Elasticsearch orders phases by nanoseconds: rounding both ages to 0ms let this pass.
+    #[test]
+    fn phases_out_of_order_below_a_millisecond_are_refused() {
+        let errs = errors(json!({
+            "version": "8.15.3",
+            "lifecycle": {
+                "hot": { "rollover": { "maxAge": "1d" } },
+                "warm": { "minAge": "929micros" },
+                "cold": { "minAge": "5micros" },
+            },
+        }));
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("spec.lifecycle.cold.minAge")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -47,6 +47,12 @@ pub const INDEX_PATTERN_PATTERN: &str = r"^-?[a-z0-9*<][a-z0-9*._+<>{}/-]*$";
 
 /// Parses an Elasticsearch time value into milliseconds (`None` when malformed).
 pub fn time_to_millis(value: &str) -> Option<u128> {
+    time_to_nanos(value).map(|n| n / 1_000_000)
+}
+
+/// Parses an Elasticsearch time value into nanoseconds, the precision Elasticsearch
+/// compares phase ages at (`None` when malformed).
+pub fn time_to_nanos(value: &str) -> Option<u128> {
     let split = value.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = value.split_at(split);
     if number.is_empty() || number.len() > MAX_UNIT_LEN {
@@ -63,7 +69,7 @@ pub fn time_to_millis(value: &str) -> Option<u128> {
         "d" => 86_400 * 1_000_000_000,
         _ => return None,
     };
-    Some(n.checked_mul(factor_nanos)? / 1_000_000)
+    n.checked_mul(factor_nanos)
 }
 
 /// Parses an Elasticsearch byte size into bytes (`None` when malformed).
