@@ -54,6 +54,8 @@ pub struct Metrics {
     sync_failures: Family<SyncFailureLabels, Counter>,
     resources: Family<PhaseLabels, Gauge>,
     conditions: Family<ConditionLabels, Gauge>,
+    in_flight: Gauge,
+    first_wait: Histogram,
     phases: Mutex<BTreeMap<(String, String), Phase>>,
 }
 
@@ -97,8 +99,22 @@ impl Default for Metrics {
             "1 when the condition of a MeshLogging is True, else 0",
             conditions.clone(),
         );
+        let in_flight = Gauge::default();
+        registry.register(
+            "reconciles_in_flight",
+            "Reconciles running now (at most --concurrency)",
+            in_flight.clone(),
+        );
+        let first_wait = Histogram::new([0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]);
+        registry.register(
+            "first_reconcile_wait_seconds",
+            "Time from a resource's creation to the start of its first reconcile by this process",
+            first_wait.clone(),
+        );
         Self {
             registry,
+            in_flight,
+            first_wait,
             reconciles,
             reconcile_duration,
             es_requests,
@@ -113,10 +129,16 @@ impl Default for Metrics {
 impl Metrics {
     /// Starts timing a reconcile; the guard records the duration when dropped.
     pub fn reconcile_timer(&self) -> ReconcileTimer<'_> {
+        self.in_flight.inc();
         ReconcileTimer {
             metrics: self,
             start: Instant::now(),
         }
+    }
+
+    /// Records how long a new resource waited for its first reconcile.
+    pub fn first_reconcile_wait(&self, seconds: f64) {
+        self.first_wait.observe(seconds);
     }
 
     /// Counts a finished reconcile.
@@ -220,6 +242,7 @@ pub struct ReconcileTimer<'a> {
 
 impl Drop for ReconcileTimer<'_> {
     fn drop(&mut self) {
+        self.metrics.in_flight.dec();
         self.metrics
             .reconcile_duration
             .observe(self.start.elapsed().as_secs_f64());
@@ -238,8 +261,18 @@ mod tests {
         m.es_request("ilm", None);
         {
             let _t = m.reconcile_timer();
+            assert!(m.render().contains("meshlogging_reconciles_in_flight 1"));
         }
+        m.first_reconcile_wait(42.0);
         let text = m.render();
+        assert!(
+            text.contains("meshlogging_reconciles_in_flight 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("meshlogging_first_reconcile_wait_seconds_count 1"),
+            "{text}"
+        );
         assert!(
             text.contains("meshlogging_reconciliations_total{result=\"success\"} 1"),
             "{text}"

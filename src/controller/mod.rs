@@ -85,6 +85,9 @@ pub struct Settings {
     /// Least time between two Warning events with the same reason for one resource, when
     /// the message changes (an unchanged message adds to the same event's count).
     pub warning_interval: Duration,
+    /// A new resource that waited longer than this for its first reconcile gets a Warning
+    /// event (`ReconcileDelayed`): the operator is behind.
+    pub first_reconcile_warning: Duration,
     /// The administrator's allow-lists (collector images, Ingress annotation keys).
     pub admission: crate::validate::AdmissionPolicy,
 }
@@ -103,6 +106,7 @@ impl Default for Settings {
             namespace: None,
             concurrency: 4,
             warning_interval: Duration::from_secs(60),
+            first_reconcile_warning: Duration::from_secs(30),
             admission: crate::validate::AdmissionPolicy::default(),
         }
     }
@@ -182,6 +186,8 @@ pub struct Context {
     /// The last Elasticsearch pass of each resource (by uid), reused while nothing it
     /// depends on changed and its interval has not passed.
     synced: Mutex<HashMap<String, LastSync>>,
+    /// Resources (uid) this process has reconciled at least once.
+    seen: Mutex<std::collections::HashSet<String>>,
     realms: secrets::VerifiedRealms,
 }
 
@@ -207,6 +213,7 @@ impl Context {
             failures: Mutex::default(),
             warned: Mutex::default(),
             synced: Mutex::default(),
+            seen: Mutex::default(),
             realms: secrets::VerifiedRealms::default(),
         }
     }
@@ -351,6 +358,7 @@ pub async fn reconcile(ml: Arc<MeshLogging>, ctx: Arc<Context>) -> Result<Action
     let span = tracing::info_span!("reconcile", namespace = %ns, name = %name);
     async {
         let _timer = ctx.metrics.reconcile_timer();
+        first_reconcile(&ml, &ctx).await;
         let api: Api<MeshLogging> = Api::namespaced(ctx.client.clone(), &ns);
         let result = finalizer(&api, FINALIZER, ml.clone(), |event| async {
             match event {
@@ -373,6 +381,39 @@ pub async fn reconcile(ml: Arc<MeshLogging>, ctx: Arc<Context>) -> Result<Action
     }
     .instrument(span)
     .await
+}
+
+/// The first reconcile of a resource that has no status yet (it is new): how long it waited
+/// since its creation, as a metric, and a Warning when that is too long.
+async fn first_reconcile(ml: &MeshLogging, ctx: &Context) {
+    let uid = ml.uid().unwrap_or_default();
+    let first = ctx
+        .seen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(uid);
+    if !first || ml.status.is_some() || ml.metadata.deletion_timestamp.is_some() {
+        return;
+    }
+    let Some(created) = &ml.metadata.creation_timestamp else {
+        return;
+    };
+    let waited = k8s_openapi::jiff::Timestamp::now().duration_since(created.0);
+    let seconds = waited.as_secs_f64().max(0.0);
+    ctx.metrics.first_reconcile_wait(seconds);
+    if seconds > ctx.settings.first_reconcile_warning.as_secs_f64() {
+        warn!(seconds, "resource waited long for its first reconcile");
+        ctx.publish(
+            &ml.object_ref(&()),
+            EventType::Warning,
+            "ReconcileDelayed",
+            format!(
+                "the operator started on this resource {seconds:.0}s after it was created (at most {} reconciles run at once); see meshlogging_reconciles_in_flight",
+                ctx.settings.concurrency
+            ),
+        )
+        .await;
+    }
 }
 
 /// After a failed reconcile: capped exponential backoff with jitter, per resource.
