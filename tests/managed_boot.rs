@@ -616,5 +616,65 @@ async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
         .collect();
     assert_eq!(entries, ["bootstrap.password", "keystore.seed"]);
 
+    // 5. The operator's own pass reaches this node the way the controller reaches a managed
+    // cluster (its file-realm user and the generated CA, read from the Secrets), once the
+    // kubelet (played here) reports the pods ready.
+    let synced = Instant::now();
+    support::pods_ready(&client, &ns, NAME).await;
+    let mls: Api<meshlogging_operator::api::MeshLogging> = Api::namespaced(client.clone(), &ns);
+    let status = wait_for(
+        Duration::from_secs(90),
+        "the write alias applied",
+        || async {
+            let s = mls.get(NAME).await.ok()?.status?;
+            s.applied.as_ref()?.write_alias.as_ref()?;
+            Some(s)
+        },
+    )
+    .await;
+    eprintln!(
+        "managed-boot: the operator's pass landed {:.1}s after the pods were ready",
+        synced.elapsed().as_secs_f64()
+    );
+    for c in &status.conditions {
+        eprintln!(
+            "managed-boot: condition {} {} {}: {}",
+            c.type_, c.status, c.reason, c.message
+        );
+    }
+    let applied = status.applied.clone().unwrap_or_default();
+    let write_index = applied.write_index.clone().expect("write index");
+    let alias = applied.write_alias.clone().expect("write alias");
+    let found = es
+        .get("test", &format!("/_alias/{alias}"))
+        .await
+        .expect("GET alias")
+        .expect("the write alias exists on the node");
+    assert_eq!(
+        found[&write_index]["aliases"][&alias]["is_write_index"], true,
+        "{found}"
+    );
+    for template in &applied.component_templates {
+        assert!(
+            es.get("test", &format!("/_component_template/{template}"))
+                .await
+                .expect("GET")
+                .is_some(),
+            "{template} on the node"
+        );
+    }
+    let condition = |t: &str| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {t}"))
+    };
+    // The distribution has no ILM: said so, naming the API, as in external mode.
+    let im = condition("IndexManagementApplied");
+    assert_eq!(im.reason, "NotSupportedByCluster", "{im:?}");
+    assert!(im.message.contains("/_ilm/policy"), "{}", im.message);
+
     op.stop().await;
 }
