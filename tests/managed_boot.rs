@@ -138,25 +138,44 @@ fn line_key(line: &str) -> Option<String> {
     Some(key.trim_matches('"').to_string())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// What the pods would see, read from the API server.
+struct Rendered {
+    yml: String,
+    http: BTreeMap<String, Vec<u8>>,
+    transport: BTreeMap<String, Vec<u8>>,
+    realm: BTreeMap<String, Vec<u8>>,
+    realm_name: String,
+    elastic: BTreeMap<String, Vec<u8>>,
+    elastic_password: String,
+    operator_password: String,
+    script: String,
+    java_opts: String,
+    mounts: BTreeMap<String, String>,
+    ca_pem: String,
+    has_secure_volume: bool,
+    replicas: i32,
+}
+
+/// Starts the operator for a fresh namespace (reaching Elasticsearch at
+/// `https://localhost:<http_port>`), creates `examples/minimal.yaml` and reads back what
+/// its node pods would see.
+async fn render(
+    prefix: &str,
+    http_port: u16,
+) -> (kube::Client, String, operator::Running, Rendered) {
     let started = Instant::now();
-    let spec = NodeSpec::new().unwrap_or_else(|e| panic!("{e}"));
     let server = support::apiserver::get();
     let client = server.client().await;
     support::install_crd(&client).await;
-    let ns = support::namespace(&client, "managed-boot").await;
+    let ns = support::namespace(&client, prefix).await;
 
     let endpoint = LoopbackEndpoint {
-        url: format!("https://localhost:{}", spec.http_port),
+        url: format!("https://localhost:{http_port}"),
     };
-    let op = operator::start_with(
-        server,
-        operator::settings(&ns),
-        Arc::new(endpoint),
-        "managed-boot",
-    )
-    .await;
+    let op =
+        operator::start_with(server, operator::settings(&ns), Arc::new(endpoint), prefix).await;
     let mut ml = support::example("minimal.yaml");
     ml.metadata.name = Some(NAME.into());
     Api::<meshlogging_operator::api::MeshLogging>::namespaced(client.clone(), &ns)
@@ -254,17 +273,65 @@ async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
     );
     let operator_password = text(&operator_user, names::PASSWORD_KEY, &operator_name);
     let elastic_password = text(&elastic, names::ELASTIC_PASSWORD_KEY, &elastic_name);
-    let pod_name = names::es_pod(NAME, 0);
     eprintln!(
         "managed-boot: children rendered after {:.1}s",
         started.elapsed().as_secs_f64()
     );
 
+    let has_secure_volume = pod
+        .volumes
+        .as_ref()
+        .is_some_and(|v| v.iter().any(|v| v.name == "secure-settings"));
+    let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let rendered = Rendered {
+        yml: rendered_yml,
+        http,
+        transport,
+        realm,
+        realm_name,
+        elastic,
+        elastic_password,
+        operator_password,
+        script,
+        java_opts,
+        mounts,
+        ca_pem,
+        has_secure_volume,
+        replicas,
+    };
+    (client, ns, op, rendered)
+}
+
+/// Lays out what the pod `pod_name` would see in `spec`'s config folder: the rendered yml
+/// with only [`CHANGED`] and [`CONFIG_PATHS`] replaced (discovery: the loopback transport
+/// ports `seeds`; initial masters: `masters`) and [`ADDED`] added, the mounted files, the
+/// keystore the init container's script builds; the pod's environment. Returns the report
+/// of every rendered key.
+fn materialise(
+    r: &Rendered,
+    spec: &mut NodeSpec,
+    pod_name: &str,
+    masters: &[String],
+    seeds: &[u16],
+) -> Vec<String> {
+    let Rendered {
+        yml: rendered_yml,
+        http,
+        transport,
+        realm,
+        realm_name,
+        elastic,
+        script,
+        has_secure_volume,
+        java_opts,
+        mounts,
+        ..
+    } = r;
     // 2. Materialise it. Files under the config folder where the pod mounts them.
     let config = spec.dir.join("config");
     let mut files: Vec<(String, Vec<u8>)> = vec![];
     let pod_config = format!("{POD_HOME}/config/");
-    for (path, volume) in &mounts {
+    for (path, volume) in mounts {
         let Some(rel) = path.strip_prefix(&pod_config) else {
             continue;
         };
@@ -277,14 +344,14 @@ async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
             }
             _ => continue, // the yml (written below) and the keystore (built below)
         };
-        for (key, value) in data {
+        for (key, value) in *data {
             if key == names::CA_KEY_KEY {
                 continue;
             }
             files.push((format!("{rel}/{key}"), value.clone()));
         }
     }
-    let realm_users = text(&realm, names::FILE_REALM_USERS_KEY, &realm_name);
+    let realm_users = text(realm, names::FILE_REALM_USERS_KEY, realm_name);
     assert!(
         realm_users.starts_with(&format!("{}:", names::OPERATOR_USER)),
         "the file realm holds the operator's user"
@@ -309,10 +376,6 @@ async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
         &elastic[names::ELASTIC_PASSWORD_KEY],
     )
     .expect("elastic password file");
-    let has_secure_volume = pod
-        .volumes
-        .as_ref()
-        .is_some_and(|v| v.iter().any(|v| v.name == "secure-settings"));
     assert!(
         !has_secure_volume,
         "minimal.yaml has no secure settings (when it does, project them here)"
@@ -358,8 +421,22 @@ async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
         }
         Some(match key {
             "network.host" => "127.0.0.1".into(),
-            "discovery.seed_hosts" => format!("[\"127.0.0.1:{transport_port}\"]"),
-            "cluster.initial_master_nodes" => format!("[\"{pod_name}\"]"),
+            "discovery.seed_hosts" => format!(
+                "[{}]",
+                seeds
+                    .iter()
+                    .map(|p| format!("\"127.0.0.1:{p}\""))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            "cluster.initial_master_nodes" => format!(
+                "[{}]",
+                masters
+                    .iter()
+                    .map(|m| format!("\"{m}\""))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             "readiness.port" => spec.extra_port.to_string(),
             _ => return None,
         })
@@ -430,10 +507,6 @@ async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
         report.push(format!("  added     {key}: {value}   ({why})"));
         yml.push_str(&format!("{key}: {value}\n"));
     }
-    eprintln!(
-        "managed-boot: the rendered elasticsearch.yml, key by key:\n{}",
-        report.join("\n")
-    );
     for (key, needs) in [
         ("xpack.ml", "the ml module"),
         ("xpack.ilm", "ILM"),
@@ -445,22 +518,53 @@ async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
         );
     }
 
-    // 3. Boot it, as the pod's environment would: POD_NAME, POD_IP, the heap.
-    let mut spec = spec;
     spec.elasticsearch_yml = yml;
     spec.files = files;
     spec.env = vec![
-        ("POD_NAME".into(), pod_name.clone()),
+        ("POD_NAME".into(), pod_name.to_string()),
         ("POD_IP".into(), "127.0.0.1".into()),
         ("ES_JAVA_OPTS".into(), java_opts.clone()),
     ];
-    spec.ca_pem = ca_pem.clone();
+    spec.ca_pem = r.ca_pem.clone();
     spec.credentials = Credentials {
         username: names::OPERATOR_USER.into(),
-        password: operator_password.clone(),
+        password: r.operator_password.clone(),
     };
-    let (home, java_home) = (spec.home.clone(), spec.java_home.clone());
     std::fs::remove_dir_all(&init_dir).expect("remove the init folders");
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
+    let _serial = SERIAL.lock().await;
+    let started = Instant::now();
+    let mut spec = NodeSpec::new().unwrap_or_else(|e| panic!("{e}"));
+    let (client, ns, op, r) = render("managed-boot", spec.http_port).await;
+    let pod_name = names::es_pod(NAME, 0);
+    // 2. Materialise it.
+    let seeds = [spec.transport_port];
+    let report = materialise(
+        &r,
+        &mut spec,
+        &pod_name,
+        std::slice::from_ref(&pod_name),
+        &seeds,
+    );
+    eprintln!(
+        "managed-boot: the rendered elasticsearch.yml, key by key:\n{}",
+        report.join("\n")
+    );
+    let Rendered {
+        java_opts,
+        ca_pem,
+        operator_password,
+        elastic_password,
+        ..
+    } = &r;
+    // 3. Boot it, as the pod's environment would: POD_NAME, POD_IP, the heap.
+    let (home, java_home) = (spec.home.clone(), spec.java_home.clone());
+    let config = spec.dir.join("config");
+    let http_port = spec.http_port;
     let boot = Instant::now();
     let node = tokio::task::spawn_blocking(move || elasticsearch::start_node(spec))
         .await
@@ -676,5 +780,82 @@ async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
     assert_eq!(im.reason, "NotSupportedByCluster", "{im:?}");
     assert!(im.message.contains("/_ilm/policy"), "{}", im.message);
 
+    op.stop().await;
+}
+
+/// Two nodes of the StatefulSet (`-0` and `-1`), each with its own keystore from the init
+/// script, join each other over transport TLS with the generated transport certificates
+/// (`verification_mode: certificate`, as rendered); the rendered discovery maps to their
+/// loopback transport ports and the initial masters to these two pods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rendered_nodes_form_a_cluster_over_transport_tls() {
+    let _serial = SERIAL.lock().await;
+    let started = Instant::now();
+    let mut specs = [
+        NodeSpec::new().unwrap_or_else(|e| panic!("{e}")),
+        NodeSpec::new().unwrap_or_else(|e| panic!("{e}")),
+    ];
+    let (_client, _ns, op, r) = render("managed-boot2", specs[0].http_port).await;
+    assert!(r.replicas >= 2, "minimal.yaml renders several nodes");
+    let pods: Vec<String> = (0..2).map(|i| names::es_pod(NAME, i)).collect();
+    let seeds: Vec<u16> = specs.iter().map(|s| s.transport_port).collect();
+    for (spec, pod) in specs.iter_mut().zip(&pods) {
+        materialise(&r, spec, pod, &pods, &seeds);
+    }
+    let http_ports: Vec<u16> = specs.iter().map(|s| s.http_port).collect();
+    let boot = Instant::now();
+    // Each waits for a cluster that needs the other: boot both at once.
+    let [a, b] = specs;
+    let (a, b) = (
+        tokio::task::spawn_blocking(move || elasticsearch::start_node(a)),
+        tokio::task::spawn_blocking(move || elasticsearch::start_node(b)),
+    );
+    let nodes = [
+        a.await
+            .expect("boot thread")
+            .unwrap_or_else(|e| panic!("node 0 does not boot: {e}")),
+        b.await
+            .expect("boot thread")
+            .unwrap_or_else(|e| panic!("node 1 does not boot: {e}")),
+    ];
+    eprintln!(
+        "managed-boot: two nodes up {:.1}s after boot began ({:.1}s in all)",
+        boot.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    for (node, port) in nodes.iter().zip(&http_ports) {
+        let es = node.client();
+        let health = es
+            .get("test", "/_cluster/health")
+            .await
+            .expect("health")
+            .expect("body");
+        assert_eq!(health["number_of_nodes"], 2, "seen from :{port}: {health}");
+        assert_eq!(health["cluster_name"], NAME);
+        let info = es
+            .get("test", "/_nodes/_all/settings")
+            .await
+            .expect("nodes")
+            .expect("body");
+        let mut names_seen: Vec<String> = info["nodes"]
+            .as_object()
+            .into_iter()
+            .flat_map(|n| n.values())
+            .filter_map(|n| n["name"].as_str().map(str::to_string))
+            .collect();
+        names_seen.sort();
+        assert_eq!(names_seen, pods, "both pods' names, from POD_NAME");
+        for n in info["nodes"]
+            .as_object()
+            .into_iter()
+            .flat_map(|n| n.values())
+        {
+            assert_eq!(
+                n["settings"]["xpack"]["security"]["transport"]["ssl"]["enabled"], "true",
+                "transport TLS on {}",
+                n["name"]
+            );
+        }
+    }
     op.stop().await;
 }
