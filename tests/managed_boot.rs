@@ -154,16 +154,19 @@ struct Rendered {
     java_opts: String,
     mounts: BTreeMap<String, String>,
     ca_pem: String,
-    has_secure_volume: bool,
+    /// The projected secure-settings volume, resolved: setting name → content.
+    secure_files: BTreeMap<String, Vec<u8>>,
     replicas: i32,
 }
 
 /// Starts the operator for a fresh namespace (reaching Elasticsearch at
-/// `https://localhost:<http_port>`), creates `examples/minimal.yaml` and reads back what
-/// its node pods would see.
+/// `https://localhost:<http_port>`), creates the Secrets `secrets` (name, key, value) and
+/// `examples/<example>`, and reads back what its node pods would see.
 async fn render(
     prefix: &str,
     http_port: u16,
+    example: &str,
+    secrets: &[(&str, &str, &str)],
 ) -> (kube::Client, String, operator::Running, Rendered) {
     let started = Instant::now();
     let server = support::apiserver::get();
@@ -176,7 +179,36 @@ async fn render(
     };
     let op =
         operator::start_with(server, operator::settings(&ns), Arc::new(endpoint), prefix).await;
-    let mut ml = support::example("minimal.yaml");
+    for (name, key, value) in secrets {
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_string()),
+                ..Default::default()
+            },
+            string_data: Some(BTreeMap::from([(key.to_string(), value.to_string())])),
+            ..Default::default()
+        };
+        let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        match api.get_opt(name).await.expect("get secret") {
+            Some(mut existing) => {
+                let mut data = existing.data.take().unwrap_or_default();
+                data.insert(
+                    key.to_string(),
+                    k8s_openapi::ByteString(value.as_bytes().to_vec()),
+                );
+                existing.data = Some(data);
+                api.replace(name, &PostParams::default(), &existing)
+                    .await
+                    .expect("update secret");
+            }
+            None => {
+                api.create(&PostParams::default(), &secret)
+                    .await
+                    .expect("create secret");
+            }
+        }
+    }
+    let mut ml = support::example(example);
     ml.metadata.name = Some(NAME.into());
     Api::<meshlogging_operator::api::MeshLogging>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &ml)
@@ -278,10 +310,46 @@ async fn render(
         started.elapsed().as_secs_f64()
     );
 
-    let has_secure_volume = pod
+    // The projected volume as the kubelet would fill it: each source Secret's keys (or its
+    // `items`, key → path), absent optional Secrets skipped.
+    let mut secure_files = BTreeMap::new();
+    let sources = pod
         .volumes
-        .as_ref()
-        .is_some_and(|v| v.iter().any(|v| v.name == "secure-settings"));
+        .iter()
+        .flatten()
+        .filter(|v| v.name == "secure-settings")
+        .filter_map(|v| v.projected.as_ref()?.sources.clone())
+        .flatten()
+        .filter_map(|p| p.secret);
+    for source in sources {
+        let found = secrets.get_opt(&source.name).await.expect("get secret");
+        let Some(found) = found else {
+            assert_eq!(source.optional, Some(true), "{} is required", source.name);
+            continue;
+        };
+        let data = secret_data(&found);
+        match &source.items {
+            Some(items) => {
+                for item in items {
+                    // The kubelet skips a missing key of an optional source, and fails
+                    // the pod for a required one.
+                    match data.get(&item.key) {
+                        Some(value) => {
+                            secure_files.insert(item.path.clone(), value.clone());
+                        }
+                        None => assert_eq!(
+                            source.optional,
+                            Some(true),
+                            "{} has no {}: the pod would not start",
+                            source.name,
+                            item.key
+                        ),
+                    }
+                }
+            }
+            None => secure_files.extend(data),
+        }
+    }
     let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let rendered = Rendered {
         yml: rendered_yml,
@@ -296,7 +364,7 @@ async fn render(
         java_opts,
         mounts,
         ca_pem,
-        has_secure_volume,
+        secure_files,
         replicas,
     };
     (client, ns, op, rendered)
@@ -322,7 +390,7 @@ fn materialise(
         realm_name,
         elastic,
         script,
-        has_secure_volume,
+        secure_files,
         java_opts,
         mounts,
         ..
@@ -376,10 +444,9 @@ fn materialise(
         &elastic[names::ELASTIC_PASSWORD_KEY],
     )
     .expect("elastic password file");
-    assert!(
-        !has_secure_volume,
-        "minimal.yaml has no secure settings (when it does, project them here)"
-    );
+    for (setting, content) in secure_files {
+        std::fs::write(secure.join(setting), content).expect("secure setting file");
+    }
     let mapped = script
         .replace(
             &format!("{POD_HOME}/bin/"),
@@ -539,7 +606,7 @@ async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
     let _serial = SERIAL.lock().await;
     let started = Instant::now();
     let mut spec = NodeSpec::new().unwrap_or_else(|e| panic!("{e}"));
-    let (client, ns, op, r) = render("managed-boot", spec.http_port).await;
+    let (client, ns, op, r) = render("managed-boot", spec.http_port, "minimal.yaml", &[]).await;
     let pod_name = names::es_pod(NAME, 0);
     // 2. Materialise it.
     let seeds = [spec.transport_port];
@@ -795,7 +862,8 @@ async fn two_rendered_nodes_form_a_cluster_over_transport_tls() {
         NodeSpec::new().unwrap_or_else(|e| panic!("{e}")),
         NodeSpec::new().unwrap_or_else(|e| panic!("{e}")),
     ];
-    let (_client, _ns, op, r) = render("managed-boot2", specs[0].http_port).await;
+    let (_client, _ns, op, r) =
+        render("managed-boot2", specs[0].http_port, "minimal.yaml", &[]).await;
     assert!(r.replicas >= 2, "minimal.yaml renders several nodes");
     let pods: Vec<String> = (0..2).map(|i| names::es_pod(NAME, i)).collect();
     let seeds: Vec<u16> = specs.iter().map(|s| s.transport_port).collect();
@@ -857,5 +925,73 @@ async fn two_rendered_nodes_form_a_cluster_over_transport_tls() {
             );
         }
     }
+    op.stop().await;
+}
+
+/// `examples/production.yaml` names S3 credentials for its repository: the init script puts
+/// them in the keystore beside `bootstrap.password`, under the setting names the operator
+/// projects them to. (Not booted: the integration-test distribution has no
+/// `repository-s3`, and Elasticsearch refuses unknown secure settings at start.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keystore_script_adds_the_repository_credentials() {
+    let _serial = SERIAL.lock().await;
+    let mut spec = NodeSpec::new().unwrap_or_else(|e| panic!("{e}"));
+    let (_client, _ns, op, r) = render(
+        "managed-keystore",
+        spec.http_port,
+        "production.yaml",
+        &[
+            ("s3-credentials", "access_key", "AKIAEXAMPLE"),
+            ("s3-credentials", "secret_key", "wJalrEXAMPLEKEY"),
+        ],
+    )
+    .await;
+    let mut expected: Vec<String> = r.secure_files.keys().cloned().collect();
+    assert!(
+        !expected.is_empty(),
+        "production.yaml projects its repository's credentials"
+    );
+    let pod = names::es_pod(NAME, 0);
+    materialise(&r, &mut spec, &pod, std::slice::from_ref(&pod), &[1]);
+    let keystore = spec
+        .files
+        .iter()
+        .find(|(f, _)| f == "elasticsearch.keystore")
+        .map(|(_, k)| k.clone())
+        .expect("keystore");
+    let config = spec.dir.join("config");
+    std::fs::write(config.join("elasticsearch.keystore"), keystore).expect("write keystore");
+    let out = std::process::Command::new(spec.home.join("bin/elasticsearch-keystore"))
+        .arg("list")
+        .env("ES_JAVA_HOME", &spec.java_home)
+        .env("ES_PATH_CONF", &config)
+        .output()
+        .expect("keystore list");
+    let listed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    expected.extend([
+        "bootstrap.password".to_string(),
+        "keystore.seed".to_string(),
+    ]);
+    expected.sort();
+    assert_eq!(listed, expected, "{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("managed-boot: production.yaml keystore: {listed:?}");
+    // The values are the Secret's.
+    for (setting, content) in &r.secure_files {
+        let out = std::process::Command::new(spec.home.join("bin/elasticsearch-keystore"))
+            .args(["show", setting])
+            .env("ES_JAVA_HOME", &spec.java_home)
+            .env("ES_PATH_CONF", &config)
+            .output()
+            .expect("keystore show");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim_end(),
+            String::from_utf8_lossy(content),
+            "{setting}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&spec.dir);
     op.stop().await;
 }
