@@ -38,6 +38,8 @@ pub struct RealEs {
     pub ca_pem: String,
     /// The superuser's password.
     pub password: String,
+    /// The superuser's name ([`ADMIN_USER`] unless a [`NodeSpec`] named another).
+    pub username: String,
     /// The version of the distribution.
     pub version: String,
     /// `path.repo`: where `fs` snapshot repositories may live.
@@ -145,82 +147,23 @@ impl RealEs {
                 repo = d("repo"),
             ),
         )?;
-        if let Some(user) = &run_as {
-            chown_recursive(&dir, user)?;
-        }
-
-        let java_home = java_home()?;
-        let mut launcher = vec![];
-        if let Some(user) = &run_as {
-            launcher.extend([
-                "setpriv".to_string(),
-                format!("--reuid={user}"),
-                format!("--regid={user}"),
-                "--init-groups".to_string(),
-                "--".to_string(),
-            ]);
-        }
-        launcher.extend([
-            "env".to_string(),
-            format!("ES_JAVA_HOME={}", java_home.display()),
-            format!("ES_PATH_CONF={}", config.display()),
-            format!("ES_TMPDIR={}", d("tmp")),
-            format!("HOME={}", dir.display()),
-            home.join("bin/elasticsearch").display().to_string(),
-            "-p".to_string(),
-            d("es.pid"),
-        ]);
-        // `setsid` makes the launcher the leader of a new process group that the server JVM
-        // it starts joins, so one `kill` of the group stops both. The supervisor reads
-        // commands on stdin: `kill` (a crash: SIGKILL, data kept), `start` (the same node
-        // again, on the same ports and data); at end of input it kills the node and
-        // removes its folder. Each command is acknowledged on stdout.
-        let script = format!(
-            "cd {dir} || exit 1\n\
-             start() {{ setsid {launcher} >>{log} 2>&1 & es=$!; }}\n\
-             stop() {{ kill -9 -- -$es 2>/dev/null; [ -f {pid} ] && kill -9 \"$(cat {pid})\" 2>/dev/null; wait $es 2>/dev/null; rm -f {pid}; }}\n\
-             start\n\
-             while read -r cmd; do\n\
-               case \"$cmd\" in kill) stop ;; start) start ;; esac\n\
-               echo done\n\
-             done\n\
-             stop\n\
-             wait\n\
-             rm -rf {dir}\n",
-            dir = quote(&dir.display().to_string()),
-            launcher = shell_words(&launcher),
-            log = quote(&d("console.log")),
-            pid = quote(&d("es.pid")),
-        );
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("spawn sh: {e}"))?;
-        let stdin = child.stdin.take().ok_or("no stdin for the supervisor")?;
-        let acks = child.stdout.take().map(std::io::BufReader::new);
-        let node = RealEs {
-            url,
-            ca_pem,
-            password,
+        launch(Launch {
+            home: &home,
             version,
-            repo_dir: dir.join("repo"),
             dir,
             run_as,
-            supervisor: Mutex::new(Some(Supervisor { child, stdin, acks })),
-        };
-        // On error the node is dropped, which closes stdin: the supervisor cleans up.
-        node.wait_green()?;
-        Ok(node)
+            url,
+            ca_pem,
+            username: ADMIN_USER.to_string(),
+            password,
+            env: vec![],
+        })
     }
 
     /// The superuser's credentials.
     pub fn credentials(&self) -> Credentials {
         Credentials {
-            username: ADMIN_USER.to_string(),
+            username: self.username.clone(),
             password: self.password.clone(),
         }
     }
@@ -304,6 +247,7 @@ impl RealEs {
     fn wait_green(&self) -> Result<(), String> {
         let client = EsClient::new(self.client_config()).map_err(|e| e.to_string())?;
         let started = Instant::now();
+        let console = self.dir.join("console.log");
         let green = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -313,6 +257,11 @@ impl RealEs {
                 while started.elapsed() < Duration::from_secs(180) {
                     if client.health().await.is_ok_and(|h| h != "red") {
                         return Ok(true);
+                    }
+                    // The launcher says so when the node dies at start (bad settings).
+                    let log = std::fs::read_to_string(&console).unwrap_or_default();
+                    if log.contains("Elasticsearch died while starting up") {
+                        return Ok(false);
                     }
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
@@ -332,10 +281,222 @@ impl RealEs {
             return Ok(());
         }
         Err(format!(
-            "not up (green or yellow) after 180s; console.log:\n{}",
+            "not up (green or yellow) after {:.0}s; console.log:\n{}",
+            started.elapsed().as_secs_f64(),
             self.log_tail(40)
         ))
     }
+}
+
+/// What [`launch`] needs: a prepared node folder (`config/` written, ports in it).
+struct Launch<'a> {
+    home: &'a Path,
+    version: String,
+    dir: PathBuf,
+    run_as: Option<String>,
+    url: String,
+    ca_pem: String,
+    username: String,
+    password: String,
+    /// Extra environment of the node process (`POD_NAME`, `ES_JAVA_OPTS`, ...).
+    env: Vec<(String, String)>,
+}
+
+/// Starts the node of a prepared folder under its supervisor and waits for green/yellow.
+fn launch(l: Launch<'_>) -> Result<RealEs, String> {
+    let Launch {
+        home,
+        version,
+        dir,
+        run_as,
+        url,
+        ca_pem,
+        username,
+        password,
+        env,
+    } = l;
+    let config = dir.join("config");
+    let d = |name: &str| dir.join(name).display().to_string();
+    if let Some(user) = &run_as {
+        chown_recursive(&dir, user)?;
+    }
+
+    let java_home = java_home()?;
+    let mut launcher = vec![];
+    if let Some(user) = &run_as {
+        launcher.extend([
+            "setpriv".to_string(),
+            format!("--reuid={user}"),
+            format!("--regid={user}"),
+            "--init-groups".to_string(),
+            "--".to_string(),
+        ]);
+    }
+    launcher.extend([
+        "env".to_string(),
+        format!("ES_JAVA_HOME={}", java_home.display()),
+        format!("ES_PATH_CONF={}", config.display()),
+        format!("ES_TMPDIR={}", d("tmp")),
+        format!("HOME={}", dir.display()),
+    ]);
+    launcher.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+    launcher.extend([
+        home.join("bin/elasticsearch").display().to_string(),
+        "-p".to_string(),
+        d("es.pid"),
+    ]);
+    // `setsid` makes the launcher the leader of a new process group that the server JVM
+    // it starts joins, so one `kill` of the group stops both. The supervisor reads
+    // commands on stdin: `kill` (a crash: SIGKILL, data kept), `start` (the same node
+    // again, on the same ports and data); at end of input it kills the node and
+    // removes its folder. Each command is acknowledged on stdout.
+    let script = format!(
+        "cd {dir} || exit 1\n\
+         start() {{ setsid {launcher} >>{log} 2>&1 & es=$!; }}\n\
+         stop() {{ kill -9 -- -$es 2>/dev/null; [ -f {pid} ] && kill -9 \"$(cat {pid})\" 2>/dev/null; wait $es 2>/dev/null; rm -f {pid}; }}\n\
+         start\n\
+         while read -r cmd; do\n\
+           case \"$cmd\" in kill) stop ;; start) start ;; esac\n\
+           echo done\n\
+         done\n\
+         stop\n\
+         wait\n\
+         rm -rf {dir}\n",
+        dir = quote(&dir.display().to_string()),
+        launcher = shell_words(&launcher),
+        log = quote(&d("console.log")),
+        pid = quote(&d("es.pid")),
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("spawn sh: {e}"))?;
+    let stdin = child.stdin.take().ok_or("no stdin for the supervisor")?;
+    let acks = child.stdout.take().map(std::io::BufReader::new);
+    let node = RealEs {
+        url,
+        ca_pem,
+        password,
+        username,
+        version,
+        repo_dir: dir.join("repo"),
+        dir,
+        run_as,
+        supervisor: Mutex::new(Some(Supervisor { child, stdin, acks })),
+    };
+    // On error the node is dropped, which closes stdin: the supervisor cleans up.
+    node.wait_green()?;
+    Ok(node)
+}
+
+/// A node booted from a configuration the caller wrote (the managed-mode test renders it
+/// from what the operator created): `NodeSpec::new` picks the folder and free ports, the
+/// caller fills in `elasticsearch.yml` (using them), the other config files, the
+/// environment, and the superuser the harness waits with; [`start_node`] boots it.
+pub struct NodeSpec {
+    /// The node's folder: `config/`, `data/`, `logs/`, `tmp/` exist; removed at the end.
+    pub dir: PathBuf,
+    /// The distribution's home (its `bin/elasticsearch-keystore` builds keystores).
+    pub home: PathBuf,
+    /// The JDK the distribution runs on.
+    pub java_home: PathBuf,
+    /// The user the node runs as (`None`: this user).
+    pub run_as: Option<String>,
+    /// A free loopback port for HTTP.
+    pub http_port: u16,
+    /// A free loopback port for transport.
+    pub transport_port: u16,
+    /// A free loopback port (for `readiness.port`).
+    pub extra_port: u16,
+    /// The text of `config/elasticsearch.yml`.
+    pub elasticsearch_yml: String,
+    /// Further files under `config/` (relative path, content): certificates, realm files,
+    /// `elasticsearch.keystore`.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Environment of the node process (`POD_NAME`, `POD_IP`, `ES_JAVA_OPTS`).
+    pub env: Vec<(String, String)>,
+    /// The CA the HTTP certificate verifies with.
+    pub ca_pem: String,
+    /// A superuser to wait for the node's health with.
+    pub credentials: Credentials,
+    /// How to reach HTTP (`https://127.0.0.1:PORT` unless set).
+    pub url: Option<String>,
+}
+
+impl NodeSpec {
+    /// A fresh folder and free ports; the distribution fetched if needed.
+    pub fn new() -> Result<NodeSpec, String> {
+        let home = es_home()?;
+        let dir = std::env::temp_dir().join(format!(
+            "meshlogging-es-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        for sub in ["config", "data", "logs", "repo", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("create {sub}: {e}"))?;
+        }
+        Ok(NodeSpec {
+            dir,
+            java_home: java_home()?,
+            run_as: is_root().then(|| "meshlogging-es".to_string()),
+            home,
+            http_port: free_port()?,
+            transport_port: free_port()?,
+            extra_port: free_port()?,
+            elasticsearch_yml: String::new(),
+            files: vec![],
+            env: vec![],
+            ca_pem: String::new(),
+            credentials: Credentials {
+                username: String::new(),
+                password: String::new(),
+            },
+            url: None,
+        })
+    }
+}
+
+/// Boots the node of `spec` (the distribution's `log4j2.properties`, `roles.yml` and
+/// `role_mapping.yml`, a `jvm.options` without heap flags so `ES_JAVA_OPTS` sets it, and
+/// the spec's files) and waits until it is green or yellow.
+pub fn start_node(spec: NodeSpec) -> Result<RealEs, String> {
+    let config = spec.dir.join("config");
+    for file in ["log4j2.properties", "roles.yml", "role_mapping.yml"] {
+        std::fs::copy(spec.home.join("config").join(file), config.join(file))
+            .map_err(|e| format!("copy {file}: {e}"))?;
+    }
+    write(&config.join("jvm.options"), JVM_OPTIONS_NO_HEAP)?;
+    write(&config.join("elasticsearch.yml"), &spec.elasticsearch_yml)?;
+    for (rel, content) in &spec.files {
+        let path = config.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, content).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let version = spec
+        .home
+        .file_name()
+        .map(|v| v.to_string_lossy().to_string())
+        .unwrap_or_default();
+    launch(Launch {
+        home: &spec.home,
+        version,
+        url: spec
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("https://127.0.0.1:{}", spec.http_port)),
+        dir: spec.dir.clone(),
+        run_as: spec.run_as.clone(),
+        ca_pem: spec.ca_pem.clone(),
+        username: spec.credentials.username.clone(),
+        password: spec.credentials.password.clone(),
+        env: spec.env.clone(),
+    })
 }
 
 /// Counts of REST handler runs, by handler name (`put_component_template_action`, ...).
@@ -399,6 +560,11 @@ const JVM_OPTIONS: &str = "-XX:+UseG1GC\n\
 -XX:TieredStopAtLevel=1\n\
 -Xms512m\n\
 -Xmx512m\n";
+
+const JVM_OPTIONS_NO_HEAP: &str = "-XX:+UseG1GC\n\
+-Djava.io.tmpdir=${ES_TMPDIR}\n\
+-XX:+ExitOnOutOfMemoryError\n\
+-XX:TieredStopAtLevel=1\n";
 
 /// A CA, and a node certificate it signed for `localhost` and `127.0.0.1`.
 fn certificates() -> Result<(String, String, String), String> {
