@@ -3,9 +3,14 @@
 //! Elasticsearch (`support::elasticsearch`), with a configuration derived from the
 //! operator's collector contract (`support::filebeat`).
 //!
-//! The distribution lacks `rest-root`, whose `GET /` Filebeat reads first: Filebeat talks
-//! to the node through `support::es_proxy`, which answers `GET /` from the node's own
-//! version and forwards everything else unchanged.
+//! Filebeat writes as the collector user, with exactly the role the operator renders
+//! (`create_doc` on the alias and its backing indices, no cluster privilege); the native
+//! realm does not work in this distribution, so user and role live in the file realm.
+//!
+//! The distribution lacks `rest-root`, whose `GET /` Filebeat reads first, and Filebeat
+//! reads `GET /_license` (cluster privilege `monitor`, which the operator's collectors do
+//! not need): Filebeat talks to the node through `support::es_proxy`, which answers those
+//! two itself and forwards everything else unchanged.
 //!
 //! The figures (lines shipped, latency from the first line written to all lines
 //! searchable) are printed, not asserted.
@@ -16,18 +21,33 @@ use std::time::{Duration, Instant};
 mod support;
 
 use meshlogging_operator::api::AppliedStatus;
+use meshlogging_operator::elastic::desired::Names;
 use meshlogging_operator::elastic::sync::{Passwords, SyncInput};
-use meshlogging_operator::elastic::{EsClient, desired, sync};
+use meshlogging_operator::elastic::{Credentials, EsClient, desired, sync};
 use serde_json::{Value, json};
-use support::elasticsearch::{self, ADMIN_USER};
+use support::elasticsearch;
 use support::filebeat::{Filebeat, Output, ShipperDir};
 
 /// Applies the operator's configuration for a resource whose index is `index`; returns
-/// the first backing index.
-async fn configure(client: &EsClient, index: &str) -> String {
+/// the first backing index and the collector's credentials.
+///
+/// The native realm does not work in this distribution, so the collector user the
+/// operator would create there is made in the file realm, with exactly the role body the
+/// operator renders for it.
+async fn configure(client: &EsClient, index: &str) -> (String, Credentials) {
+    let es = elasticsearch::get();
     let mut spec = support::example("minimal.yaml").spec;
     spec.index.name = index.to_string();
     let desired = desired(&spec, &format!("test/{index}"));
+    let collector = Names::new(index).collector_user();
+    let role = desired.roles.get(&collector).expect("the collector role");
+    assert_eq!(desired.users[&collector].roles, vec![collector.clone()]);
+    let credentials = Credentials {
+        username: collector.clone(),
+        password: format!("{:024x}", rand::random::<u128>()),
+    };
+    es.add_file_user(&collector, &credentials.password, &collector, role)
+        .expect("file-realm collector");
     let passwords = Passwords {
         collector: "collector-Pw-77ab20".into(),
         kibana: Some("kibana-Pw-0c4e91".into()),
@@ -44,7 +64,38 @@ async fn configure(client: &EsClient, index: &str) -> String {
     )
     .await;
     assert!(report.aborted.is_none(), "{:?}", report.aborted);
-    report.write_index.expect("the write alias is in place")
+    let write_index = report.write_index.expect("the write alias is in place");
+
+    // Wait for the node to reload its files: the collector may create documents in the
+    // alias, and nothing more.
+    let mut config = es.client_config();
+    config.credentials = Some(credentials.clone());
+    let as_collector = EsClient::new(config).expect("collector client");
+    let check =
+        json!({ "index": [{ "names": [index], "privileges": ["create_doc", "index", "delete"] }] });
+    support::wait_for(
+        Duration::from_secs(30),
+        "the file-realm collector",
+        || async {
+            let answer = as_collector
+                .post("test", "/_security/user/_has_privileges", &check)
+                .await
+                .ok()?;
+            let p = &answer["index"][index];
+            (p["create_doc"] == json!(true)).then(|| p.clone())
+        },
+    )
+    .await;
+    let p = as_collector
+        .post("test", "/_security/user/_has_privileges", &check)
+        .await
+        .expect("has_privileges");
+    assert_eq!(
+        p["index"][index],
+        json!({ "create_doc": true, "index": false, "delete": false }),
+        "{p}"
+    );
+    (write_index, credentials)
 }
 
 async fn refresh(client: &EsClient, index: &str) {
@@ -112,13 +163,13 @@ async fn container_lines_arrive_in_the_write_alias_searchable_by_the_schema() {
     let es = elasticsearch::get();
     let client = es.client();
     let alias = format!("ship-{:06x}", rand::random::<u32>() & 0xff_ffff);
-    let first_index = configure(&client, &alias).await;
+    let (first_index, collector) = configure(&client, &alias).await;
     let proxy = support::es_proxy::start(es).await;
     let out = Output {
         url: proxy.url.clone(),
         ca_pem: es.ca_pem.clone(),
-        username: ADMIN_USER.to_string(),
-        password: es.password.clone(),
+        username: collector.username.clone(),
+        password: collector.password.clone(),
         index: alias.clone(),
     };
     let dir = ShipperDir::new();

@@ -7,6 +7,10 @@
 //! client's own credentials) to the node. It serves the node's own certificate, so a
 //! client trusts it with the node's CA.
 //!
+//! Filebeat also reads `GET /_license` on connecting, which needs the cluster privilege
+//! `monitor`; the operator's collector role has no cluster privilege (its collectors never
+//! ask), so the proxy answers that too, with the license the node gave the superuser.
+//!
 //! It runs on the test's runtime and stops with it (or when [`EsProxy`] is dropped).
 
 use std::sync::Arc;
@@ -28,7 +32,7 @@ use super::elasticsearch::RealEs;
 pub struct EsProxy {
     /// `https://127.0.0.1:PORT`
     pub url: String,
-    /// How many requests it forwarded (everything but `GET /`).
+    /// How many requests it forwarded (everything but `GET /` and `GET /_license`).
     pub forwarded: Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -43,6 +47,7 @@ struct Upstream {
     url: String,
     http: reqwest::Client,
     root: Value,
+    license: Value,
     forwarded: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -71,11 +76,18 @@ pub async fn start(es: &RealEs) -> EsProxy {
         .build()
         .expect("proxy client");
     let root = root_document(es).await;
+    let license = es
+        .client()
+        .get("test", "/_license")
+        .await
+        .expect("GET /_license")
+        .expect("a license");
     let forwarded = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let upstream = Arc::new(Upstream {
         url: es.url.clone(),
         http,
         root,
+        license,
         forwarded: forwarded.clone(),
     });
 
@@ -148,8 +160,13 @@ async fn root_document(es: &RealEs) -> Value {
 type Resp = Response<Full<Bytes>>;
 
 async fn forward(up: Arc<Upstream>, req: Request<Incoming>) -> Result<Resp, hyper::Error> {
-    if req.method() == hyper::Method::GET && req.uri().path() == "/" {
-        let body = Bytes::from(up.root.to_string());
+    let own = match req.uri().path() {
+        "/" => Some(&up.root),
+        "/_license" | "/_xpack/license" => Some(&up.license),
+        _ => None,
+    };
+    if let (&hyper::Method::GET, Some(own)) = (req.method(), own) {
+        let body = Bytes::from(own.to_string());
         let mut resp = Response::new(Full::new(body));
         resp.headers_mut().insert(
             "content-type",
