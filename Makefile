@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint tools envtest elasticsearch es-policy-validator argocd-lua helm kubeconform crd run demo
+.PHONY: test lint tools envtest elasticsearch es-policy-validator argocd-lua helm kubeconform filebeat crd run demo
 
 ## Lint, then every test of the workspace against a real kube-apiserver + etcd and a real
 ## Elasticsearch. Needs Rust, Go, a JDK with Maven, and kubectl; every other tool is built or
@@ -12,7 +12,7 @@ test: lint tools
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(CARGO) test --workspace
 
 ## The tools the tests run, each built once from pinned Go modules into the cache.
-tools: envtest elasticsearch es-policy-validator argocd-lua helm kubeconform
+tools: envtest elasticsearch es-policy-validator argocd-lua helm kubeconform filebeat
 
 ## cargo fmt and clippy, as CI runs them.
 lint:
@@ -44,6 +44,11 @@ helm:
 ## kubeconform, built from github.com/yannh/kubeconform, for the JSON Schema test (tests/crd.rs).
 kubeconform:
 	@hack/kubeconform.sh >/dev/null
+
+## Filebeat, built from github.com/elastic/beats/v7 (with beats' replace block), the real
+## shipper of tests/shipping.rs.
+filebeat:
+	@hack/filebeat.sh >/dev/null
 
 ## Regenerate the committed CRD from the Rust types, its copy in the Helm chart, and its
 ## JSON Schema for kubeconform (schemas/<group>/<kind>_<version>.json).

@@ -168,6 +168,41 @@ impl RealEs {
         }
     }
 
+    /// Adds a file-realm user `user` with the one role `role`, defined by `body` (as
+    /// `PUT /_security/role/<role>` takes it) in the file realm's `roles.yml`: the native
+    /// realm does not work in this distribution. The node reloads the files within a few
+    /// seconds; callers wait until the user can do what they need.
+    pub fn add_file_user(
+        &self,
+        user: &str,
+        password: &str,
+        role: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), String> {
+        static FILES: Mutex<()> = Mutex::new(());
+        let _files = FILES.lock().map_err(|e| e.to_string())?;
+        let config = self.dir.join("config");
+        let hash = bcrypt::hash_with_result(password, 4)
+            .map_err(|e| e.to_string())?
+            .format_for_version(bcrypt::Version::TwoA);
+        // Appending keeps each file's owner (the node's user). JSON is YAML.
+        let role_line = format!("{}: {body}\n", serde_json::Value::String(role.into()));
+        for (file, line) in [
+            ("roles.yml", role_line),
+            ("users_roles", format!("{role}:{user}\n")),
+            ("users", format!("{user}:{hash}\n")),
+        ] {
+            let path = config.join(file);
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            f.write_all(format!("\n{line}").as_bytes())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
     /// A client as the superuser, verifying TLS with the node's CA.
     pub fn client(&self) -> EsClient {
         EsClient::new(self.client_config()).expect("Elasticsearch client")

@@ -4,6 +4,8 @@
 
 pub mod apiserver;
 pub mod elasticsearch;
+pub mod es_proxy;
+pub mod filebeat;
 pub mod operator;
 pub mod policy_oracle;
 pub mod process;

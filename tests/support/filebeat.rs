@@ -1,0 +1,267 @@
+//! A real log shipper for the tests: Filebeat (built once by `hack/filebeat.sh`), run with a
+//! configuration derived from the operator's collector contract (`src/render/collector.rs`):
+//! CRI container logs in, a JSON line nested under `app`, its time as `timestamp`, the
+//! raw line as `log`, the container stream as `stream`, written to the write alias.
+//!
+//! Filebeat runs under a `sh` supervisor whose stdin is a pipe from the test binary: when
+//! the [`Filebeat`] is dropped, or the binary ends however it ends, the pipe closes and the
+//! supervisor kills Filebeat. As root (CI) it runs as the `meshlogging-es` user, like the
+//! Elasticsearch harness; its configuration file is owned by that user and not
+//! group/world-writable, as Filebeat demands.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use super::process::{quote, shell_words, write};
+
+/// Where Filebeat sends and with what.
+pub struct Output {
+    /// `https://127.0.0.1:PORT` (an endpoint that answers `GET /`).
+    pub url: String,
+    /// The CA that signed the endpoint's certificate.
+    pub ca_pem: String,
+    pub username: String,
+    pub password: String,
+    /// The write alias.
+    pub index: String,
+}
+
+/// A folder for one shipper: `logs/` (the container log files), `data/` (Filebeat's
+/// registry, kept across restarts), its configuration and its own log.
+pub struct ShipperDir {
+    pub dir: PathBuf,
+    run_as: Option<String>,
+}
+
+impl ShipperDir {
+    pub fn new() -> ShipperDir {
+        let dir = std::env::temp_dir().join(format!(
+            "meshlogging-filebeat-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        for sub in ["logs", "data", "home", "fblogs"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("create shipper folder");
+        }
+        let run_as = super::elasticsearch::get().run_as.clone();
+        ShipperDir { dir, run_as }
+    }
+
+    /// The folder of the container log files.
+    pub fn logs(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    /// Appends `lines` (each ends with a newline) to the container log `file`.
+    pub fn append(&self, file: &str, lines: &[String]) {
+        use std::io::Write as _;
+        let path = self.logs().join(file);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("open container log");
+        for line in lines {
+            f.write_all(line.as_bytes()).expect("write container log");
+            f.write_all(b"\n").expect("write container log");
+        }
+        f.sync_all().expect("sync container log");
+        if self.run_as.is_some() {
+            chmod(&path, 0o644);
+        }
+    }
+
+    /// Filebeat's own log so far (for failure messages and figures).
+    pub fn filebeat_log(&self) -> String {
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("fblogs")) {
+            for e in entries.flatten() {
+                out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        out.push_str(&std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default());
+        out
+    }
+}
+
+impl Drop for ShipperDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The Filebeat configuration of the operator's collector contract.
+pub fn config(dir: &ShipperDir, out: &Output) -> String {
+    let q = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    format!(
+        r#"filebeat.inputs:
+  - type: filestream
+    id: meshlogging-containers
+    paths: [{logs}]
+    prospector.scanner.check_interval: 250ms
+    parsers:
+      # CRI: time, stream, P/F; partial lines joined.
+      - container:
+          format: cri
+          stream: all
+      # A JSON line is nested under `app`, so no application clashes with the schema.
+      - ndjson:
+          target: app
+          add_error_key: false
+processors:
+  # The collector's fields: `timestamp` (the event time), `log` (the raw line), `stream`.
+  - drop_fields:
+      fields: [log, input, ecs, agent, host]
+      ignore_missing: true
+  # The event time: the line's own `timestamp` if it logged one, else the runtime's.
+  - script:
+      lang: javascript
+      source: >
+        function process(event) {{
+          var own = event.Get("app.timestamp");
+          event.Put("timestamp", own ? own : event.Get("@timestamp"));
+        }}
+  - rename:
+      fields:
+        - from: message
+          to: log
+      fail_on_error: false
+      ignore_missing: true
+queue.mem:
+  events: 4096
+  flush.min_events: 1
+  flush.timeout: 0s
+output.elasticsearch:
+  hosts: [{url}]
+  index: {index}
+  username: {user}
+  password: {password}
+  ssl.certificate_authorities: [{ca}]
+  ssl.verification_mode: full
+setup.template.enabled: false
+setup.ilm.enabled: false
+logging.level: info
+logging.to_files: true
+logging.files.path: {fblogs}
+monitoring.enabled: false
+http.enabled: false
+"#,
+        logs = q(&dir.logs().join("*.log").display().to_string()),
+        url = q(&out.url),
+        index = q(&out.index),
+        user = q(&out.username),
+        password = q(&out.password),
+        ca = q(&dir.dir.join("ca.crt").display().to_string()),
+        fblogs = q(&dir.dir.join("fblogs").display().to_string()),
+    )
+}
+
+/// A running Filebeat.
+pub struct Filebeat {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Filebeat {
+    /// Starts Filebeat in `dir` with `out`; its registry in `dir` survives a restart.
+    pub fn start(dir: &ShipperDir, out: &Output) -> Filebeat {
+        let binary = binary();
+        let cfg = dir.dir.join("filebeat.yml");
+        write(&dir.dir.join("ca.crt"), &out.ca_pem).expect("write CA");
+        write(&cfg, &config(dir, out)).expect("write filebeat.yml");
+        chmod(&cfg, 0o600);
+        let mut launcher = vec![];
+        if let Some(user) = &dir.run_as {
+            chmod(&dir.dir, 0o755);
+            chmod(&dir.logs(), 0o755);
+            let status = Command::new("chown")
+                .arg("-R")
+                .arg(format!("{user}:{user}"))
+                .arg(dir.dir.join("data"))
+                .arg(dir.dir.join("home"))
+                .arg(dir.dir.join("fblogs"))
+                .arg(&cfg)
+                .arg(dir.dir.join("ca.crt"))
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown shipper folder");
+            launcher.extend([
+                "setpriv".to_string(),
+                format!("--reuid={user}"),
+                format!("--regid={user}"),
+                "--init-groups".to_string(),
+                "--".to_string(),
+            ]);
+        }
+        let d = |s: &str| dir.dir.join(s).display().to_string();
+        launcher.extend([
+            binary.display().to_string(),
+            "run".to_string(),
+            "-c".to_string(),
+            cfg.display().to_string(),
+            "--path.home".to_string(),
+            d("home"),
+            "--path.config".to_string(),
+            dir.dir.display().to_string(),
+            "--path.data".to_string(),
+            d("data"),
+            "--path.logs".to_string(),
+            d("fblogs"),
+        ]);
+        // At end of input (drop, or the test binary ending) the supervisor stops Filebeat:
+        // SIGTERM, then SIGKILL if it lingers.
+        let script = format!(
+            "{launcher} >>{log} 2>&1 & fb=$!\n\
+             while read -r _; do :; done\n\
+             kill $fb 2>/dev/null\n\
+             for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 $fb 2>/dev/null || break; sleep 0.2; done\n\
+             kill -9 $fb 2>/dev/null\n\
+             wait\n",
+            launcher = shell_words(&launcher),
+            log = quote(&d("console.log")),
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn filebeat supervisor");
+        let stdin = child.stdin.take();
+        Filebeat { child, stdin }
+    }
+
+    /// Stops Filebeat (SIGTERM: it finishes what it was sending) and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stdin.take();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Filebeat {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The Filebeat binary, from `hack/filebeat.sh` (it builds it on first use).
+fn binary() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/filebeat.sh");
+    let out = Command::new(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+    assert!(out.status.success(), "{} failed", script.display());
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
