@@ -609,6 +609,28 @@ async fn a_second_resource_with_the_same_index_name_takes_nothing_over_and_delet
             .is_some(),
         "team A's templates are still there"
     );
+
+    // Deleting A with deletionPolicy Delete removes A's marked indices, dead letters too.
+    let a_applied = a.applied(&index, &AppliedStatus::default());
+    let cleaned = meshlogging_operator::elastic::sync::cleanup(
+        &client,
+        &format!("team-a/{index}"),
+        &index,
+        &a_applied,
+        true,
+    )
+    .await;
+    assert!(cleaned.aborted.is_none(), "{:?}", cleaned.aborted);
+    for gone in [format!("{index}-000001"), format!("{index}-deadletter")] {
+        assert!(
+            client
+                .get("test", &format!("/{gone}"))
+                .await
+                .expect("GET")
+                .is_none(),
+            "{gone} deleted"
+        );
+    }
 }
 
 #[tokio::test]

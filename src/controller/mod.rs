@@ -386,13 +386,17 @@ pub async fn reconcile(ml: Arc<MeshLogging>, ctx: Arc<Context>) -> Result<Action
 /// The first reconcile of a resource that has no status yet (it is new): how long it waited
 /// since its creation, as a metric, and a Warning when that is too long.
 async fn first_reconcile(ml: &MeshLogging, ctx: &Context) {
+    // A resource being deleted is forgotten by cleanup: never remembered again.
+    if ml.metadata.deletion_timestamp.is_some() {
+        return;
+    }
     let uid = ml.uid().unwrap_or_default();
     let first = ctx
         .seen
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(uid);
-    if !first || ml.status.is_some() || ml.metadata.deletion_timestamp.is_some() {
+    if !first || ml.status.is_some() {
         return;
     }
     let Some(created) = &ml.metadata.creation_timestamp else {
@@ -757,10 +761,15 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
     let name = ml.name_any();
     let reference = ml.object_ref(&());
     let delete_data = ml.spec.deletion_policy == DeletionPolicy::Delete;
+    let uid = ml.uid().unwrap_or_default();
     ctx.synced
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .remove(&ml.uid().unwrap_or_default());
+        .remove(&uid);
+    ctx.seen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&uid);
 
     match validate(&ml) {
         Ok(v) => {

@@ -1422,7 +1422,8 @@ async fn delete_backing_indices(
     owner: &str,
     report: &mut KindReport,
 ) -> Result<(), Abort> {
-    let found = match client
+    // No alias (never created, or removed by hand): the dead-letter index may still be there.
+    let mut found = match client
         .get(
             "indices.get_mapping",
             &format!("/{}/_mapping", encode(alias)),
@@ -1430,11 +1431,10 @@ async fn delete_backing_indices(
         .await
     {
         Ok(Some(found)) => found,
-        Ok(None) => return Ok(()),
+        Ok(None) => json!({}),
         Err(e) => return fail(report, alias, e, false),
     };
     let prefix = format!("{alias}-");
-    let mut found = found;
     let deadletter = format!("{alias}-deadletter");
     if let Ok(Some(Value::Object(more))) = client
         .get(
