@@ -10,16 +10,14 @@ mod support;
 
 use es_sim::{EsSim, Fault};
 use meshlogging_operator::api::{AppliedStatus, MeshLoggingSpec};
-use meshlogging_operator::elastic::sync::{Passwords, SyncInput, cleanup};
+use meshlogging_operator::elastic::sync::cleanup;
 use meshlogging_operator::elastic::{
-    ClientConfig, Credentials, DesiredConfig, EsClient, Kind, RetryPolicy, SyncReport, desired,
-    sync,
+    ClientConfig, Credentials, EsClient, Kind, RetryPolicy, SyncReport, desired,
 };
 use serde_json::{Value, json};
 use support::operator::ELASTIC_PASSWORD;
+use support::sync::{COLLECTOR_PASSWORD, KIBANA_PASSWORD, pass};
 
-const COLLECTOR_PASSWORD: &str = "collector-Pw-77ab20";
-const KIBANA_PASSWORD: &str = "kibana-Pw-0c4e91";
 const OWNER: &str = "logging/mcp-mesh-logs";
 
 fn example(name: &str) -> MeshLoggingSpec {
@@ -54,35 +52,6 @@ fn client_as(sim: &EsSim, password: &str) -> EsClient {
 
 fn client(sim: &EsSim) -> EsClient {
     client_as(sim, ELASTIC_PASSWORD)
-}
-
-fn passwords() -> Passwords {
-    Passwords {
-        collector: COLLECTOR_PASSWORD.into(),
-        kibana: Some(KIBANA_PASSWORD.into()),
-    }
-}
-
-/// One sync pass with the ownership record of the previous pass.
-async fn pass(
-    client: &EsClient,
-    desired: &DesiredConfig,
-    prev: &AppliedStatus,
-) -> (SyncReport, AppliedStatus) {
-    let no_missing = BTreeMap::new();
-    let pw = passwords();
-    let report = sync(
-        client,
-        desired,
-        SyncInput {
-            passwords: &pw,
-            previously_applied: prev,
-            missing_credentials: &no_missing,
-        },
-    )
-    .await;
-    let applied = report.applied(&desired.write_alias.alias, prev);
-    (report, applied)
 }
 
 fn log(sim: &EsSim) -> Vec<String> {

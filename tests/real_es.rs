@@ -24,8 +24,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use meshlogging_operator::api::{AppliedStatus, MeshLogging, MeshLoggingSpec};
 use meshlogging_operator::controller::ServiceEndpoint;
-use meshlogging_operator::elastic::sync::{Passwords, SyncInput};
-use meshlogging_operator::elastic::{DesiredConfig, EsClient, Kind, SyncReport, desired, sync};
+use meshlogging_operator::elastic::{DesiredConfig, EsClient, Kind, SyncReport, desired};
 use serde_json::{Value, json};
 use support::elasticsearch::{self, RealEs};
 
@@ -62,21 +61,7 @@ fn spec_for(example: &str, index: &str) -> MeshLoggingSpec {
 }
 
 async fn pass(client: &EsClient, desired: &DesiredConfig, prev: &AppliedStatus) -> SyncReport {
-    let pw = Passwords {
-        collector: "collector-Pw-77ab20".into(),
-        kibana: Some("kibana-Pw-0c4e91".into()),
-    };
-    let missing = BTreeMap::new();
-    sync(
-        client,
-        desired,
-        SyncInput {
-            passwords: &pw,
-            previously_applied: prev,
-            missing_credentials: &missing,
-        },
-    )
-    .await
+    support::sync::pass(client, desired, prev).await.0
 }
 
 async fn get(client: &EsClient, path: &str) -> Value {

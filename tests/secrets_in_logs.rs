@@ -2,7 +2,6 @@
 //! rotated password, a retried failure and a refused login. Its own test binary: it
 //! installs the global log subscriber.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,14 +9,10 @@ mod support;
 
 use es_sim::{EsSim, Fault};
 use meshlogging_operator::api::AppliedStatus;
-use meshlogging_operator::elastic::sync::{Passwords, SyncInput};
-use meshlogging_operator::elastic::{
-    ClientConfig, Credentials, DesiredConfig, EsClient, RetryPolicy, SyncReport, desired, sync,
-};
+use meshlogging_operator::elastic::{ClientConfig, Credentials, EsClient, RetryPolicy, desired};
 use support::operator::ELASTIC_PASSWORD;
+use support::sync::{COLLECTOR_PASSWORD, KIBANA_PASSWORD, pass};
 
-const COLLECTOR_PASSWORD: &str = "collector-Pw-77ab20";
-const KIBANA_PASSWORD: &str = "kibana-Pw-0c4e91";
 const OWNER: &str = "logging/mcp-mesh-logs";
 
 fn example(name: &str) -> meshlogging_operator::api::MeshLoggingSpec {
@@ -48,30 +43,6 @@ fn client_as(sim: &EsSim, password: &str) -> EsClient {
 
 fn client(sim: &EsSim) -> EsClient {
     client_as(sim, ELASTIC_PASSWORD)
-}
-
-async fn pass(
-    client: &EsClient,
-    desired: &DesiredConfig,
-    prev: &AppliedStatus,
-) -> (SyncReport, AppliedStatus) {
-    let pw = Passwords {
-        collector: COLLECTOR_PASSWORD.into(),
-        kibana: Some(KIBANA_PASSWORD.into()),
-    };
-    let no_missing = BTreeMap::new();
-    let report = sync(
-        client,
-        desired,
-        SyncInput {
-            passwords: &pw,
-            previously_applied: prev,
-            missing_credentials: &no_missing,
-        },
-    )
-    .await;
-    let applied = report.applied(&desired.write_alias.alias, prev);
-    (report, applied)
 }
 
 #[tokio::test]

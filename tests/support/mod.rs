@@ -10,6 +10,7 @@ pub mod operator;
 pub mod policy_oracle;
 pub mod process;
 pub mod specgen;
+pub mod sync;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Namespace;
