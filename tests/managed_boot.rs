@@ -834,14 +834,7 @@ async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
             "{template} on the node"
         );
     }
-    let condition = |t: &str| {
-        status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == t)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {t}"))
-    };
+    let condition = |t: &str| support::condition(&status, t);
     // The distribution has no ILM: said so, naming the API, as in external mode.
     let im = condition("IndexManagementApplied");
     assert_eq!(im.reason, "NotSupportedByCluster", "{im:?}");

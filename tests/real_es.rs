@@ -448,14 +448,7 @@ async fn the_operator_configures_a_real_elasticsearch_in_external_mode() {
         vec![format!("{index}-nightly")],
         "the fs repository applies although SLM is not served"
     );
-    let condition = |t: &str| {
-        status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == t)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {t}"))
-    };
+    let condition = |t: &str| support::condition(&status, t);
     let im = condition("IndexManagementApplied");
     assert_eq!(im.reason, "NotSupportedByCluster", "{im:?}");
     assert!(im.message.contains("/_ilm/policy"), "{}", im.message);

@@ -13,11 +13,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use super::process::{free_port, quote, shell_words, write};
+use super::process::{free_port, poll_until_ready, quote, shell_words, write};
 
 /// A running API server.
 pub struct ApiServer {
@@ -176,25 +176,19 @@ impl ApiServer {
         let url = format!("{}/readyz", self.url);
         let client = https_client(&self.ca_pem)?;
         let token = token.to_string();
-        let ready = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            let deadline = Instant::now() + Duration::from_secs(90);
-            rt.block_on(async {
-                while Instant::now() < deadline {
-                    let ok = client.get(&url).bearer_auth(&token).send().await;
-                    if ok.is_ok_and(|r| r.status().is_success()) {
-                        return Ok(true);
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+        let ready = poll_until_ready(
+            Duration::from_secs(90),
+            Duration::from_millis(200),
+            move || {
+                let request = client.get(&url).bearer_auth(&token).send();
+                async move {
+                    request
+                        .await
+                        .is_ok_and(|r| r.status().is_success())
+                        .then_some(true)
                 }
-                Ok::<bool, String>(false)
-            })
-        })
-        .join()
-        .map_err(|_| "readiness thread panicked".to_string())??;
+            },
+        )?;
         if ready {
             return Ok(());
         }

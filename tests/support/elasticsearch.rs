@@ -25,7 +25,7 @@ use meshlogging_operator::elastic::{ClientConfig, Credentials, EsClient, RetryPo
 
 use std::io::Write as _;
 
-use super::process::{free_port, quote, shell_words, write};
+use super::process::{free_port, poll_until_ready, quote, shell_words, write};
 
 /// The file-realm superuser the harness creates.
 pub const ADMIN_USER: &str = "meshlogging-test-admin";
@@ -283,28 +283,23 @@ impl RealEs {
         let client = EsClient::new(self.client_config()).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let console = self.dir.join("console.log");
-        let green = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async {
-                while started.elapsed() < Duration::from_secs(180) {
+        let green = poll_until_ready(
+            Duration::from_secs(180),
+            Duration::from_millis(250),
+            move || {
+                let client = client.clone();
+                let console = console.clone();
+                async move {
                     if client.health().await.is_ok_and(|h| h != "red") {
-                        return Ok(true);
+                        return Some(true);
                     }
                     // The launcher says so when the node dies at start (bad settings).
                     let log = std::fs::read_to_string(&console).unwrap_or_default();
-                    if log.contains("Elasticsearch died while starting up") {
-                        return Ok(false);
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    log.contains("Elasticsearch died while starting up")
+                        .then_some(false)
                 }
-                Ok::<bool, String>(false)
-            })
-        })
-        .join()
-        .map_err(|_| "health thread panicked".to_string())??;
+            },
+        )?;
         if green {
             eprintln!(
                 "elasticsearch: {} up at {} after {:.1}s (in {})",

@@ -161,3 +161,16 @@ pub async fn es_sim(nodes: u32) -> es_sim::EsSim {
     })
     .await
 }
+
+/// The condition of type `type_` in `status`; panics naming it when absent.
+pub fn condition(
+    status: &meshlogging_operator::api::MeshLoggingStatus,
+    type_: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {type_} condition in {status:?}"))
+}
