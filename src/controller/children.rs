@@ -1,29 +1,33 @@
-//! Applying the rendered children (I/O): each through the one applier, pruning children
-//! the spec no longer asks for, and reading back the workloads' readiness. An object of a
-//! child's name that is not this resource's is never changed or deleted: it is reported
-//! as a conflict and the other children are applied.
+//! Step 4 of a pass: applying the rendered children (I/O), each through the one applier,
+//! pruning children the spec no longer asks for, and reading back the workloads'
+//! readiness. An object of a child's name that is not this resource's is never changed or
+//! deleted: it is reported as a conflict and the other children are applied.
+//!
+//! The per-kind tables (apply, prune, watch) are generated from the one list of kinds,
+//! [`crate::render::child_kinds!`]: a kind cannot be applied but forgotten by the pruning
+//! or the watches.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+use std::fmt::Debug;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Resource;
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::core::NamespaceResourceScope;
+use kube::runtime::Controller;
+use kube::runtime::events::EventType;
+use kube::runtime::watcher;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::fmt::Debug;
+use tracing::{info, warn};
 
-use super::apply::{Outcome, apply, apply_namespaced};
+use super::Context;
+use super::apply::{Outcome, apply};
+use super::dereference::Dereferenced;
+use super::finish::Pass;
+use crate::api::MeshLogging;
 use crate::error::Result;
-use crate::render::{Child, labels, names};
+use crate::render::{Child, child_kinds, labels};
 use crate::validate::Validated;
-
-/// Pod-template annotation holding a hash of what the pods read at start.
-pub const CONFIG_HASH_ANNOTATION: &str = "logging.mcp-mesh.io/config-hash";
 
 /// Readiness of the workloads: (desired, ready).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,92 +47,42 @@ pub struct Applied {
     pub changes: Vec<String>,
     /// Children the API server refused: `Kind/name: its message`.
     pub rejected: Vec<String>,
-    /// Objects with a child's name that belong to someone else (`Kind/name`): left alone.
+    /// Objects with a child's (or a generated Secret's) name that belong to someone else
+    /// (`Kind/name`): left alone.
     pub conflicts: Vec<String>,
     /// Readiness read from the applied workloads.
     pub workloads: Workloads,
 }
 
-/// Adds to each workload's pod template a hash of the configuration it reads at start, so
-/// a change rolls its pods. The Elasticsearch hash leaves out `cluster.initial_master_nodes`
-/// (dropped once the cluster formed; that alone must not restart the nodes).
-pub fn annotate(children: &mut [Child], v: &Validated, fingerprints: &BTreeMap<String, String>) {
-    let config = |name: &str| {
-        children.iter().find_map(|c| match c {
-            Child::ConfigMap(cm) if cm.metadata.name.as_deref() == Some(name) => cm.data.clone(),
-            _ => None,
-        })
-    };
-    // The file realm is mounted by subPath (no live update): a new one needs a restart.
-    let realm = fingerprints.get("file-realm").cloned().unwrap_or_default();
-    let es = config(&names::es_config_map(&v.name)).map(|mut data| {
-        for text in data.values_mut() {
-            *text = without_initial_master_nodes(text);
-        }
-        hash(&data, &[&realm])
-    });
-    let kibana_keys = fingerprints
-        .get("kibana-encryption-keys")
-        .cloned()
-        .unwrap_or_default();
-    // Kibana and the collector read the operator's CA and their password (an environment
-    // variable) at start: a rotated one rolls them. The CA is absent for an external
-    // cluster, whose CA the operator does not generate.
-    let parts = |keys: &[&str]| -> Vec<&str> {
-        keys.iter()
-            .filter_map(|k| fingerprints.get(*k).map(String::as_str))
-            .collect()
-    };
-    let mut kibana_parts = vec![kibana_keys.as_str()];
-    kibana_parts.extend(parts(&["ca", "kibana-user"]));
-    let kibana = config(&names::kibana_config_map(&v.name)).map(|d| hash(&d, &kibana_parts));
-    let collector =
-        config(&names::collector(&v.name)).map(|d| hash(&d, &parts(&["ca", "collector-user"])));
-    for child in children.iter_mut() {
-        let (template, value) = match child {
-            Child::StatefulSet(s) => (s.spec.as_mut().map(|s| &mut s.template), &es),
-            Child::Deployment(d) => (d.spec.as_mut().map(|s| &mut s.template), &kibana),
-            Child::DaemonSet(d) => (d.spec.as_mut().map(|s| &mut s.template), &collector),
-            _ => continue,
-        };
-        if let (Some(template), Some(value)) = (template, value) {
-            set_annotation(template, value);
-        }
+/// The step: applies the children, announces what changed, and reports the objects it
+/// would not take over (children and generated Secrets alike).
+pub async fn apply_children(
+    ctx: &Context,
+    pass: &Pass,
+    v: &Validated,
+    rendered: &[Child],
+    refs: &Dereferenced,
+) -> Result<Applied> {
+    let mut applied = apply_all(&ctx.client, v, rendered).await?;
+    if !applied.changes.is_empty() {
+        info!(changes = ?applied.changes, "applied children");
+        ctx.publish(
+            &pass.reference,
+            EventType::Normal,
+            "Applied",
+            applied.changes.join(", "),
+        )
+        .await;
     }
-}
-
-fn set_annotation(template: &mut PodTemplateSpec, value: &str) {
-    template
-        .metadata
-        .get_or_insert_with(Default::default)
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(CONFIG_HASH_ANNOTATION.to_string(), value.to_string());
-}
-
-/// `elasticsearch.yml` without the `cluster.initial_master_nodes` setting (a flow or a
-/// block list).
-fn without_initial_master_nodes(yaml: &str) -> String {
-    let mut out = Vec::new();
-    let mut skipping = false;
-    for line in yaml.lines() {
-        if line.starts_with("cluster.initial_master_nodes") {
-            skipping = true;
-            continue;
-        }
-        if skipping && (line.starts_with(' ') || line.starts_with('-')) {
-            continue;
-        }
-        skipping = false;
-        out.push(line);
+    let secrets = refs
+        .secrets
+        .iter()
+        .flat_map(|s| s.conflicts.iter().cloned());
+    applied.conflicts.extend(secrets);
+    if !applied.conflicts.is_empty() {
+        warn!(objects = ?applied.conflicts, "not taking over objects this resource does not own");
     }
-    out.join("\n")
-}
-
-/// A fingerprint of `data` (sorted keys and values) and `extra` parts.
-fn hash(data: &BTreeMap<String, String>, extra: &[&str]) -> String {
-    let parts = data.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]);
-    crate::fingerprint::of_parts(parts.chain(extra.iter().copied()))
+    Ok(applied)
 }
 
 /// Applies every child, then deletes children of this resource that were not rendered.
@@ -141,11 +95,15 @@ pub async fn apply_all(
     let mut wanted: BTreeSet<(&'static str, String)> = BTreeSet::new();
     for child in children {
         let (kind, name) = (child.kind(), child.name().to_string());
-        match apply_child(client, child, &mut applied.workloads).await {
+        match apply_child(client, child).await {
             // Not ours: not applied, and not in `wanted` either (prune only ever deletes
             // objects carrying this resource's owner reference anyway).
-            Ok(Outcome::NotOwned) => applied.conflicts.push(format!("{kind}/{name}")),
-            Ok(outcome) => {
+            Ok((Outcome::NotOwned, _)) => {
+                applied.workloads.observe(child, None);
+                applied.conflicts.push(format!("{kind}/{name}"));
+            }
+            Ok((outcome, live)) => {
+                applied.workloads.observe(child, Some(&live));
                 if outcome != Outcome::Unchanged {
                     let verb = if outcome == Outcome::Created {
                         "created"
@@ -168,7 +126,6 @@ pub async fn apply_all(
             Err(e) => return Err(e.into()),
         }
     }
-
     let selector = format!(
         "{}={},{}={}",
         labels::INSTANCE,
@@ -176,203 +133,160 @@ pub async fn apply_all(
         labels::MANAGED_BY,
         labels::MANAGED_BY_VALUE
     );
-    let ns = v.namespace.as_str();
-    prune::<StatefulSet>(
+    let prune = Prune {
         client,
-        ns,
-        &selector,
-        "StatefulSet",
-        &v.uid,
-        &wanted,
-        &mut applied,
-    )
-    .await?;
-    prune::<Deployment>(
-        client,
-        ns,
-        &selector,
-        "Deployment",
-        &v.uid,
-        &wanted,
-        &mut applied,
-    )
-    .await?;
-    prune::<DaemonSet>(
-        client,
-        ns,
-        &selector,
-        "DaemonSet",
-        &v.uid,
-        &wanted,
-        &mut applied,
-    )
-    .await?;
-    prune::<Service>(
-        client,
-        ns,
-        &selector,
-        "Service",
-        &v.uid,
-        &wanted,
-        &mut applied,
-    )
-    .await?;
-    prune::<ConfigMap>(
-        client,
-        ns,
-        &selector,
-        "ConfigMap",
-        &v.uid,
-        &wanted,
-        &mut applied,
-    )
-    .await?;
-    prune::<PodDisruptionBudget>(
-        client,
-        ns,
-        &selector,
-        "PodDisruptionBudget",
-        &v.uid,
-        &wanted,
-        &mut applied,
-    )
-    .await?;
-    prune::<Ingress>(
-        client,
-        ns,
-        &selector,
-        "Ingress",
-        &v.uid,
-        &wanted,
-        &mut applied,
-    )
-    .await?;
-    prune::<ServiceAccount>(
-        client,
-        ns,
-        &selector,
-        "ServiceAccount",
-        &v.uid,
-        &wanted,
-        &mut applied,
-    )
-    .await?;
+        namespace: &v.namespace,
+        selector: &selector,
+        owner_uid: &v.uid,
+        wanted: &wanted,
+    };
+    prune.all(&mut applied.changes).await?;
     Ok(applied)
 }
 
-/// Applies one child, reading the workloads' readiness from what the API server returns
-/// (not from someone else's workload of the same name: that says nothing about this stack).
-async fn apply_child(
-    client: &kube::Client,
-    child: &Child,
-    workloads: &mut Workloads,
-) -> Result<Outcome, kube::Error> {
-    let replicas = |spec: Option<i32>, ready: Option<i32>| (spec.unwrap_or(1), ready.unwrap_or(0));
-    Ok(match child {
-        Child::StatefulSet(o) => {
-            let (outcome, live) = apply_namespaced(client, o).await?;
-            if outcome == Outcome::NotOwned {
-                let wanted = o.spec.as_ref().and_then(|s| s.replicas);
-                workloads.elasticsearch = Some(replicas(wanted, None));
-                return Ok(outcome);
+impl Workloads {
+    /// Reads the readiness of a workload from its live object (`None`: the object of its
+    /// name is someone else's, which says nothing about this stack: nothing is ready).
+    fn observe(&mut self, desired: &Child, live: Option<&Child>) {
+        let replicas =
+            |spec: Option<i32>, ready: Option<i32>| (spec.unwrap_or(1), ready.unwrap_or(0));
+        match (desired, live) {
+            (Child::StatefulSet(_), Some(Child::StatefulSet(o))) => {
+                self.elasticsearch = Some(replicas(
+                    o.spec.as_ref().and_then(|s| s.replicas),
+                    o.status.as_ref().and_then(|s| s.ready_replicas),
+                ))
             }
-            workloads.elasticsearch = Some(replicas(
-                live.spec.as_ref().and_then(|s| s.replicas),
-                live.status.as_ref().and_then(|s| s.ready_replicas),
-            ));
-            outcome
-        }
-        Child::Deployment(o) => {
-            let (outcome, live) = apply_namespaced(client, o).await?;
-            if outcome == Outcome::NotOwned {
-                let wanted = o.spec.as_ref().and_then(|s| s.replicas);
-                workloads.kibana = Some(replicas(wanted, None));
-                return Ok(outcome);
+            (Child::StatefulSet(o), None) => {
+                self.elasticsearch = Some(replicas(o.spec.as_ref().and_then(|s| s.replicas), None))
             }
-            workloads.kibana = Some(replicas(
-                live.spec.as_ref().and_then(|s| s.replicas),
-                live.status.as_ref().and_then(|s| s.ready_replicas),
-            ));
-            outcome
-        }
-        Child::DaemonSet(o) => {
-            let (outcome, live) = apply_namespaced(client, o).await?;
-            if outcome == Outcome::NotOwned {
-                return Ok(outcome);
+            (Child::Deployment(_), Some(Child::Deployment(o))) => {
+                self.kibana = Some(replicas(
+                    o.spec.as_ref().and_then(|s| s.replicas),
+                    o.status.as_ref().and_then(|s| s.ready_replicas),
+                ))
             }
-            let status = live.status.unwrap_or_default();
-            workloads.collector = (status.desired_number_scheduled, status.number_ready);
-            outcome
-        }
-        Child::Service(o) => apply_namespaced(client, o).await?.0,
-        Child::ConfigMap(o) => apply_namespaced(client, o).await?.0,
-        Child::PodDisruptionBudget(o) => apply_namespaced(client, o).await?.0,
-        Child::ServiceAccount(o) => apply_namespaced(client, o).await?.0,
-        Child::Ingress(o) => apply_namespaced(client, o).await?.0,
-        Child::ClusterRoleBinding(o) => {
-            apply(Api::<ClusterRoleBinding>::all(client.clone()), o)
-                .await?
-                .0
-        }
-    })
-}
-
-/// Deletes objects of kind `K` labelled as this resource's and owned by it (uid) that
-/// were not rendered this pass (Kibana disabled, Ingress removed, managed -> external).
-#[allow(clippy::too_many_arguments)]
-async fn prune<K>(
-    client: &kube::Client,
-    namespace: &str,
-    selector: &str,
-    kind: &'static str,
-    owner_uid: &str,
-    wanted: &BTreeSet<(&'static str, String)>,
-    applied: &mut Applied,
-) -> Result<()>
-where
-    K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
-    K::DynamicType: Default,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let list = api
-        .list_metadata(&ListParams::default().labels(selector))
-        .await?;
-    for item in list.items {
-        let name = item.metadata.name.clone().unwrap_or_default();
-        let owned = item
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|o| o.uid == owner_uid);
-        if !owned || wanted.contains(&(kind, name.clone())) {
-            continue;
-        }
-        match api.delete(&name, &DeleteParams::background()).await {
-            Ok(_) => applied.changes.push(format!("deleted {kind}/{name}")),
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e.into()),
+            (Child::Deployment(o), None) => {
+                self.kibana = Some(replicas(o.spec.as_ref().and_then(|s| s.replicas), None))
+            }
+            (Child::DaemonSet(_), Some(Child::DaemonSet(o))) => {
+                let status = o.status.clone().unwrap_or_default();
+                self.collector = (status.desired_number_scheduled, status.number_ready);
+            }
+            // Other kinds have no readiness; a collector that is not ours keeps (0, 0).
+            _ => {}
         }
     }
-    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The API of `K` in `namespace`, or in every namespace.
+pub fn scoped_api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
 
-    #[test]
-    fn initial_master_nodes_do_not_change_the_hash() {
-        let first = "cluster.name: logs\ncluster.initial_master_nodes:\n  - logs-es-0\n  - logs-es-1\nnode.store.allow_mmap: false\n";
-        let flow = "cluster.name: logs\ncluster.initial_master_nodes: [\"logs-es-0\"]\nnode.store.allow_mmap: false\n";
-        let later = "cluster.name: logs\nnode.store.allow_mmap: false\n";
-        assert_eq!(
-            without_initial_master_nodes(first),
-            without_initial_master_nodes(later)
-        );
-        assert_eq!(
-            without_initial_master_nodes(flow),
-            without_initial_master_nodes(later)
-        );
+/// The API a child is applied through: its namespace's, or the cluster's.
+macro_rules! child_api {
+    (namespaced, $ty:ty, $client:expr, $o:expr) => {
+        Api::<$ty>::namespaced(
+            $client.clone(),
+            $o.metadata.namespace.as_deref().unwrap_or_default(),
+        )
+    };
+    (cluster, $ty:ty, $client:expr, $o:expr) => {
+        Api::<$ty>::all($client.clone())
+    };
+}
+
+/// Pruning and watching: namespaced kinds only (a cluster-scoped child carries no owner
+/// reference; the cleanup removes it).
+macro_rules! if_namespaced {
+    (namespaced, $($then:tt)*) => { $($then)* };
+    (cluster, $($then:tt)*) => {};
+}
+
+/// What the pruning of one pass deletes: this resource's children (label selector and
+/// owner uid) that were not applied this pass.
+struct Prune<'a> {
+    client: &'a kube::Client,
+    namespace: &'a str,
+    selector: &'a str,
+    owner_uid: &'a str,
+    wanted: &'a BTreeSet<(&'static str, String)>,
+}
+
+macro_rules! child_tables {
+    ($($scope:ident $variant:ident($ty:ty) $doc:literal;)*) => {
+        /// Applies one child; returns what it did and the live object.
+        async fn apply_child(client: &kube::Client, child: &Child) -> Result<(Outcome, Child), kube::Error> {
+            Ok(match child {
+                $(Child::$variant(o) => {
+                    let (outcome, live) = apply(child_api!($scope, $ty, client, o), o).await?;
+                    (outcome, Child::$variant(live))
+                })*
+            })
+        }
+
+        impl Prune<'_> {
+            /// Prunes every namespaced kind; the deleted children go to `changes`.
+            async fn all(&self, changes: &mut Vec<String>) -> Result<()> {
+                $(if_namespaced!($scope, self.kind::<$ty>(stringify!($variant), changes).await?;);)*
+                Ok(())
+            }
+        }
+
+        /// Adds a watch of every namespaced child kind (label-selected by `config`) to
+        /// `controller`.
+        pub fn watch(
+            controller: Controller<MeshLogging>,
+            client: &kube::Client,
+            namespace: Option<&str>,
+            config: &watcher::Config,
+        ) -> Controller<MeshLogging> {
+            $(if_namespaced!($scope,
+                let controller = controller.owns(scoped_api::<$ty>(client, namespace), config.clone());
+            );)*
+            controller
+        }
+    };
+}
+child_kinds!(child_tables);
+
+impl Prune<'_> {
+    /// Deletes objects of kind `K` labelled as this resource's and owned by it (uid) that
+    /// were not applied this pass (Kibana disabled, Ingress removed, managed -> external).
+    async fn kind<K>(&self, kind: &'static str, changes: &mut Vec<String>) -> Result<()>
+    where
+        K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), self.namespace);
+        let list = api
+            .list_metadata(&ListParams::default().labels(self.selector))
+            .await?;
+        for item in list.items {
+            let name = item.metadata.name.clone().unwrap_or_default();
+            let owned = item
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == self.owner_uid);
+            if !owned || self.wanted.contains(&(kind, name.clone())) {
+                continue;
+            }
+            match api.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => changes.push(format!("deleted {kind}/{name}")),
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 }

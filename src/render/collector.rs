@@ -555,14 +555,18 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
-fn config_map(v: &Validated, ctx: &RenderContext) -> ConfigMap {
-    let data = match v.collector.kind {
+/// The collector's configuration files.
+fn config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String, String> {
+    match v.collector.kind {
         CollectorType::FluentBit => fluent_bit_config(v, ctx),
         CollectorType::Fluentd => fluentd_config(v, ctx),
-    };
+    }
+}
+
+fn config_map(v: &Validated, ctx: &RenderContext) -> ConfigMap {
     ConfigMap {
         metadata: labels::namespaced(v, names::collector(&v.name), app(v.collector.kind)),
-        data: Some(data),
+        data: Some(config(v, ctx)),
         ..ConfigMap::default()
     }
 }
@@ -694,7 +698,11 @@ fn daemonset(v: &Validated, ctx: &RenderContext) -> DaemonSet {
                 ..LabelSelector::default()
             },
             template: PodTemplateSpec {
-                metadata: Some(labels::pod_template(v, app, &ctx.annotations)),
+                metadata: Some(labels::pod_template(
+                    v,
+                    app,
+                    &ctx.pod_annotations(app, &config(v, ctx)),
+                )),
                 spec: Some(PodSpec {
                     service_account_name: Some(names::collector(n)),
                     enable_service_links: Some(false),

@@ -45,6 +45,8 @@ const SECURE_SETTINGS_DIR: &str = "/mnt/elastic-internal/secure-settings";
 const ELASTIC_USER_DIR: &str = "/mnt/elastic-internal/elastic-user";
 /// Where the keystore init container leaves the keystore.
 const KEYSTORE_DIR: &str = "/mnt/elastic-internal/keystore";
+/// The bootstrap-only setting naming the first master-eligible nodes.
+const INITIAL_MASTER_NODES: &str = "cluster.initial_master_nodes";
 /// The image's user and group (Elasticsearch refuses to run as root).
 const ES_UID: i64 = 1000;
 
@@ -88,7 +90,7 @@ pub fn settings(v: &Validated, m: &ManagedEs, ctx: &RenderContext) -> BTreeMap<S
     );
     if !ctx.es_bootstrapped {
         let masters: Vec<String> = (0..m.replicas).map(|i| names::es_pod(&v.name, i)).collect();
-        set("cluster.initial_master_nodes", json!(masters));
+        set(INITIAL_MASTER_NODES, json!(masters));
     }
     if !m.repo_paths.is_empty() {
         set("path.repo", json!(m.repo_paths));
@@ -124,6 +126,15 @@ pub fn settings(v: &Validated, m: &ManagedEs, ctx: &RenderContext) -> BTreeMap<S
         "xpack.security.transport.ssl.verification_mode",
         json!("certificate"),
     );
+    s
+}
+
+/// The settings whose change needs a restart of the nodes: all of them but
+/// `cluster.initial_master_nodes`, which is dropped once the cluster formed (that alone
+/// must not restart the nodes).
+fn restart_settings(v: &Validated, m: &ManagedEs, ctx: &RenderContext) -> BTreeMap<String, Value> {
+    let mut s = settings(v, m, ctx);
+    s.remove(INITIAL_MASTER_NODES);
     s
 }
 
@@ -433,7 +444,7 @@ fn statefulset(v: &Validated, m: &ManagedEs, ctx: &RenderContext) -> StatefulSet
                 metadata: Some(labels::pod_template(
                     v,
                     App::Elasticsearch,
-                    &ctx.annotations,
+                    &ctx.pod_annotations(App::Elasticsearch, &restart_settings(v, m, ctx)),
                 )),
                 spec: Some(PodSpec {
                     affinity: Some(affinity(v, m.anti_affinity)),

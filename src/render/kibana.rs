@@ -189,7 +189,11 @@ fn deployment(v: &Validated, k: &ValidKibana, ctx: &RenderContext) -> Deployment
                 ..LabelSelector::default()
             },
             template: PodTemplateSpec {
-                metadata: Some(labels::pod_template(v, App::Kibana, &ctx.annotations)),
+                metadata: Some(labels::pod_template(
+                    v,
+                    App::Kibana,
+                    &ctx.pod_annotations(App::Kibana, &settings(v, k, ctx)),
+                )),
                 spec: Some(PodSpec {
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),

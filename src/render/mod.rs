@@ -23,78 +23,98 @@ pub mod names;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, EnvVar, EnvVarSource, KeyToPath,
-    SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext, Service,
-    ServiceAccount, Volume, VolumeMount,
+    Capabilities, ConfigMapVolumeSource, EnvVar, EnvVarSource, KeyToPath, SeccompProfile,
+    SecretKeySelector, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
-use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::validate::{EsMode, Validated};
 
-/// One rendered object.
-#[derive(Clone, Debug, PartialEq)]
-#[allow(clippy::large_enum_variant)] // a short-lived list of a dozen objects
-pub enum Child {
-    /// The Elasticsearch nodes.
-    StatefulSet(StatefulSet),
-    /// Kibana.
-    Deployment(Deployment),
-    /// The collector.
-    DaemonSet(DaemonSet),
-    /// Elasticsearch (headless, HTTP) and Kibana Services.
-    Service(Service),
-    /// `elasticsearch.yml`, `kibana.yml`, the collector configuration.
-    ConfigMap(ConfigMap),
-    /// Elasticsearch's disruption budget.
-    PodDisruptionBudget(PodDisruptionBudget),
-    /// The collector's identity.
-    ServiceAccount(ServiceAccount),
-    /// Kibana's Ingress.
-    Ingress(Ingress),
-    /// The collector's cluster-wide read access (cluster-scoped: no owner reference).
-    ClusterRoleBinding(ClusterRoleBinding),
+/// The one list of the kinds of children: `scope Variant(Type) "doc";`. The [`Child`] enum
+/// and its accessors here, and the controller's apply, prune and watch tables, are all
+/// generated from it (a macro that takes the name of the macro to feed the list to): adding
+/// a kind is one line here, and a table that forgets one cannot be written. `namespaced`
+/// kinds carry an owner reference to the MeshLogging (pruned by it, watched through it);
+/// `cluster` ones cannot (kept by an owner annotation, removed by the cleanup).
+macro_rules! child_kinds {
+    ($then:ident) => {
+        $then! {
+            namespaced StatefulSet(k8s_openapi::api::apps::v1::StatefulSet) "The Elasticsearch nodes.";
+            namespaced Deployment(k8s_openapi::api::apps::v1::Deployment) "Kibana.";
+            namespaced DaemonSet(k8s_openapi::api::apps::v1::DaemonSet) "The collector.";
+            namespaced Service(k8s_openapi::api::core::v1::Service) "Elasticsearch (headless, HTTP) and Kibana Services.";
+            namespaced ConfigMap(k8s_openapi::api::core::v1::ConfigMap) "`elasticsearch.yml`, `kibana.yml`, the collector configuration.";
+            namespaced PodDisruptionBudget(k8s_openapi::api::policy::v1::PodDisruptionBudget) "Elasticsearch's disruption budget.";
+            namespaced ServiceAccount(k8s_openapi::api::core::v1::ServiceAccount) "The collector's identity.";
+            namespaced Ingress(k8s_openapi::api::networking::v1::Ingress) "Kibana's Ingress.";
+            cluster ClusterRoleBinding(k8s_openapi::api::rbac::v1::ClusterRoleBinding) "The collector's cluster-wide read access (cluster-scoped: no owner reference).";
+        }
+    };
 }
+pub(crate) use child_kinds;
+
+macro_rules! define_child {
+    ($($scope:ident $variant:ident($ty:ty) $doc:literal;)*) => {
+        /// One rendered object. Serialized as the object itself.
+        #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+        #[serde(untagged)]
+        #[allow(clippy::large_enum_variant)] // a short-lived list of a dozen objects
+        pub enum Child {
+            $(#[doc = $doc] $variant($ty),)*
+        }
+
+        /// The kind of every child, in the order of [`child_kinds!`].
+        pub const CHILD_KINDS: &[&str] = &[$(stringify!($variant)),*];
+
+        impl Child {
+            /// The object's metadata.
+            pub fn meta(&self) -> &ObjectMeta {
+                match self {
+                    $(Self::$variant(o) => &o.metadata,)*
+                }
+            }
+
+            /// The object's kind, for logs, events and golden files.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => stringify!($variant),)*
+                }
+            }
+        }
+    };
+}
+child_kinds!(define_child);
 
 impl Child {
-    /// The object's metadata.
-    pub fn meta(&self) -> &ObjectMeta {
-        match self {
-            Self::StatefulSet(o) => &o.metadata,
-            Self::Deployment(o) => &o.metadata,
-            Self::DaemonSet(o) => &o.metadata,
-            Self::Service(o) => &o.metadata,
-            Self::ConfigMap(o) => &o.metadata,
-            Self::PodDisruptionBudget(o) => &o.metadata,
-            Self::ServiceAccount(o) => &o.metadata,
-            Self::Ingress(o) => &o.metadata,
-            Self::ClusterRoleBinding(o) => &o.metadata,
-        }
-    }
-
-    /// The object's kind, for logs, events and golden files.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::StatefulSet(_) => "StatefulSet",
-            Self::Deployment(_) => "Deployment",
-            Self::DaemonSet(_) => "DaemonSet",
-            Self::Service(_) => "Service",
-            Self::ConfigMap(_) => "ConfigMap",
-            Self::PodDisruptionBudget(_) => "PodDisruptionBudget",
-            Self::ServiceAccount(_) => "ServiceAccount",
-            Self::Ingress(_) => "Ingress",
-            Self::ClusterRoleBinding(_) => "ClusterRoleBinding",
-        }
-    }
-
     /// The object's name (always set by the renderer).
     pub fn name(&self) -> &str {
         self.meta().name.as_deref().unwrap_or_default()
     }
+}
+
+/// Pod-template annotation holding a hash of what the pods read at start, so a change
+/// rolls them.
+pub const CONFIG_HASH_ANNOTATION: &str = "logging.mcp-mesh.io/config-hash";
+
+/// Fingerprints (hashes, never the material) of the generated Secrets, as the controller
+/// read them. What pods read only at start goes into their [`CONFIG_HASH_ANNOTATION`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretFingerprints {
+    /// The file realm (mounted by subPath, no live update: a new one needs a restart).
+    pub file_realm: Option<String>,
+    /// The operator's CA certificate (Kibana and the collector read it at start).
+    pub ca: Option<String>,
+    /// Kibana's encryption keys.
+    pub kibana_encryption_keys: Option<String>,
+    /// Kibana's password (an environment variable).
+    pub kibana_user: Option<String>,
+    /// The collector's password (an environment variable).
+    pub collector_user: Option<String>,
+    /// Elasticsearch's HTTP certificate (reloaded live by Elasticsearch).
+    pub http_certs: Option<String>,
+    /// Elasticsearch's transport certificate (reloaded live by Elasticsearch).
+    pub transport_certs: Option<String>,
 }
 
 /// What rendering needs beyond the validated spec: facts the controller observed or
@@ -108,21 +128,57 @@ pub struct RenderContext {
     pub collector_cluster_role: String,
     /// The URL Kibana and the collector use to reach Elasticsearch.
     pub es_endpoint: String,
-    /// Pod-template annotations (for example hashes of Secrets and configuration, so pods
-    /// roll when they change).
+    /// Extra pod-template annotations of every workload.
     pub annotations: BTreeMap<String, String>,
+    /// The generated Secrets, once read: each workload's pod template then carries a
+    /// [`CONFIG_HASH_ANNOTATION`] of its configuration and of the Secrets it reads at
+    /// start. `None` (before they are known) adds none.
+    pub secrets: Option<SecretFingerprints>,
 }
 
 impl RenderContext {
     /// The context of a first reconcile: not bootstrapped, the default ClusterRole, the
-    /// cluster's own URL ([`Validated::es_url`]), no annotations.
+    /// cluster's own URL ([`Validated::es_url`]), no annotations, no Secrets yet.
     pub fn new(v: &Validated) -> Self {
         Self {
             es_bootstrapped: false,
             collector_cluster_role: names::DEFAULT_COLLECTOR_CLUSTER_ROLE.to_string(),
             es_endpoint: v.es_url(),
             annotations: BTreeMap::new(),
+            secrets: None,
         }
+    }
+
+    /// The pod-template annotations of `app`'s workload: [`Self::annotations`], and, when
+    /// the Secrets are known, the hash of `config` (the structured configuration its pods
+    /// read at start) and of the Secrets they read at start.
+    fn pod_annotations(
+        &self,
+        app: labels::App,
+        config: &impl serde::Serialize,
+    ) -> BTreeMap<String, String> {
+        let mut annotations = self.annotations.clone();
+        if let Some(secrets) = &self.secrets {
+            let config = serde_json::to_string(config).unwrap_or_default();
+            let parts = secrets.read_at_start(app);
+            let hash = crate::fingerprint::of_parts(std::iter::once(config.as_str()).chain(parts));
+            annotations.insert(CONFIG_HASH_ANNOTATION.to_string(), hash);
+        }
+        annotations
+    }
+}
+
+impl SecretFingerprints {
+    /// The fingerprints of the Secrets `app`'s pods read only at start.
+    fn read_at_start(&self, app: labels::App) -> Vec<&str> {
+        let read: &[&Option<String>] = match app {
+            labels::App::Elasticsearch => &[&self.file_realm],
+            labels::App::Kibana => &[&self.kibana_encryption_keys, &self.ca, &self.kibana_user],
+            labels::App::FluentBit | labels::App::Fluentd => &[&self.ca, &self.collector_user],
+        };
+        read.iter()
+            .map(|s| s.as_deref().unwrap_or_default())
+            .collect()
     }
 }
 
@@ -280,5 +336,124 @@ fn es_ca_source(v: &Validated) -> Option<(String, String)> {
             .ca_secret_ref
             .as_ref()
             .map(|r| (r.name.clone(), r.key.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn production() -> Validated {
+        let text = include_str!("../../examples/production.yaml");
+        let mut ml: crate::api::MeshLogging = serde_saphyr::from_str(text).expect("example");
+        ml.metadata.namespace = Some("logging".into());
+        ml.metadata.uid = Some("uid-1".into());
+        crate::validate::validate(&ml).expect("valid")
+    }
+
+    /// The config hash of each workload's pod template, by kind.
+    fn hashes(v: &Validated, ctx: &RenderContext) -> BTreeMap<&'static str, Option<String>> {
+        render(v, ctx)
+            .iter()
+            .filter_map(|child| {
+                let template = match child {
+                    Child::StatefulSet(o) => o.spec.as_ref().map(|s| &s.template),
+                    Child::Deployment(o) => o.spec.as_ref().map(|s| &s.template),
+                    Child::DaemonSet(o) => o.spec.as_ref().map(|s| &s.template),
+                    _ => None,
+                }?;
+                let hash = template
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.annotations.as_ref())
+                    .and_then(|a| a.get(CONFIG_HASH_ANNOTATION).cloned());
+                Some((child.kind(), hash))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pods_roll_when_what_they_read_at_start_changes_and_only_then() {
+        let v = production();
+        let before_secrets = RenderContext::new(&v);
+        assert!(
+            hashes(&v, &before_secrets).values().all(Option::is_none),
+            "no hash before the Secrets are known"
+        );
+        let secrets = SecretFingerprints {
+            file_realm: Some("realm-1".into()),
+            ca: Some("ca-1".into()),
+            kibana_encryption_keys: Some("keys-1".into()),
+            kibana_user: Some("kibana-1".into()),
+            collector_user: Some("collector-1".into()),
+            http_certs: Some("http-1".into()),
+            transport_certs: Some("transport-1".into()),
+        };
+        let ctx = RenderContext {
+            secrets: Some(secrets.clone()),
+            ..RenderContext::new(&v)
+        };
+        let base = hashes(&v, &ctx);
+        assert_eq!(base.len(), 3, "{base:?}");
+        assert!(base.values().all(Option::is_some));
+        let changed = |f: fn(&mut SecretFingerprints)| {
+            let mut s = secrets.clone();
+            f(&mut s);
+            let now = hashes(
+                &v,
+                &RenderContext {
+                    secrets: Some(s),
+                    ..ctx.clone()
+                },
+            );
+            base.iter()
+                .filter(|(kind, hash)| now[*kind] != **hash)
+                .map(|(kind, _)| *kind)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            changed(|s| s.file_realm = Some("realm-2".into())),
+            ["StatefulSet"]
+        );
+        assert_eq!(
+            changed(|s| s.ca = Some("ca-2".into())),
+            ["DaemonSet", "Deployment"]
+        );
+        assert_eq!(
+            changed(|s| s.kibana_user = Some("k-2".into())),
+            ["Deployment"]
+        );
+        assert_eq!(
+            changed(|s| s.collector_user = Some("c-2".into())),
+            ["DaemonSet"]
+        );
+        // Certificates are reloaded live by Elasticsearch: no restart.
+        assert!(changed(|s| s.http_certs = Some("http-2".into())).is_empty());
+        // Dropping cluster.initial_master_nodes once the cluster formed restarts nothing.
+        let bootstrapped = RenderContext {
+            es_bootstrapped: true,
+            ..ctx.clone()
+        };
+        assert_eq!(hashes(&v, &bootstrapped), base);
+        // A configuration change rolls the workload that reads it.
+        let elsewhere = RenderContext {
+            es_endpoint: "https://elsewhere:9200".into(),
+            ..ctx.clone()
+        };
+        let moved = hashes(&v, &elsewhere);
+        assert_ne!(moved["Deployment"], base["Deployment"]);
+        assert_ne!(moved["DaemonSet"], base["DaemonSet"]);
+    }
+
+    #[test]
+    fn every_kind_is_listed_once() {
+        let mut kinds = CHILD_KINDS.to_vec();
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(kinds.len(), CHILD_KINDS.len());
+        let v = production();
+        for child in render(&v, &RenderContext::new(&v)) {
+            assert!(CHILD_KINDS.contains(&child.kind()), "{}", child.kind());
+        }
     }
 }

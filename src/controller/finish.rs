@@ -1,0 +1,321 @@
+//! The last step of every pass, the invalid-spec one included: the status computed from
+//! what the pass observed, the metrics, events for the transitions, and the status written
+//! only when it changed. Also the pass's identity ([`Pass`]) the steps share.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use super::Context;
+use super::apply::FIELD_MANAGER;
+use super::children::Applied;
+use super::dereference::Dereferenced;
+use super::elasticsearch::EsPass;
+use crate::api::{MeshLogging, MeshLoggingStatus, condition};
+use crate::error::Result;
+use crate::render::RenderContext;
+use crate::status::{self, Observations};
+use crate::validate::{Validated, ValidationErrors};
+
+/// One reconcile of one resource: what every step may need to know about it.
+pub struct Pass {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.uid`.
+    pub uid: String,
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// Where events go.
+    pub reference: ObjectReference,
+    /// The status before this pass.
+    pub previous: Option<MeshLoggingStatus>,
+    /// The time of this pass (stamps real transitions).
+    pub now: Time,
+}
+
+impl Pass {
+    /// The pass over `ml`, now.
+    pub fn new(ml: &MeshLogging) -> Self {
+        Self {
+            name: ml.name_any(),
+            namespace: ml.namespace().unwrap_or_default(),
+            uid: ml.uid().unwrap_or_default(),
+            generation: ml.metadata.generation,
+            reference: ml.object_ref(&()),
+            previous: ml.status.clone(),
+            now: Time(k8s_openapi::jiff::Timestamp::now()),
+        }
+    }
+
+    /// What rendering needs from this pass: whether the cluster formed once (it reported
+    /// a version), the operator's settings, and the Secrets' fingerprints once read.
+    pub fn render_context(
+        &self,
+        ctx: &Context,
+        v: &Validated,
+        refs: &Dereferenced,
+    ) -> RenderContext {
+        RenderContext {
+            es_bootstrapped: self
+                .previous
+                .as_ref()
+                .and_then(|s| s.elasticsearch.as_ref())
+                .is_some_and(|e| e.version.is_some()),
+            collector_cluster_role: ctx.settings.collector_cluster_role.clone(),
+            es_endpoint: v.es_url(),
+            annotations: Default::default(),
+            secrets: refs.secrets.as_ref().map(|s| s.fingerprints.clone()),
+        }
+    }
+}
+
+/// What a pass over a spec that did not validate observed.
+pub fn invalid(generation: Option<i64>, errors: ValidationErrors) -> Observations {
+    Observations {
+        generation,
+        invalid: Some(errors.to_string()),
+        ..Default::default()
+    }
+}
+
+/// What a pass over a valid spec observed, from the steps' outputs.
+pub fn observations(
+    pass: &Pass,
+    v: &Validated,
+    refs: Dereferenced,
+    applied: Applied,
+    es: EsPass,
+) -> Observations {
+    Observations {
+        generation: pass.generation,
+        invalid: None,
+        rejected: applied.rejected,
+        conflicts: applied.conflicts,
+        elasticsearch: es.observation,
+        kibana: applied.workloads.kibana,
+        collector: applied.workloads.collector,
+        sync: es.report,
+        missing_credentials: refs.missing_repository_credentials.into_iter().collect(),
+        snapshots_wanted: v
+            .spec
+            .snapshots
+            .as_ref()
+            .is_some_and(|s| !s.repositories.is_empty() || !s.policies.is_empty()),
+        alias: v.spec.index.name.clone(),
+    }
+}
+
+/// The step: computes the status, records it in the metrics, and — when it changed —
+/// announces the transitions and writes it.
+pub async fn finish(ctx: &Context, pass: &Pass, obs: &Observations) -> Result<MeshLoggingStatus> {
+    let previous = pass.previous.as_ref();
+    let status = status::compute(previous, obs, &pass.now);
+    ctx.metrics
+        .observe_status(&pass.namespace, &pass.name, &status);
+    if status::changed(previous, &status) {
+        for t in transitions(previous, &status) {
+            let (type_, reason, note) = match t {
+                Transition::Failed { reason, note } => (EventType::Warning, reason, note),
+                Transition::Ready { note } => (EventType::Normal, "Ready".to_string(), note),
+            };
+            ctx.publish(&pass.reference, type_, &reason, note).await;
+        }
+        write_status(ctx, pass, &status).await?;
+    }
+    Ok(status)
+}
+
+/// Whether `status` says Ready.
+pub fn is_ready(status: &MeshLoggingStatus) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == condition::READY && c.status == "True")
+}
+
+/// A change of status worth an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// A condition turned False, or changed its reason or message while False (a Warning
+    /// with the condition's reason).
+    Failed {
+        /// The condition's reason.
+        reason: String,
+        /// The condition and its message.
+        note: String,
+    },
+    /// The resource became Ready (a Normal event).
+    Ready {
+        /// Ready's message.
+        note: String,
+    },
+}
+
+/// The events a change from `previous` to `status` calls for. Ready's own failure is the
+/// sum of the others' and not announced again — unless nothing else explains it: a spec
+/// that does not validate. Waiting (for Elasticsearch, for a rollout) is no failure.
+pub fn transitions(
+    previous: Option<&MeshLoggingStatus>,
+    status: &MeshLoggingStatus,
+) -> Vec<Transition> {
+    let mut out = Vec::new();
+    for c in &status.conditions {
+        let before = previous.and_then(|p| p.conditions.iter().find(|o| o.type_ == c.type_));
+        let same = before.is_some_and(|b| {
+            b.status == c.status && b.reason == c.reason && b.message == c.message
+        });
+        if same {
+            continue;
+        }
+        let ready = c.type_ == condition::READY;
+        if c.status == "False" {
+            let waiting = matches!(c.reason.as_str(), "WaitingForElasticsearch" | "Progressing");
+            if ready && c.reason == "InvalidSpec" {
+                out.push(Transition::Failed {
+                    reason: c.reason.clone(),
+                    note: c.message.clone(),
+                });
+            } else if !ready && !waiting {
+                out.push(Transition::Failed {
+                    reason: c.reason.clone(),
+                    note: format!("{}: {}", c.type_, c.message),
+                });
+            }
+        } else if ready && c.status == "True" && before.is_none_or(|b| b.status != "True") {
+            out.push(Transition::Ready {
+                note: c.message.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Writes the status by server-side apply (fields the operator no longer reports are
+/// removed; the spec is never written).
+async fn write_status(ctx: &Context, pass: &Pass, status: &MeshLoggingStatus) -> Result<()> {
+    let api: Api<MeshLogging> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+    let body = json!({
+        "apiVersion": MeshLogging::api_version(&()),
+        "kind": MeshLogging::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &pass.name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+    fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Condition {
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+            observed_generation: Some(1),
+            last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+        }
+    }
+
+    fn with(conditions: Vec<Condition>) -> MeshLoggingStatus {
+        MeshLoggingStatus {
+            conditions,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_condition_turning_false_is_a_warning_with_its_reason() {
+        let before = with(vec![condition(
+            "ElasticsearchReady",
+            "True",
+            "Healthy",
+            "green",
+        )]);
+        let after = with(vec![condition(
+            "ElasticsearchReady",
+            "False",
+            "Unreachable",
+            "timed out",
+        )]);
+        assert_eq!(
+            transitions(Some(&before), &after),
+            vec![Transition::Failed {
+                reason: "Unreachable".into(),
+                note: "ElasticsearchReady: timed out".into()
+            }]
+        );
+        // Unchanged: nothing to say; a new message while False: said again.
+        assert!(transitions(Some(&after), &after).is_empty());
+        let other = with(vec![condition(
+            "ElasticsearchReady",
+            "False",
+            "Unreachable",
+            "refused",
+        )]);
+        assert_eq!(transitions(Some(&after), &other).len(), 1);
+    }
+
+    #[test]
+    fn waiting_and_ready_false_are_not_failures_but_an_invalid_spec_is() {
+        let waiting = with(vec![
+            condition(
+                "ElasticsearchReady",
+                "False",
+                "WaitingForElasticsearch",
+                "0/3 nodes",
+            ),
+            condition("CollectorReady", "False", "Progressing", "0/2 pods"),
+            condition(condition::READY, "False", "NotReady", "waiting"),
+        ]);
+        assert!(transitions(None, &waiting).is_empty());
+        let invalid = with(vec![condition(
+            condition::READY,
+            "False",
+            "InvalidSpec",
+            "spec.x: bad",
+        )]);
+        assert_eq!(
+            transitions(Some(&waiting), &invalid),
+            vec![Transition::Failed {
+                reason: "InvalidSpec".into(),
+                note: "spec.x: bad".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn becoming_ready_is_announced_once() {
+        let ready = with(vec![condition(
+            condition::READY,
+            "True",
+            "Ready",
+            "all good",
+        )]);
+        assert_eq!(
+            transitions(None, &ready),
+            vec![Transition::Ready {
+                note: "all good".into()
+            }]
+        );
+        let reworded = with(vec![condition(
+            condition::READY,
+            "True",
+            "Ready",
+            "still good",
+        )]);
+        assert!(transitions(Some(&ready), &reworded).is_empty());
+    }
+}

@@ -1,0 +1,112 @@
+//! Generated Secrets: created once from a source, or derived from one and replaced when they
+//! no longer match it; never someone else's.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, ObjectMeta, PostParams};
+
+use super::decode;
+use crate::error::Result;
+
+/// Where and as whose the generated Secrets of one resource are made.
+pub(super) struct Generated<'a> {
+    /// The resource's namespace's Secrets.
+    pub api: &'a Api<Secret>,
+    /// The resource's namespace.
+    pub namespace: &'a str,
+    /// The owner reference every generated Secret carries.
+    pub owner: &'a OwnerReference,
+    /// The labels every generated Secret carries.
+    pub labels: &'a BTreeMap<String, String>,
+}
+
+impl Generated<'_> {
+    /// Returns the Secret's data, creating it from `make` when it does not exist. An
+    /// existing Secret is never changed.
+    pub(super) async fn ensure(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> Result<BTreeMap<String, String>>,
+    ) -> Result<BTreeMap<String, String>> {
+        if let Some(existing) = self.api.get_opt(name).await? {
+            return Ok(decode(&existing));
+        }
+        let data = make()?;
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(self.namespace.to_string()),
+                labels: Some(self.labels.clone()),
+                owner_references: Some(vec![self.owner.clone()]),
+                ..Default::default()
+            },
+            data: Some(to_bytes(&data)),
+            type_: Some("Opaque".into()),
+            ..Default::default()
+        };
+        match self.api.create(&PostParams::default(), &secret).await {
+            Ok(_) => {
+                tracing::info!(secret = name, "generated Secret");
+                Ok(data)
+            }
+            // Created concurrently: read what won.
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let existing = self.api.get(name).await?;
+                Ok(decode(&existing))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Returns the data of a Secret derived from a source: created from `make` when
+    /// missing; kept when `consistent` says it matches its source; otherwise regenerated
+    /// by one `update` guarded by its resourceVersion (a concurrent change fails the pass,
+    /// which retries) — only when this resource owns it. Someone else's Secret is left as
+    /// it is and named in `conflicts`.
+    pub(super) async fn ensure_derived(
+        &self,
+        name: &str,
+        consistent: impl FnOnce(&BTreeMap<String, String>) -> bool,
+        make: impl FnOnce() -> Result<BTreeMap<String, String>>,
+        conflicts: &mut Vec<String>,
+    ) -> Result<BTreeMap<String, String>> {
+        let Some(existing) = self.api.get_opt(name).await? else {
+            return self.ensure(name, make).await;
+        };
+        let data = decode(&existing);
+        if consistent(&data) {
+            return Ok(data);
+        }
+        let owned = existing
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.uid == self.owner.uid);
+        if !owned {
+            conflicts.push(format!("Secret/{name}"));
+            return Ok(data);
+        }
+        let fresh = make()?;
+        let mut secret = existing;
+        secret.data = Some(to_bytes(&fresh));
+        secret.string_data = None;
+        self.api
+            .replace(name, &PostParams::default(), &secret)
+            .await?;
+        tracing::info!(
+            secret = name,
+            "regenerated Secret (it no longer matched its source)"
+        );
+        Ok(fresh)
+    }
+}
+
+fn to_bytes(data: &BTreeMap<String, String>) -> BTreeMap<String, ByteString> {
+    data.iter()
+        .map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes())))
+        .collect()
+}

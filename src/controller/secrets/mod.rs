@@ -1,0 +1,403 @@
+//! Secrets the operator generates (I/O): passwords, the file realm, a CA and the
+//! HTTP/transport certificates; and the Secrets users reference (external credentials, CA,
+//! repository credentials), only read.
+//!
+//! ```text
+//! source Secrets (created when missing, never changed)    derived Secrets (kept consistent)
+//! <n>-es-operator-user (password) ─────────────────────►  <n>-es-file-realm (bcrypt hash)
+//! <n>-ca (CA; renewed 30 days before it expires) ──────►  <n>-es-http-certs, <n>-es-transport-certs
+//! <n>-es-elastic-user, <n>-kibana-user, <n>-collector-user, <n>-kibana-encryption-keys
+//! ```
+//!
+//! Every generated Secret is owned by the MeshLogging. Deleting a source Secret makes the
+//! operator generate it anew on the next reconcile (the sync then resets the matching
+//! Elasticsearch password). A derived Secret is checked against its source on every pass —
+//! the hash verifies the current password; the certificate is signed by the current CA,
+//! names every wanted DNS name, matches its key and is valid for 30 more days — and
+//! replaced (one `update`, guarded by its resourceVersion) when it does not. A Secret of a
+//! generated name that this resource does not own is never changed: it is reported as a
+//! conflict.
+
+mod certs;
+mod generated;
+mod realm;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::Api;
+use rand::RngExt;
+
+use certs::{ca_valid, leaf, leaf_matches, leaf_sans, new_ca};
+use generated::Generated;
+pub use realm::VerifiedRealms;
+use realm::{file_realm, realm_matches};
+
+use crate::api::{ExternalElasticsearch, SnapshotRepository};
+use crate::elastic::Credentials;
+use crate::error::{Error, Result};
+use crate::render::{SecretFingerprints, names};
+use crate::validate::{EsMode, Validated};
+
+/// Length of generated passwords (alphanumeric: about 143 bits).
+const PASSWORD_LENGTH: usize = 24;
+
+/// The credentials one reconcile needs, read from (or generated into) Secrets.
+#[derive(Clone)]
+pub struct StackSecrets {
+    /// How the operator logs in to Elasticsearch.
+    pub admin: Option<Credentials>,
+    /// PEM CA that signed Elasticsearch's HTTP certificate (managed: the operator's CA;
+    /// external: the referenced CA Secret, if any).
+    pub es_ca_pem: Option<Vec<u8>>,
+    /// The collector user's password.
+    pub collector_password: String,
+    /// Kibana's password (when Kibana is enabled).
+    pub kibana_password: Option<String>,
+    /// Hashes of generated material that pods read, for pod-template annotations.
+    pub fingerprints: SecretFingerprints,
+    /// Generated Secrets whose name is taken by a Secret this resource does not own and
+    /// that would have to change (`Secret/<name>`): left alone.
+    pub conflicts: Vec<String>,
+}
+
+impl std::fmt::Debug for StackSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StackSecrets(<redacted>)")
+    }
+}
+
+/// Labels of generated Secrets (the operator's owned-object watches select on them).
+fn secret_labels(instance: &str) -> BTreeMap<String, String> {
+    use crate::render::labels::*;
+    BTreeMap::from([
+        (NAME.to_string(), "meshlogging".to_string()),
+        (INSTANCE.to_string(), instance.to_string()),
+        (COMPONENT.to_string(), "credentials".to_string()),
+        (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
+        (PART_OF.to_string(), PART_OF_VALUE.to_string()),
+    ])
+}
+
+/// A random alphanumeric password.
+pub fn password() -> String {
+    let mut rng = rand::rng();
+    (0..PASSWORD_LENGTH)
+        .map(|_| {
+            const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+            CHARS[rng.random_range(0..CHARS.len())] as char
+        })
+        .collect()
+}
+
+/// Ensures the generated Secrets of `v` exist, regenerates derived Secrets that no longer
+/// match their source, and reads what the reconcile needs.
+pub async fn ensure(
+    client: &kube::Client,
+    v: &Validated,
+    owner: &OwnerReference,
+    realms: &VerifiedRealms,
+) -> Result<StackSecrets> {
+    let ns = v.namespace.as_str();
+    let name = v.name.as_str();
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let labels = secret_labels(name);
+    let generated = Generated {
+        api: &api,
+        namespace: ns,
+        owner,
+        labels: &labels,
+    };
+    let mut fingerprints = SecretFingerprints::default();
+    let mut conflicts = Vec::new();
+
+    let collector_password = generated
+        .ensure(&names::collector_user_secret(name), || {
+            Ok(BTreeMap::from([(
+                names::PASSWORD_KEY.to_string(),
+                password(),
+            )]))
+        })
+        .await?
+        .remove(names::PASSWORD_KEY)
+        .ok_or_else(|| missing_key(&names::collector_user_secret(name), names::PASSWORD_KEY))?;
+    // Passwords reach the pods as environment variables: a new one must roll them.
+    fingerprints.collector_user = Some(crate::fingerprint::of_parts([collector_password.as_str()]));
+
+    let kibana_password = if v.spec.kibana.enabled {
+        let keys = generated
+            .ensure(&names::kibana_encryption_keys_secret(name), || {
+                Ok(names::KIBANA_ENCRYPTION_KEYS
+                    .iter()
+                    .map(|k| (k.to_string(), format!("{}{}", password(), password())))
+                    .collect())
+            })
+            .await?;
+        fingerprints.kibana_encryption_keys = Some(fingerprint(&keys));
+        let mut data = generated
+            .ensure(&names::kibana_user_secret(name), || {
+                Ok(BTreeMap::from([(
+                    names::PASSWORD_KEY.to_string(),
+                    password(),
+                )]))
+            })
+            .await?;
+        let password = data
+            .remove(names::PASSWORD_KEY)
+            .ok_or_else(|| missing_key(&names::kibana_user_secret(name), names::PASSWORD_KEY))?;
+        fingerprints.kibana_user = Some(crate::fingerprint::of_parts([password.as_str()]));
+        Some(password)
+    } else {
+        None
+    };
+
+    let (admin, es_ca_pem) = match &v.mode {
+        EsMode::Managed(managed) => {
+            let elastic = generated
+                .ensure(&names::es_elastic_user_secret(name), || {
+                    Ok(BTreeMap::from([(
+                        names::ELASTIC_PASSWORD_KEY.to_string(),
+                        password(),
+                    )]))
+                })
+                .await?;
+            // The `elastic` password reaches the nodes as the keystore's bootstrap.password,
+            // for people; the operator logs in as its own file-realm superuser.
+            if !elastic.contains_key(names::ELASTIC_PASSWORD_KEY) {
+                return Err(missing_key(
+                    &names::es_elastic_user_secret(name),
+                    names::ELASTIC_PASSWORD_KEY,
+                ));
+            }
+            let operator = generated
+                .ensure(&names::es_operator_user_secret(name), || {
+                    Ok(BTreeMap::from([(
+                        names::PASSWORD_KEY.to_string(),
+                        password(),
+                    )]))
+                })
+                .await?
+                .remove(names::PASSWORD_KEY)
+                .ok_or_else(|| {
+                    missing_key(&names::es_operator_user_secret(name), names::PASSWORD_KEY)
+                })?;
+            let owner_id = v.owner();
+            let realm = generated
+                .ensure_derived(
+                    &names::es_file_realm_secret(name),
+                    |data| realm_matches(data, &operator, &owner_id, realms),
+                    || file_realm(&operator),
+                    &mut conflicts,
+                )
+                .await?;
+            fingerprints.file_realm = Some(fingerprint(&realm));
+
+            let now = time::OffsetDateTime::now_utc();
+            let ca = generated
+                .ensure_derived(
+                    &names::ca_secret(name),
+                    |data| ca_valid(data, now),
+                    || new_ca(name),
+                    &mut conflicts,
+                )
+                .await?;
+            let (ca_cert, ca_key) = match (ca.get(names::CA_CERT_KEY), ca.get(names::CA_KEY_KEY)) {
+                (Some(c), Some(k)) => (c.clone(), k.clone()),
+                _ => return Err(missing_key(&names::ca_secret(name), names::CA_KEY_KEY)),
+            };
+            // Kibana and the collector read the CA at start: a new one must roll them.
+            fingerprints.ca = Some(crate::fingerprint::of_parts([ca_cert.as_str()]));
+            let http_names = names::es_http_dns_names(name, ns);
+            let http = generated
+                .ensure_derived(
+                    &names::es_http_certs_secret(name),
+                    |data| leaf_matches(data, &ca_cert, &leaf_sans(&http_names), now),
+                    || leaf(&ca_cert, &ca_key, name, &http_names, false),
+                    &mut conflicts,
+                )
+                .await?;
+            let mut transport_names = names::es_transport_dns_names(name, ns, managed.replicas);
+            let nodes = names::es_nodes_service(name);
+            transport_names.push(format!("*.{nodes}.{ns}.svc"));
+            transport_names.push(format!("*.{nodes}.{ns}.svc.cluster.local"));
+            let transport = generated
+                .ensure_derived(
+                    &names::es_transport_certs_secret(name),
+                    |data| leaf_matches(data, &ca_cert, &leaf_sans(&transport_names), now),
+                    || leaf(&ca_cert, &ca_key, name, &transport_names, true),
+                    &mut conflicts,
+                )
+                .await?;
+            fingerprints.http_certs = Some(fingerprint(&http));
+            fingerprints.transport_certs = Some(fingerprint(&transport));
+            let admin = Credentials {
+                username: names::OPERATOR_USER.into(),
+                password: operator,
+            };
+            (Some(admin), Some(ca_cert.into_bytes()))
+        }
+        EsMode::External(external) => external_credentials(&api, external).await?,
+    };
+
+    Ok(StackSecrets {
+        admin,
+        es_ca_pem,
+        collector_password,
+        kibana_password,
+        fingerprints,
+        conflicts,
+    })
+}
+
+/// How the operator logs in to Elasticsearch, read without generating anything (cleanup):
+/// `None` when the Secrets are gone.
+pub async fn admin(
+    client: &kube::Client,
+    v: &Validated,
+) -> Result<Option<(Credentials, Option<Vec<u8>>)>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), &v.namespace);
+    match &v.mode {
+        EsMode::Managed(_) => {
+            let password = api
+                .get_opt(&names::es_operator_user_secret(&v.name))
+                .await?
+                .and_then(|s| decode(&s).remove(names::PASSWORD_KEY));
+            let ca = api
+                .get_opt(&names::ca_secret(&v.name))
+                .await?
+                .and_then(|s| decode(&s).remove(names::CA_CERT_KEY));
+            Ok(password.map(|password| {
+                let admin = Credentials {
+                    username: names::OPERATOR_USER.into(),
+                    password,
+                };
+                (admin, ca.map(String::into_bytes))
+            }))
+        }
+        EsMode::External(external) => match external_credentials(&api, external).await {
+            Ok((Some(admin), ca)) => Ok(Some((admin, ca))),
+            Ok((None, _)) | Err(Error::CredentialsMissing(_)) => Ok(None),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// Reads the credentials and CA of an external cluster.
+async fn external_credentials(
+    api: &Api<Secret>,
+    external: &ExternalElasticsearch,
+) -> Result<(Option<Credentials>, Option<Vec<u8>>)> {
+    let creds = &external.credentials_secret_ref;
+    let data = read(api, &creds.name).await?;
+    let username = data
+        .get(&creds.username_key)
+        .cloned()
+        .ok_or_else(|| missing_key(&creds.name, &creds.username_key))?;
+    let password = data
+        .get(&creds.password_key)
+        .cloned()
+        .ok_or_else(|| missing_key(&creds.name, &creds.password_key))?;
+    let ca = match &external.ca_secret_ref {
+        None => None,
+        Some(r) => Some(
+            read(api, &r.name)
+                .await?
+                .remove(&r.key)
+                .ok_or_else(|| missing_key(&r.name, &r.key))?
+                .into_bytes(),
+        ),
+    };
+    Ok((Some(Credentials { username, password }), ca))
+}
+
+/// Repositories whose credentials Secret is missing or lacks the keys its type needs:
+/// repository name -> why.
+pub async fn missing_repository_credentials(
+    client: &kube::Client,
+    namespace: &str,
+    repositories: &[SnapshotRepository],
+) -> Result<BTreeMap<String, String>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut missing = BTreeMap::new();
+    for repo in repositories {
+        let Some(secret) = &repo.credentials_secret_ref else {
+            continue;
+        };
+        let required: &[&str] = match repo.kind.as_str() {
+            "s3" => &["access_key", "secret_key"],
+            "gcs" => &["credentials_file"],
+            "azure" => &["account"],
+            _ => &[],
+        };
+        match api.get_opt(&secret.name).await? {
+            None => {
+                missing.insert(
+                    repo.name.clone(),
+                    format!("credentials Secret {} does not exist", secret.name),
+                );
+            }
+            Some(s) => {
+                let keys = s.data.unwrap_or_default();
+                let absent: Vec<&str> = required
+                    .iter()
+                    .copied()
+                    .filter(|k| !keys.contains_key(*k))
+                    .collect();
+                if !absent.is_empty() {
+                    missing.insert(
+                        repo.name.clone(),
+                        format!(
+                            "credentials Secret {} lacks key(s) {}",
+                            secret.name,
+                            absent.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    Ok(missing)
+}
+
+fn missing_key(secret: &str, key: &str) -> Error {
+    Error::CredentialsMissing(format!("Secret {secret} has no key {key}"))
+}
+
+/// Reads a Secret's data as strings.
+async fn read(api: &Api<Secret>, name: &str) -> Result<BTreeMap<String, String>> {
+    let secret = api
+        .get_opt(name)
+        .await?
+        .ok_or_else(|| Error::CredentialsMissing(format!("Secret {name} does not exist")))?;
+    Ok(decode(&secret))
+}
+
+pub(super) fn decode(secret: &Secret) -> BTreeMap<String, String> {
+    secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect()
+}
+
+/// A short, stable hash of Secret data (FNV-1a over sorted keys and values): pods
+/// annotated with it roll when the material they mount is regenerated. Not a secret.
+fn fingerprint(data: &BTreeMap<String, String>) -> String {
+    crate::fingerprint::of_parts(data.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_long_random_and_alphanumeric() {
+        let a = password();
+        assert_eq!(a.len(), PASSWORD_LENGTH);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, password());
+    }
+}

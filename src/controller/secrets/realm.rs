@@ -1,0 +1,138 @@
+//! The operator's own login to a managed cluster: a file realm holding one superuser,
+//! derived from the operator's password Secret, and the memory of realms already verified
+//! (bcrypt is slow on purpose).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::render::names;
+
+/// File realms already verified against their password, per resource: bcrypt is slow on
+/// purpose (about a quarter of a second), so each (password, realm) pair is verified once
+/// per process, not on every pass. Holds fingerprints only, never a password or a hash.
+#[derive(Default)]
+pub struct VerifiedRealms(Mutex<HashMap<String, String>>);
+
+impl VerifiedRealms {
+    fn key(password: &str, users: &str) -> String {
+        crate::fingerprint::of_parts([password, users])
+    }
+
+    fn contains(&self, resource: &str, password: &str, users: &str) -> bool {
+        let key = Self::key(password, users);
+        self.0
+            .lock()
+            .map(|m| m.get(resource) == Some(&key))
+            .unwrap_or(false)
+    }
+
+    fn insert(&self, resource: &str, password: &str, users: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(resource.to_string(), Self::key(password, users));
+        }
+    }
+
+    /// Forgets a deleted resource.
+    pub fn forget(&self, resource: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(resource);
+        }
+    }
+}
+
+/// Whether the file realm holds exactly the operator's user with a hash of `password`, and
+/// its superuser role. Verified pairs are remembered in `realms` (bcrypt is slow).
+pub(super) fn realm_matches(
+    data: &BTreeMap<String, String>,
+    password: &str,
+    resource: &str,
+    realms: &VerifiedRealms,
+) -> bool {
+    let user = names::OPERATOR_USER;
+    let (Some(users), Some(roles)) = (
+        data.get(names::FILE_REALM_USERS_KEY),
+        data.get(names::FILE_REALM_USERS_ROLES_KEY),
+    ) else {
+        return false;
+    };
+    if roles.trim() != format!("superuser:{user}") {
+        return false;
+    }
+    if realms.contains(resource, password, users) {
+        return true;
+    }
+    let Some(hash) = users.trim().strip_prefix(&format!("{user}:")) else {
+        return false;
+    };
+    let ok = !hash.contains('\n') && bcrypt::verify(password, hash).unwrap_or(false);
+    if ok {
+        realms.insert(resource, password, users);
+    }
+    ok
+}
+
+/// The file realm holding the operator's superuser: `users` (bcrypt hash) and
+/// `users_roles`. The operator's login works whatever the native realm holds (for example
+/// on retained data), as ECK does.
+pub(super) fn file_realm(password: &str) -> Result<BTreeMap<String, String>> {
+    let hash = bcrypt::hash_with_result(password, bcrypt::DEFAULT_COST)
+        .map_err(|e| Error::Generate(format!("bcrypt: {e}")))?
+        .format_for_version(bcrypt::Version::TwoA);
+    let user = names::OPERATOR_USER;
+    Ok(BTreeMap::from([
+        (
+            names::FILE_REALM_USERS_KEY.to_string(),
+            format!("{user}:{hash}\n"),
+        ),
+        (
+            names::FILE_REALM_USERS_ROLES_KEY.to_string(),
+            format!("superuser:{user}\n"),
+        ),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_realm_verifies_the_password() {
+        let realm = file_realm("s3cret-pw").expect("realm");
+        let line = realm[names::FILE_REALM_USERS_KEY].trim().to_string();
+        let hash = line
+            .strip_prefix("meshlogging-operator:")
+            .expect("user line");
+        assert!(hash.starts_with("$2a$"));
+        assert!(bcrypt::verify("s3cret-pw", hash).expect("verify"));
+        assert!(!line.contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn a_realm_matches_only_the_password_it_was_made_from() {
+        let realms = VerifiedRealms::default();
+        let realm = file_realm("first-password").expect("realm");
+        assert!(!realm_matches(&realm, "new-password", "ns/logs", &realms));
+        assert!(realm_matches(&realm, "first-password", "ns/logs", &realms));
+        // Remembered, but only for this exact pair.
+        assert!(realms.contains("ns/logs", "first-password", &realm["users"]));
+        assert!(!realm_matches(&realm, "new-password", "ns/logs", &realms));
+        let mut other_user = realm.clone();
+        other_user.insert(
+            "users".into(),
+            realm["users"].replace("meshlogging-operator:", "someone:"),
+        );
+        assert!(!realm_matches(
+            &other_user,
+            "first-password",
+            "ns/x",
+            &realms
+        ));
+        assert!(!realm_matches(
+            &BTreeMap::new(),
+            "first-password",
+            "ns/y",
+            &realms
+        ));
+    }
+}
