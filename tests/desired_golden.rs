@@ -25,7 +25,7 @@ fn desired_of(name: &str) -> DesiredConfig {
     ml.metadata.namespace = Some("logging".to_string());
     ml.metadata.uid = Some("6f1c2a3b-0000-4000-8000-000000000001".to_string());
     let v = validate(&ml).expect("example is valid");
-    desired(&v.spec, &v.owner())
+    desired(&v)
 }
 
 /// Every part of `d`, as JSON (passwords are references, never values).
@@ -69,42 +69,52 @@ fn to_json(d: &DesiredConfig) -> Value {
     })
 }
 
-fn golden(name: &str) {
-    let mut actual = serde_json::to_string_pretty(&to_json(&desired_of(name))).expect("json");
-    actual.push('\n');
-    let path = root().join(format!("tests/golden/desired/{name}.json"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &actual).expect("write golden file");
-        return;
+/// `examples/*.yaml`, by name without the extension, sorted.
+fn examples() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("examples"))
+        .expect("read examples/")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            Some(name.strip_suffix(".yaml")?.to_string())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every example's desired configuration is its golden file, line for line.
+#[test]
+fn every_example_matches_its_golden_file() {
+    let examples = examples();
+    assert!(examples.len() >= 3, "examples: {examples:?}");
+    let mut differ = Vec::new();
+    for name in examples {
+        let mut actual = serde_json::to_string_pretty(&to_json(&desired_of(&name))).expect("json");
+        actual.push('\n');
+        let path = root().join(format!("tests/golden/desired/{name}.json"));
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &actual).expect("write golden file");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some((line, (e, a))) = expected
+            .lines()
+            .chain(std::iter::repeat("<end>"))
+            .zip(actual.lines().chain(std::iter::repeat("<end>")))
+            .take(expected.lines().count().max(actual.lines().count()))
+            .enumerate()
+            .find(|(_, (e, a))| e != a)
+        {
+            differ.push(format!(
+                "{} line {}:\n  expected {e}\n  actual   {a}",
+                path.display(),
+                line + 1
+            ));
+        }
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    let first = expected
-        .lines()
-        .zip(actual.lines())
-        .position(|(e, a)| e != a)
-        .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
     assert!(
-        expected == actual,
-        "{} differs from desired() at line {}: expected {:?}, actual {:?}\n\
-         (UPDATE_GOLDEN=1 cargo test --test desired_golden rewrites it; review the diff)",
-        path.display(),
-        first + 1,
-        expected.lines().nth(first),
-        actual.lines().nth(first)
+        differ.is_empty(),
+        "{}\n(UPDATE_GOLDEN=1 cargo test --test desired_golden rewrites them; review the diff)",
+        differ.join("\n")
     );
-}
-
-#[test]
-fn golden_minimal() {
-    golden("minimal");
-}
-
-#[test]
-fn golden_production() {
-    golden("production");
-}
-
-#[test]
-fn golden_external_elasticsearch() {
-    golden("external-elasticsearch");
 }

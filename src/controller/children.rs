@@ -19,7 +19,8 @@ use std::fmt::Debug;
 
 use super::apply::{Outcome, apply, apply_namespaced};
 use crate::error::Result;
-use crate::render::{Child, labels, names};
+use crate::naming as names;
+use crate::render::{Child, labels};
 use crate::validate::Validated;
 
 /// Pod-template annotation holding a hash of what the pods read at start.

@@ -48,7 +48,8 @@ use crate::elastic::{ClientConfig, Credentials, EsClient, RetryPolicy, desired, 
 use crate::error::{Error, Result};
 use crate::fingerprint::fnv1a64;
 use crate::metrics::Metrics;
-use crate::render::{RenderContext, labels, names, render};
+use crate::naming as names;
+use crate::render::{RenderContext, labels, render};
 use crate::status::{self, EsObservation, Observations};
 use crate::validate::{Validated, validate};
 
@@ -497,9 +498,8 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
         }
         Err(e) => return Err(e),
     };
-    let repositories = v.spec.snapshots.clone().unwrap_or_default().repositories;
     let missing_credentials =
-        secrets::missing_repository_credentials(client, &ns, &repositories).await?;
+        secrets::missing_repository_credentials(client, &ns, v.repositories()).await?;
 
     // Workloads.
     let render_ctx = RenderContext {
@@ -565,7 +565,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
                     let healthy = health != "red";
                     es.health = Some(health);
                     if healthy {
-                        let wanted = desired(&v.spec, &v.owner());
+                        let wanted = desired(&v);
                         let passwords = Passwords {
                             collector: secrets.collector_password.clone(),
                             kibana: secrets.kibana_password.clone(),
@@ -616,12 +616,8 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
         collector: applied.workloads.collector,
         sync: report,
         missing_credentials: missing_credentials.into_iter().collect(),
-        snapshots_wanted: v
-            .spec
-            .snapshots
-            .as_ref()
-            .is_some_and(|s| !s.repositories.is_empty() || !s.policies.is_empty()),
-        alias: v.spec.index.name.clone(),
+        snapshots_wanted: v.snapshots_wanted(),
+        alias: v.index().name.clone(),
     };
     let status = status::compute(previous.as_ref(), &obs, &now);
     ctx.metrics.observe_status(&ns, &name, &status);
@@ -784,14 +780,8 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
                     return Ok::<_, Error>(Err("its credentials are gone".to_string()));
                 };
                 let es = ctx.es_client(ctx.client_config(&v, Some(admin), ca))?;
-                let report = es_cleanup(
-                    &es,
-                    &v.owner(),
-                    &v.spec.index.name,
-                    &previously,
-                    delete_data,
-                )
-                .await;
+                let report =
+                    es_cleanup(&es, &v.owner(), &v.index().name, &previously, delete_data).await;
                 Ok(match report.aborted {
                     Some(a) => Err(a.message),
                     None => Ok(report),
