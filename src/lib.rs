@@ -8,15 +8,23 @@
 //!                                                                                 ▼
 //!                                                         status (conditions) ◄───┘
 //! ```
+//!
+//! Modules import only from those below them: `api` (the CRD types); `naming` (every derived
+//! name), `endpoint` (URL parts) and `config_format` (escaping rules); `validate` (the one
+//! validated model); `render` and `elastic` (pure desired state, and the ES client);
+//! `status`; `controller`.
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod config_format;
 pub mod controller;
 pub mod crd;
 pub mod elastic;
+pub mod endpoint;
 pub mod error;
 pub mod fingerprint;
 pub mod metrics;
+pub mod naming;
 pub mod operator;
 pub mod render;
 pub mod server;

@@ -18,7 +18,7 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use meshlogging_operator::api::MeshLogging;
-use meshlogging_operator::render::names;
+use meshlogging_operator::naming as names;
 use serde_json::json;
 use support::apiserver::ApiServer;
 use support::operator;

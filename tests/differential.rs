@@ -36,9 +36,10 @@ use es_sim::{EsSim, Modules, SimConfig, SimUser};
 use meshlogging_operator::api::AppliedStatus;
 use meshlogging_operator::elastic::sync::{Passwords, SyncInput};
 use meshlogging_operator::elastic::{
-    ClientConfig, Credentials, DesiredConfig, EsClient, RetryPolicy, desired, sync,
+    ClientConfig, Credentials, DesiredConfig, EsClient, RetryPolicy, sync,
 };
 use serde_json::{Map, Value, json};
+use support::desired;
 use support::elasticsearch::{self, ADMIN_USER, RealEs};
 
 /// Disagreements between the stand-in and the real node that remain, keyed as the test

@@ -12,9 +12,10 @@ use es_sim::{EsSim, Fault};
 use meshlogging_operator::api::{AppliedStatus, MeshLoggingSpec};
 use meshlogging_operator::elastic::sync::cleanup;
 use meshlogging_operator::elastic::{
-    ClientConfig, Credentials, EsClient, Kind, RetryPolicy, SyncReport, desired,
+    ClientConfig, Credentials, EsClient, Kind, RetryPolicy, SyncReport,
 };
 use serde_json::{Value, json};
+use support::desired;
 use support::operator::ELASTIC_PASSWORD;
 use support::sync::{COLLECTOR_PASSWORD, KIBANA_PASSWORD, pass};
 

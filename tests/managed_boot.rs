@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, PostParams};
 use meshlogging_operator::controller::EsEndpoint;
 use meshlogging_operator::elastic::{ClientConfig, Credentials};
-use meshlogging_operator::render::names;
+use meshlogging_operator::naming as names;
 use meshlogging_operator::validate::Validated;
 use support::elasticsearch::{self, NodeSpec};
 use support::{operator, wait_for};

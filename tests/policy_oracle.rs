@@ -11,10 +11,13 @@
 //!
 //! Each test prints its figures: bodies checked, agreement, the JVM's start and time per body.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 mod support;
 
 use meshlogging_operator::api::{MeshLogging, MeshLoggingSpec};
-use meshlogging_operator::elastic::desired;
+use meshlogging_operator::elastic::desired::{ilm_policy, slm_policy};
+use meshlogging_operator::naming::Names;
 use meshlogging_operator::validate::validate;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -33,21 +36,33 @@ fn sample<S: Strategy>(strategy: S, n: usize) -> Vec<S::Value> {
 
 /// The ILM and SLM bodies the operator PUTs for `spec`, with the repositories it creates.
 fn rendered(spec: &MeshLoggingSpec) -> Vec<PolicyRequest> {
-    let d = desired(spec, "ns/logs");
-    let repositories: Vec<String> = d.repositories.keys().cloned().collect();
-    let ilm = d.ilm_policies.iter().map(|(name, body)| PolicyRequest {
+    // Body by body rather than through `desired()`: the generated specs need not validate.
+    let (owner, names) = ("ns/logs", Names::new(&spec.index.name));
+    let snapshots = spec.snapshots.clone().unwrap_or_default();
+    let repositories: BTreeSet<String> = snapshots
+        .repositories
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    let repositories: Vec<String> = repositories.into_iter().collect();
+    let slm: BTreeMap<String, Value> = snapshots
+        .policies
+        .iter()
+        .map(|p| (p.name.clone(), slm_policy(p, &names, owner)))
+        .collect();
+    let ilm = PolicyRequest {
         kind: PolicyKind::Ilm,
-        name: name.clone(),
-        body: body.clone(),
+        name: names.ilm_policy(),
+        body: ilm_policy(&spec.lifecycle, owner),
         repositories: None,
-    });
-    let slm = d.slm_policies.iter().map(|(name, body)| PolicyRequest {
+    };
+    let slm = slm.into_iter().map(|(name, body)| PolicyRequest {
         kind: PolicyKind::Slm,
-        name: name.clone(),
-        body: body.clone(),
+        name,
+        body,
         repositories: Some(repositories.clone()),
     });
-    ilm.chain(slm).collect()
+    std::iter::once(ilm).chain(slm).collect()
 }
 
 fn figures(what: &str, batch: &Batch) {

@@ -24,8 +24,9 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use meshlogging_operator::api::{AppliedStatus, MeshLogging, MeshLoggingSpec};
 use meshlogging_operator::controller::ServiceEndpoint;
-use meshlogging_operator::elastic::{DesiredConfig, EsClient, Kind, SyncReport, desired};
+use meshlogging_operator::elastic::{DesiredConfig, EsClient, Kind, SyncReport};
 use serde_json::{Value, json};
+use support::desired;
 use support::elasticsearch::{self, RealEs};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

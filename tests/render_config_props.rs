@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 
 use meshlogging_operator::api::MeshLogging;
-use meshlogging_operator::elastic::desired::Names;
+use meshlogging_operator::config_format::{fluent_bit, fluentd};
+use meshlogging_operator::naming::Names;
 use meshlogging_operator::render::collector::{fluent_bit_config, fluentd_config};
-use meshlogging_operator::render::config_format::{fluent_bit, fluentd};
 use meshlogging_operator::render::{Child, RenderContext, render};
 use meshlogging_operator::validate::{EsMode, Validated, validate};
 use proptest::collection::{btree_map, vec};

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Container};
 use meshlogging_operator::api::MeshLogging;
-use meshlogging_operator::render::{Child, RenderContext, labels, names, render};
+use meshlogging_operator::naming as names;
+use meshlogging_operator::render::{Child, RenderContext, labels, render};
 use meshlogging_operator::validate::{Validated, validate};
 use serde_json::Value;
 

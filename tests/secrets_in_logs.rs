@@ -9,7 +9,8 @@ mod support;
 
 use es_sim::{EsSim, Fault};
 use meshlogging_operator::api::AppliedStatus;
-use meshlogging_operator::elastic::{ClientConfig, Credentials, EsClient, RetryPolicy, desired};
+use meshlogging_operator::elastic::{ClientConfig, Credentials, EsClient, RetryPolicy};
+use support::desired;
 use support::operator::ELASTIC_PASSWORD;
 use support::sync::{COLLECTOR_PASSWORD, KIBANA_PASSWORD, pass};
 

@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 mod support;
 
 use meshlogging_operator::api::AppliedStatus;
-use meshlogging_operator::elastic::desired::Names;
 use meshlogging_operator::elastic::sync::{Passwords, SyncInput};
-use meshlogging_operator::elastic::{Credentials, EsClient, desired, sync};
+use meshlogging_operator::elastic::{Credentials, EsClient, sync};
+use meshlogging_operator::naming::Names;
 use serde_json::{Value, json};
-use support::elasticsearch;
 use support::filebeat::{Filebeat, Output, ShipperDir};
+use support::{desired, elasticsearch};
 
 /// Applies the operator's configuration for a resource whose index is `index`; returns
 /// the first backing index and the collector's credentials.

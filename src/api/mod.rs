@@ -4,11 +4,21 @@
 //! rules (patterns, enums and CEL) that let the API server refuse bad input at admission.
 //! No I/O here.
 
+mod collector;
+mod elasticsearch;
+mod index;
+mod kibana;
 mod schema;
+mod snapshots;
 mod spec;
 mod status;
 pub mod units;
 
+pub use collector::*;
+pub use elasticsearch::*;
+pub use index::*;
+pub use kibana::*;
+pub use snapshots::*;
 pub use spec::*;
 pub use status::*;
 

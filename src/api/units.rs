@@ -53,11 +53,7 @@ pub fn time_to_millis(value: &str) -> Option<u128> {
 /// Parses an Elasticsearch time value into nanoseconds, the precision Elasticsearch
 /// compares phase ages at (`None` when malformed).
 pub fn time_to_nanos(value: &str) -> Option<u128> {
-    let split = value.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = value.split_at(split);
-    if number.is_empty() || number.len() > MAX_UNIT_LEN {
-        return None;
-    }
+    let (number, unit) = number_and_unit(value, false)?;
     let n: u128 = number.parse().ok()?;
     let factor_nanos: u128 = match unit {
         "nanos" => 1,
@@ -74,11 +70,7 @@ pub fn time_to_nanos(value: &str) -> Option<u128> {
 
 /// Parses an Elasticsearch byte size into bytes (`None` when malformed).
 pub fn bytes(value: &str) -> Option<u128> {
-    let split = value.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = value.split_at(split);
-    if number.is_empty() || number.len() > MAX_UNIT_LEN {
-        return None;
-    }
+    let (number, unit) = number_and_unit(value, true)?;
     let n: f64 = number.parse().ok()?;
     let factor: u128 = match unit {
         "b" => 1,
@@ -98,27 +90,31 @@ pub fn bytes(value: &str) -> Option<u128> {
 /// A Fluent Bit / Fluentd size (`2M`, `512k`, `1G`, `100`) in bytes (`None` when malformed
 /// or beyond `u64`).
 pub fn collector_size(s: &str) -> Option<u64> {
-    let (number, shift) = match s.as_bytes().last()? {
-        b'k' | b'K' => (&s[..s.len() - 1], 10),
-        b'm' | b'M' => (&s[..s.len() - 1], 20),
-        b'g' | b'G' => (&s[..s.len() - 1], 30),
-        _ => (s, 0),
-    };
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    number.parse::<u64>().ok()?.checked_mul(1 << shift)
+    whole_with_unit(s, &[(b"kK", 1 << 10), (b"mM", 1 << 20), (b"gG", 1 << 30)])
 }
 
 /// A Fluent Bit / Fluentd interval, `5s`, `1m`, `2h` or `30` (seconds), in seconds (`None`
 /// when malformed or beyond `u64`).
 pub fn interval_seconds(s: &str) -> Option<u64> {
-    let (number, factor) = match s.as_bytes().last()? {
-        b's' => (&s[..s.len() - 1], 1),
-        b'm' => (&s[..s.len() - 1], 60),
-        b'h' => (&s[..s.len() - 1], 3600),
-        _ => (s, 1),
-    };
+    whole_with_unit(s, &[(b"s", 1), (b"m", 60), (b"h", 3600)])
+}
+
+/// An Elasticsearch unit value split into its number (digits, and `.` when `decimal`) and
+/// its unit (`None` without a unit, or with an empty or overlong number).
+fn number_and_unit(value: &str, decimal: bool) -> Option<(&str, &str)> {
+    let split = value.find(|c: char| !(c.is_ascii_digit() || (decimal && c == '.')))?;
+    let (number, unit) = value.split_at(split);
+    (!number.is_empty() && number.len() <= MAX_UNIT_LEN).then_some((number, unit))
+}
+
+/// A whole number with an optional one-letter unit among `units` (`(letters, factor)`),
+/// times the unit's factor (`None` when malformed or beyond `u64`).
+fn whole_with_unit(s: &str, units: &[(&[u8], u64)]) -> Option<u64> {
+    let last = s.as_bytes().last()?;
+    let (number, factor) = units
+        .iter()
+        .find(|(letters, _)| letters.contains(last))
+        .map_or((s, 1), |(_, factor)| (&s[..s.len() - 1], *factor));
     if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

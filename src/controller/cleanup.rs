@@ -19,8 +19,9 @@ use crate::api::{DeletionPolicy, MeshLogging};
 use crate::elastic::SyncReport;
 use crate::elastic::sync::cleanup as es_cleanup;
 use crate::error::Result;
+use crate::naming as names;
 use crate::render::collector::OWNER_ANNOTATION;
-use crate::render::{labels, names};
+use crate::render::labels;
 use crate::validate::validate;
 
 /// What became of the Elasticsearch objects of a deleted resource.
@@ -126,7 +127,7 @@ async fn elasticsearch(ml: &MeshLogging, ctx: &Context, delete_data: bool) -> Es
             Ok(es) => es,
             Err(e) => return EsCleanup::Incomplete(e.to_string()),
         };
-        let alias = &v.spec.index.name;
+        let alias = &v.index().name;
         let report = es_cleanup(&es, &v.owner(), alias, &previously, delete_data).await;
         match report.aborted {
             Some(a) => EsCleanup::Incomplete(a.message),

@@ -32,9 +32,9 @@ pub async fn dereference(ctx: &Context, v: &Validated) -> Result<Dereferenced> {
             Err(Error::CredentialsMissing(why)) => (None, Some(why)),
             Err(e) => return Err(e),
         };
-    let repositories = v.spec.snapshots.clone().unwrap_or_default().repositories;
     let missing_repository_credentials =
-        secrets::missing_repository_credentials(&ctx.client, &v.namespace, &repositories).await?;
+        secrets::missing_repository_credentials(&ctx.client, &v.namespace, v.repositories())
+            .await?;
     Ok(Dereferenced {
         secrets,
         credentials_missing,

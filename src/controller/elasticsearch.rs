@@ -139,7 +139,7 @@ async fn configure(
     passwords: &Passwords,
     refs: &Dereferenced,
 ) -> SyncReport {
-    let wanted = desired(&v.spec, &v.owner());
+    let wanted = desired(v);
     let previously = pass
         .previous
         .as_ref()

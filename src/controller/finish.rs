@@ -101,12 +101,8 @@ pub fn observations(
         collector: applied.workloads.collector,
         sync: es.report,
         missing_credentials: refs.missing_repository_credentials.into_iter().collect(),
-        snapshots_wanted: v
-            .spec
-            .snapshots
-            .as_ref()
-            .is_some_and(|s| !s.repositories.is_empty() || !s.policies.is_empty()),
-        alias: v.spec.index.name.clone(),
+        snapshots_wanted: v.snapshots_wanted(),
+        alias: v.index().name.clone(),
     }
 }
 

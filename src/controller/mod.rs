@@ -42,7 +42,8 @@ use tracing::{Instrument, warn};
 use crate::api::MeshLogging;
 use crate::elastic::{ClientConfig, Credentials, RetryPolicy};
 use crate::error::{Error, Result};
-use crate::render::{labels, names, render};
+use crate::naming as names;
+use crate::render::{labels, render};
 use crate::validate::Validated;
 
 pub use context::Context;

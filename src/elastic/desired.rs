@@ -1,4 +1,4 @@
-//! Desired Elasticsearch configuration, rendered purely from the spec: the ILM policy,
+//! Desired Elasticsearch configuration, rendered purely from the validated resource: the ILM policy,
 //! component and index templates, the bootstrap index with its write alias, the collector's
 //! role and user, snapshot repositories and SLM policies. No I/O, no secrets.
 //!
@@ -12,15 +12,14 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::log_schema;
-use crate::api::{LifecycleSpec, MeshLoggingSpec, SnapshotPolicy, SnapshotRepository};
+use crate::api::{LifecycleSpec, SnapshotPolicy, SnapshotRepository};
+use crate::naming::{KIBANA_SYSTEM_ROLE, Names};
+use crate::validate::Validated;
 
 /// Value of the `managed_by` marker key.
 pub const MANAGED_BY: &str = "meshlogging-operator";
 /// Priority of the index template: above Elasticsearch's built-in templates (100).
 pub const INDEX_TEMPLATE_PRIORITY: i64 = 200;
-/// The built-in user Kibana connects as in managed mode.
-pub const KIBANA_SYSTEM_USER: &str = "kibana_system";
-
 /// The ownership marker of `owner` (`<namespace>/<name>`).
 pub fn marker(owner: &str) -> Value {
     json!({ "managed_by": MANAGED_BY, "meshlogging": owner })
@@ -32,61 +31,6 @@ pub fn marker_owner(marker: Option<&Value>) -> Option<&str> {
     (m.get("managed_by")?.as_str()? == MANAGED_BY)
         .then(|| m.get("meshlogging")?.as_str())
         .flatten()
-}
-
-/// Names derived from the index name, shared with the workload rendering (the collector
-/// writes to the alias as the collector user).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Names {
-    /// The write alias (= `index.name`).
-    pub alias: String,
-}
-
-impl Names {
-    /// Names for index `alias`.
-    pub fn new(alias: &str) -> Self {
-        Self {
-            alias: alias.to_string(),
-        }
-    }
-    /// The ILM policy.
-    pub fn ilm_policy(&self) -> String {
-        self.alias.clone()
-    }
-    /// The settings component template.
-    pub fn settings_template(&self) -> String {
-        format!("{}-settings", self.alias)
-    }
-    /// The mappings component template.
-    pub fn mappings_template(&self) -> String {
-        format!("{}-mappings", self.alias)
-    }
-    /// The composable index template.
-    pub fn index_template(&self) -> String {
-        self.alias.clone()
-    }
-    /// The first backing index.
-    pub fn bootstrap_index(&self) -> String {
-        format!("{}-000001", self.alias)
-    }
-    /// Pattern of the backing indices.
-    pub fn index_pattern(&self) -> String {
-        format!("{}-*", self.alias)
-    }
-    /// Role and user of the collector.
-    pub fn collector_user(&self) -> String {
-        format!("{}-collector", self.alias)
-    }
-    /// The dead-letter index: where the collector writes the records Elasticsearch refused
-    /// (Fluentd), each kept whole as a JSON string under `record`, with `tag` and `timestamp`.
-    pub fn deadletter_index(&self) -> String {
-        format!("{}-deadletter", self.alias)
-    }
-    /// The user Kibana connects as to an external cluster (the built-in `kibana_system` of
-    /// a shared cluster is not the operator's to change).
-    pub fn external_kibana_user(&self) -> String {
-        format!("{}-kibana", self.alias)
-    }
 }
 
 /// Which generated password a user gets (the passwords themselves live in Secrets).
@@ -157,21 +101,21 @@ pub struct DesiredConfig {
     pub slm_policies: BTreeMap<String, Value>,
 }
 
-/// Renders the desired configuration of `spec`, owned by `owner` (`<namespace>/<name>`).
-pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
-    let names = Names::new(&spec.index.name);
+/// Renders the desired configuration of the validated resource `v`, owned by
+/// [`Validated::owner`].
+pub fn desired(v: &Validated) -> DesiredConfig {
+    let owner = &v.owner();
+    let names = &v.names;
+    let index = v.index();
     let meta = marker(owner);
 
-    let ilm_policies = BTreeMap::from([(
-        names.ilm_policy(),
-        json!({ "policy": ilm_policy(&spec.lifecycle, &meta) }),
-    )]);
+    let ilm_policies = BTreeMap::from([(names.ilm_policy(), ilm_policy(v.lifecycle(), owner))]);
 
     let settings = json!({
         "index": {
-            "number_of_shards": spec.index.shards,
-            "number_of_replicas": spec.index.replicas,
-            "refresh_interval": spec.index.refresh_interval,
+            "number_of_shards": index.shards,
+            "number_of_replicas": index.replicas,
+            "refresh_interval": index.refresh_interval,
             "lifecycle": { "name": names.ilm_policy(), "rollover_alias": names.alias },
         }
     });
@@ -217,7 +161,7 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
                 "template": {
                     "settings": { "index": {
                         "number_of_shards": 1,
-                        "number_of_replicas": spec.index.replicas,
+                        "number_of_replicas": index.replicas,
                     } },
                     "mappings": with_meta(log_schema::deadletter_mappings(), &meta),
                 },
@@ -259,12 +203,14 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
             builtin: false,
         },
     )]);
-    if spec.kibana.enabled {
-        if spec.elasticsearch.external.is_some() {
+    // Which user Kibana connects as was decided by validation; a user of its own on an
+    // external cluster, the built-in one (only its password set) on the managed cluster.
+    if let Some(kibana) = &v.kibana {
+        if v.managed().is_none() {
             users.insert(
-                names.external_kibana_user(),
+                kibana.username.clone(),
                 DesiredUser {
-                    roles: vec![KIBANA_SYSTEM_USER.to_string()],
+                    roles: vec![KIBANA_SYSTEM_ROLE.to_string()],
                     body: json!({ "full_name": format!("MeshLogging Kibana of {owner}"), "metadata": meta }),
                     password: PasswordRef::Kibana,
                     builtin: false,
@@ -272,7 +218,7 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
             );
         } else {
             users.insert(
-                KIBANA_SYSTEM_USER.to_string(),
+                kibana.username.clone(),
                 DesiredUser {
                     roles: Vec::new(),
                     body: Value::Null,
@@ -283,16 +229,15 @@ pub fn desired(spec: &MeshLoggingSpec, owner: &str) -> DesiredConfig {
         }
     }
 
-    let snapshots = spec.snapshots.clone().unwrap_or_default();
-    let repositories = snapshots
-        .repositories
+    let repositories = v
+        .repositories()
         .iter()
         .map(|r| (r.name.clone(), repository(r, owner)))
         .collect();
-    let slm_policies = snapshots
-        .policies
+    let slm_policies = v
+        .snapshot_policies()
         .iter()
-        .map(|p| (p.name.clone(), slm_policy(p, &names, &meta)))
+        .map(|p| (p.name.clone(), slm_policy(p, names, owner)))
         .collect();
 
     DesiredConfig {
@@ -339,7 +284,9 @@ fn insert_some(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
     }
 }
 
-fn ilm_policy(lifecycle: &LifecycleSpec, meta: &Value) -> Value {
+/// `PUT /_ilm/policy/<name>` body of `lifecycle`, owned by `owner`. Public (with
+/// [`slm_policy`]) for checking the bodies of specs that validation may refuse.
+pub fn ilm_policy(lifecycle: &LifecycleSpec, owner: &str) -> Value {
     let priority = |p: Option<i32>| p.map(|p| json!({ "priority": p }));
     let replicas = |r: Option<i32>| r.map(|r| json!({ "number_of_replicas": r }));
 
@@ -408,7 +355,7 @@ fn ilm_policy(lifecycle: &LifecycleSpec, meta: &Value) -> Value {
             json!({ "min_age": d.min_age, "actions": { "delete": { "delete_searchable_snapshot": true } } }),
         );
     }
-    json!({ "phases": phases, "_meta": meta })
+    json!({ "policy": { "phases": phases, "_meta": marker(owner) } })
 }
 
 /// Settings keys of a repository's ownership marker: repositories have no `_meta`, and
@@ -436,7 +383,8 @@ fn repository(r: &SnapshotRepository, owner: &str) -> DesiredRepository {
     }
 }
 
-fn slm_policy(p: &SnapshotPolicy, names: &Names, meta: &Value) -> Value {
+/// `PUT /_slm/policy/<id>` body of `p` for the index of `names`, owned by `owner`.
+pub fn slm_policy(p: &SnapshotPolicy, names: &Names, owner: &str) -> Value {
     let snapshot_name = p
         .snapshot_name
         .clone()
@@ -453,7 +401,7 @@ fn slm_policy(p: &SnapshotPolicy, names: &Names, meta: &Value) -> Value {
             "indices": indices,
             "include_global_state": p.include_global_state,
             "partial": p.partial,
-            "metadata": meta,
+            "metadata": marker(owner),
         },
     });
     if let Some(r) = &p.retention {
@@ -468,15 +416,4 @@ fn slm_policy(p: &SnapshotPolicy, names: &Names, meta: &Value) -> Value {
         body["retention"] = Value::Object(retention);
     }
     body
-}
-
-/// Keystore settings a repository's credentials Secret keys become:
-/// `<type>.client.<client>.<key>` with the client from `settings.client` (default `default`).
-pub fn repository_keystore_prefix(r: &SnapshotRepository) -> String {
-    let client = r
-        .settings
-        .get("client")
-        .map(String::as_str)
-        .unwrap_or("default");
-    format!("{}.client.{client}.", r.kind.as_str())
 }

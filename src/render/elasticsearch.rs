@@ -29,12 +29,12 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Value, json};
 
 use super::labels::{self, App};
-use super::names::{self, ES_HTTP_PORT, ES_READINESS_PORT, ES_TRANSPORT_PORT};
 use super::{
     Child, RenderContext, config_map_volume, env, env_field, flat_yaml, mount,
     restricted_container, runtime_default_seccomp, secret_volume,
 };
 use crate::api::AntiAffinity;
+use crate::naming::{self as names, ES_HTTP_PORT, ES_READINESS_PORT, ES_TRANSPORT_PORT};
 use crate::validate::{KeystoreSource, ManagedEs, Validated};
 
 /// Elasticsearch's home in the official image.

@@ -22,11 +22,11 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Value, json};
 
 use super::labels::{self, App};
-use super::names::{self, KIBANA_PORT};
 use super::{
     Child, RenderContext, config_map_volume, env_secret, flat_yaml, mount, restricted_container,
     runtime_default_seccomp, secret_volume,
 };
+use crate::naming::{self as names, KIBANA_PORT};
 use crate::validate::{ValidKibana, Validated};
 
 /// Kibana's home in the official image.

@@ -14,12 +14,9 @@
 //! empty placeholders. `apiVersion`/`kind` are set by the applier from the type.
 
 pub mod collector;
-pub mod config_format;
 pub mod elasticsearch;
-pub mod endpoint;
 pub mod kibana;
 pub mod labels;
-pub mod names;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +26,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::config_format;
+use crate::naming as names;
 use crate::validate::{EsMode, Validated};
 
 /// The one list of the kinds of children: `scope Variant(Type) "doc";`. The [`Child`] enum

@@ -144,6 +144,21 @@ pub fn example(file: &str) -> meshlogging_operator::api::MeshLogging {
     serde_saphyr::from_str(&text).expect("parse example")
 }
 
+/// The desired Elasticsearch configuration of `spec` for the MeshLogging `owner`
+/// (`<namespace>/<name>`), as the operator computes it: through validation.
+pub fn desired(
+    spec: &meshlogging_operator::api::MeshLoggingSpec,
+    owner: &str,
+) -> meshlogging_operator::elastic::DesiredConfig {
+    let (namespace, name) = owner.split_once('/').expect("owner is <namespace>/<name>");
+    let mut ml = meshlogging_operator::api::MeshLogging::new(name, spec.clone());
+    ml.metadata.namespace = Some(namespace.to_string());
+    ml.metadata.uid = Some(format!("uid-of-{name}"));
+    let v = meshlogging_operator::validate::validate(&ml)
+        .unwrap_or_else(|e| panic!("the spec of {owner} is invalid: {e}"));
+    meshlogging_operator::elastic::desired(&v)
+}
+
 /// The Elasticsearch stand-in of the tests: TLS, `elastic` with
 /// [`operator::ELASTIC_PASSWORD`], the default S3 client's keys in the keystore (for
 /// examples/production.yaml) and `path.repo` `/snapshots`, with `nodes` nodes.

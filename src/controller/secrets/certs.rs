@@ -10,7 +10,7 @@ use rcgen::{
 };
 
 use crate::error::{Error, Result};
-use crate::render::names;
+use crate::naming as names;
 
 /// Validity of generated certificates. See the README on rotation by deleting the Secrets.
 pub(super) const CERT_VALIDITY_DAYS: i64 = 3650;

@@ -37,7 +37,8 @@ use realm::{file_realm, realm_matches};
 use crate::api::{ExternalElasticsearch, SnapshotRepository};
 use crate::elastic::Credentials;
 use crate::error::{Error, Result};
-use crate::render::{SecretFingerprints, names};
+use crate::naming as names;
+use crate::render::SecretFingerprints;
 use crate::validate::{EsMode, Validated};
 
 /// Length of generated passwords (alphanumeric: about 143 bits).
@@ -125,7 +126,7 @@ pub async fn ensure(
     // Passwords reach the pods as environment variables: a new one must roll them.
     fingerprints.collector_user = Some(crate::fingerprint::of_parts([collector_password.as_str()]));
 
-    let kibana_password = if v.spec.kibana.enabled {
+    let kibana_password = if v.kibana.is_some() {
         let keys = generated
             .ensure(&names::kibana_encryption_keys_secret(name), || {
                 Ok(names::KIBANA_ENCRYPTION_KEYS
@@ -324,12 +325,10 @@ pub async fn missing_repository_credentials(
         let Some(secret) = &repo.credentials_secret_ref else {
             continue;
         };
-        let required: &[&str] = match repo.kind.as_str() {
-            "s3" => &["access_key", "secret_key"],
-            "gcs" => &["credentials_file"],
-            "azure" => &["account"],
-            _ => &[],
-        };
+        let required = names::repository_credential_keys(repo.kind)
+            .iter()
+            .filter(|k| k.required)
+            .map(|k| k.key);
         match api.get_opt(&secret.name).await? {
             None => {
                 missing.insert(
@@ -339,11 +338,7 @@ pub async fn missing_repository_credentials(
             }
             Some(s) => {
                 let keys = s.data.unwrap_or_default();
-                let absent: Vec<&str> = required
-                    .iter()
-                    .copied()
-                    .filter(|k| !keys.contains_key(*k))
-                    .collect();
+                let absent: Vec<&str> = required.filter(|k| !keys.contains_key(*k)).collect();
                 if !absent.is_empty() {
                     missing.insert(
                         repo.name.clone(),

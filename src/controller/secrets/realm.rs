@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::render::names;
+use crate::naming as names;
 
 /// File realms already verified against their password, per resource: bcrypt is slow on
 /// purpose (about a quarter of a second), so each (password, realm) pair is verified once

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::super::config_format::fluent_bit;
 use super::*;
+use crate::config_format::fluent_bit;
 
 fn section(out: &mut String, name: &str, entries: &[(&str, String)]) {
     let _ = writeln!(out, "[{name}]");

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::super::config_format::fluentd;
 use super::*;
+use crate::config_format::fluentd;
 
 /// Fluentd's `fluent.conf`: the same pipeline as Fluent Bit's.
 pub fn fluentd_config(v: &Validated, ctx: &RenderContext) -> BTreeMap<String, String> {

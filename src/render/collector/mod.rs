@@ -31,7 +31,7 @@
 //! (`storage.keep.rejected`) and counts it in `fluentbit_output_retries_failed_total`.
 //!
 //! Every value from the spec is written by the format's one rule
-//! ([`super::config_format`]): no index name, URL, path or field adds a key, a section,
+//! ([`crate::config_format`]): no index name, URL, path or field adds a key, a section,
 //! an include or an environment reference to the configuration.
 
 mod fluent_bit;
@@ -48,13 +48,13 @@ use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::endpoint::Endpoint;
 use super::labels::{self, App};
-use super::names;
 use super::{
     Child, RenderContext, config_map_volume, env, env_field, env_secret, mount, secret_volume,
 };
 use crate::api::CollectorType;
+use crate::endpoint::Endpoint;
+use crate::naming as names;
 use crate::validate::{ValidCollector, Validated};
 pub use fluent_bit::fluent_bit_config;
 pub use fluentd::fluentd_config;
@@ -133,12 +133,8 @@ fn cluster_role_binding(v: &Validated, ctx: &RenderContext) -> ClusterRoleBindin
 /// parse (it is either the managed Service URL or the validated external URL); anything
 /// else falls back to the managed Service rather than failing a pure function.
 fn endpoint(v: &Validated, ctx: &RenderContext) -> Endpoint {
-    Endpoint::parse(&ctx.es_endpoint).unwrap_or_else(|| Endpoint {
-        tls: true,
-        host: format!("{}.{}.svc", names::es_http_service(&v.name), v.namespace),
-        port: names::ES_HTTP_PORT as u16,
-        path: String::new(),
-    })
+    Endpoint::parse(&ctx.es_endpoint)
+        .unwrap_or_else(|| names::es_http_endpoint(&v.name, &v.namespace))
 }
 
 /// Paths never tailed: the user's, then the collector's own container logs.

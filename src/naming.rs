@@ -1,7 +1,10 @@
-//! Names of every Kubernetes object the operator creates for a MeshLogging, in one place so
-//! the renderer, the controller (Secrets, certificates, cleanup) and the tests agree. Pure.
+//! Every name the operator derives from a MeshLogging, in one place so the renderer, the
+//! controller (Secrets, certificates, cleanup), Elasticsearch sync and the tests agree:
+//! Kubernetes children, ports, Secret keys, certificate DNS names, Elasticsearch objects
+//! and users, and the keys of snapshot repositories' credentials. Pure; imports nothing from
+//! the steps that use it (validate, render, elastic, controller).
 //!
-//! For a MeshLogging `<n>` in namespace `<ns>`:
+//! For a MeshLogging `<n>` in namespace `<ns>` with index `<i>`:
 //!
 //! ```text
 //! Elasticsearch  StatefulSet <n>-es, Services <n>-es-nodes (headless) and <n>-es-http,
@@ -12,7 +15,14 @@
 //! Kibana         Deployment, Service and Ingress <n>-kibana, ConfigMap <n>-kibana-config
 //! Collector      DaemonSet, ServiceAccount and ConfigMap <n>-collector,
 //!                ClusterRoleBinding meshlogging-collector.<ns>.<n>
+//! In Elasticsearch  ILM policy and index template <i>, component templates <i>-settings and
+//!                <i>-mappings, write alias <i> over <i>-000001, dead letters <i>-deadletter,
+//!                role and user <i>-collector, Kibana user kibana_system (managed) or
+//!                <i>-kibana (external)
 //! ```
+
+use crate::api::{RepositoryType, SnapshotRepository};
+use crate::endpoint::Endpoint;
 
 /// Port of the Elasticsearch REST API (HTTPS).
 pub const ES_HTTP_PORT: i32 = 9200;
@@ -54,9 +64,59 @@ pub const KIBANA_ENCRYPTION_KEYS: [&str; 3] = [
 /// Longest name a Kubernetes object may have (DNS-1123 subdomain).
 const MAX_NAME: usize = 253;
 
-/// Elasticsearch StatefulSet `<n>-es`; its pods are `<n>-es-0`, `<n>-es-1`, ...
-pub fn es_statefulset(name: &str) -> String {
-    format!("{name}-es")
+/// Kubernetes object names of the form `<n><suffix>`: one row per name.
+macro_rules! suffixed_names {
+    ($($(#[$doc:meta])* $fn:ident => $suffix:literal;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $fn(name: &str) -> String {
+                format!(concat!("{}", $suffix), name)
+            }
+        )*
+    };
+}
+
+suffixed_names! {
+    /// Elasticsearch StatefulSet `<n>-es`; its pods are `<n>-es-0`, `<n>-es-1`, ...
+    es_statefulset => "-es";
+    /// Headless Service `<n>-es-nodes`: discovery and the pods' DNS names.
+    es_nodes_service => "-es-nodes";
+    /// HTTP Service `<n>-es-http` (port 9200, HTTPS).
+    es_http_service => "-es-http";
+    /// PodDisruptionBudget `<n>-es` (the StatefulSet's name).
+    es_pdb => "-es";
+    /// ConfigMap `<n>-es-config` holding `elasticsearch.yml`.
+    es_config_map => "-es-config";
+    /// Secret `<n>-es-elastic-user`: key `elastic`, the `elastic` user's password.
+    es_elastic_user_secret => "-es-elastic-user";
+    /// Secret `<n>-es-file-realm`: keys `users` and `users_roles`, the file realm holding
+    /// the operator's own superuser [`OPERATOR_USER`].
+    es_file_realm_secret => "-es-file-realm";
+    /// Secret `<n>-es-operator-user`: key `password` of [`OPERATOR_USER`], the file-realm
+    /// superuser the operator logs in as. Reserved users such as `elastic` are never looked
+    /// up in the file realm, so the operator has a user of its own, which works whatever the
+    /// native realm holds (for example on retained data), as ECK does.
+    es_operator_user_secret => "-es-operator-user";
+    /// Secret `<n>-ca`: keys `ca.crt`, `ca.key`, the operator's CA for this stack.
+    ca_secret => "-ca";
+    /// Secret `<n>-es-http-certs`: keys `ca.crt`, `tls.crt`, `tls.key`.
+    es_http_certs_secret => "-es-http-certs";
+    /// Secret `<n>-es-transport-certs`: keys `ca.crt`, `tls.crt`, `tls.key`.
+    es_transport_certs_secret => "-es-transport-certs";
+    /// Secret `<n>-kibana-user`: key `password` of the user Kibana connects as.
+    kibana_user_secret => "-kibana-user";
+    /// Secret `<n>-kibana-encryption-keys`: the keys of [`KIBANA_ENCRYPTION_KEYS`]. Optional
+    /// for the pods (Kibana then generates per-process keys, which only works with one
+    /// replica).
+    kibana_encryption_keys_secret => "-kibana-encryption-keys";
+    /// Secret `<n>-collector-user`: key `password` of the collector user `<index>-collector`.
+    collector_user_secret => "-collector-user";
+    /// Kibana Deployment, Service and Ingress `<n>-kibana`.
+    kibana => "-kibana";
+    /// ConfigMap `<n>-kibana-config` holding `kibana.yml`.
+    kibana_config_map => "-kibana-config";
+    /// Collector DaemonSet, ServiceAccount and ConfigMap `<n>-collector`.
+    collector => "-collector";
 }
 
 /// Name of Elasticsearch pod (and node) `ordinal`.
@@ -64,93 +124,8 @@ pub fn es_pod(name: &str, ordinal: i32) -> String {
     format!("{}-{ordinal}", es_statefulset(name))
 }
 
-/// Headless Service `<n>-es-nodes`: discovery and the pods' DNS names.
-pub fn es_nodes_service(name: &str) -> String {
-    format!("{name}-es-nodes")
-}
-
-/// HTTP Service `<n>-es-http` (port 9200, HTTPS).
-pub fn es_http_service(name: &str) -> String {
-    format!("{name}-es-http")
-}
-
-/// PodDisruptionBudget `<n>-es`.
-pub fn es_pdb(name: &str) -> String {
-    es_statefulset(name)
-}
-
-/// ConfigMap `<n>-es-config` holding `elasticsearch.yml`.
-pub fn es_config_map(name: &str) -> String {
-    format!("{name}-es-config")
-}
-
-/// Secret `<n>-es-elastic-user`: key `elastic`, the `elastic` user's password.
-pub fn es_elastic_user_secret(name: &str) -> String {
-    format!("{name}-es-elastic-user")
-}
-
-/// Secret `<n>-es-file-realm`: keys `users` and `users_roles`, the file realm holding the
-/// operator's own superuser [`OPERATOR_USER`].
-pub fn es_file_realm_secret(name: &str) -> String {
-    format!("{name}-es-file-realm")
-}
-
-/// Secret `<n>-es-operator-user`: key `password` of [`OPERATOR_USER`], the file-realm
-/// superuser the operator logs in as. Reserved users such as `elastic` are never looked up
-/// in the file realm, so the operator has a user of its own, which works whatever the
-/// native realm holds (for example on retained data), as ECK does.
-pub fn es_operator_user_secret(name: &str) -> String {
-    format!("{name}-es-operator-user")
-}
-
 /// The file-realm user the operator logs in as.
 pub const OPERATOR_USER: &str = "meshlogging-operator";
-
-/// Secret `<n>-ca`: keys `ca.crt`, `ca.key`, the operator's CA for this stack.
-pub fn ca_secret(name: &str) -> String {
-    format!("{name}-ca")
-}
-
-/// Secret `<n>-es-http-certs`: keys `ca.crt`, `tls.crt`, `tls.key`.
-pub fn es_http_certs_secret(name: &str) -> String {
-    format!("{name}-es-http-certs")
-}
-
-/// Secret `<n>-es-transport-certs`: keys `ca.crt`, `tls.crt`, `tls.key`.
-pub fn es_transport_certs_secret(name: &str) -> String {
-    format!("{name}-es-transport-certs")
-}
-
-/// Secret `<n>-kibana-user`: key `password` of the user Kibana connects as.
-pub fn kibana_user_secret(name: &str) -> String {
-    format!("{name}-kibana-user")
-}
-
-/// Secret `<n>-kibana-encryption-keys`: the keys of [`KIBANA_ENCRYPTION_KEYS`]. Optional for
-/// the pods (Kibana then generates per-process keys, which only works with one replica).
-pub fn kibana_encryption_keys_secret(name: &str) -> String {
-    format!("{name}-kibana-encryption-keys")
-}
-
-/// Secret `<n>-collector-user`: key `password` of the collector user `<index>-collector`.
-pub fn collector_user_secret(name: &str) -> String {
-    format!("{name}-collector-user")
-}
-
-/// Kibana Deployment, Service and Ingress `<n>-kibana`.
-pub fn kibana(name: &str) -> String {
-    format!("{name}-kibana")
-}
-
-/// ConfigMap `<n>-kibana-config` holding `kibana.yml`.
-pub fn kibana_config_map(name: &str) -> String {
-    format!("{name}-kibana-config")
-}
-
-/// Collector DaemonSet, ServiceAccount and ConfigMap `<n>-collector`.
-pub fn collector(name: &str) -> String {
-    format!("{name}-collector")
-}
 
 /// ClusterRoleBinding `meshlogging-collector.<ns>.<n>`. The dots keep it unambiguous: a
 /// namespace is a DNS label and has none, so `team`/`prod-logs` and `team-prod`/`logs` get
@@ -202,6 +177,16 @@ pub fn es_http_url(name: &str, namespace: &str) -> String {
     )
 }
 
+/// The managed cluster's REST API as an [`Endpoint`]: the same place as [`es_http_url`].
+pub fn es_http_endpoint(name: &str, namespace: &str) -> Endpoint {
+    Endpoint {
+        tls: true,
+        host: format!("{}.{namespace}.svc", es_http_service(name)),
+        port: ES_HTTP_PORT as u16,
+        path: String::new(),
+    }
+}
+
 /// DNS names the HTTP certificate must cover: the HTTP Service by every name a client in
 /// the cluster may use (short, namespaced, `.svc`, fully qualified with `cluster.local`).
 pub fn es_http_dns_names(name: &str, namespace: &str) -> Vec<String> {
@@ -231,6 +216,118 @@ fn service_dns_names(service: &str, namespace: &str) -> Vec<String> {
     ]
 }
 
+/// The built-in user Kibana connects as in managed mode.
+pub const KIBANA_SYSTEM_USER: &str = "kibana_system";
+/// The built-in role the user Kibana connects as to an external cluster gets.
+pub const KIBANA_SYSTEM_ROLE: &str = "kibana_system";
+
+/// Elasticsearch object names derived from the index name (the write alias), shared by the
+/// desired Elasticsearch configuration and the workload rendering (the collector writes to
+/// the alias as the collector user).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    /// The write alias (= `index.name`); also the ILM policy and the index template.
+    pub alias: String,
+}
+
+/// Elasticsearch object names of the form `<alias><suffix>`: one row per name.
+macro_rules! alias_names {
+    ($($(#[$doc:meta])* $fn:ident => $suffix:literal;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $fn(&self) -> String {
+                format!(concat!("{}", $suffix), self.alias)
+            }
+        )*
+    };
+}
+
+impl Names {
+    /// Names for index `alias`.
+    pub fn new(alias: &str) -> Self {
+        Self {
+            alias: alias.to_string(),
+        }
+    }
+
+    alias_names! {
+        /// The ILM policy.
+        ilm_policy => "";
+        /// The settings component template.
+        settings_template => "-settings";
+        /// The mappings component template.
+        mappings_template => "-mappings";
+        /// The composable index template.
+        index_template => "";
+        /// The first backing index.
+        bootstrap_index => "-000001";
+        /// Pattern of the backing indices.
+        index_pattern => "-*";
+        /// Role and user of the collector.
+        collector_user => "-collector";
+        /// The dead-letter index: where the collector writes the records Elasticsearch
+        /// refused (Fluentd), each kept whole as a JSON string under `record`, with `tag` and
+        /// `timestamp`.
+        deadletter_index => "-deadletter";
+        /// The user Kibana connects as to an external cluster (the built-in `kibana_system`
+        /// of a shared cluster is not the operator's to change).
+        external_kibana_user => "-kibana";
+    }
+}
+
+/// One key of a snapshot repository's credentials Secret, which becomes the keystore setting
+/// `<type>.client.<client>.<key>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CredentialKey {
+    /// The Secret key (and the last part of the keystore setting).
+    pub key: &'static str,
+    /// The repository cannot work without it (`session_token` is optional; Azure takes
+    /// either `key` or `sas_token`), so its absence is reported.
+    pub required: bool,
+}
+
+const fn required(key: &'static str) -> CredentialKey {
+    CredentialKey {
+        key,
+        required: true,
+    }
+}
+
+const fn optional(key: &'static str) -> CredentialKey {
+    CredentialKey {
+        key,
+        required: false,
+    }
+}
+
+/// The keys of a repository's credentials Secret that Elasticsearch reads from the keystore.
+pub fn repository_credential_keys(kind: RepositoryType) -> &'static [CredentialKey] {
+    const S3: &[CredentialKey] = &[
+        required("access_key"),
+        required("secret_key"),
+        optional("session_token"),
+    ];
+    const GCS: &[CredentialKey] = &[required("credentials_file")];
+    const AZURE: &[CredentialKey] = &[required("account"), optional("key"), optional("sas_token")];
+    match kind {
+        RepositoryType::S3 => S3,
+        RepositoryType::Gcs => GCS,
+        RepositoryType::Azure => AZURE,
+        RepositoryType::Fs | RepositoryType::Url => &[],
+    }
+}
+
+/// Prefix of the keystore settings a repository's credentials Secret keys become:
+/// `<type>.client.<client>.` with the client from `settings.client` (default `default`).
+pub fn repository_keystore_prefix(r: &SnapshotRepository) -> String {
+    let client = r
+        .settings
+        .get("client")
+        .map(String::as_str)
+        .unwrap_or("default");
+    format!("{}.client.{client}.", r.kind.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +340,10 @@ mod tests {
         assert_eq!(
             es_http_url("logs", "ns"),
             "https://logs-es-http.ns.svc:9200"
+        );
+        assert_eq!(
+            Some(es_http_endpoint("logs", "ns")),
+            Endpoint::parse(&es_http_url("logs", "ns"))
         );
         assert_eq!(
             collector_cluster_role_binding("logs", "ns"),
@@ -288,6 +389,23 @@ mod tests {
         assert_ne!(b1, b2);
         assert_eq!(b1, collector_cluster_role_binding(&name, "ns"));
         assert!(b1.chars().last().is_some_and(|c| c.is_ascii_alphanumeric()));
+    }
+
+    /// Missing-credentials reports ask only for the keys a repository cannot work without.
+    #[test]
+    fn required_credential_keys() {
+        let required = |kind| {
+            repository_credential_keys(kind)
+                .iter()
+                .filter(|k| k.required)
+                .map(|k| k.key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(required(RepositoryType::S3), ["access_key", "secret_key"]);
+        assert_eq!(required(RepositoryType::Gcs), ["credentials_file"]);
+        assert_eq!(required(RepositoryType::Azure), ["account"]);
+        assert!(repository_credential_keys(RepositoryType::Fs).is_empty());
+        assert_eq!(repository_credential_keys(RepositoryType::S3).len(), 3);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! format                 rule                                           who refuses first
-//! Fluent Bit (classic)   no escaping exists: refuse what is not inert    validate.rs, with the field
-//! Fluentd                single-quoted, \ and ' escaped; no line breaks  validate.rs, with the field
+//! Fluent Bit (classic)   no escaping exists: refuse what is not inert    validate, with the field
+//! Fluentd                single-quoted, \ and ' escaped; no line breaks  validate, with the field
 //! YAML (elasticsearch.yml, kibana.yml)  double-quoted, every non-printable escaped   nothing to refuse
 //! ```
 //!
