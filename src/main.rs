@@ -60,9 +60,12 @@ struct RunArgs {
     /// Seconds between re-checks of a Ready resource (Elasticsearch drift).
     #[arg(long, default_value_t = 300)]
     resync_secs: u64,
-    /// Reconciles running at once.
+    /// Reconciles running at once (they never wait for Elasticsearch).
     #[arg(long, default_value_t = 4)]
     concurrency: u16,
+    /// Elasticsearch passes (health, sync) running at once, apart from the reconciles.
+    #[arg(long, default_value_t = 8)]
+    es_concurrency: u16,
     /// ClusterRole the collectors are bound to (shipped in manifests/).
     #[arg(long, default_value = "meshlogging-collector")]
     collector_cluster_role: String,
@@ -143,6 +146,7 @@ fn run(args: RunArgs) -> ExitCode {
                 collector_cluster_role: args.collector_cluster_role,
                 namespace: args.namespace,
                 concurrency: args.concurrency.max(1),
+                es_concurrency: args.es_concurrency.max(1),
                 admission: meshlogging_operator::validate::AdmissionPolicy {
                     collector_images: (!args.allowed_collector_image.is_empty())
                         .then_some(args.allowed_collector_image),

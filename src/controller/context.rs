@@ -9,10 +9,11 @@ use std::time::Instant;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{info, warn};
 
 use super::apply::FIELD_MANAGER;
-use super::elasticsearch::LastSync;
+use super::elasticsearch::EsQueue;
 use super::secrets::VerifiedRealms;
 use super::{EsEndpoint, Settings};
 use crate::api::MeshLogging;
@@ -38,9 +39,10 @@ pub struct Context {
     failures: Mutex<HashMap<ObjectRef<MeshLogging>, u32>>,
     /// When each (resource, reason) last got a Warning event with a new message.
     warned: Mutex<HashMap<(String, String), Instant>>,
-    /// The last Elasticsearch pass of each resource (by uid), reused while nothing it
-    /// depends on changed and its interval has not passed.
-    synced: Mutex<HashMap<String, LastSync>>,
+    /// The Elasticsearch passes, queued apart from the reconciles.
+    pub(super) es: EsQueue,
+    /// The resources whose Elasticsearch pass finished, for [`super::run`] to reconcile.
+    pub(super) es_finished: Mutex<Option<UnboundedReceiver<ObjectRef<MeshLogging>>>>,
     /// Resources (uid) this process has reconciled at least once.
     seen: Mutex<HashSet<String>>,
     /// File realms already verified against their password.
@@ -62,6 +64,7 @@ impl Context {
         metrics: Arc<Metrics>,
         instance: Option<String>,
     ) -> Self {
+        let (es, es_finished) = EsQueue::new(settings.es_concurrency);
         let reporter = Reporter {
             controller: FIELD_MANAGER.to_string(),
             instance,
@@ -74,7 +77,8 @@ impl Context {
             metrics,
             failures: Mutex::default(),
             warned: Mutex::default(),
-            synced: Mutex::default(),
+            es,
+            es_finished: Mutex::new(Some(es_finished)),
             seen: Mutex::default(),
             realms: VerifiedRealms::default(),
         }
@@ -114,19 +118,9 @@ impl Context {
         lock(&self.seen).insert(uid.to_string())
     }
 
-    /// The last Elasticsearch pass of the resource `uid`, if any.
-    pub(super) fn last_sync(&self, uid: &str) -> Option<LastSync> {
-        lock(&self.synced).get(uid).cloned()
-    }
-
-    /// Remembers the Elasticsearch pass of the resource `uid`.
-    pub(super) fn remember_sync(&self, uid: &str, last: LastSync) {
-        lock(&self.synced).insert(uid.to_string(), last);
-    }
-
     /// Forgets everything remembered of the resource `uid` (it is being deleted).
     pub(super) fn forget(&self, uid: &str) {
-        lock(&self.synced).remove(uid);
+        self.es.forget(uid);
         lock(&self.seen).remove(uid);
     }
 

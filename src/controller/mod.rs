@@ -73,9 +73,16 @@ pub struct Settings {
     pub collector_cluster_role: String,
     /// Watch only this namespace (all namespaces when `None`).
     pub namespace: Option<String>,
-    /// Reconciles running at once (never two on one resource). Bounded, because each
-    /// pass holds Elasticsearch listings in memory.
+    /// Reconciles running at once (never two on one resource). They never wait for
+    /// Elasticsearch: its passes run apart, [`Self::es_concurrency`] at once.
     pub concurrency: u16,
+    /// Elasticsearch passes running at once (each holds Elasticsearch listings in memory).
+    pub es_concurrency: u16,
+    /// First delay before probing again a cluster that did not answer (doubling per
+    /// failure, with jitter); a change it depends on (a node becoming Ready) probes at once.
+    pub es_probe_backoff: Duration,
+    /// Longest delay between probes of a cluster that does not answer.
+    pub es_probe_backoff_max: Duration,
     /// Least time between two Warning events with the same reason for one resource, when
     /// the message changes (an unchanged message adds to the same event's count).
     pub warning_interval: Duration,
@@ -99,6 +106,9 @@ impl Default for Settings {
             collector_cluster_role: names::DEFAULT_COLLECTOR_CLUSTER_ROLE.to_string(),
             namespace: None,
             concurrency: 4,
+            es_concurrency: 8,
+            es_probe_backoff: Duration::from_secs(2),
+            es_probe_backoff_max: Duration::from_secs(120),
             warning_interval: Duration::from_secs(60),
             first_reconcile_warning: Duration::from_secs(30),
             admission: crate::validate::AdmissionPolicy::default(),
@@ -167,6 +177,18 @@ pub async fn run(
         children::scoped_api::<Secret>(&client, ns.as_deref()),
         children,
     );
+    // A finished Elasticsearch pass is shown by a reconcile of its resource.
+    let finished = ctx
+        .es_finished
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    let controller = match finished {
+        Some(rx) => controller.reconcile_on(futures::stream::unfold(rx, |mut rx| async {
+            rx.recv().await.map(|resource| (resource, rx))
+        })),
+        None => controller,
+    };
     controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -209,7 +231,7 @@ pub async fn reconcile(ml: Arc<MeshLogging>, ctx: Arc<Context>) -> Result<Action
 }
 
 /// The steps of a reconcile of a resource that is not being deleted.
-async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
+async fn apply(ml: Arc<MeshLogging>, ctx: &Arc<Context>) -> Result<Action> {
     let pass = Pass::new(&ml);
     let v = match crate::validate::validate_with(&ml, &ctx.settings.admission) {
         Ok(v) => v,
@@ -221,7 +243,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
     let refs = dereference::dereference(ctx, &v).await?;
     let rendered = render(&v, &pass.render_context(ctx, &v, &refs));
     let applied = children::apply_children(ctx, &pass, &v, &rendered, &refs).await?;
-    let es = elasticsearch::observe_and_sync(ctx, &pass, &v, &refs, &applied).await;
+    let es = elasticsearch::observe_and_sync(ctx, &pass, &v, &refs, &applied);
     let observed = finish::observations(&pass, &v, refs, applied, es);
     let status = finish(ctx, &pass, &observed).await?;
     Ok(Action::requeue(if finish::is_ready(&status) {

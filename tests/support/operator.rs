@@ -83,6 +83,8 @@ pub fn settings(namespace: &str) -> Settings {
         },
         error_backoff: Duration::from_millis(200),
         error_backoff_max: Duration::from_secs(2),
+        es_probe_backoff: Duration::from_millis(100),
+        es_probe_backoff_max: Duration::from_secs(1),
         namespace: Some(namespace.to_string()),
         ..Settings::default()
     }
