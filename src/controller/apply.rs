@@ -19,7 +19,6 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
-use kube::core::NamespaceResourceScope;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -45,28 +44,24 @@ pub enum Outcome {
     NotOwned,
 }
 
-/// Applies `desired` (namespaced) if the live object lacks any of its fields.
-pub async fn apply_namespaced<K>(
-    client: &kube::Client,
+/// Applies `desired` through `api` if the live object lacks any of its fields. The live
+/// object is `cached` (from a reflector store) when given, else read; an object missing
+/// from the cache is always read, so one made a moment ago by someone else is seen.
+pub async fn apply<K>(
+    api: Api<K>,
     desired: &K,
+    cached: Option<K>,
 ) -> Result<(Outcome, K), kube::Error>
-where
-    K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
-    K::DynamicType: Default,
-{
-    let ns = desired.namespace().unwrap_or_default();
-    apply(Api::<K>::namespaced(client.clone(), &ns), desired).await
-}
-
-/// Applies `desired` through `api` if the live object lacks any of its fields.
-pub async fn apply<K>(api: Api<K>, desired: &K) -> Result<(Outcome, K), kube::Error>
 where
     K: Resource + Clone + Debug + Serialize + DeserializeOwned,
     K::DynamicType: Default,
 {
     let name = desired.name_any();
     let body = with_type_meta(desired)?;
-    let live = api.get_opt(&name).await?;
+    let live = match cached {
+        Some(live) => Some(live),
+        None => api.get_opt(&name).await?,
+    };
     if let Some(live) = &live {
         if !owned_by_the_same(live.meta(), desired.meta()) {
             return Ok((Outcome::NotOwned, live.clone()));

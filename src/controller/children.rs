@@ -10,12 +10,16 @@
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 
+use futures::Stream;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::core::NamespaceResourceScope;
 use kube::runtime::Controller;
 use kube::runtime::events::EventType;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{info, warn};
@@ -63,7 +67,7 @@ pub async fn apply_children(
     rendered: &[Child],
     refs: &Dereferenced,
 ) -> Result<Applied> {
-    let mut applied = apply_all(&ctx.client, v, rendered).await?;
+    let mut applied = apply_all(&ctx.client, ctx.caches(), v, rendered).await?;
     if !applied.changes.is_empty() {
         info!(changes = ?applied.changes, "applied children");
         ctx.publish(
@@ -88,6 +92,7 @@ pub async fn apply_children(
 /// Applies every child, then deletes children of this resource that were not rendered.
 pub async fn apply_all(
     client: &kube::Client,
+    caches: &Caches,
     v: &Validated,
     children: &[Child],
 ) -> Result<Applied> {
@@ -95,7 +100,7 @@ pub async fn apply_all(
     let mut wanted: BTreeSet<(&'static str, String)> = BTreeSet::new();
     for child in children {
         let (kind, name) = (child.kind(), child.name().to_string());
-        match apply_child(client, child).await {
+        match apply_child(client, child, caches.live(child)).await {
             // Not ours: not applied, and not in `wanted` either (prune only ever deletes
             // objects carrying this resource's owner reference anyway).
             Ok((Outcome::NotOwned, _)) => {
@@ -126,17 +131,18 @@ pub async fn apply_all(
             Err(e) => return Err(e.into()),
         }
     }
-    let selector = format!(
-        "{}={},{}={}",
-        labels::INSTANCE,
-        v.name,
-        labels::MANAGED_BY,
-        labels::MANAGED_BY_VALUE
-    );
     let prune = Prune {
         client,
+        caches,
         namespace: &v.namespace,
-        selector: &selector,
+        instance: &v.name,
+        selector: format!(
+            "{}={},{}={}",
+            labels::INSTANCE,
+            v.name,
+            labels::MANAGED_BY,
+            labels::MANAGED_BY_VALUE
+        ),
         owner_uid: &v.uid,
         wanted: &wanted,
     };
@@ -191,6 +197,41 @@ where
     }
 }
 
+/// The key of the object `meta` names in a store of `K`.
+fn store_key<K: Resource<DynamicType = ()>>(meta: &ObjectMeta) -> ObjectRef<K> {
+    let name = meta.name.clone().unwrap_or_default();
+    match &meta.namespace {
+        Some(ns) => ObjectRef::new(&name).within(ns),
+        None => ObjectRef::new(&name),
+    }
+}
+
+/// A label-selected watch of `K` through a reflector: its store and its stream.
+fn cached_watch<K>(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    config: &watcher::Config,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(scoped_api::<K>(client, namespace), config.clone())
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+    (reader, stream)
+}
+
 /// The API a child is applied through: its namespace's, or the cluster's.
 macro_rules! child_api {
     (namespaced, $ty:ty, $client:expr, $o:expr) => {
@@ -215,19 +256,31 @@ macro_rules! if_namespaced {
 /// owner uid) that were not applied this pass.
 struct Prune<'a> {
     client: &'a kube::Client,
+    caches: &'a Caches,
     namespace: &'a str,
-    selector: &'a str,
+    instance: &'a str,
+    selector: String,
     owner_uid: &'a str,
     wanted: &'a BTreeSet<(&'static str, String)>,
 }
 
 macro_rules! child_tables {
-    ($($scope:ident $variant:ident($ty:ty) $doc:literal;)*) => {
-        /// Applies one child; returns what it did and the live object.
-        async fn apply_child(client: &kube::Client, child: &Child) -> Result<(Outcome, Child), kube::Error> {
-            Ok(match child {
-                $(Child::$variant(o) => {
-                    let (outcome, live) = apply(child_api!($scope, $ty, client, o), o).await?;
+    ($($scope:ident $variant:ident($ty:ty) $field:ident $doc:literal;)*) => {
+        /// Applies one child, comparing with its cached live object when there is one;
+        /// returns what it did and the live object.
+        async fn apply_child(
+            client: &kube::Client,
+            child: &Child,
+            cached: Option<Child>,
+        ) -> Result<(Outcome, Child), kube::Error> {
+            Ok(match (child, cached) {
+                $((Child::$variant(o), cached) => {
+                    let cached = match cached {
+                        Some(Child::$variant(live)) => Some(live),
+                        _ => None,
+                    };
+                    let api = child_api!($scope, $ty, client, o);
+                    let (outcome, live) = apply(api, o, cached).await?;
                     (outcome, Child::$variant(live))
                 })*
             })
@@ -236,44 +289,101 @@ macro_rules! child_tables {
         impl Prune<'_> {
             /// Prunes every namespaced kind; the deleted children go to `changes`.
             async fn all(&self, changes: &mut Vec<String>) -> Result<()> {
-                $(if_namespaced!($scope, self.kind::<$ty>(stringify!($variant), changes).await?;);)*
+                $(if_namespaced!($scope,
+                    let cached = self.caches.$field.as_ref();
+                    self.kind::<$ty>(stringify!($variant), cached, changes).await?;
+                );)*
                 Ok(())
             }
         }
 
-        /// Adds a watch of every namespaced child kind (label-selected by `config`) to
-        /// `controller`.
+        /// Reflector stores of the children and the generated Secrets, filled by the
+        /// controller's watches: live children are read from here, not from the API
+        /// server. A kind without a store (`None`), or a name missing from one, is read
+        /// by a GET.
+        #[derive(Clone, Default)]
+        pub struct Caches {
+            $(#[doc = $doc] pub $field: Option<Store<$ty>>,)*
+            /// The generated Secrets.
+            pub secrets: Option<Store<Secret>>,
+        }
+
+        impl Caches {
+            /// The cached `child`, if its kind is cached and the store holds it.
+            fn live(&self, child: &Child) -> Option<Child> {
+                match child {
+                    $(Child::$variant(o) => self
+                        .$field
+                        .as_ref()?
+                        .get(&store_key::<$ty>(&o.metadata))
+                        .map(|live| Child::$variant((*live).clone())),)*
+                }
+            }
+        }
+
+        /// Adds to `controller` a watch of every namespaced child kind and of the
+        /// generated Secrets (label-selected by `config`), each through a reflector whose
+        /// store the returned [`Caches`] hold.
         pub fn watch(
             controller: Controller<MeshLogging>,
             client: &kube::Client,
             namespace: Option<&str>,
             config: &watcher::Config,
-        ) -> Controller<MeshLogging> {
+        ) -> (Controller<MeshLogging>, Caches) {
+            let mut caches = Caches::default();
             $(if_namespaced!($scope,
-                let controller = controller.owns(scoped_api::<$ty>(client, namespace), config.clone());
+                let (store, stream) = cached_watch::<$ty>(client, namespace, config);
+                caches.$field = Some(store);
+                let controller = controller.owns_stream(stream);
             );)*
-            controller
+            let (store, stream) = cached_watch::<Secret>(client, namespace, config);
+            caches.secrets = Some(store);
+            (controller.owns_stream(stream), caches)
         }
     };
 }
 child_kinds!(child_tables);
 
 impl Prune<'_> {
+    /// Whether `meta` carries this resource's labels (what the selector selects).
+    fn selects(&self, meta: &ObjectMeta) -> bool {
+        let labels = meta.labels.as_ref();
+        let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+        label(labels::INSTANCE) == Some(self.instance)
+            && label(labels::MANAGED_BY) == Some(labels::MANAGED_BY_VALUE)
+    }
+
     /// Deletes objects of kind `K` labelled as this resource's and owned by it (uid) that
     /// were not applied this pass (Kibana disabled, Ingress removed, managed -> external).
-    async fn kind<K>(&self, kind: &'static str, changes: &mut Vec<String>) -> Result<()>
+    async fn kind<K>(
+        &self,
+        kind: &'static str,
+        cached: Option<&Store<K>>,
+        changes: &mut Vec<String>,
+    ) -> Result<()>
     where
         K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
-        K::DynamicType: Default,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), self.namespace);
-        let list = api
-            .list_metadata(&ListParams::default().labels(self.selector))
-            .await?;
-        for item in list.items {
-            let name = item.metadata.name.clone().unwrap_or_default();
-            let owned = item
-                .metadata
+        let metas: Vec<ObjectMeta> = match cached {
+            Some(store) => store
+                .state()
+                .iter()
+                .map(|o| o.meta().clone())
+                .filter(|m| m.namespace.as_deref() == Some(self.namespace) && self.selects(m))
+                .collect(),
+            None => api
+                .list_metadata(&ListParams::default().labels(&self.selector))
+                .await?
+                .items
+                .into_iter()
+                .map(|o| o.metadata)
+                .collect(),
+        };
+        for meta in metas {
+            let name = meta.name.clone().unwrap_or_default();
+            let owned = meta
                 .owner_references
                 .iter()
                 .flatten()

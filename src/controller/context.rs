@@ -3,7 +3,7 @@
 //! Elasticsearch pass, resources already seen). Publishes the events.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -13,6 +13,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{info, warn};
 
 use super::apply::FIELD_MANAGER;
+use super::children::Caches;
 use super::elasticsearch::EsQueue;
 use super::secrets::VerifiedRealms;
 use super::{EsEndpoint, Settings};
@@ -45,6 +46,9 @@ pub struct Context {
     pub(super) es_finished: Mutex<Option<UnboundedReceiver<ObjectRef<MeshLogging>>>>,
     /// Resources (uid) this process has reconciled at least once.
     seen: Mutex<HashSet<String>>,
+    /// The reflector stores of the children and generated Secrets (set by [`super::run`];
+    /// empty otherwise: every read goes to the API server).
+    caches: OnceLock<Caches>,
     /// File realms already verified against their password.
     pub(super) realms: VerifiedRealms,
 }
@@ -81,7 +85,21 @@ impl Context {
             es_finished: Mutex::new(Some(es_finished)),
             seen: Mutex::default(),
             realms: VerifiedRealms::default(),
+            caches: OnceLock::new(),
         }
+    }
+
+    /// Uses `caches` for the reads of children and generated Secrets (once).
+    pub(super) fn set_caches(&self, caches: Caches) {
+        let _ = self.caches.set(caches);
+    }
+
+    /// The reflector stores of the children and generated Secrets.
+    pub(super) fn caches(&self) -> &Caches {
+        static EMPTY: OnceLock<Caches> = OnceLock::new();
+        self.caches
+            .get()
+            .unwrap_or_else(|| EMPTY.get_or_init(Caches::default))
     }
 
     /// A client for `v`'s Elasticsearch, logging in with `admin` and trusting `ca`, with

@@ -26,12 +26,19 @@ pub struct Dereferenced {
 /// Secret is an observation, not an error: the rest of the stack is still applied.
 pub async fn dereference(ctx: &Context, v: &Validated) -> Result<Dereferenced> {
     let owner = labels::owner_reference(v);
-    let (secrets, credentials_missing) =
-        match secrets::ensure(&ctx.client, v, &owner, &ctx.realms).await {
-            Ok(s) => (Some(s), None),
-            Err(Error::CredentialsMissing(why)) => (None, Some(why)),
-            Err(e) => return Err(e),
-        };
+    let (secrets, credentials_missing) = match secrets::ensure(
+        &ctx.client,
+        v,
+        &owner,
+        &ctx.realms,
+        ctx.caches().secrets.as_ref(),
+    )
+    .await
+    {
+        Ok(s) => (Some(s), None),
+        Err(Error::CredentialsMissing(why)) => (None, Some(why)),
+        Err(e) => return Err(e),
+    };
     let missing_repository_credentials =
         secrets::missing_repository_credentials(&ctx.client, &v.namespace, v.repositories())
             .await?;

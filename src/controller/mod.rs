@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
@@ -172,11 +171,10 @@ pub async fn run(
     ));
     let controller = Controller::for_stream(resources, reader)
         .with_config(kube::runtime::Config::default().concurrency(ctx.settings.concurrency));
-    // Every namespaced child kind, and the generated Secrets.
-    let controller = children::watch(controller, &client, ns.as_deref(), &children).owns(
-        children::scoped_api::<Secret>(&client, ns.as_deref()),
-        children,
-    );
+    // Every namespaced child kind, and the generated Secrets, through the caches the
+    // reconciles read them from.
+    let (controller, caches) = children::watch(controller, &client, ns.as_deref(), &children);
+    ctx.set_caches(caches);
     // A finished Elasticsearch pass is shown by a reconcile of its resource.
     let finished = ctx
         .es_finished

@@ -30,7 +30,7 @@ use crate::config_format;
 use crate::naming as names;
 use crate::validate::{EsMode, Validated};
 
-/// The one list of the kinds of children: `scope Variant(Type) "doc";`. The [`Child`] enum
+/// The one list of the kinds of children: `scope Variant(Type) field "doc";`. The [`Child`] enum
 /// and its accessors here, and the controller's apply, prune and watch tables, are all
 /// generated from it (a macro that takes the name of the macro to feed the list to): adding
 /// a kind is one line here, and a table that forgets one cannot be written. `namespaced`
@@ -39,22 +39,22 @@ use crate::validate::{EsMode, Validated};
 macro_rules! child_kinds {
     ($then:ident) => {
         $then! {
-            namespaced StatefulSet(k8s_openapi::api::apps::v1::StatefulSet) "The Elasticsearch nodes.";
-            namespaced Deployment(k8s_openapi::api::apps::v1::Deployment) "Kibana.";
-            namespaced DaemonSet(k8s_openapi::api::apps::v1::DaemonSet) "The collector.";
-            namespaced Service(k8s_openapi::api::core::v1::Service) "Elasticsearch (headless, HTTP) and Kibana Services.";
-            namespaced ConfigMap(k8s_openapi::api::core::v1::ConfigMap) "`elasticsearch.yml`, `kibana.yml`, the collector configuration.";
-            namespaced PodDisruptionBudget(k8s_openapi::api::policy::v1::PodDisruptionBudget) "Elasticsearch's disruption budget.";
-            namespaced ServiceAccount(k8s_openapi::api::core::v1::ServiceAccount) "The collector's identity.";
-            namespaced Ingress(k8s_openapi::api::networking::v1::Ingress) "Kibana's Ingress.";
-            cluster ClusterRoleBinding(k8s_openapi::api::rbac::v1::ClusterRoleBinding) "The collector's cluster-wide read access (cluster-scoped: no owner reference).";
+            namespaced StatefulSet(k8s_openapi::api::apps::v1::StatefulSet) stateful_sets "The Elasticsearch nodes.";
+            namespaced Deployment(k8s_openapi::api::apps::v1::Deployment) deployments "Kibana.";
+            namespaced DaemonSet(k8s_openapi::api::apps::v1::DaemonSet) daemon_sets "The collector.";
+            namespaced Service(k8s_openapi::api::core::v1::Service) services "Elasticsearch (headless, HTTP) and Kibana Services.";
+            namespaced ConfigMap(k8s_openapi::api::core::v1::ConfigMap) config_maps "`elasticsearch.yml`, `kibana.yml`, the collector configuration.";
+            namespaced PodDisruptionBudget(k8s_openapi::api::policy::v1::PodDisruptionBudget) pod_disruption_budgets "Elasticsearch's disruption budget.";
+            namespaced ServiceAccount(k8s_openapi::api::core::v1::ServiceAccount) service_accounts "The collector's identity.";
+            namespaced Ingress(k8s_openapi::api::networking::v1::Ingress) ingresses "Kibana's Ingress.";
+            cluster ClusterRoleBinding(k8s_openapi::api::rbac::v1::ClusterRoleBinding) cluster_role_bindings "The collector's cluster-wide read access (cluster-scoped: no owner reference).";
         }
     };
 }
 pub(crate) use child_kinds;
 
 macro_rules! define_child {
-    ($($scope:ident $variant:ident($ty:ty) $doc:literal;)*) => {
+    ($($scope:ident $variant:ident($ty:ty) $field:ident $doc:literal;)*) => {
         /// One rendered object. Serialized as the object itself.
         #[derive(Clone, Debug, PartialEq, serde::Serialize)]
         #[serde(untagged)]

@@ -7,6 +7,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, ObjectMeta, PostParams};
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::decode;
 use crate::error::Result;
@@ -21,9 +22,21 @@ pub(super) struct Generated<'a> {
     pub owner: &'a OwnerReference,
     /// The labels every generated Secret carries.
     pub labels: &'a BTreeMap<String, String>,
+    /// The store of generated Secrets, when the controller keeps one.
+    pub cache: Option<&'a Store<Secret>>,
 }
 
 impl Generated<'_> {
+    /// The Secret `name`: from the cache when it holds it, else read (a Secret made a
+    /// moment ago may not be in the cache yet).
+    async fn lookup(&self, name: &str) -> Result<Option<Secret>> {
+        let key = ObjectRef::new(name).within(self.namespace);
+        if let Some(cached) = self.cache.and_then(|c| c.get(&key)) {
+            return Ok(Some((*cached).clone()));
+        }
+        Ok(self.api.get_opt(name).await?)
+    }
+
     /// Returns the Secret's data, creating it from `make` when it does not exist. An
     /// existing Secret is never changed.
     pub(super) async fn ensure(
@@ -31,7 +44,7 @@ impl Generated<'_> {
         name: &str,
         make: impl FnOnce() -> Result<BTreeMap<String, String>>,
     ) -> Result<BTreeMap<String, String>> {
-        if let Some(existing) = self.api.get_opt(name).await? {
+        if let Some(existing) = self.lookup(name).await? {
             return Ok(decode(&existing));
         }
         let data = make()?;
@@ -73,7 +86,7 @@ impl Generated<'_> {
         make: impl FnOnce() -> Result<BTreeMap<String, String>>,
         conflicts: &mut Vec<String>,
     ) -> Result<BTreeMap<String, String>> {
-        let Some(existing) = self.api.get_opt(name).await? else {
+        let Some(existing) = self.lookup(name).await? else {
             return self.ensure(name, make).await;
         };
         let data = decode(&existing);

@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
+use kube::runtime::reflector::Store;
 use rand::RngExt;
 
 use certs::{ca_valid, leaf, leaf_matches, leaf_sans, new_ca};
@@ -99,6 +100,7 @@ pub async fn ensure(
     v: &Validated,
     owner: &OwnerReference,
     realms: &VerifiedRealms,
+    cache: Option<&Store<Secret>>,
 ) -> Result<StackSecrets> {
     let ns = v.namespace.as_str();
     let name = v.name.as_str();
@@ -109,6 +111,7 @@ pub async fn ensure(
         namespace: ns,
         owner,
         labels: &labels,
+        cache,
     };
     let mut fingerprints = SecretFingerprints::default();
     let mut conflicts = Vec::new();
