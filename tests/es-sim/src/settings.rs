@@ -553,26 +553,22 @@ pub fn validate_analysis(flat: &BTreeMap<String, Value>, modules: &Modules) -> E
     let cat = AnalysisCatalog::of(modules);
     let type_of =
         |def: &BTreeMap<&str, &Value>| def.get("type").and_then(|t| t.as_str()).map(str::to_string);
-    let char_filters = analysis_group(flat, "char_filter");
-    for (name, def) in &char_filters {
-        if let Some(t) = type_of(def)
-            && !cat.char_filters.contains(&t.as_str())
-        {
-            return Err(EsError::illegal_argument(format!(
-                "Unknown char_filter type [{t}] for [{name}]"
-            )));
+    // A group whose every `type` must be one the node has.
+    let known_types = |group: &str, known: &[&str]| {
+        let defs = analysis_group(flat, group);
+        for (name, def) in &defs {
+            if let Some(t) = type_of(def)
+                && !known.contains(&t.as_str())
+            {
+                return Err(EsError::illegal_argument(format!(
+                    "Unknown {group} type [{t}] for [{name}]"
+                )));
+            }
         }
-    }
-    let tokenizers = analysis_group(flat, "tokenizer");
-    for (name, def) in &tokenizers {
-        if let Some(t) = type_of(def)
-            && !cat.tokenizers.contains(&t.as_str())
-        {
-            return Err(EsError::illegal_argument(format!(
-                "Unknown tokenizer type [{t}] for [{name}]"
-            )));
-        }
-    }
+        Ok(defs)
+    };
+    let char_filters = known_types("char_filter", &cat.char_filters)?;
+    let tokenizers = known_types("tokenizer", &cat.tokenizers)?;
     let filters = analysis_group(flat, "filter");
     for (name, def) in &filters {
         let Some(t) = type_of(def) else { continue };
@@ -921,14 +917,7 @@ pub fn merge_properties(base: &mut Map<String, Value>, over: &Map<String, Value>
             {
                 for (k, v) in o {
                     if k == "properties" {
-                        let mut bp = match b.remove("properties") {
-                            Some(Value::Object(m)) => m,
-                            _ => Map::new(),
-                        };
-                        if let Value::Object(op) = v {
-                            merge_properties(&mut bp, op);
-                        }
-                        b.insert("properties".into(), Value::Object(bp));
+                        merge_properties_field(b, v);
                     } else {
                         b.insert(k.clone(), v.clone());
                     }
@@ -941,6 +930,19 @@ pub fn merge_properties(base: &mut Map<String, Value>, over: &Map<String, Value>
     }
 }
 
+/// Merges `over`, a `properties` value, into the `properties` of `object` (made an empty
+/// object first when missing or not an object).
+fn merge_properties_field(object: &mut Map<String, Value>, over: &Value) {
+    let mut properties = match object.remove("properties") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    if let Value::Object(over) = over {
+        merge_properties(&mut properties, over);
+    }
+    object.insert("properties".into(), Value::Object(properties));
+}
+
 /// Merges a later mapping into an earlier one (templates in order, then the request).
 pub fn merge_mappings(base: &mut Value, over: &Value) {
     let (Value::Object(b), Value::Object(o)) = (base, over) else {
@@ -948,16 +950,7 @@ pub fn merge_mappings(base: &mut Value, over: &Value) {
     };
     for (k, v) in o {
         match k.as_str() {
-            "properties" => {
-                let mut bp = match b.remove("properties") {
-                    Some(Value::Object(m)) => m,
-                    _ => Map::new(),
-                };
-                if let Value::Object(op) = v {
-                    merge_properties(&mut bp, op);
-                }
-                b.insert("properties".into(), Value::Object(bp));
-            }
+            "properties" => merge_properties_field(b, v),
             "dynamic_templates" => {
                 // later templates with the same name replace earlier ones, new ones are appended
                 let mut list = b
@@ -1151,29 +1144,19 @@ fn matching_dynamic_template(
     path: &str,
     kind: &str,
 ) -> Option<Value> {
-    let as_list = |v: Option<&Value>| -> Vec<String> {
-        match v {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
     for t in templates {
         let Some((_, def)) = t.as_object().and_then(|m| m.iter().next()) else {
             continue;
         };
         let matches = |key: &str, subject: &str, negate: bool| {
-            let pats = as_list(def.get(key));
+            let pats = crate::util::string_list(def.get(key));
             if pats.is_empty() {
                 return true;
             }
             let hit = pats.iter().any(|p| crate::util::simple_match(p, subject));
             if negate { !hit } else { hit }
         };
-        let mmt = as_list(def.get("match_mapping_type"));
+        let mmt = crate::util::string_list(def.get("match_mapping_type"));
         let type_ok = mmt.is_empty()
             || mmt
                 .iter()
@@ -1186,13 +1169,8 @@ fn matching_dynamic_template(
         {
             let mut mapping = def.get("mapping").cloned().unwrap_or(json!({}));
             if let Some(m) = mapping.as_object_mut() {
-                if m.get("type").and_then(|t| t.as_str()) == Some("{dynamic_type}") {
-                    m.insert(
-                        "type".into(),
-                        json!(if kind == "string" { "keyword" } else { kind }),
-                    );
-                }
-                if !m.contains_key("type") {
+                let dynamic = m.get("type").and_then(|t| t.as_str()) == Some("{dynamic_type}");
+                if dynamic || !m.contains_key("type") {
                     m.insert(
                         "type".into(),
                         json!(if kind == "string" { "keyword" } else { kind }),

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use es_sim::util::string_list;
 use es_sim::{EsSim, SimConfig, SimUser};
 use serde_json::{Map, Value};
 
@@ -410,17 +411,6 @@ const RUNNER_FEATURES: &[&str] = &[
     "stash_path_replace",
 ];
 
-fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(String::from))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn version_tuple(v: &str) -> (u32, u32, u32) {
     es_sim::version::parse(v)
 }
@@ -447,8 +437,8 @@ impl Exec {
         for c in caps.as_array().cloned().unwrap_or_default() {
             let method = c.get("method").and_then(Value::as_str).unwrap_or("GET");
             let path = c.get("path").and_then(Value::as_str).unwrap_or("/");
-            let names = strings(c.get("capabilities")).join(",");
-            let params = strings(c.get("parameters")).join(",");
+            let names = string_list(c.get("capabilities")).join(",");
+            let params = string_list(c.get("parameters")).join(",");
             let mut req = self
                 .client
                 .get(format!("{}/_capabilities", self.base))
@@ -474,14 +464,14 @@ impl Exec {
     async fn skip_reason(&self, steps: &[Value]) -> Result<Option<String>, String> {
         for step in steps {
             if let Some(req) = step.get("requires") {
-                let missing: Vec<String> = strings(req.get("test_runner_features"))
+                let missing: Vec<String> = string_list(req.get("test_runner_features"))
                     .into_iter()
                     .filter(|f| !RUNNER_FEATURES.contains(&f.as_str()))
                     .collect();
                 if !missing.is_empty() {
                     return Ok(Some(format!("runner lacks features {missing:?}")));
                 }
-                for f in strings(req.get("cluster_features")) {
+                for f in string_list(req.get("cluster_features")) {
                     if !es_sim::version::has_cluster_feature(&self.version, &f) {
                         return Ok(Some(format!("requires cluster feature [{f}]")));
                     }
@@ -493,7 +483,7 @@ impl Exec {
                 }
             }
             if let Some(skip) = step.get("skip") {
-                let missing: Vec<String> = strings(skip.get("features"))
+                let missing: Vec<String> = string_list(skip.get("features"))
                     .into_iter()
                     .filter(|f| !RUNNER_FEATURES.contains(&f.as_str()))
                     .collect();
@@ -508,7 +498,7 @@ impl Exec {
                 if skip.get("awaits_fix").is_some() {
                     return Ok(Some("awaits_fix".into()));
                 }
-                for f in strings(skip.get("cluster_features")) {
+                for f in string_list(skip.get("cluster_features")) {
                     if es_sim::version::has_cluster_feature(&self.version, &f) {
                         return Ok(Some(format!("skip when cluster feature [{f}]")));
                     }
@@ -818,10 +808,10 @@ impl Exec {
                         }
                     }
                 }
-                "warnings" => warnings = strings(Some(v)),
-                "allowed_warnings" => allowed = strings(Some(v)),
-                "warnings_regex" => warnings_re = strings(Some(v)),
-                "allowed_warnings_regex" => allowed_re = strings(Some(v)),
+                "warnings" => warnings = string_list(Some(v)),
+                "allowed_warnings" => allowed = string_list(Some(v)),
+                "warnings_regex" => warnings_re = string_list(Some(v)),
+                "allowed_warnings_regex" => allowed_re = string_list(Some(v)),
                 "node_selector" => {}
                 _ => call = Some((k, v)),
             }

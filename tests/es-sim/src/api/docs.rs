@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::indices::{CreateRequest, create_index};
 use super::security::{has_index, index_denied};
-use super::{AuthUser, Ctx, Method, Reply, ResolveOpts, resolve_indices};
+use super::{AuthUser, Ctx, Method, Reply, ResolveOpts};
 use crate::error::{EsError, EsResult};
 use crate::settings::{dynamic_map, field_mapping};
 use crate::state::{Doc, State};
@@ -264,9 +264,8 @@ fn apply_write(
             "version_conflict_engine_exception",
             format!("[{id}]: version conflict, required seqNo [{want}], primary term [1]. current document has seqNo [{}] and primary term [1]", cur.seq_no),
         )
-        .with("index_uuid", ix.uuid.clone())
-        .with("shard", "0")
-        .with("index", target.clone()));
+        .on_index(&target, &ix.uuid)
+        .with("shard", "0"));
     }
     let seq_no = ix.next_seq_no;
     match w.op {
@@ -307,9 +306,8 @@ fn apply_write(
                         cur.version
                     ),
                 )
-                .with("index_uuid", ix.uuid.clone())
-                .with("shard", "0")
-                .with("index", target.clone()));
+                .on_index(&target, &ix.uuid)
+                .with("shard", "0"));
             }
             let mut source = w.source.unwrap_or(json!({}));
             if op == OpType::Update {
@@ -334,9 +332,8 @@ fn apply_write(
                             "document_missing_exception",
                             format!("[{id}]: document missing"),
                         )
-                        .with("index_uuid", ix.uuid.clone())
-                        .with("shard", "0")
-                        .with("index", target.clone()));
+                        .on_index(&target, &ix.uuid)
+                        .with("shard", "0"));
                     }
                     (Some(cur), None, _) => cur.source.clone(),
                 };
@@ -947,8 +944,7 @@ struct Hit {
 }
 
 fn run_query(ctx: &mut Ctx<'_>) -> EsResult<(Vec<Hit>, u64, Value)> {
-    let expr = ctx.param("index").unwrap_or("_all").to_string();
-    let names = resolve_indices(ctx.state, &expr, ResolveOpts::STRICT.from_query(ctx)?)?;
+    let names = ctx.indices("_all", ResolveOpts::STRICT)?;
     for n in &names {
         check_open(ctx.state, n)?;
     }

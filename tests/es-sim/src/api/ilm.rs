@@ -4,9 +4,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Ctx, Reply, ResolveOpts, resolve_indices};
-use crate::error::{EsError, EsResult};
-use crate::state::IlmPolicy;
+use super::{Ctx, Reply, ResolveOpts};
+use crate::error::{EsError, EsResult, json_type};
+use crate::state::put_versioned;
 use crate::util::{format_millis, now_millis, simple_match};
 
 const PHASES: &[&str] = &["hot", "warm", "cold", "frozen", "delete"];
@@ -49,22 +49,6 @@ fn allowed_actions(phase: &str) -> &'static [&'static str] {
     }
 }
 
-const ALL_ACTIONS: &[&str] = &[
-    "set_priority",
-    "unfollow",
-    "rollover",
-    "readonly",
-    "downsample",
-    "shrink",
-    "forcemerge",
-    "searchable_snapshot",
-    "allocate",
-    "migrate",
-    "freeze",
-    "wait_for_snapshot",
-    "delete",
-];
-
 const ROLLOVER_CONDITIONS: &[&str] = &[
     "max_age",
     "max_docs",
@@ -80,17 +64,6 @@ const ROLLOVER_CONDITIONS: &[&str] = &[
 
 fn unknown_field(ctx: &str, field: &str) -> EsError {
     EsError::parse(format!("[1:2] [{ctx}] unknown field [{field}]"))
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "VALUE_NULL",
-        Value::Bool(_) => "VALUE_BOOLEAN",
-        Value::Number(_) => "VALUE_NUMBER",
-        Value::String(_) => "VALUE_STRING",
-        Value::Array(_) => "START_ARRAY",
-        Value::Object(_) => "START_OBJECT",
-    }
 }
 
 fn expected_object(ctx: &str, v: &Value) -> EsError {
@@ -111,26 +84,22 @@ fn required(field: &str) -> EsError {
     EsError::illegal_argument(format!("Required [{field}]"))
 }
 
-/// A time value as Elasticsearch's `TimeValue.parseTimeValue` reads it (case-insensitive
-/// unit, whole numbers only, `0` and `-1` without a unit), in milliseconds.
-pub fn es_time_value(v: &Value, setting: &str) -> EsResult<i64> {
-    let raw = crate::util::scalar_string(v).ok_or_else(|| {
+/// A scalar setting value as a string; anything else is a parse error naming its type.
+fn setting_string(v: &Value, setting: &str) -> EsResult<String> {
+    crate::util::scalar_string(v).ok_or_else(|| {
         EsError::parse(format!(
             "[1:2] {setting} doesn't support values of type: {}",
             json_type(v)
         ))
-    })?;
+    })
+}
+
+/// A time value as Elasticsearch's `TimeValue.parseTimeValue` reads it (case-insensitive
+/// unit, whole numbers only, `0` and `-1` without a unit), in milliseconds.
+pub fn es_time_value(v: &Value, setting: &str) -> EsResult<i64> {
+    let raw = setting_string(v, setting)?;
     let s = raw.trim().to_ascii_lowercase();
-    let units: [(&str, f64); 7] = [
-        ("nanos", 1e-6),
-        ("micros", 1e-3),
-        ("ms", 1.0),
-        ("s", 1000.0),
-        ("m", 60_000.0),
-        ("h", 3_600_000.0),
-        ("d", 86_400_000.0),
-    ];
-    for (unit, factor) in units {
+    for (unit, factor) in crate::util::TIME_UNITS {
         if let Some(n) = s.strip_suffix(unit) {
             let n = n.trim();
             return n
@@ -162,12 +131,7 @@ pub fn es_time_value(v: &Value, setting: &str) -> EsResult<i64> {
 
 /// A byte size as Elasticsearch's `ByteSizeValue.parseBytesSizeValue` reads it.
 fn es_byte_size(v: &Value, setting: &str) -> EsResult<i64> {
-    let raw = crate::util::scalar_string(v).ok_or_else(|| {
-        EsError::parse(format!(
-            "[1:2] {setting} doesn't support values of type: {}",
-            json_type(v)
-        ))
-    })?;
+    let raw = setting_string(v, setting)?;
     let s = raw.trim().to_ascii_lowercase();
     let units: [(&str, i64); 11] = [
         ("kb", 1 << 10),
@@ -303,7 +267,10 @@ fn parse_policy(policy: &Value) -> EsResult<Vec<ParsedPhase>> {
         };
         let mut parsed = Map::new();
         for (aname, aval) in actions {
-            if !ALL_ACTIONS.contains(&aname.as_str()) {
+            if !PHASES
+                .iter()
+                .any(|p| allowed_actions(p).contains(&aname.as_str()))
+            {
                 return Err(EsError::new(
                     400,
                     "named_object_not_found_exception",
@@ -658,26 +625,7 @@ pub fn put_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let (normalized, warnings) = normalize_policy(policy, deprecate)?;
     // the master operation checks the name after the request's own validation
     validate_policy_name(&name)?;
-    let now = now_millis();
-    match ctx.state.ilm_policies.get_mut(&name) {
-        // an identical policy is a no-op: version and modified_date stay
-        Some(existing) if existing.policy == normalized => {}
-        Some(existing) => {
-            existing.policy = normalized;
-            existing.version += 1;
-            existing.modified_date_millis = now;
-        }
-        None => {
-            ctx.state.ilm_policies.insert(
-                name,
-                IlmPolicy {
-                    policy: normalized,
-                    version: 1,
-                    modified_date_millis: now,
-                },
-            );
-        }
-    }
+    put_versioned(&mut ctx.state.ilm_policies, name, normalized, now_millis());
     let mut r = Reply::ack();
     r.warnings = warnings;
     Ok(r)
@@ -798,9 +746,7 @@ pub fn status(_ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 }
 
 pub fn explain(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let expr = ctx.param("index").unwrap_or_default().to_string();
-    let opts = ResolveOpts::STRICT.from_query(ctx)?;
-    let names = resolve_indices(ctx.state, &expr, opts)?;
+    let names = ctx.indices("", ResolveOpts::STRICT)?;
     let only_managed = ctx.q_bool("only_managed")?;
     let only_errors = ctx.q_bool("only_errors")?;
     let now = now_millis();
@@ -884,8 +830,7 @@ fn format_age(ms: u64) -> String {
 }
 
 pub fn remove_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let expr = ctx.param("index").unwrap_or_default().to_string();
-    let names = resolve_indices(ctx.state, &expr, ResolveOpts::STRICT.from_query(ctx)?)?;
+    let names = ctx.indices("", ResolveOpts::STRICT)?;
     for n in names {
         if let Some(ix) = ctx.state.indices.get_mut(&n) {
             ix.settings.remove("index.lifecycle.name");

@@ -80,6 +80,14 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The indices the `{index}` path parameter names (`default` when the path has none),
+    /// resolved with `opts` as the query's `expand_wildcards`, `ignore_unavailable` and
+    /// `allow_no_indices` adjust them.
+    pub fn indices(&self, default: &str, opts: ResolveOpts) -> EsResult<Vec<String>> {
+        let expr = self.param("index").unwrap_or(default);
+        resolve_indices(self.state, expr, opts.from_query(self)?)
+    }
+
     pub fn param(&self, name: &str) -> Option<&str> {
         self.path_params
             .iter()
@@ -518,6 +526,12 @@ impl ResolveOpts {
         allow_no_indices: true,
         ignore_unavailable: false,
         aliases: true,
+    };
+
+    /// [`ResolveOpts::STRICT`] with closed indices too.
+    pub const OPEN_AND_CLOSED: ResolveOpts = ResolveOpts {
+        closed: true,
+        ..ResolveOpts::STRICT
     };
 
     /// Applies `expand_wildcards`, `ignore_unavailable` and `allow_no_indices` from the query.

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::{AuthUser, Ctx, Reply};
 use crate::error::{EsError, EsResult};
 use crate::state::{IndicesPrivileges, RESERVED_USERS, Realm, Role, State, User};
-use crate::util::simple_match;
+use crate::util::{simple_match, string_list};
 
 const WWW_AUTHENTICATE: [&str; 3] = [
     "Basic realm=\"security\", charset=\"UTF-8\"",
@@ -422,17 +422,6 @@ const INDEX_PRIVILEGES: &[&str] = &[
     "write",
 ];
 
-fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(String::from))
-            .collect(),
-        Some(Value::String(s)) => vec![s.clone()],
-        _ => Vec::new(),
-    }
-}
-
 fn parse_role(name: &str, body: &Value) -> EsResult<Role> {
     let Value::Object(m) = body else {
         return Err(EsError::new(
@@ -448,11 +437,11 @@ fn parse_role(name: &str, body: &Value) -> EsResult<Role> {
     let mut errors = Vec::new();
     for (k, v) in m {
         match k.as_str() {
-            "cluster" => role.cluster = strings(Some(v)),
+            "cluster" => role.cluster = string_list(Some(v)),
             "indices" | "index" => {
                 for e in v.as_array().cloned().unwrap_or_default() {
-                    let names = strings(e.get("names"));
-                    let privileges = strings(e.get("privileges"));
+                    let names = string_list(e.get("names"));
+                    let privileges = string_list(e.get("privileges"));
                     if names.is_empty() {
                         return Err(EsError::new(
                             400,
@@ -484,7 +473,7 @@ fn parse_role(name: &str, body: &Value) -> EsResult<Role> {
                 }
             }
             "applications" => role.applications = v.as_array().cloned().unwrap_or_default(),
-            "run_as" => role.run_as = strings(Some(v)),
+            "run_as" => role.run_as = string_list(Some(v)),
             "metadata" => {
                 if let Some(mm) = v.as_object()
                     && mm.keys().any(|k| k.starts_with('_'))
@@ -705,7 +694,7 @@ pub fn put_user(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let user = User {
         username: name.clone(),
         password: password.or_else(|| existing.as_ref().and_then(|e| e.password.clone())),
-        roles: strings(m.get("roles")),
+        roles: string_list(m.get("roles")),
         full_name: m.get("full_name").and_then(Value::as_str).map(String::from),
         email: m.get("email").and_then(Value::as_str).map(String::from),
         metadata: m.get("metadata").cloned().unwrap_or(json!({})),

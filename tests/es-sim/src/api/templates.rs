@@ -15,7 +15,7 @@ use crate::settings::{
     validate_index_settings, validate_mapping_analysis, validate_setting_values,
 };
 use crate::state::{AliasMeta, ComponentTemplate, IndexTemplate, State, TemplateBody};
-use crate::util::{format_millis, is_pattern, now_millis, simple_match};
+use crate::util::{insert_date, is_pattern, now_millis, simple_match};
 use crate::version::has_capability_named;
 
 fn unknown_field(obj: &str, field: &str) -> EsError {
@@ -189,6 +189,54 @@ fn select<'a, T>(map: &'a BTreeMap<String, T>, names: &[String]) -> (Vec<&'a Str
     (found, missing)
 }
 
+/// `GET` of one kind of template (`kind`: `component_template` or `index_template`): the
+/// templates the `{name}` parameter selects, each rendered under `kind`, in a list under
+/// `<kind>s`; a name that selects nothing is a 404.
+fn get_templates<T>(
+    ctx: &Ctx<'_>,
+    templates: &BTreeMap<String, T>,
+    kind: &str,
+    render: fn(&Ctx<'_>, &T) -> Value,
+) -> EsResult<Reply> {
+    let names = names_param(ctx);
+    let (found, missing) = select(templates, &names);
+    let what = kind.replace('_', " ");
+    if let Some(m) = missing.first() {
+        return Err(EsError::resource_not_found(format!(
+            "{what} matching [{m}] not found"
+        )));
+    }
+    // only the component-template action refuses a plain name (`_all`) that matches nothing
+    if kind == "component_template"
+        && found.is_empty()
+        && ctx.param("name").is_some_and(|n| !is_pattern(n))
+    {
+        return Err(EsError::resource_not_found(format!(
+            "{what} matching [] not found"
+        )));
+    }
+    let list_key = format!("{kind}s");
+    if found.is_empty() && ctx.param("name").is_some() {
+        // a name or pattern that matches nothing: 404 with the empty list
+        return Err(EsError::raw(404, json!({ list_key: [] })));
+    }
+    let list: Vec<Value> = found
+        .iter()
+        .map(|n| json!({"name": n, kind: render(ctx, &templates[*n])}))
+        .collect();
+    Ok(local_warning(ctx, Reply::ok(json!({ list_key: list }))))
+}
+
+/// `HEAD` of one kind of template: 200 when every name exists and something matched.
+fn exists<T>(names: &[String], templates: &BTreeMap<String, T>) -> Reply {
+    let (found, missing) = select(templates, names);
+    Reply::empty(if missing.is_empty() && !found.is_empty() {
+        200
+    } else {
+        404
+    })
+}
+
 // ---- component templates ----
 
 pub fn put_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
@@ -286,16 +334,8 @@ pub fn render_component(ctx: &Ctx<'_>, t: &ComponentTemplate) -> Value {
         m.insert("deprecated".into(), json!(d));
     }
     if has_capability_named(&ctx.state.version, "component_template_tracking_info") {
-        m.insert(
-            "created_date".into(),
-            json!(format_millis(t.created_date_millis)),
-        );
-        m.insert("created_date_millis".into(), json!(t.created_date_millis));
-        m.insert(
-            "modified_date".into(),
-            json!(format_millis(t.modified_date_millis)),
-        );
-        m.insert("modified_date_millis".into(), json!(t.modified_date_millis));
+        insert_date(&mut m, "created_date", t.created_date_millis, true);
+        insert_date(&mut m, "modified_date", t.modified_date_millis, true);
     }
     Value::Object(m)
 }
@@ -311,40 +351,17 @@ fn local_warning(ctx: &Ctx<'_>, mut r: Reply) -> Reply {
 }
 
 pub fn get_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let names = names_param(ctx);
-    let (found, missing) = select(&ctx.state.component_templates, &names);
-    if let Some(m) = missing.first() {
-        return Err(EsError::resource_not_found(format!(
-            "component template matching [{m}] not found"
-        )));
-    }
-    if found.is_empty() && ctx.param("name").is_some_and(|n| !is_pattern(n)) {
-        return Err(EsError::resource_not_found(
-            "component template matching [] not found",
-        ));
-    }
-    if found.is_empty() && ctx.param("name").is_some() {
-        // a name or pattern that matches nothing: 404 with the empty list
-        return Err(EsError::raw(404, json!({ "component_templates": [] })));
-    }
-    let list: Vec<Value> = found
-        .iter()
-        .map(|n| json!({"name": n, "component_template": render_component(ctx, &ctx.state.component_templates[*n])}))
-        .collect();
-    Ok(local_warning(
+    let ctx: &Ctx<'_> = ctx;
+    get_templates(
         ctx,
-        Reply::ok(json!({ "component_templates": list })),
-    ))
+        &ctx.state.component_templates,
+        "component_template",
+        render_component,
+    )
 }
 
 pub fn exists_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let names = names_param(ctx);
-    let (found, missing) = select(&ctx.state.component_templates, &names);
-    Ok(Reply::empty(if missing.is_empty() && !found.is_empty() {
-        200
-    } else {
-        404
-    }))
+    Ok(exists(&names_param(ctx), &ctx.state.component_templates))
 }
 
 pub fn delete_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
@@ -699,54 +716,25 @@ pub fn render_index_template(ctx: &Ctx<'_>, t: &IndexTemplate) -> Value {
         m.insert("deprecated".into(), json!(d));
     }
     if has_capability_named(&ctx.state.version, "index_template_tracking_info") {
-        if ctx.human() {
-            m.insert(
-                "created_date".into(),
-                json!(format_millis(t.created_date_millis)),
-            );
-        }
-        m.insert("created_date_millis".into(), json!(t.created_date_millis));
-        if ctx.human() {
-            m.insert(
-                "modified_date".into(),
-                json!(format_millis(t.modified_date_millis)),
-            );
-        }
-        m.insert("modified_date_millis".into(), json!(t.modified_date_millis));
+        let human = ctx.human();
+        insert_date(&mut m, "created_date", t.created_date_millis, human);
+        insert_date(&mut m, "modified_date", t.modified_date_millis, human);
     }
     Value::Object(m)
 }
 
 pub fn get_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let names = names_param(ctx);
-    let (found, missing) = select(&ctx.state.index_templates, &names);
-    if let Some(m) = missing.first() {
-        return Err(EsError::resource_not_found(format!(
-            "index template matching [{m}] not found"
-        )));
-    }
-    if found.is_empty() && ctx.param("name").is_some() {
-        // a name or pattern that matches nothing: 404 with the empty list
-        return Err(EsError::raw(404, json!({ "index_templates": [] })));
-    }
-    let list: Vec<Value> = found
-        .iter()
-        .map(|n| json!({"name": n, "index_template": render_index_template(ctx, &ctx.state.index_templates[*n])}))
-        .collect();
-    Ok(local_warning(
+    let ctx: &Ctx<'_> = ctx;
+    get_templates(
         ctx,
-        Reply::ok(json!({ "index_templates": list })),
-    ))
+        &ctx.state.index_templates,
+        "index_template",
+        render_index_template,
+    )
 }
 
 pub fn exists_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let names = names_param(ctx);
-    let (found, missing) = select(&ctx.state.index_templates, &names);
-    Ok(Reply::empty(if missing.is_empty() && !found.is_empty() {
-        200
-    } else {
-        404
-    }))
+    Ok(exists(&names_param(ctx), &ctx.state.index_templates))
 }
 
 pub fn delete_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
