@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use crate::error::{EsError, EsResult};
-use crate::state::State;
+use crate::state::{ComponentTemplate, IndexTemplate, State};
 use crate::util::{is_pattern, simple_match};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,15 +256,15 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[GET], path: "/{index}/_ilm/explain", handler: ilm::explain, access: Access::Index("index", "indices:admin/ilm/explain", IDX_ILM), params: &["only_managed", "only_errors", "master_timeout"] },
     Route { methods: &[POST], path: "/{index}/_ilm/remove", handler: ilm::remove_policy, access: Access::Index("index", "indices:admin/ilm/remove_policy", IDX_ILM), params: TIMEOUTS },
     // component templates
-    Route { methods: &[GET], path: "/_component_template", handler: templates::get_component, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &[ "master_timeout", "local", "include_defaults", "flat_settings", "settings_filter", ] },
-    Route { methods: &[GET], path: "/_component_template/{name}", handler: templates::get_component, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &[ "master_timeout", "local", "include_defaults", "flat_settings", "settings_filter", ] },
-    Route { methods: &[HEAD], path: "/_component_template/{name}", handler: templates::exists_component, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &["master_timeout", "local"] },
+    Route { methods: &[GET], path: "/_component_template", handler: templates::get::<ComponentTemplate>, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &[ "master_timeout", "local", "include_defaults", "flat_settings", "settings_filter", ] },
+    Route { methods: &[GET], path: "/_component_template/{name}", handler: templates::get::<ComponentTemplate>, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &[ "master_timeout", "local", "include_defaults", "flat_settings", "settings_filter", ] },
+    Route { methods: &[HEAD], path: "/_component_template/{name}", handler: templates::exists::<ComponentTemplate>, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &["master_timeout", "local"] },
     Route { methods: &[PUT, POST], path: "/_component_template/{name}", handler: templates::put_component, access: Access::Cluster("cluster:admin/component_template/put", MANAGE_TEMPLATES), params: &["create", "cause", "master_timeout"] },
     Route { methods: &[DEL], path: "/_component_template/{name}", handler: templates::delete_component, access: Access::Cluster("cluster:admin/component_template/delete", MANAGE_TEMPLATES), params: TIMEOUTS },
     // composable index templates
-    Route { methods: &[GET], path: "/_index_template", handler: templates::get_index_template, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &[ "flat_settings", "master_timeout", "local", "include_defaults", ] },
-    Route { methods: &[GET], path: "/_index_template/{name}", handler: templates::get_index_template, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &[ "flat_settings", "master_timeout", "local", "include_defaults", ] },
-    Route { methods: &[HEAD], path: "/_index_template/{name}", handler: templates::exists_index_template, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &["flat_settings", "master_timeout", "local"] },
+    Route { methods: &[GET], path: "/_index_template", handler: templates::get::<IndexTemplate>, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &[ "flat_settings", "master_timeout", "local", "include_defaults", ] },
+    Route { methods: &[GET], path: "/_index_template/{name}", handler: templates::get::<IndexTemplate>, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &[ "flat_settings", "master_timeout", "local", "include_defaults", ] },
+    Route { methods: &[HEAD], path: "/_index_template/{name}", handler: templates::exists::<IndexTemplate>, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &["flat_settings", "master_timeout", "local"] },
     Route { methods: &[PUT, POST], path: "/_index_template/{name}", handler: templates::put_index_template, access: Access::Cluster("indices:admin/index_template/put", MANAGE_TEMPLATES), params: &["create", "cause", "master_timeout"] },
     Route { methods: &[DEL], path: "/_index_template/{name}", handler: templates::delete_index_template, access: Access::Cluster("indices:admin/index_template/delete", MANAGE_TEMPLATES), params: TIMEOUTS },
     // aliases
