@@ -869,11 +869,7 @@ fn normalize_properties(props: &Value, path: &str) -> EsResult<Value> {
                 "Expected map for property [fields] on field [{name}] but got a class java.lang.String"
             )));
         };
-        let full = if path.is_empty() {
-            name.clone()
-        } else {
-            format!("{path}.{name}")
-        };
+        let full = field_path(path, name);
         let mut def = def.clone();
         if let Some(t) = def.get("type").and_then(|t| t.as_str())
             && !FIELD_TYPES.contains(&t)
@@ -927,6 +923,15 @@ pub fn merge_properties(base: &mut Map<String, Value>, over: &Map<String, Value>
                 base.insert(name.clone(), def.clone());
             }
         }
+    }
+}
+
+/// The dotted path of field `name` inside the object at `path` (empty at the top).
+pub fn field_path(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
     }
 }
 
@@ -1068,11 +1073,7 @@ fn map_object(
         return Ok(());
     };
     for (name, value) in src {
-        let full = if path.is_empty() {
-            name.clone()
-        } else {
-            format!("{path}.{name}")
-        };
+        let full = field_path(path, name);
         let value = match value {
             Value::Array(a) => match a.iter().find(|x| !x.is_null()) {
                 Some(v) => v,

@@ -84,6 +84,19 @@ fn required(field: &str) -> EsError {
     EsError::illegal_argument(format!("Required [{field}]"))
 }
 
+/// The required object `field` of `obj`, parsed within `ctx`.
+fn object_field<'a>(
+    obj: &'a Map<String, Value>,
+    ctx: &str,
+    field: &str,
+) -> EsResult<&'a Map<String, Value>> {
+    match obj.get(field) {
+        Some(Value::Object(m)) => Ok(m),
+        None => Err(required(field)),
+        Some(other) => Err(wrong_type(ctx, field, other)),
+    }
+}
+
 /// A scalar setting value as a string; anything else is a parse error naming its type.
 fn setting_string(v: &Value, setting: &str) -> EsResult<String> {
     crate::util::scalar_string(v).ok_or_else(|| {
@@ -238,11 +251,7 @@ fn parse_policy(policy: &Value) -> EsResult<Vec<ParsedPhase>> {
             _ => return Err(unknown_field("lifecycle_policy", k)),
         }
     }
-    let phases = match p.get("phases") {
-        Some(Value::Object(m)) => m,
-        None => return Err(required("phases")),
-        Some(other) => return Err(wrong_type("lifecycle_policy", "phases", other)),
-    };
+    let phases = object_field(p, "lifecycle_policy", "phases")?;
     let mut out = Vec::new();
     for (name, phase) in phases {
         let Value::Object(ph) = phase else {
@@ -260,11 +269,7 @@ fn parse_policy(policy: &Value) -> EsResult<Vec<ParsedPhase>> {
                 es_time_value(v, "min_age")?,
             ),
         };
-        let actions = match ph.get("actions") {
-            Some(Value::Object(m)) => m,
-            None => return Err(required("actions")),
-            Some(other) => return Err(wrong_type("phase", "actions", other)),
-        };
+        let actions = object_field(ph, "phase", "actions")?;
         let mut parsed = Map::new();
         for (aname, aval) in actions {
             if !PHASES

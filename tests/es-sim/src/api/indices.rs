@@ -334,11 +334,7 @@ fn check_mapping_conflicts(existing: &Value, incoming: &Value, path: &str) -> Es
         return Ok(());
     };
     for (name, def) in ip {
-        let full = if path.is_empty() {
-            name.clone()
-        } else {
-            format!("{path}.{name}")
-        };
+        let full = crate::settings::field_path(path, name);
         if let Some(old) = ep.get(name) {
             let ot = old.get("type").and_then(Value::as_str).unwrap_or("object");
             let nt = def.get("type").and_then(Value::as_str).unwrap_or("object");

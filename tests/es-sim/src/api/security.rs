@@ -202,15 +202,20 @@ fn roles_desc(state: &State, user: &AuthUser) -> String {
     s
 }
 
-pub fn has_cluster(state: &State, user: &AuthUser, action: &str, wanted: &[&str]) -> bool {
+/// Whether one of the user's roles (that exist) grants what `grants` asks of a role.
+fn any_role(state: &State, user: &AuthUser, grants: impl Fn(&Role) -> bool) -> bool {
     user.roles
         .iter()
         .filter_map(|r| lookup_role(state, r))
-        .any(|role| {
-            role.cluster
-                .iter()
-                .any(|p| cluster_priv_grants(p, action, wanted))
-        })
+        .any(|role| grants(&role))
+}
+
+pub fn has_cluster(state: &State, user: &AuthUser, action: &str, wanted: &[&str]) -> bool {
+    any_role(state, user, |role| {
+        role.cluster
+            .iter()
+            .any(|p| cluster_priv_grants(p, action, wanted))
+    })
 }
 
 pub fn has_index(
@@ -220,18 +225,15 @@ pub fn has_index(
     wanted: &[&str],
     index: &str,
 ) -> bool {
-    user.roles
-        .iter()
-        .filter_map(|r| lookup_role(state, r))
-        .any(|role| {
-            role.indices.iter().any(|ip| {
-                ip.names.iter().any(|n| simple_match(n, index))
-                    && ip
-                        .privileges
-                        .iter()
-                        .any(|p| index_priv_grants(p, action, wanted))
-            })
+    any_role(state, user, |role| {
+        role.indices.iter().any(|ip| {
+            ip.names.iter().any(|n| simple_match(n, index))
+                && ip
+                    .privileges
+                    .iter()
+                    .any(|p| index_priv_grants(p, action, wanted))
         })
+    })
 }
 
 pub fn require_cluster(
@@ -243,15 +245,28 @@ pub fn require_cluster(
     if has_cluster(state, user, action, wanted) {
         return Ok(());
     }
-    Err(EsError::security(
+    Err(not_granted(state, user, action, wanted, "", "cluster"))
+}
+
+/// The 403 for an action no role of the user grants: `on` says where (` on indices [..]` or
+/// nothing), `kind` which privileges would grant it (`cluster` or `index`).
+fn not_granted(
+    state: &State,
+    user: &AuthUser,
+    action: &str,
+    wanted: &[&str],
+    on: &str,
+    kind: &str,
+) -> EsError {
+    EsError::security(
         403,
         format!(
-            "action [{action}] is unauthorized for user [{}] with effective roles {}, this action is granted by the cluster privileges [{}]",
+            "action [{action}] is unauthorized for user [{}] with effective roles {}{on}, this action is granted by the {kind} privileges [{}]",
             user.username,
             roles_desc(state, user),
             wanted.join(",")
         ),
-    ))
+    )
 }
 
 pub fn index_denied(
@@ -261,15 +276,8 @@ pub fn index_denied(
     wanted: &[&str],
     index: &str,
 ) -> EsError {
-    EsError::security(
-        403,
-        format!(
-            "action [{action}] is unauthorized for user [{}] with effective roles {} on indices [{index}], this action is granted by the index privileges [{}]",
-            user.username,
-            roles_desc(state, user),
-            wanted.join(",")
-        ),
-    )
+    let on = format!(" on indices [{index}]");
+    not_granted(state, user, action, wanted, &on, "index")
 }
 
 pub fn require_index(
@@ -567,22 +575,30 @@ pub fn put_role(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 
 pub fn get_role(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     require_enabled(ctx)?;
+    let state = &*ctx.state;
+    let builtin = BUILTIN_ROLE_NAMES
+        .iter()
+        .filter_map(|n| builtin_role(n).map(|r| (n.to_string(), render_role(&r))));
+    let created = state.roles.iter().map(|(n, r)| (n.clone(), render_role(r)));
+    get_named(ctx.param("name"), builtin.chain(created), |n| {
+        lookup_role(state, n).map(|r| render_role(&r))
+    })
+}
+
+/// A security `GET`: every entry when the path names none; else the named ones (a
+/// comma-separated list) that exist, and 404 with `{}` when none does.
+fn get_named(
+    names: Option<&str>,
+    all: impl Iterator<Item = (String, Value)>,
+    one: impl Fn(&str) -> Option<Value>,
+) -> EsResult<Reply> {
     let mut out = Map::new();
-    match ctx.param("name") {
-        None => {
-            for n in BUILTIN_ROLE_NAMES {
-                if let Some(r) = builtin_role(n) {
-                    out.insert(n.to_string(), render_role(&r));
-                }
-            }
-            for (n, r) in &ctx.state.roles {
-                out.insert(n.clone(), render_role(r));
-            }
-        }
+    match names {
+        None => out.extend(all),
         Some(names) => {
             for n in names.split(',') {
-                if let Some(r) = lookup_role(ctx.state, n) {
-                    out.insert(n.to_string(), render_role(&r));
+                if let Some(v) = one(n) {
+                    out.insert(n.to_string(), v);
                 }
             }
             if out.is_empty() {
@@ -593,6 +609,15 @@ pub fn get_role(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     Ok(Reply::ok(Value::Object(out)))
 }
 
+/// A security `DELETE`'s answer: `found`, or 404 when there was nothing to delete.
+fn deleted(found: bool) -> EsResult<Reply> {
+    if found {
+        Ok(Reply::ok(json!({"found": true})))
+    } else {
+        Err(EsError::raw(404, json!({"found": false})))
+    }
+}
+
 pub fn delete_role(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     require_enabled(ctx)?;
     let name = ctx.param("name").unwrap_or_default().to_string();
@@ -601,11 +626,7 @@ pub fn delete_role(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             "role [{name}] is reserved and cannot be deleted"
         )]));
     }
-    if ctx.state.roles.remove(&name).is_some() {
-        Ok(Reply::ok(json!({"found": true})))
-    } else {
-        Err(EsError::raw(404, json!({"found": false})))
-    }
+    deleted(ctx.state.roles.remove(&name).is_some())
 }
 
 fn check_password(p: &str) -> EsResult<()> {
@@ -727,28 +748,15 @@ fn render_user(u: &User) -> Value {
 
 pub fn get_user(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     require_enabled(ctx)?;
-    let visible = |u: &User| u.realm != Realm::File;
-    let mut out = Map::new();
-    match ctx.param("username") {
-        None => {
-            for (n, u) in &ctx.state.users {
-                if visible(u) {
-                    out.insert(n.clone(), render_user(u));
-                }
-            }
-        }
-        Some(names) => {
-            for n in names.split(',') {
-                if let Some(u) = ctx.state.users.get(n).filter(|u| visible(u)) {
-                    out.insert(n.to_string(), render_user(u));
-                }
-            }
-            if out.is_empty() {
-                return Err(EsError::raw(404, json!({})));
-            }
-        }
-    }
-    Ok(Reply::ok(Value::Object(out)))
+    let visible = |u: &&User| u.realm != Realm::File;
+    let users = &ctx.state.users;
+    let all = users
+        .iter()
+        .filter(|(_, u)| visible(u))
+        .map(|(n, u)| (n.clone(), render_user(u)));
+    get_named(ctx.param("username"), all, |n| {
+        users.get(n).filter(visible).map(render_user)
+    })
 }
 
 pub fn delete_user(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
@@ -759,13 +767,15 @@ pub fn delete_user(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             "user [{name}] is reserved and may not be deleted"
         )]));
     }
-    match ctx.state.users.get(&name) {
-        Some(u) if u.realm == Realm::Native => {
-            ctx.state.users.remove(&name);
-            Ok(Reply::ok(json!({"found": true})))
-        }
-        _ => Err(EsError::raw(404, json!({"found": false}))),
+    let native = ctx
+        .state
+        .users
+        .get(&name)
+        .is_some_and(|u| u.realm == Realm::Native);
+    if native {
+        ctx.state.users.remove(&name);
     }
+    deleted(native)
 }
 
 pub fn change_password(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
