@@ -55,6 +55,25 @@ fn parts_of(path: &str) -> Vec<String> {
         .collect()
 }
 
+impl SpecPath {
+    /// A path of an API spec, with the methods a JSON array lists (none when missing).
+    fn new(path: &str, methods: Option<&Value>) -> SpecPath {
+        let methods = methods
+            .and_then(Value::as_array)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        SpecPath {
+            path: path.to_string(),
+            methods,
+            parts: parts_of(path),
+        }
+    }
+}
+
 fn parse_spec(v: &Value) -> Option<(String, Spec)> {
     let (name, body) = v.as_object()?.iter().next()?;
     let url = body.get("url")?;
@@ -63,35 +82,9 @@ fn parse_spec(v: &Value) -> Option<(String, Spec)> {
         for p in paths {
             if let Some(s) = p.as_str() {
                 // old layout: methods at the top level
-                let methods = body
-                    .get("methods")
-                    .and_then(Value::as_array)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|x| x.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                spec.paths.push(SpecPath {
-                    path: s.to_string(),
-                    methods,
-                    parts: parts_of(s),
-                });
+                spec.paths.push(SpecPath::new(s, body.get("methods")));
             } else if let Some(path) = p.get("path").and_then(Value::as_str) {
-                let methods = p
-                    .get("methods")
-                    .and_then(Value::as_array)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|x| x.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                spec.paths.push(SpecPath {
-                    path: path.to_string(),
-                    methods,
-                    parts: parts_of(path),
-                });
+                spec.paths.push(SpecPath::new(path, p.get("methods")));
             }
         }
     }
@@ -106,134 +99,74 @@ fn parse_spec(v: &Value) -> Option<(String, Spec)> {
     Some((name.clone(), spec))
 }
 
-/// APIs the copied tests call whose spec files are not in the conformance folder.
-/// `(api name, [(methods, path)])`
-type BuiltinSpec = (&'static str, Vec<(&'static [&'static str], &'static str)>);
+const GET: &[&str] = &["GET"];
+const HEAD: &[&str] = &["HEAD"];
+const PUT: &[&str] = &["PUT"];
+const POST: &[&str] = &["POST"];
+const DELETE: &[&str] = &["DELETE"];
+const PUT_POST: &[&str] = &["PUT", "POST"];
+const GET_POST: &[&str] = &["GET", "POST"];
 
-fn builtin_specs() -> Vec<BuiltinSpec> {
-    const GET: &[&str] = &["GET"];
-    const HEAD: &[&str] = &["HEAD"];
-    const PUT: &[&str] = &["PUT"];
-    const POST: &[&str] = &["POST"];
-    const DELETE: &[&str] = &["DELETE"];
-    const PUT_POST: &[&str] = &["PUT", "POST"];
-    const GET_POST: &[&str] = &["GET", "POST"];
-    vec![
-        (
-            "index",
-            vec![(PUT_POST, "/{index}/_doc/{id}"), (POST, "/{index}/_doc")],
-        ),
-        ("create", vec![(PUT_POST, "/{index}/_create/{id}")]),
-        ("get", vec![(GET, "/{index}/_doc/{id}")]),
-        ("exists", vec![(HEAD, "/{index}/_doc/{id}")]),
-        ("delete", vec![(DELETE, "/{index}/_doc/{id}")]),
-        (
-            "search",
-            vec![(GET_POST, "/_search"), (GET_POST, "/{index}/_search")],
-        ),
-        (
-            "count",
-            vec![(GET_POST, "/_count"), (GET_POST, "/{index}/_count")],
-        ),
-        (
-            "indices.refresh",
-            vec![(POST, "/_refresh"), (POST, "/{index}/_refresh")],
-        ),
-        ("indices.close", vec![(POST, "/{index}/_close")]),
-        ("indices.open", vec![(POST, "/{index}/_open")]),
-        (
-            "indices.get_mapping",
-            vec![(GET, "/_mapping"), (GET, "/{index}/_mapping")],
-        ),
-        ("indices.put_mapping", vec![(PUT, "/{index}/_mapping")]),
-        (
-            "indices.get_settings",
-            vec![
-                (GET, "/_settings"),
-                (GET, "/{index}/_settings"),
-                (GET, "/{index}/_settings/{name}"),
-            ],
-        ),
-        (
-            "indices.put_settings",
-            vec![(PUT, "/_settings"), (PUT, "/{index}/_settings")],
-        ),
-        (
-            "indices.delete_alias",
-            vec![(DELETE, "/{index}/_alias/{name}")],
-        ),
-        ("indices.put_template", vec![(PUT, "/_template/{name}")]),
-        (
-            "indices.create_data_stream",
-            vec![(PUT, "/_data_stream/{name}")],
-        ),
-        (
-            "cluster.exists_component_template",
-            vec![(HEAD, "/_component_template/{name}")],
-        ),
-        ("ilm.remove_policy", vec![(POST, "/{index}/_ilm/remove")]),
-        ("ilm.get_status", vec![(GET, "/_ilm/status")]),
-        (
-            "slm.execute_lifecycle",
-            vec![(PUT, "/_slm/policy/{policy_id}/_execute")],
-        ),
-        ("slm.get_status", vec![(GET, "/_slm/status")]),
-        (
-            "snapshot.create",
-            vec![(PUT, "/_snapshot/{repository}/{snapshot}")],
-        ),
-        (
-            "snapshot.get",
-            vec![(GET, "/_snapshot/{repository}/{snapshot}")],
-        ),
-        (
-            "snapshot.delete",
-            vec![(DELETE, "/_snapshot/{repository}/{snapshot}")],
-        ),
-        (
-            "snapshot.cleanup_repository",
-            vec![(POST, "/_snapshot/{repository}/_cleanup")],
-        ),
-        ("security.put_role", vec![(PUT, "/_security/role/{name}")]),
-        (
-            "security.get_role",
-            vec![(GET, "/_security/role"), (GET, "/_security/role/{name}")],
-        ),
-        (
-            "security.delete_role",
-            vec![(DELETE, "/_security/role/{name}")],
-        ),
-        (
-            "security.put_user",
-            vec![(PUT, "/_security/user/{username}")],
-        ),
-        (
-            "security.delete_user",
-            vec![(DELETE, "/_security/user/{username}")],
-        ),
-        (
-            "security.authenticate",
-            vec![(GET, "/_security/_authenticate")],
-        ),
-        ("capabilities", vec![(GET, "/_capabilities")]),
-    ]
-}
+/// APIs the copied tests call whose spec files are not in the conformance folder:
+/// `(api name, methods, path)`, one row per path.
+#[rustfmt::skip] // a table: one row a line
+const BUILTIN_SPECS: &[(&str, &[&str], &str)] = &[
+    ("index", PUT_POST, "/{index}/_doc/{id}"),
+    ("index", POST, "/{index}/_doc"),
+    ("create", PUT_POST, "/{index}/_create/{id}"),
+    ("get", GET, "/{index}/_doc/{id}"),
+    ("exists", HEAD, "/{index}/_doc/{id}"),
+    ("delete", DELETE, "/{index}/_doc/{id}"),
+    ("search", GET_POST, "/_search"),
+    ("search", GET_POST, "/{index}/_search"),
+    ("count", GET_POST, "/_count"),
+    ("count", GET_POST, "/{index}/_count"),
+    ("indices.refresh", POST, "/_refresh"),
+    ("indices.refresh", POST, "/{index}/_refresh"),
+    ("indices.close", POST, "/{index}/_close"),
+    ("indices.open", POST, "/{index}/_open"),
+    ("indices.get_mapping", GET, "/_mapping"),
+    ("indices.get_mapping", GET, "/{index}/_mapping"),
+    ("indices.put_mapping", PUT, "/{index}/_mapping"),
+    ("indices.get_settings", GET, "/_settings"),
+    ("indices.get_settings", GET, "/{index}/_settings"),
+    ("indices.get_settings", GET, "/{index}/_settings/{name}"),
+    ("indices.put_settings", PUT, "/_settings"),
+    ("indices.put_settings", PUT, "/{index}/_settings"),
+    ("indices.delete_alias", DELETE, "/{index}/_alias/{name}"),
+    ("indices.put_template", PUT, "/_template/{name}"),
+    ("indices.create_data_stream", PUT, "/_data_stream/{name}"),
+    ("cluster.exists_component_template", HEAD, "/_component_template/{name}"),
+    ("ilm.remove_policy", POST, "/{index}/_ilm/remove"),
+    ("ilm.get_status", GET, "/_ilm/status"),
+    ("slm.execute_lifecycle", PUT, "/_slm/policy/{policy_id}/_execute"),
+    ("slm.get_status", GET, "/_slm/status"),
+    ("snapshot.create", PUT, "/_snapshot/{repository}/{snapshot}"),
+    ("snapshot.get", GET, "/_snapshot/{repository}/{snapshot}"),
+    ("snapshot.delete", DELETE, "/_snapshot/{repository}/{snapshot}"),
+    ("snapshot.cleanup_repository", POST, "/_snapshot/{repository}/_cleanup"),
+    ("security.put_role", PUT, "/_security/role/{name}"),
+    ("security.get_role", GET, "/_security/role"),
+    ("security.get_role", GET, "/_security/role/{name}"),
+    ("security.delete_role", DELETE, "/_security/role/{name}"),
+    ("security.put_user", PUT, "/_security/user/{username}"),
+    ("security.delete_user", DELETE, "/_security/user/{username}"),
+    ("security.authenticate", GET, "/_security/_authenticate"),
+    ("capabilities", GET, "/_capabilities"),
+];
 
 fn load_specs(dirs: &[PathBuf]) -> BTreeMap<String, Spec> {
     let mut specs: BTreeMap<String, Spec> = BTreeMap::new();
-    for (name, paths) in builtin_specs() {
-        let spec = Spec {
-            paths: paths
-                .into_iter()
-                .map(|(m, p)| SpecPath {
-                    path: p.to_string(),
-                    methods: m.iter().map(|s| s.to_string()).collect(),
-                    parts: parts_of(p),
-                })
-                .collect(),
+    for &(name, methods, path) in BUILTIN_SPECS {
+        let spec = specs.entry(name.to_string()).or_insert_with(|| Spec {
+            paths: Vec::new(),
             params: BTreeSet::new(),
-        };
-        specs.insert(name.to_string(), spec);
+        });
+        spec.paths.push(SpecPath {
+            path: path.to_string(),
+            methods: methods.iter().map(|s| s.to_string()).collect(),
+            parts: parts_of(path),
+        });
     }
     for dir in dirs {
         for f in walk(dir) {
@@ -411,6 +344,15 @@ const RUNNER_FEATURES: &[&str] = &[
     "stash_path_replace",
 ];
 
+/// Why the runner cannot run a test that needs `features` (a string or a list), if it cannot.
+fn lacks_features(features: Option<&Value>) -> Option<String> {
+    let missing: Vec<String> = string_list(features)
+        .into_iter()
+        .filter(|f| !RUNNER_FEATURES.contains(&f.as_str()))
+        .collect();
+    (!missing.is_empty()).then(|| format!("runner lacks features {missing:?}"))
+}
+
 fn version_tuple(v: &str) -> (u32, u32, u32) {
     es_sim::version::parse(v)
 }
@@ -464,12 +406,8 @@ impl Exec {
     async fn skip_reason(&self, steps: &[Value]) -> Result<Option<String>, String> {
         for step in steps {
             if let Some(req) = step.get("requires") {
-                let missing: Vec<String> = string_list(req.get("test_runner_features"))
-                    .into_iter()
-                    .filter(|f| !RUNNER_FEATURES.contains(&f.as_str()))
-                    .collect();
-                if !missing.is_empty() {
-                    return Ok(Some(format!("runner lacks features {missing:?}")));
+                if let Some(why) = lacks_features(req.get("test_runner_features")) {
+                    return Ok(Some(why));
                 }
                 for f in string_list(req.get("cluster_features")) {
                     if !es_sim::version::has_cluster_feature(&self.version, &f) {
@@ -483,12 +421,8 @@ impl Exec {
                 }
             }
             if let Some(skip) = step.get("skip") {
-                let missing: Vec<String> = string_list(skip.get("features"))
-                    .into_iter()
-                    .filter(|f| !RUNNER_FEATURES.contains(&f.as_str()))
-                    .collect();
-                if !missing.is_empty() {
-                    return Ok(Some(format!("runner lacks features {missing:?}")));
+                if let Some(why) = lacks_features(skip.get("features")) {
+                    return Ok(Some(why));
                 }
                 if let Some(v) = skip.get("version").and_then(Value::as_str)
                     && in_version_ranges(v, &self.version)
