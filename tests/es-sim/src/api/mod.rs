@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod docs;
 pub mod ilm;
 pub mod indices;
+pub mod search;
 pub mod security;
 pub mod slm;
 pub mod snapshot;
@@ -336,10 +337,10 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[PUT, POST], path: "/{index}/_create/{id}", handler: docs::create_doc, access: Access::InHandler, params: docs::INDEX_PARAMS },
     Route { methods: &[GET, HEAD], path: "/{index}/_doc/{id}", handler: docs::get_doc, access: Access::Index("index", "indices:data/read/get", IDX_READ), params: &[ "refresh", "routing", "preference", "realtime", "stored_fields", "_source", "_source_includes", "_source_excludes", "version", "version_type", ] },
     Route { methods: &[DEL], path: "/{index}/_doc/{id}", handler: docs::delete_doc, access: Access::InHandler, params: &[ "refresh", "routing", "timeout", "wait_for_active_shards", "if_seq_no", "if_primary_term", "version", "version_type", ] },
-    Route { methods: &[GET, POST], path: "/_search", handler: docs::search, access: Access::Authenticated, params: docs::SEARCH_PARAMS },
-    Route { methods: &[GET, POST], path: "/{index}/_search", handler: docs::search, access: Access::Index("index", "indices:data/read/search", IDX_READ), params: docs::SEARCH_PARAMS },
-    Route { methods: &[GET, POST], path: "/_count", handler: docs::count, access: Access::Authenticated, params: docs::SEARCH_PARAMS },
-    Route { methods: &[GET, POST], path: "/{index}/_count", handler: docs::count, access: Access::Index("index", "indices:data/read/search", IDX_READ), params: docs::SEARCH_PARAMS },
+    Route { methods: &[GET, POST], path: "/_search", handler: search::search, access: Access::Authenticated, params: search::SEARCH_PARAMS },
+    Route { methods: &[GET, POST], path: "/{index}/_search", handler: search::search, access: Access::Index("index", "indices:data/read/search", IDX_READ), params: search::SEARCH_PARAMS },
+    Route { methods: &[GET, POST], path: "/_count", handler: search::count, access: Access::Authenticated, params: search::SEARCH_PARAMS },
+    Route { methods: &[GET, POST], path: "/{index}/_count", handler: search::count, access: Access::Index("index", "indices:data/read/search", IDX_READ), params: search::SEARCH_PARAMS },
     // 8.x keeps the 7.x typed document routes for REST compatibility only: a request without
     // the compatibility header finds them and no handler (`no handler found`), and a method
     // none of them has gets 405 (`GET /_ilm/policy` without the ILM module: allowed [POST]).
