@@ -1,326 +1,39 @@
-//! Runs Elasticsearch's YAML REST tests against the stand-in.
-//!
-//! Test folders: `ES_CONFORMANCE_DIR` (default: the project's `shared/es-conformance`,
-//! found beside the checkout — `../shared/es-conformance` from the repository root or
-//! any folder above it, else `/work/shared/es-conformance`, where the workplace keeps
-//! it for clones made elsewhere) plus every folder in the colon-separated
-//! `ES_YAML_EXTRA_DIRS`.
-//! `do:` API names are mapped to HTTP calls with the JSON REST specs found in
-//! those folders; APIs without a spec there use the small table in
-//! `builtin_specs`. Each test runs against a fresh `EsSim` (version
-//! `ES_YAML_SIM_VERSION`, default below). Tests may be skipped only by name in
-//! `yaml-skips.txt` (`file :: test name :: reason`); tests whose own
-//! `skip`/`requires` sections exclude them are counted as skipped too.
-//! Prints `N passed, N failed, N skipped` and fails below a 90% pass rate.
+//! Running one test: the steps (`do`, `match`, `set`, ...) against a stand-in.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine;
 use es_sim::util::string_list;
-use es_sim::{EsSim, SimConfig, SimUser};
 use serde_json::{Map, Value};
 
-/// The version the stand-in claims while running the suite: new enough for every
-/// capability the (main-branch) test files ask about.
-const DEFAULT_VERSION: &str = "9.5.1";
-const ADMIN_USER: &str = "x_pack_rest_user";
-const ADMIN_PASSWORD: &str = "x-pack-test-password";
-const PASS_RATE: f64 = 0.90;
-const PARALLEL: usize = 4;
-/// Path parts named differently in the stored specs and the stored tests.
-const RENAMED_PARTS: &[(&str, &str)] = &[("policy_name", "policy_id")];
-
-// ---------------------------------------------------------------- specs
-
-#[derive(Debug, Clone, Default)]
-struct SpecPath {
-    path: String,
-    methods: Vec<String>,
-    parts: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-struct Spec {
-    paths: Vec<SpecPath>,
-    params: BTreeSet<String>,
-}
-
-fn parts_of(path: &str) -> Vec<String> {
-    path.split('{')
-        .skip(1)
-        .filter_map(|s| s.split_once('}').map(|(p, _)| p.to_string()))
-        .collect()
-}
-
-impl SpecPath {
-    /// A path of an API spec, with the methods a JSON array lists (none when missing).
-    fn new(path: &str, methods: Option<&Value>) -> SpecPath {
-        let methods = methods
-            .and_then(Value::as_array)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        SpecPath {
-            path: path.to_string(),
-            methods,
-            parts: parts_of(path),
-        }
-    }
-}
-
-fn parse_spec(v: &Value) -> Option<(String, Spec)> {
-    let (name, body) = v.as_object()?.iter().next()?;
-    let url = body.get("url")?;
-    let mut spec = Spec::default();
-    if let Some(paths) = url.get("paths").and_then(Value::as_array) {
-        for p in paths {
-            if let Some(s) = p.as_str() {
-                // old layout: methods at the top level
-                spec.paths.push(SpecPath::new(s, body.get("methods")));
-            } else if let Some(path) = p.get("path").and_then(Value::as_str) {
-                spec.paths.push(SpecPath::new(path, p.get("methods")));
-            }
-        }
-    }
-    for params in [body.get("params"), url.get("params")]
-        .into_iter()
-        .flatten()
-    {
-        if let Some(m) = params.as_object() {
-            spec.params.extend(m.keys().cloned());
-        }
-    }
-    Some((name.clone(), spec))
-}
-
-const GET: &[&str] = &["GET"];
-const HEAD: &[&str] = &["HEAD"];
-const PUT: &[&str] = &["PUT"];
-const POST: &[&str] = &["POST"];
-const DELETE: &[&str] = &["DELETE"];
-const PUT_POST: &[&str] = &["PUT", "POST"];
-const GET_POST: &[&str] = &["GET", "POST"];
-
-/// APIs the copied tests call whose spec files are not in the conformance folder:
-/// `(api name, methods, path)`, one row per path.
-#[rustfmt::skip] // a table: one row a line
-const BUILTIN_SPECS: &[(&str, &[&str], &str)] = &[
-    ("index", PUT_POST, "/{index}/_doc/{id}"),
-    ("index", POST, "/{index}/_doc"),
-    ("create", PUT_POST, "/{index}/_create/{id}"),
-    ("get", GET, "/{index}/_doc/{id}"),
-    ("exists", HEAD, "/{index}/_doc/{id}"),
-    ("delete", DELETE, "/{index}/_doc/{id}"),
-    ("search", GET_POST, "/_search"),
-    ("search", GET_POST, "/{index}/_search"),
-    ("count", GET_POST, "/_count"),
-    ("count", GET_POST, "/{index}/_count"),
-    ("indices.refresh", POST, "/_refresh"),
-    ("indices.refresh", POST, "/{index}/_refresh"),
-    ("indices.close", POST, "/{index}/_close"),
-    ("indices.open", POST, "/{index}/_open"),
-    ("indices.get_mapping", GET, "/_mapping"),
-    ("indices.get_mapping", GET, "/{index}/_mapping"),
-    ("indices.put_mapping", PUT, "/{index}/_mapping"),
-    ("indices.get_settings", GET, "/_settings"),
-    ("indices.get_settings", GET, "/{index}/_settings"),
-    ("indices.get_settings", GET, "/{index}/_settings/{name}"),
-    ("indices.put_settings", PUT, "/_settings"),
-    ("indices.put_settings", PUT, "/{index}/_settings"),
-    ("indices.delete_alias", DELETE, "/{index}/_alias/{name}"),
-    ("indices.put_template", PUT, "/_template/{name}"),
-    ("indices.create_data_stream", PUT, "/_data_stream/{name}"),
-    ("cluster.exists_component_template", HEAD, "/_component_template/{name}"),
-    ("ilm.remove_policy", POST, "/{index}/_ilm/remove"),
-    ("ilm.get_status", GET, "/_ilm/status"),
-    ("slm.execute_lifecycle", PUT, "/_slm/policy/{policy_id}/_execute"),
-    ("slm.get_status", GET, "/_slm/status"),
-    ("snapshot.create", PUT, "/_snapshot/{repository}/{snapshot}"),
-    ("snapshot.get", GET, "/_snapshot/{repository}/{snapshot}"),
-    ("snapshot.delete", DELETE, "/_snapshot/{repository}/{snapshot}"),
-    ("snapshot.cleanup_repository", POST, "/_snapshot/{repository}/_cleanup"),
-    ("security.put_role", PUT, "/_security/role/{name}"),
-    ("security.get_role", GET, "/_security/role"),
-    ("security.get_role", GET, "/_security/role/{name}"),
-    ("security.delete_role", DELETE, "/_security/role/{name}"),
-    ("security.put_user", PUT, "/_security/user/{username}"),
-    ("security.delete_user", DELETE, "/_security/user/{username}"),
-    ("security.authenticate", GET, "/_security/_authenticate"),
-    ("capabilities", GET, "/_capabilities"),
-];
-
-fn load_specs(dirs: &[PathBuf]) -> BTreeMap<String, Spec> {
-    let mut specs: BTreeMap<String, Spec> = BTreeMap::new();
-    for &(name, methods, path) in BUILTIN_SPECS {
-        let spec = specs.entry(name.to_string()).or_insert_with(|| Spec {
-            paths: Vec::new(),
-            params: BTreeSet::new(),
-        });
-        spec.paths.push(SpecPath {
-            path: path.to_string(),
-            methods: methods.iter().map(|s| s.to_string()).collect(),
-            parts: parts_of(path),
-        });
-    }
-    for dir in dirs {
-        for f in walk(dir) {
-            if f.extension().is_some_and(|e| e == "json")
-                && f.parent()
-                    .and_then(|p| p.file_name())
-                    .is_some_and(|n| n == "api")
-                && let Ok(text) = std::fs::read_to_string(&f)
-                && let Ok(v) = serde_json::from_str::<Value>(&text)
-                && let Some((name, spec)) = parse_spec(&v)
-            {
-                specs.insert(name, spec);
-            }
-        }
-    }
-    specs
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-// ---------------------------------------------------------------- test files
+use crate::specs::{Spec, SpecPath};
+use crate::{ADMIN_PASSWORD, ADMIN_USER, RENAMED_PARTS};
 
 #[derive(Debug, Clone)]
-struct TestCase {
-    file: String,
-    name: String,
-    setup: Vec<Value>,
-    teardown: Vec<Value>,
-    steps: Vec<Value>,
+pub(crate) struct Resp {
+    pub(crate) body: Value,
 }
 
-fn load_tests(dirs: &[PathBuf]) -> (Vec<TestCase>, Vec<String>) {
-    let mut tests = Vec::new();
-    let mut errors = Vec::new();
-    for dir in dirs {
-        for f in walk(dir) {
-            if !f.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-                continue;
-            }
-            let rel = f
-                .strip_prefix(dir)
-                .unwrap_or(&f)
-                .to_string_lossy()
-                .to_string();
-            let text = match std::fs::read_to_string(&f) {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.push(format!("{rel}: {e}"));
-                    continue;
-                }
-            };
-            let docs: Vec<Value> = match serde_saphyr::from_multiple::<Value>(&text) {
-                Ok(d) => d,
-                Err(e) => {
-                    errors.push(format!("{rel}: YAML: {e}"));
-                    continue;
-                }
-            };
-            let mut setup = Vec::new();
-            let mut teardown = Vec::new();
-            let mut cases = Vec::new();
-            for d in docs {
-                let Value::Object(m) = d else { continue };
-                for (k, v) in m {
-                    let steps = v.as_array().cloned().unwrap_or_default();
-                    match k.as_str() {
-                        "setup" => setup = steps,
-                        "teardown" => teardown = steps,
-                        _ => cases.push((k, steps)),
-                    }
-                }
-            }
-            for (name, steps) in cases {
-                tests.push(TestCase {
-                    file: rel.clone(),
-                    name,
-                    setup: setup.clone(),
-                    teardown: teardown.clone(),
-                    steps,
-                });
-            }
-        }
-    }
-    (tests, errors)
-}
-
-struct SkipEntry {
-    file: String,
-    name: String,
-    reason: String,
-}
-
-fn load_skips(path: &Path) -> Vec<SkipEntry> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let mut p = l.splitn(3, " :: ");
-            Some(SkipEntry {
-                file: p.next()?.trim().to_string(),
-                name: p.next()?.trim().to_string(),
-                reason: p.next().unwrap_or("").trim().to_string(),
-            })
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------- execution
-
-#[derive(Debug, Clone)]
-struct Resp {
-    body: Value,
-}
-
-struct Exec {
-    client: reqwest::Client,
-    base: String,
-    specs: Arc<BTreeMap<String, Spec>>,
-    stash: Map<String, Value>,
-    response: Option<Resp>,
-    version: String,
+pub(crate) struct Exec {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) specs: Arc<BTreeMap<String, Spec>>,
+    pub(crate) stash: Map<String, Value>,
+    pub(crate) response: Option<Resp>,
+    pub(crate) version: String,
 }
 
 /// `(method, path and query, optional (content type, body))`
-type BuiltRequest = (String, String, Option<(String, String)>);
+pub(crate) type BuiltRequest = (String, String, Option<(String, String)>);
 
-enum Outcome {
+pub(crate) enum Outcome {
     Pass,
     Fail(String),
     Skip(String),
 }
 
-const RUNNER_FEATURES: &[&str] = &[
+pub(crate) const RUNNER_FEATURES: &[&str] = &[
     "headers",
     "allowed_warnings",
     "allowed_warnings_regex",
@@ -345,7 +58,7 @@ const RUNNER_FEATURES: &[&str] = &[
 ];
 
 /// Why the runner cannot run a test that needs `features` (a string or a list), if it cannot.
-fn lacks_features(features: Option<&Value>) -> Option<String> {
+pub(crate) fn lacks_features(features: Option<&Value>) -> Option<String> {
     let missing: Vec<String> = string_list(features)
         .into_iter()
         .filter(|f| !RUNNER_FEATURES.contains(&f.as_str()))
@@ -353,11 +66,11 @@ fn lacks_features(features: Option<&Value>) -> Option<String> {
     (!missing.is_empty()).then(|| format!("runner lacks features {missing:?}"))
 }
 
-fn version_tuple(v: &str) -> (u32, u32, u32) {
+pub(crate) fn version_tuple(v: &str) -> (u32, u32, u32) {
     es_sim::version::parse(v)
 }
 
-fn in_version_ranges(spec: &str, version: &str) -> bool {
+pub(crate) fn in_version_ranges(spec: &str, version: &str) -> bool {
     let v = version_tuple(version);
     spec.split(',').any(|range| {
         let range = range.trim();
@@ -375,7 +88,7 @@ fn in_version_ranges(spec: &str, version: &str) -> bool {
 }
 
 impl Exec {
-    async fn capabilities_supported(&self, caps: &Value) -> Result<bool, String> {
+    pub(crate) async fn capabilities_supported(&self, caps: &Value) -> Result<bool, String> {
         for c in caps.as_array().cloned().unwrap_or_default() {
             let method = c.get("method").and_then(Value::as_str).unwrap_or("GET");
             let path = c.get("path").and_then(Value::as_str).unwrap_or("/");
@@ -403,7 +116,7 @@ impl Exec {
     }
 
     /// `Some(reason)` when a `skip` or `requires` section excludes the test.
-    async fn skip_reason(&self, steps: &[Value]) -> Result<Option<String>, String> {
+    pub(crate) async fn skip_reason(&self, steps: &[Value]) -> Result<Option<String>, String> {
         for step in steps {
             if let Some(req) = step.get("requires") {
                 if let Some(why) = lacks_features(req.get("test_runner_features")) {
@@ -462,14 +175,14 @@ impl Exec {
         Ok(None)
     }
 
-    fn stash_lookup(&self, key: &str) -> Option<Value> {
+    pub(crate) fn stash_lookup(&self, key: &str) -> Option<Value> {
         if key == "body" {
             return self.response.as_ref().map(|r| r.body.clone());
         }
         self.stash.get(key).cloned()
     }
 
-    fn stash_string(&self, key: &str) -> Option<String> {
+    pub(crate) fn stash_string(&self, key: &str) -> Option<String> {
         self.stash_lookup(key).map(|v| match v {
             Value::String(s) => s,
             other => other.to_string(),
@@ -477,7 +190,7 @@ impl Exec {
     }
 
     /// Replaces `$name` / `${name}` stash references in a value.
-    fn resolve(&self, v: &Value) -> Value {
+    pub(crate) fn resolve(&self, v: &Value) -> Value {
         match v {
             Value::String(s) => {
                 if let Some(key) = s.strip_prefix('$') {
@@ -510,7 +223,7 @@ impl Exec {
         }
     }
 
-    fn interpolate(&self, s: &str) -> String {
+    pub(crate) fn interpolate(&self, s: &str) -> String {
         let mut out = String::new();
         let mut rest = s;
         while let Some(i) = rest.find("${") {
@@ -535,7 +248,7 @@ impl Exec {
         out
     }
 
-    fn split_path(&self, path: &str) -> Vec<String> {
+    pub(crate) fn split_path(&self, path: &str) -> Vec<String> {
         let mut parts = Vec::new();
         let mut cur = String::new();
         let mut chars = path.chars().peekable();
@@ -562,7 +275,7 @@ impl Exec {
     }
 
     /// Looks a dotted path up in the last response (or the stash for `$name`).
-    fn eval(&self, path: &str) -> Option<Value> {
+    pub(crate) fn eval(&self, path: &str) -> Option<Value> {
         if let Some(key) = path.strip_prefix('$')
             && !key.contains('.')
         {
@@ -595,7 +308,7 @@ impl Exec {
         Some(cur)
     }
 
-    fn build_request(&self, api: &str, args: &Value) -> Result<BuiltRequest, String> {
+    pub(crate) fn build_request(&self, api: &str, args: &Value) -> Result<BuiltRequest, String> {
         let spec = self
             .specs
             .get(api)
@@ -716,7 +429,7 @@ impl Exec {
         Ok((method, url, body))
     }
 
-    async fn do_step(&mut self, spec: &Value) -> Result<(), String> {
+    pub(crate) async fn do_step(&mut self, spec: &Value) -> Result<(), String> {
         let Value::Object(m) = spec else {
             return Err("do must be a map".into());
         };
@@ -867,7 +580,7 @@ impl Exec {
         }
     }
 
-    fn assert_step(&mut self, kind: &str, spec: &Value) -> Result<(), String> {
+    pub(crate) fn assert_step(&mut self, kind: &str, spec: &Value) -> Result<(), String> {
         match kind {
             "set" => {
                 for (path, name) in spec.as_object().cloned().unwrap_or_default() {
@@ -1029,7 +742,7 @@ impl Exec {
         }
     }
 
-    async fn run_steps(&mut self, steps: &[Value]) -> Result<(), String> {
+    pub(crate) async fn run_steps(&mut self, steps: &[Value]) -> Result<(), String> {
         for step in steps {
             let Some((kind, spec)) = step.as_object().and_then(|m| m.iter().next()) else {
                 continue;
@@ -1044,7 +757,7 @@ impl Exec {
     }
 }
 
-fn warning_text(h: &str) -> String {
+pub(crate) fn warning_text(h: &str) -> String {
     let Some(start) = h.find('"') else {
         return h.to_string();
     };
@@ -1064,7 +777,7 @@ fn warning_text(h: &str) -> String {
     out
 }
 
-fn encode(s: &str, _path: bool) -> String {
+pub(crate) fn encode(s: &str, _path: bool) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         // `,` and `*` stay readable in paths and query values (ES decodes either form)
@@ -1078,7 +791,7 @@ fn encode(s: &str, _path: bool) -> String {
     out
 }
 
-fn num(v: &Value) -> Option<f64> {
+pub(crate) fn num(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.parse().ok(),
@@ -1086,7 +799,7 @@ fn num(v: &Value) -> Option<f64> {
     }
 }
 
-fn contains_value(actual: &Value, expected: &Value) -> bool {
+pub(crate) fn contains_value(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
         (Value::Object(a), Value::Object(e)) => e
             .iter()
@@ -1095,7 +808,7 @@ fn contains_value(actual: &Value, expected: &Value) -> bool {
     }
 }
 
-fn match_values(expected: &Value, actual: Option<&Value>) -> Result<(), String> {
+pub(crate) fn match_values(expected: &Value, actual: Option<&Value>) -> Result<(), String> {
     if let Value::String(s) = expected {
         let t = s.trim();
         if t.len() > 1 && t.starts_with('/') && t.ends_with('/') {
@@ -1121,7 +834,7 @@ fn match_values(expected: &Value, actual: Option<&Value>) -> Result<(), String> 
     }
 }
 
-fn values_equal(e: &Value, a: &Value) -> bool {
+pub(crate) fn values_equal(e: &Value, a: &Value) -> bool {
     match (e, a) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Object(x), Value::Object(y)) => {
@@ -1133,237 +846,5 @@ fn values_equal(e: &Value, a: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(v, w)| values_equal(v, w))
         }
         _ => e == a,
-    }
-}
-
-async fn run_test(
-    t: TestCase,
-    specs: Arc<BTreeMap<String, Spec>>,
-    version: String,
-    repo_dir: String,
-) -> Outcome {
-    let cfg = SimConfig {
-        version: version.clone(),
-        users: vec![SimUser::new(ADMIN_USER, ADMIN_PASSWORD, &["superuser"])],
-        path_repo: vec![repo_dir],
-        ..SimConfig::default()
-    };
-    let sim = EsSim::start_with(cfg).await;
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => return Outcome::Fail(format!("client: {e}")),
-    };
-    let mut exec = Exec {
-        client,
-        base: sim.url(),
-        specs,
-        stash: Map::new(),
-        response: None,
-        version,
-    };
-    let outcome = async {
-        let mut gates: Vec<Value> = t.setup.clone();
-        gates.extend(t.teardown.iter().cloned());
-        gates.extend(t.steps.iter().cloned());
-        let gate_steps: Vec<Value> = gates
-            .into_iter()
-            .filter(|s| s.get("skip").is_some() || s.get("requires").is_some())
-            .collect();
-        match exec.skip_reason(&gate_steps).await {
-            Ok(Some(r)) => return Outcome::Skip(format!("own skip/requires: {r}")),
-            Ok(None) => {}
-            Err(e) => return Outcome::Fail(e),
-        }
-        if let Err(e) = exec.run_steps(&t.setup).await {
-            return Outcome::Fail(format!("setup: {e}"));
-        }
-        exec.stash.clear();
-        exec.response = None;
-        let result = exec.run_steps(&t.steps).await;
-        let teardown = exec.run_steps(&t.teardown).await;
-        match (result, teardown) {
-            (Err(e), _) => Outcome::Fail(e),
-            (Ok(()), Err(e)) => Outcome::Fail(format!("teardown: {e}")),
-            (Ok(()), Ok(())) => Outcome::Pass,
-        }
-    }
-    .await;
-    sim.stop().await;
-    outcome
-}
-
-/// `shared/es-conformance` in the nearest folder above the repository that has one, else
-/// the workplace's fixed place (a clone made outside the workplace folder).
-fn default_conformance_dir() -> PathBuf {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir
-        .ancestors()
-        .skip(3) // tests/es-sim, tests, the repository root: beside the checkout, not in it
-        .map(|a| a.join("shared/es-conformance"))
-        .chain([PathBuf::from("/work/shared/es-conformance")])
-        .find(|d| d.is_dir())
-        .unwrap_or_else(|| crate_dir.join("../../../shared/es-conformance"))
-}
-
-fn conformance_dirs() -> Vec<PathBuf> {
-    let mut dirs = vec![match std::env::var("ES_CONFORMANCE_DIR") {
-        Ok(d) if !d.is_empty() => PathBuf::from(d),
-        _ => default_conformance_dir(),
-    }];
-    if let Ok(extra) = std::env::var("ES_YAML_EXTRA_DIRS") {
-        dirs.extend(
-            extra
-                .split(':')
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from),
-        );
-    }
-    dirs
-}
-
-fn main() {
-    let dirs = conformance_dirs();
-    for d in &dirs {
-        if !d.is_dir() {
-            eprintln!("yaml_rest: test folder {} does not exist", d.display());
-            std::process::exit(1);
-        }
-    }
-    let version =
-        std::env::var("ES_YAML_SIM_VERSION").unwrap_or_else(|_| DEFAULT_VERSION.to_string());
-    let specs = Arc::new(load_specs(&dirs));
-    let (tests, load_errors) = load_tests(&dirs);
-    let skips = load_skips(&Path::new(env!("CARGO_MANIFEST_DIR")).join("yaml-skips.txt"));
-    let repo_dir = std::env::temp_dir()
-        .join("es-sim-yaml-repo")
-        .to_string_lossy()
-        .to_string();
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("yaml_rest: runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    let mut results: Vec<(String, String, Outcome)> = Vec::new();
-    let mut used_skips = BTreeSet::new();
-    rt.block_on(async {
-        let sem = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
-        let mut set = tokio::task::JoinSet::new();
-        for (i, t) in tests.into_iter().enumerate() {
-            let display = format!("{} :: {}", t.file, t.name);
-            if let Some(f) = &filter
-                && !display.contains(f.as_str())
-            {
-                continue;
-            }
-            if let Some((si, s)) = skips
-                .iter()
-                .enumerate()
-                .find(|(_, s)| t.file.ends_with(&s.file) && t.name == s.name)
-            {
-                used_skips.insert(si);
-                results.push((
-                    t.file.clone(),
-                    t.name.clone(),
-                    Outcome::Skip(format!("yaml-skips.txt: {}", s.reason)),
-                ));
-                continue;
-            }
-            let specs = specs.clone();
-            let version = version.clone();
-            let repo_dir = repo_dir.clone();
-            let sem = sem.clone();
-            set.spawn(async move {
-                let _permit = sem.acquire_owned().await;
-                let (file, name) = (t.file.clone(), t.name.clone());
-                let out = tokio::time::timeout(
-                    Duration::from_secs(120),
-                    run_test(t, specs, version, repo_dir),
-                )
-                .await
-                .unwrap_or_else(|_| Outcome::Fail("timed out after 120s".into()));
-                (i, file, name, out)
-            });
-        }
-        let mut done = Vec::new();
-        while let Some(r) = set.join_next().await {
-            match r {
-                Ok(v) => done.push(v),
-                Err(e) => done.push((
-                    usize::MAX,
-                    "?".into(),
-                    "?".into(),
-                    Outcome::Fail(format!("panicked: {e}")),
-                )),
-            }
-        }
-        done.sort_by_key(|d| d.0);
-        results.extend(done.into_iter().map(|(_, f, n, o)| (f, n, o)));
-    });
-
-    let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
-    results.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
-    println!(
-        "YAML REST tests against es-sim {version} (folders: {})",
-        dirs.iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    for (file, name, o) in &results {
-        match o {
-            Outcome::Pass => {
-                passed += 1;
-                println!("PASS {file} :: {name}");
-            }
-            Outcome::Skip(r) => {
-                skipped += 1;
-                println!("SKIP {file} :: {name} ({r})");
-            }
-            Outcome::Fail(r) => {
-                failed += 1;
-                let r: String = r.chars().take(600).collect();
-                println!("FAIL {file} :: {name}\n     {r}");
-            }
-        }
-    }
-    for e in &load_errors {
-        failed += 1;
-        println!("FAIL (load) {e}");
-    }
-    if filter.is_none() {
-        for (i, s) in skips.iter().enumerate() {
-            if !used_skips.contains(&i) {
-                println!(
-                    "WARN yaml-skips.txt entry matches no test: {} :: {}",
-                    s.file, s.name
-                );
-            }
-        }
-    }
-    println!("{passed} passed, {failed} failed, {skipped} skipped");
-    let ran = passed + failed;
-    let rate = if ran == 0 {
-        0.0
-    } else {
-        passed as f64 / ran as f64
-    };
-    if ran == 0 || rate < PASS_RATE {
-        eprintln!(
-            "yaml_rest: pass rate {:.1}% is below {:.0}%",
-            rate * 100.0,
-            PASS_RATE * 100.0
-        );
-        std::process::exit(1);
     }
 }
