@@ -346,6 +346,22 @@ pub fn authenticate(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     })))
 }
 
+/// The name the path parameter `param` gives, once security is known to be enabled; a name
+/// `reserved` says is reserved is refused with the validation error `refusal(name)`.
+pub(super) fn name_param(
+    ctx: &Ctx<'_>,
+    param: &str,
+    reserved: fn(&str) -> bool,
+    refusal: impl Fn(&str) -> String,
+) -> EsResult<String> {
+    require_enabled(ctx)?;
+    let name = ctx.param(param).unwrap_or_default().to_string();
+    if reserved(&name) {
+        return Err(EsError::validation(&[refusal(&name)]));
+    }
+    Ok(name)
+}
+
 /// A security `GET`: every entry when the path names none; else the named ones (a
 /// comma-separated list) that exist, and 404 with `{}` when none does.
 pub(super) fn get_named(

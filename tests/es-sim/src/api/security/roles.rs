@@ -2,7 +2,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{BUILTIN_ROLE_NAMES, builtin_role, deleted, get_named, lookup_role, require_enabled};
+use super::{
+    BUILTIN_ROLE_NAMES, builtin_role, deleted, get_named, lookup_role, name_param, require_enabled,
+};
 use crate::api::{Ctx, Reply};
 use crate::error::{EsError, EsResult};
 use crate::state::{IndicesPrivileges, Role};
@@ -229,14 +231,14 @@ fn render_role(r: &Role) -> Value {
     out
 }
 
+fn is_builtin_role(name: &str) -> bool {
+    builtin_role(name).is_some()
+}
+
 pub fn put_role(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    require_enabled(ctx)?;
-    let name = ctx.param("name").unwrap_or_default().to_string();
-    if builtin_role(&name).is_some() {
-        return Err(EsError::validation(&[format!(
-            "Role [{name}] is reserved and may not be used."
-        )]));
-    }
+    let name = name_param(ctx, "name", is_builtin_role, |name| {
+        format!("Role [{name}] is reserved and may not be used.")
+    })?;
     let role = parse_role(&name, ctx.body_json()?)?;
     let created = ctx.state.roles.insert(name, role).is_none();
     Ok(Reply::ok(json!({"role": {"created": created}})))
@@ -255,12 +257,8 @@ pub fn get_role(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 }
 
 pub fn delete_role(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    require_enabled(ctx)?;
-    let name = ctx.param("name").unwrap_or_default().to_string();
-    if builtin_role(&name).is_some() {
-        return Err(EsError::validation(&[format!(
-            "role [{name}] is reserved and cannot be deleted"
-        )]));
-    }
+    let name = name_param(ctx, "name", is_builtin_role, |name| {
+        format!("role [{name}] is reserved and cannot be deleted")
+    })?;
     deleted(ctx.state.roles.remove(&name).is_some())
 }

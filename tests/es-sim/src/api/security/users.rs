@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{deleted, get_named, require_cluster, require_enabled};
+use super::{deleted, get_named, name_param, require_cluster, require_enabled};
 use crate::api::{Ctx, Reply};
 use crate::error::{EsError, EsResult};
 use crate::state::{RESERVED_USERS, Realm, User};
@@ -17,14 +17,14 @@ fn check_password(p: &str) -> EsResult<()> {
     Ok(())
 }
 
+fn is_reserved_user(name: &str) -> bool {
+    RESERVED_USERS.iter().any(|(u, _)| *u == name)
+}
+
 pub fn put_user(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    require_enabled(ctx)?;
-    let name = ctx.param("username").unwrap_or_default().to_string();
-    if RESERVED_USERS.iter().any(|(u, _)| *u == name) {
-        return Err(EsError::validation(&[format!(
-            "Username [{name}] is reserved and may not be used."
-        )]));
-    }
+    let name = name_param(ctx, "username", is_reserved_user, |name| {
+        format!("Username [{name}] is reserved and may not be used.")
+    })?;
     if name.is_empty()
         || name.len() > 507
         || name.starts_with('_')
@@ -139,13 +139,9 @@ pub fn get_user(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 }
 
 pub fn delete_user(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    require_enabled(ctx)?;
-    let name = ctx.param("username").unwrap_or_default().to_string();
-    if RESERVED_USERS.iter().any(|(u, _)| *u == name) {
-        return Err(EsError::validation(&[format!(
-            "user [{name}] is reserved and may not be deleted"
-        )]));
-    }
+    let name = name_param(ctx, "username", is_reserved_user, |name| {
+        format!("user [{name}] is reserved and may not be deleted")
+    })?;
     let native = ctx
         .state
         .users
