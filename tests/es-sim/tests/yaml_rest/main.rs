@@ -1,5 +1,6 @@
 //! Runs Elasticsearch's YAML REST tests against the stand-in: the specs (`specs.rs`), the test
-//! files and skip list (`cases.rs`), one test's steps (`exec.rs`), and here the run.
+//! files and skip list (`cases.rs`), one test's steps (`exec.rs`) and assertions (`assert.rs`),
+//! and here the run.
 //!
 //! Test folders: `ES_CONFORMANCE_DIR` (default: the project's `shared/es-conformance`,
 //! found beside the checkout — `../shared/es-conformance` from the repository root or
@@ -14,6 +15,7 @@
 //! `skip`/`requires` sections exclude them are counted as skipped too.
 //! Prints `N passed, N failed, N skipped` and fails below a 90% pass rate.
 
+mod assert;
 mod cases;
 mod exec;
 mod specs;
