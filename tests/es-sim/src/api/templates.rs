@@ -196,6 +196,9 @@ fn select<T: TemplateKind>(ctx: &Ctx<'_>) -> (Vec<String>, Vec<String>) {
 pub trait TemplateKind: Sized {
     /// The key one template is rendered under: `component_template` or `index_template`.
     const KIND: &'static str;
+    /// Whether a `GET` of a plain name (no wildcard, such as `_all`) that selects nothing is
+    /// refused with "matching [] not found", as the component-template action does.
+    const REFUSES_UNMATCHED_PLAIN_NAME: bool;
     /// Every template of this kind, by name.
     fn all(state: &State) -> &BTreeMap<String, Self>;
     /// Every template of this kind, to change.
@@ -230,8 +233,7 @@ pub fn get<T: TemplateKind>(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             "{what} matching [{m}] not found"
         )));
     }
-    // only the component-template action refuses a plain name (`_all`) that matches nothing
-    if kind == "component_template"
+    if T::REFUSES_UNMATCHED_PLAIN_NAME
         && found.is_empty()
         && ctx.param("name").is_some_and(|n| !is_pattern(n))
     {
@@ -331,6 +333,7 @@ pub fn put_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 
 impl TemplateKind for ComponentTemplate {
     const KIND: &'static str = "component_template";
+    const REFUSES_UNMATCHED_PLAIN_NAME: bool = true;
     fn all(state: &State) -> &BTreeMap<String, Self> {
         &state.component_templates
     }
@@ -678,6 +681,7 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 
 impl TemplateKind for IndexTemplate {
     const KIND: &'static str = "index_template";
+    const REFUSES_UNMATCHED_PLAIN_NAME: bool = false;
     fn all(state: &State) -> &BTreeMap<String, Self> {
         &state.index_templates
     }
