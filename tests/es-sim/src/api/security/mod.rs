@@ -1,7 +1,7 @@
 //! Security: basic authentication against the user table, privilege checks
 //! (cluster and index privileges, built-in and API-created roles) and the
-//! `_authenticate` API; the role APIs are in [`roles`], the user and password APIs in
-//! [`users`].
+//! `_authenticate` API; the role APIs are in `roles.rs`, the user and password APIs in
+//! `users.rs`.
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
