@@ -17,18 +17,13 @@
 # as is.
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib/cache.sh"
 version=${MESHLOGGING_ES_VERSION:-8.19.21}
 artifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:${version}:zip"
 es_user=meshlogging-es
 
-if [[ -n "${MESHLOGGING_ES_HOME:-}" ]]; then
-  [[ -x "$MESHLOGGING_ES_HOME/bin/elasticsearch" ]] || {
-    echo "elasticsearch: MESHLOGGING_ES_HOME=$MESHLOGGING_ES_HOME has no bin/elasticsearch" >&2
-    exit 1
-  }
-  echo "$MESHLOGGING_ES_HOME"
-  exit 0
-fi
+use_env elasticsearch MESHLOGGING_ES_HOME bin/elasticsearch
 
 if [[ $(id -u) == 0 ]]; then
   root=/var/tmp/meshlogging/elasticsearch
@@ -41,21 +36,14 @@ else
 fi
 home="$root/$version"
 
-if [[ -x "$home/bin/elasticsearch" ]]; then
-  echo "$home"
-  exit 0
-fi
-
-command -v mvn >/dev/null || { echo "elasticsearch: Maven (mvn) is needed to fetch $artifact" >&2; exit 1; }
-echo "elasticsearch: fetching $artifact (first run only)" >&2
-mkdir -p "$root"
-tmp=$(mktemp -d "$root/.tmp.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-mvn -B -q dependency:copy -Dartifact="$artifact" -DoutputDirectory="$tmp" -Dmdep.stripVersion=true >&2
-unzip -q "$tmp/elasticsearch.zip" -d "$tmp"
-chmod -R a+rX "$tmp/elasticsearch-$version"
-# Publish atomically, so a concurrent or interrupted run never sees half a folder.
-rm -rf "$home"
-mv "$tmp/elasticsearch-$version" "$home"
-chmod a+rx "$root"
+fetch() {
+  command -v mvn >/dev/null || { echo "elasticsearch: Maven (mvn) is needed to fetch $artifact" >&2; return 1; }
+  echo "elasticsearch: fetching $artifact (first run only)" >&2
+  mvn -B -q dependency:copy -Dartifact="$artifact" -DoutputDirectory="$1" -Dmdep.stripVersion=true >&2 &&
+    unzip -q "$1/elasticsearch.zip" -d "$1" &&
+    chmod -R a+rX "$1/elasticsearch-$version" &&
+    mv "$1/elasticsearch-$version" "$1/out" &&
+    chmod a+rx "$root"
+}
+build_once "$home" fetch bin/elasticsearch
 echo "$home"

@@ -9,12 +9,8 @@
 #   unprivileged test user can run is kept under /var/tmp/meshlogging/filebeat/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-if [[ -n "${FILEBEAT:-}" ]]; then
-  [[ -x "$FILEBEAT" ]] || { echo "filebeat: FILEBEAT=$FILEBEAT is not an executable" >&2; exit 1; }
-  echo "$FILEBEAT"
-  exit 0
-fi
 source "$here/lib/go-tool.sh"
+use_env filebeat FILEBEAT
 built=$(go_tool filebeat "$here/filebeat" github.com/elastic/beats/v7 github.com/elastic/beats/v7/filebeat "-s -w")
 if [[ $(id -u) != 0 ]]; then
   echo "$built"
@@ -24,14 +20,9 @@ fi
 # Elasticsearch, hack/elasticsearch.sh), who cannot enter root's home: a world-readable
 # copy under /var/tmp, keyed like the cache.
 shared="/var/tmp/meshlogging/filebeat/$(basename "$(dirname "$built")")"
-if [[ ! -x "$shared/filebeat" ]]; then
-  mkdir -p "$(dirname "$shared")"
-  tmp=$(mktemp -d "$(dirname "$shared")/.tmp.XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
-  cp "$built" "$tmp/filebeat"
-  chmod -R a+rX "$tmp"
-  rm -rf "$shared"
-  mv "$tmp" "$shared"
-  chmod a+rx /var/tmp/meshlogging "$(dirname "$shared")"
-fi
+copy() {
+  mkdir "$1/out" && cp "$built" "$1/out/filebeat" && chmod -R a+rX "$1/out" &&
+    chmod a+rx /var/tmp/meshlogging "$(dirname "$shared")"
+}
+build_once "$shared" copy filebeat
 echo "$shared/filebeat"

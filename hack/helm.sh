@@ -6,11 +6,7 @@
 #   ${MESHLOGGING_CACHE:-~/.cache/meshlogging}/helm/<version>-<hash>/ (hack/lib/go-tool.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-if [[ -n "${HELM:-}" ]]; then
-  [[ -x "$HELM" ]] || { echo "helm: HELM=$HELM is not an executable" >&2; exit 1; }
-  echo "$HELM"
-  exit 0
-fi
 source "$here/lib/go-tool.sh"
+use_env helm HELM
 go_tool helm "$here/helm" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm \
   "-s -w -X helm.sh/helm/v3/internal/version.version={version}"

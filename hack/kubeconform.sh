@@ -7,11 +7,7 @@
 #   ${MESHLOGGING_CACHE:-~/.cache/meshlogging}/kubeconform/<version>-<hash>/ (hack/lib/go-tool.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-if [[ -n "${KUBECONFORM:-}" ]]; then
-  [[ -x "$KUBECONFORM" ]] || { echo "kubeconform: KUBECONFORM=$KUBECONFORM is not an executable" >&2; exit 1; }
-  echo "$KUBECONFORM"
-  exit 0
-fi
 source "$here/lib/go-tool.sh"
+use_env kubeconform KUBECONFORM
 go_tool kubeconform "$here/kubeconform" github.com/yannh/kubeconform \
   github.com/yannh/kubeconform/cmd/kubeconform "-s -w"

@@ -5,6 +5,18 @@ use serde_json::{Map, Value, json};
 
 pub type EsResult<T> = Result<T, EsError>;
 
+/// The parser token Elasticsearch's errors name for a JSON value (`VALUE_STRING`, `START_ARRAY`, ...).
+pub fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "VALUE_NULL",
+        Value::Bool(_) => "VALUE_BOOLEAN",
+        Value::Number(_) => "VALUE_NUMBER",
+        Value::String(_) => "VALUE_STRING",
+        Value::Array(_) => "START_ARRAY",
+        Value::Object(_) => "START_OBJECT",
+    }
+}
+
 /// One Elasticsearch exception, rendered as ES renders it.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{status} {kind}: {reason}")]
@@ -33,6 +45,11 @@ impl EsError {
             headers: Vec::new(),
             raw_body: None,
         }
+    }
+
+    /// Names the index (and its uuid, `_na_` when there is none) the way index errors do.
+    pub fn on_index(self, index: &str, uuid: &str) -> Self {
+        self.with("index_uuid", uuid).with("index", index)
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
@@ -94,14 +111,11 @@ impl EsError {
         )
         .with("resource.type", "index_or_alias")
         .with("resource.id", index)
-        .with("index_uuid", "_na_")
-        .with("index", index)
+        .on_index(index, "_na_")
     }
 
     pub fn index_closed(index: &str, uuid: &str) -> Self {
-        EsError::new(400, "index_closed_exception", "closed")
-            .with("index_uuid", uuid)
-            .with("index", index)
+        EsError::new(400, "index_closed_exception", "closed").on_index(index, uuid)
     }
 
     pub fn already_exists(index: &str, uuid: &str) -> Self {
@@ -110,8 +124,7 @@ impl EsError {
             "resource_already_exists_exception",
             format!("index [{index}/{uuid}] already exists"),
         )
-        .with("index_uuid", uuid)
-        .with("index", index)
+        .on_index(index, uuid)
     }
 
     pub fn invalid_index_name(index: &str, why: &str) -> Self {
@@ -120,8 +133,7 @@ impl EsError {
             "invalid_index_name_exception",
             format!("Invalid index name [{index}], {why}"),
         )
-        .with("index_uuid", "_na_")
-        .with("index", index)
+        .on_index(index, "_na_")
     }
 
     pub fn security(status: u16, reason: impl Into<String>) -> Self {

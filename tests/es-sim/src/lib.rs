@@ -4,7 +4,7 @@
 //! Elasticsearch's status codes, error bodies, validation and version info,
 //! and adds test controls: a request log, fault injection and direct state
 //! edits (drift). Its fidelity is checked by Elasticsearch's own YAML REST
-//! tests (`tests/yaml_rest.rs`).
+//! tests (`tests/yaml_rest/`).
 //!
 //! ```text
 //!  client ──HTTP(S)──▶ server.rs ── faults ─▶ auth ─▶ route ─▶ api/*.rs handler

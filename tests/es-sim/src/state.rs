@@ -49,6 +49,77 @@ pub struct IlmPolicy {
     pub modified_date_millis: u64,
 }
 
+/// A policy Elasticsearch versions (ILM, SLM): stored whole, with a version that starts at 1
+/// and the time of its last change.
+pub trait VersionedPolicy: Sized {
+    /// A new policy at version 1, modified `now`.
+    fn created(policy: Value, now: u64) -> Self;
+    /// The stored policy, its version and its modified date, to update in place.
+    fn versioned(&mut self) -> (&mut Value, &mut u64, &mut u64);
+}
+
+/// Stores `policy` under `name` as Elasticsearch's policy PUTs do: an identical policy is a
+/// no-op (version and modified date stay), a different one bumps the version.
+pub fn put_versioned<P: VersionedPolicy>(
+    policies: &mut BTreeMap<String, P>,
+    name: String,
+    policy: Value,
+    now: u64,
+) {
+    match policies.get_mut(&name) {
+        Some(existing) => {
+            let (stored, version, modified) = existing.versioned();
+            if *stored != policy {
+                *stored = policy;
+                *version += 1;
+                *modified = now;
+            }
+        }
+        None => {
+            policies.insert(name, P::created(policy, now));
+        }
+    }
+}
+
+impl VersionedPolicy for IlmPolicy {
+    fn created(policy: Value, now: u64) -> Self {
+        IlmPolicy {
+            policy,
+            version: 1,
+            modified_date_millis: now,
+        }
+    }
+
+    fn versioned(&mut self) -> (&mut Value, &mut u64, &mut u64) {
+        (
+            &mut self.policy,
+            &mut self.version,
+            &mut self.modified_date_millis,
+        )
+    }
+}
+
+impl VersionedPolicy for SlmPolicy {
+    fn created(policy: Value, now: u64) -> Self {
+        SlmPolicy {
+            policy,
+            version: 1,
+            modified_date_millis: now,
+            last_success: None,
+            snapshots_taken: 0,
+            snapshots_failed: 0,
+        }
+    }
+
+    fn versioned(&mut self) -> (&mut Value, &mut u64, &mut u64) {
+        (
+            &mut self.policy,
+            &mut self.version,
+            &mut self.modified_date_millis,
+        )
+    }
+}
+
 /// The `template` part of component and index templates.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TemplateBody {

@@ -114,6 +114,18 @@ pub fn parse_date(s: &str) -> Option<u64> {
     u64::try_from(ms).ok()
 }
 
+/// The units of Elasticsearch time values and their length in milliseconds, in the order a
+/// suffix is tried (`ms` before `s` and `m`).
+pub const TIME_UNITS: [(&str, f64); 7] = [
+    ("nanos", 1e-6),
+    ("micros", 1e-3),
+    ("ms", 1.0),
+    ("s", 1000.0),
+    ("m", 60_000.0),
+    ("h", 3_600_000.0),
+    ("d", 86_400_000.0),
+];
+
 /// Elasticsearch time value (`10s`, `30d`, `500ms`, `0`, `-1`) in milliseconds.
 pub fn parse_time_value(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -123,18 +135,7 @@ pub fn parse_time_value(s: &str) -> Option<i64> {
     if s == "0" {
         return Some(0);
     }
-    let units: [(&str, f64); 9] = [
-        ("nanos", 1e-6),
-        ("micros", 1e-3),
-        ("ms", 1.0),
-        ("s", 1000.0),
-        ("m", 60_000.0),
-        ("h", 3_600_000.0),
-        ("d", 86_400_000.0),
-        ("nanos", 1e-6),
-        ("micros", 1e-3),
-    ];
-    for (u, f) in units {
+    for (u, f) in TIME_UNITS {
         if let Some(n) = s.strip_suffix(u) {
             if n.is_empty() || n.ends_with(|c: char| c.is_ascii_alphabetic()) {
                 continue;
@@ -385,6 +386,20 @@ pub fn format_date(ms: u64, pattern: &str) -> String {
     out
 }
 
+/// Puts a date the way Elasticsearch's responses carry one: `<name>_millis`, and `<name>` as
+/// text too when `human`.
+pub fn insert_date(
+    m: &mut serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    millis: u64,
+    human: bool,
+) {
+    if human {
+        m.insert(name.into(), format_millis(millis).into());
+    }
+    m.insert(format!("{name}_millis"), millis.into());
+}
+
 /// Renders a JSON scalar the way Elasticsearch stores setting values: as a string.
 pub fn scalar_string(v: &serde_json::Value) -> Option<String> {
     match v {
@@ -392,6 +407,19 @@ pub fn scalar_string(v: &serde_json::Value) -> Option<String> {
         serde_json::Value::Number(n) => Some(n.to_string()),
         serde_json::Value::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+/// A string or an array of strings as a list (other array items skipped; anything else: empty),
+/// the way Elasticsearch reads list-valued fields such as `match_mapping_type` or `privileges`.
+pub fn string_list(v: Option<&serde_json::Value>) -> Vec<String> {
+    match v {
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

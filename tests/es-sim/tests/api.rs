@@ -68,6 +68,13 @@ impl Es {
         b
     }
 
+    /// Calls as `elastic`, asserts the status and returns the body.
+    async fn answers(&self, status: u16, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (s, b) = self.call(method, path, body).await;
+        assert_eq!(s, status, "{method} {path}: {b}");
+        b
+    }
+
     async fn bulk_as(&self, user: (&str, &str), nd: &str) -> (u16, Value) {
         let r = self
             .c
@@ -195,26 +202,25 @@ async fn roles_separate_index_writers_from_admins() {
             .0,
         200
     );
-    let (s, b) = es
-        .call(
+    let b = es
+        .answers(
+            400,
             "PUT",
             "/_security/user/elastic",
             Some(json!({"password": "xxxxxx", "roles": []})),
         )
         .await;
-    assert_eq!(s, 400);
     assert_eq!(
         b["error"]["reason"],
         "Validation Failed: 1: Username [elastic] is reserved and may not be used.;"
     );
-    let (s, _) = es
-        .call(
-            "POST",
-            "/_security/user/kibana_system/_password",
-            Some(json!({"password": "123"})),
-        )
-        .await;
-    assert_eq!(s, 400);
+    es.answers(
+        400,
+        "POST",
+        "/_security/user/kibana_system/_password",
+        Some(json!({"password": "123"})),
+    )
+    .await;
     let b = es.ok("GET", "/_security/user/collector", None).await;
     assert_eq!(b["collector"]["roles"], json!(["log_writer"]));
     let b = es.ok("GET", "/_security/role/log_writer", None).await;
@@ -222,14 +228,14 @@ async fn roles_separate_index_writers_from_admins() {
         b["log_writer"]["indices"][0]["privileges"],
         json!(["create_doc", "auto_configure"])
     );
-    let (s, b) = es
-        .call(
+    let b = es
+        .answers(
+            400,
             "PUT",
             "/_security/role/bad",
             Some(json!({"cluster": ["manage_everything"]})),
         )
         .await;
-    assert_eq!(s, 400);
     assert!(
         b["error"]["reason"]
             .as_str()
@@ -242,14 +248,14 @@ async fn roles_separate_index_writers_from_admins() {
 #[tokio::test]
 async fn snapshot_repositories_follow_path_repo_and_keystore_rules() {
     let es = Es::secured().await;
-    let (s, b) = es
-        .call(
+    let b = es
+        .answers(
+            500,
             "PUT",
             "/_snapshot/outside",
             Some(json!({"type": "fs", "settings": {"location": "/etc/x"}})),
         )
         .await;
-    assert_eq!(s, 500);
     assert_eq!(b["error"]["type"], "repository_exception");
     // as Elasticsearch: the location is the cause of a failed creation
     assert_eq!(
@@ -271,22 +277,19 @@ async fn snapshot_repositories_follow_path_repo_and_keystore_rules() {
         b["local"]["settings"],
         json!({"location": "backups", "compress": "true"})
     );
-    let (s, b) = es
-        .call("PUT", "/_snapshot/s3", Some(json!({"type": "s3", "settings": {"bucket": "b", "access_key": "AK", "secret_key": "SK"}})))
-        .await;
-    assert_eq!(s, 500);
+    let b = es.answers(500, "PUT", "/_snapshot/s3", Some(json!({"type": "s3", "settings": {"bucket": "b", "access_key": "AK", "secret_key": "SK"}}))).await;
     assert_eq!(
         b["error"]["caused_by"]["reason"],
         "Setting [access_key] is insecure, but property [allow_insecure_settings] is not set"
     );
-    let (s, b) = es
-        .call(
+    let b = es
+        .answers(
+            500,
             "PUT",
             "/_snapshot/s3",
             Some(json!({"type": "s3", "settings": {"bucket": "b"}})),
         )
         .await;
-    assert_eq!(s, 500);
     assert_eq!(b["error"]["type"], "repository_verification_exception");
     es.sim.with_state(|st| {
         st.keystore.insert("s3.client.default.access_key".into());
@@ -294,16 +297,17 @@ async fn snapshot_repositories_follow_path_repo_and_keystore_rules() {
     });
     let b = es.ok("POST", "/_snapshot/s3/_verify", None).await;
     assert!(b["nodes"].as_object().is_some_and(|m| m.len() == 1));
-    let (s, b) = es
-        .call(
+    let b = es
+        .answers(
+            500,
             "PUT",
             "/_snapshot/x",
             Some(json!({"type": "nfs", "settings": {}})),
         )
         .await;
     assert_eq!(
-        (s, b["error"]["reason"].clone()),
-        (500, json!("[x] repository type [nfs] does not exist"))
+        b["error"]["reason"],
+        json!("[x] repository type [nfs] does not exist")
     );
     assert_eq!(es.call("GET", "/_snapshot/missing", None).await.0, 404);
     es.sim.stop().await;
@@ -316,31 +320,29 @@ async fn slm_validates_schedule_repository_and_retention() {
         json!({"schedule": schedule, "name": "<nightly-{now/d}>", "repository": repo,
                "config": {"indices": ["*"]}, "retention": {"expire_after": "30d", "min_count": 1, "max_count": 10}})
     };
-    let (s, b) = es
-        .call(
+    let b = es
+        .answers(
+            400,
             "PUT",
             "/_slm/policy/nightly",
             Some(policy("0 30 1 * * ?", "nope")),
         )
         .await;
-    assert_eq!(
-        (s, b["error"]["reason"].clone()),
-        (400, json!("no such repository [nope]"))
-    );
+    assert_eq!(b["error"]["reason"], json!("no such repository [nope]"));
     es.ok(
         "PUT",
         "/_snapshot/repo",
         Some(json!({"type": "fs", "settings": {"location": "r"}})),
     )
     .await;
-    let (s, b) = es
-        .call(
+    let b = es
+        .answers(
+            400,
             "PUT",
             "/_slm/policy/nightly",
             Some(policy("every day", "repo")),
         )
         .await;
-    assert_eq!(s, 400);
     assert!(
         b["error"]["reason"]
             .as_str()
@@ -357,8 +359,9 @@ async fn slm_validates_schedule_repository_and_retention() {
     assert_eq!(s, 400, "more often than every 15m is refused");
     let mut bad = policy("0 30 1 * * ?", "repo");
     bad["retention"]["min_count"] = json!(20);
-    let (s, b) = es.call("PUT", "/_slm/policy/nightly", Some(bad)).await;
-    assert_eq!(s, 400);
+    let b = es
+        .answers(400, "PUT", "/_slm/policy/nightly", Some(bad))
+        .await;
     // as in Elasticsearch: a parse error whose cause says why
     assert_eq!(b["error"]["type"], "x_content_parse_exception");
     assert!(
@@ -427,8 +430,7 @@ async fn ilm_versions_usage_and_explain() {
     assert_eq!(b["indices"]["logs-000001"]["managed"], true);
     assert_eq!(b["indices"]["logs-000001"]["policy"], "logs");
     assert_eq!(b["indices"]["logs-000001"]["phase"], "hot");
-    let (s, b) = es.call("DELETE", "/_ilm/policy/logs", None).await;
-    assert_eq!(s, 400);
+    let b = es.answers(400, "DELETE", "/_ilm/policy/logs", None).await;
     assert_eq!(
         b["error"]["reason"],
         "Cannot delete policy [logs]. It is in use by one or more indices: [logs-000001]"
@@ -440,24 +442,24 @@ async fn ilm_versions_usage_and_explain() {
 async fn template_rules() {
     let es = Es::secured().await;
     es.ok("PUT", "/_component_template/base", Some(json!({"template": {"settings": {"number_of_shards": 2}}, "_meta": {"managed_by": "op"}, "version": 3}))).await;
-    let (s, b) = es
-        .call(
+    let b = es
+        .answers(
+            400,
             "PUT",
             "/_index_template/t1",
             Some(json!({"index_patterns": ["logs-*"], "composed_of": ["base", "missing"]})),
         )
         .await;
-    assert_eq!(s, 400);
     assert_eq!(b["error"]["type"], "invalid_index_template_exception");
     es.ok("PUT", "/_index_template/t1", Some(json!({"index_patterns": ["logs-*"], "composed_of": ["base"], "priority": 10, "_meta": {"a": 1}}))).await;
-    let (s, b) = es
-        .call(
+    let b = es
+        .answers(
+            400,
             "PUT",
             "/_index_template/t2",
             Some(json!({"index_patterns": ["logs-app-*"], "priority": 10})),
         )
         .await;
-    assert_eq!(s, 400);
     assert!(
         b["error"]["reason"]
             .as_str()
@@ -470,16 +472,16 @@ async fn template_rules() {
         Some(json!({"index_patterns": ["logs-app-*"], "priority": 20})),
     )
     .await;
-    let (s, _) = es
-        .call(
-            "PUT",
-            "/_index_template/t2?create=true",
-            Some(json!({"index_patterns": ["logs-app-*"], "priority": 20})),
-        )
+    es.answers(
+        400,
+        "PUT",
+        "/_index_template/t2?create=true",
+        Some(json!({"index_patterns": ["logs-app-*"], "priority": 20})),
+    )
+    .await;
+    let b = es
+        .answers(400, "DELETE", "/_component_template/base", None)
         .await;
-    assert_eq!(s, 400);
-    let (s, b) = es.call("DELETE", "/_component_template/base", None).await;
-    assert_eq!(s, 400);
     assert_eq!(
         b["error"]["reason"],
         "component templates [base] cannot be removed as they are still in use by index templates [t1]"
@@ -557,10 +559,7 @@ async fn writes_through_the_write_alias_land_in_the_write_index() {
         .await;
     assert_eq!(b["count"], 1);
     // a second write index is refused
-    let (s, b) = es
-        .call("POST", "/_aliases", Some(json!({"actions": [{"add": {"index": "app-000001", "alias": "app", "is_write_index": true}}]})))
-        .await;
-    assert_eq!(s, 500);
+    let b = es.answers(500, "POST", "/_aliases", Some(json!({"actions": [{"add": {"index": "app-000001", "alias": "app", "is_write_index": true}}]}))).await;
     assert_eq!(b["error"]["type"], "illegal_state_exception");
     es.sim.stop().await;
 }
@@ -572,43 +571,35 @@ async fn routing_errors_and_head() {
     // 7.x typed routes (`POST /{index}/{type}`, `/{index}/{type}/{id}`) exist for REST
     // compatibility only, so an unknown two-segment path gets 405 naming POST, and a method
     // one of them has gets `no handler found`.
-    let (s, b) = es.call("GET", "/idx/_nothing_here", None).await;
-    assert_eq!(s, 405);
+    let b = es.answers(405, "GET", "/idx/_nothing_here", None).await;
     assert_eq!(
         b["error"],
         "Incorrect HTTP method for uri [/idx/_nothing_here] and method [GET], allowed: [POST]"
     );
-    let (s, b) = es.call("POST", "/idx/_nothing_here", None).await;
-    assert_eq!(s, 400);
+    let b = es.answers(400, "POST", "/idx/_nothing_here", None).await;
     assert_eq!(
         b["error"],
         "no handler found for uri [/idx/_nothing_here] and method [POST]"
     );
     assert!(b.get("status").is_none(), "{b}");
-    let (s, b) = es.call("POST", "/_ilm/policy/p", None).await;
-    assert_eq!(s, 400);
+    let b = es.answers(400, "POST", "/_ilm/policy/p", None).await;
     assert_eq!(
         b["error"],
         "no handler found for uri [/_ilm/policy/p] and method [POST]"
     );
-    let (s, b) = es.call("PATCH", "/_ilm/policy/p", None).await;
-    assert_eq!(s, 405);
+    let b = es.answers(405, "PATCH", "/_ilm/policy/p", None).await;
     assert!(b["error"].as_str().unwrap_or("").starts_with(
         "Incorrect HTTP method for uri [/_ilm/policy/p] and method [PATCH], allowed:"
     ));
-    let (s, b) = es
-        .call("GET", "/_cluster/health?wait_for_statuz=green", None)
+    let b = es
+        .answers(400, "GET", "/_cluster/health?wait_for_statuz=green", None)
         .await;
-    assert_eq!(s, 400);
     assert_eq!(
         b["error"]["reason"],
         "request [/_cluster/health] contains unrecognized parameter: [wait_for_statuz]"
     );
-    let (s, b) = es.call("PUT", "/Upper", None).await;
-    assert_eq!(
-        (s, b["error"]["type"].clone()),
-        (400, json!("invalid_index_name_exception"))
-    );
+    let b = es.answers(400, "PUT", "/Upper", None).await;
+    assert_eq!(b["error"]["type"], json!("invalid_index_name_exception"));
     let r =
         es.c.head(format!("{}/_index_template/none", es.sim.url()))
             .basic_auth("elastic", Some("changeme"))

@@ -14,10 +14,40 @@ fn client() -> reqwest::Client {
         .expect("client")
 }
 
-async fn get(c: &reqwest::Client, url: &str) -> (u16, Value) {
-    let r = c.get(url).send().await.expect("send");
+/// `GET path` on the stand-in: the status and the JSON body (`null` when none).
+async fn get(c: &reqwest::Client, sim: &EsSim, path: &str) -> (u16, Value) {
+    let r = c
+        .get(format!("{}{path}", sim.url()))
+        .send()
+        .await
+        .expect("send");
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Calls the admin API (`"POST /_sim/faults"`, with `body` unless it is null) and asserts it
+/// succeeded.
+async fn admin(c: &reqwest::Client, sim: &EsSim, call: &str, body: Value) {
+    let (method, path) = call.split_once(' ').expect("METHOD /path");
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut r = c.request(method, format!("{}{path}", sim.url()));
+    if !body.is_null() {
+        r = r.json(&body);
+    }
+    let r = r.send().await.expect("admin call");
+    assert!(r.status().is_success(), "{r:?}");
+}
+
+/// A fresh stand-in with the default configuration, and a client.
+async fn started() -> (EsSim, reqwest::Client) {
+    (EsSim::start().await, client())
+}
+
+/// A fresh stand-in with `fault` injected, and a client.
+async fn faulted(fault: Fault) -> (EsSim, reqwest::Client) {
+    let (sim, c) = started().await;
+    sim.inject(fault);
+    (sim, c)
 }
 
 #[tokio::test]
@@ -70,8 +100,7 @@ async fn request_log_records_method_path_query_body_user_status() {
 
 #[tokio::test]
 async fn ndjson_bodies_are_recorded_as_text_and_reads_are_not_writes() {
-    let sim = EsSim::start().await;
-    let c = client();
+    let (sim, c) = started().await;
     let base = sim.url();
     let nd = "{\"index\":{\"_index\":\"logs\"}}\n{\"msg\":\"a\"}\n";
     c.post(format!("{base}/_bulk"))
@@ -116,16 +145,15 @@ async fn ndjson_bodies_are_recorded_as_text_and_reads_are_not_writes() {
 
 #[tokio::test]
 async fn status_fault_fails_next_n_requests_with_es_body() {
-    let sim = EsSim::start().await;
-    let c = client();
-    sim.inject(Fault::Status {
+    let (sim, c) = faulted(Fault::Status {
         status: 503,
         count: 2,
         path_prefix: None,
-    });
-    let (s1, b1) = get(&c, &format!("{}/", sim.url())).await;
-    let (s2, _) = get(&c, &format!("{}/_cluster/health", sim.url())).await;
-    let (s3, _) = get(&c, &format!("{}/", sim.url())).await;
+    })
+    .await;
+    let (s1, b1) = get(&c, &sim, "/").await;
+    let (s2, _) = get(&c, &sim, "/_cluster/health").await;
+    let (s3, _) = get(&c, &sim, "/").await;
     assert_eq!((s1, s2, s3), (503, 503, 200));
     assert_eq!(b1["status"], 503);
     assert!(b1["error"]["root_cause"][0]["type"].is_string());
@@ -141,27 +169,25 @@ async fn status_fault_fails_next_n_requests_with_es_body() {
 
 #[tokio::test]
 async fn status_fault_with_path_prefix_only_hits_matching_paths() {
-    let sim = EsSim::start().await;
-    let c = client();
-    sim.inject(Fault::Status {
+    let (sim, c) = faulted(Fault::Status {
         status: 500,
         count: 1,
         path_prefix: Some("/_ilm".into()),
-    });
-    assert_eq!(get(&c, &format!("{}/", sim.url())).await.0, 200);
-    assert_eq!(get(&c, &format!("{}/_ilm/policy", sim.url())).await.0, 500);
-    assert_eq!(get(&c, &format!("{}/_ilm/policy", sim.url())).await.0, 200);
+    })
+    .await;
+    assert_eq!(get(&c, &sim, "/").await.0, 200);
+    assert_eq!(get(&c, &sim, "/_ilm/policy").await.0, 500);
+    assert_eq!(get(&c, &sim, "/_ilm/policy").await.0, 200);
     sim.stop().await;
 }
 
 #[tokio::test]
 async fn too_many_requests_sets_retry_after() {
-    let sim = EsSim::start().await;
-    let c = client();
-    sim.inject(Fault::TooManyRequests {
+    let (sim, c) = faulted(Fault::TooManyRequests {
         count: 1,
         retry_after_secs: 7,
-    });
+    })
+    .await;
     let r = c.get(format!("{}/", sim.url())).send().await.expect("send");
     assert_eq!(r.status().as_u16(), 429);
     assert_eq!(
@@ -170,21 +196,19 @@ async fn too_many_requests_sets_retry_after() {
     );
     let b: Value = r.json().await.expect("json");
     assert_eq!(b["error"]["type"], "es_rejected_execution_exception");
-    assert_eq!(get(&c, &format!("{}/", sim.url())).await.0, 200);
+    assert_eq!(get(&c, &sim, "/").await.0, 200);
     sim.stop().await;
 }
 
 #[tokio::test]
 async fn latency_delays_every_request_until_cleared() {
-    let sim = EsSim::start().await;
-    let c = client();
-    sim.inject(Fault::Latency(Duration::from_millis(150)));
+    let (sim, c) = faulted(Fault::Latency(Duration::from_millis(150))).await;
     let t = Instant::now();
-    assert_eq!(get(&c, &format!("{}/", sim.url())).await.0, 200);
+    assert_eq!(get(&c, &sim, "/").await.0, 200);
     assert!(t.elapsed() >= Duration::from_millis(150));
     sim.clear_faults();
     let t = Instant::now();
-    get(&c, &format!("{}/", sim.url())).await;
+    get(&c, &sim, "/").await;
     assert!(t.elapsed() < Duration::from_millis(150));
     sim.stop().await;
 }
@@ -203,19 +227,18 @@ async fn refuse_connections_gives_connection_errors_until_cleared() {
         "dropped connections answer nothing and are not logged"
     );
     sim.clear_faults();
-    assert_eq!(get(&client(), &format!("{}/", sim.url())).await.0, 200);
+    assert_eq!(get(&client(), &sim, "/").await.0, 200);
     sim.stop().await;
 }
 
 #[tokio::test]
 async fn fail_request_number_fails_exactly_that_request() {
-    let sim = EsSim::start().await;
-    let c = client();
-    get(&c, &format!("{}/", sim.url())).await;
+    let (sim, c) = started().await;
+    get(&c, &sim, "/").await;
     sim.inject(Fault::FailRequestNumber(3));
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        statuses.push(get(&c, &format!("{}/", sim.url())).await.0);
+        statuses.push(get(&c, &sim, "/").await.0);
     }
     assert_eq!(statuses, vec![200, 200, 503, 200]);
     sim.stop().await;
@@ -223,31 +246,22 @@ async fn fail_request_number_fails_exactly_that_request() {
 
 #[tokio::test]
 async fn health_version_state_and_reset() {
-    let sim = EsSim::start().await;
-    let c = client();
+    let (sim, c) = started().await;
     let base = sim.url();
-    assert_eq!(
-        get(&c, &format!("{base}/_cluster/health")).await.1["status"],
-        "green"
-    );
+    assert_eq!(get(&c, &sim, "/_cluster/health").await.1["status"], "green");
     sim.set_health(Health::Red);
-    assert_eq!(
-        get(&c, &format!("{base}/_cluster/health")).await.1["status"],
-        "red"
-    );
+    assert_eq!(get(&c, &sim, "/_cluster/health").await.1["status"], "red");
     // waiting for green times out (200 with timed_out since 8.0)
     let (s, b) = get(
         &c,
-        &format!("{base}/_cluster/health?wait_for_status=green&timeout=50ms"),
+        &sim,
+        "/_cluster/health?wait_for_status=green&timeout=50ms",
     )
     .await;
     assert_eq!((s, b["timed_out"].clone()), (200, json!(true)));
     sim.clear_health();
     sim.set_version("9.1.0");
-    assert_eq!(
-        get(&c, &format!("{base}/")).await.1["version"]["number"],
-        "9.1.0"
-    );
+    assert_eq!(get(&c, &sim, "/").await.1["version"]["number"], "9.1.0");
     // drift: edit a policy behind the client's back
     c.put(format!("{base}/_ilm/policy/p"))
         .json(&json!({"policy": {"phases": {"hot": {"actions": {"rollover": {"max_age": "1d"}}}}}}))
@@ -258,7 +272,7 @@ async fn health_version_state_and_reset() {
         let p = s.ilm_policies.get_mut("p").expect("policy");
         p.policy["phases"]["hot"]["actions"]["rollover"]["max_age"] = json!("7d");
     });
-    let (_, b) = get(&c, &format!("{base}/_ilm/policy/p")).await;
+    let (_, b) = get(&c, &sim, "/_ilm/policy/p").await;
     assert_eq!(
         b["p"]["policy"]["phases"]["hot"]["actions"]["rollover"]["max_age"],
         "7d"
@@ -267,87 +281,67 @@ async fn health_version_state_and_reset() {
     sim.reset();
     assert!(sim.with_state(|s| s.ilm_policies.is_empty()));
     assert!(sim.requests().is_empty());
-    assert_eq!(
-        get(&c, &format!("{base}/")).await.1["version"]["number"],
-        "8.15.3"
-    );
+    assert_eq!(get(&c, &sim, "/").await.1["version"]["number"], "8.15.3");
     sim.stop().await;
 }
 
 #[tokio::test]
 async fn admin_api_drives_the_same_controls() {
-    let sim = EsSim::start().await;
-    let c = client();
+    let (sim, c) = started().await;
     let base = sim.url();
-    get(&c, &format!("{base}/")).await;
-    let (_, log) = get(&c, &format!("{base}/_sim/requests")).await;
+    get(&c, &sim, "/").await;
+    let (_, log) = get(&c, &sim, "/_sim/requests").await;
     assert_eq!(
         log.as_array().map(Vec::len),
         Some(1),
         "admin calls are not recorded: {log}"
     );
-    let ok = |r: reqwest::Response| assert!(r.status().is_success(), "{r:?}");
-    ok(c.post(format!("{base}/_sim/faults"))
-        .json(&json!({"status": {"status": 502, "count": 1}}))
-        .send()
-        .await
-        .expect("fault"));
-    assert_eq!(get(&c, &format!("{base}/")).await.0, 502);
-    ok(c.post(format!("{base}/_sim/faults"))
-        .json(&json!([{"too_many_requests": {"count": 1, "retry_after_secs": 1}}, {"latency": 1}]))
-        .send()
-        .await
-        .expect("faults"));
-    assert_eq!(get(&c, &format!("{base}/")).await.0, 429);
-    ok(c.post(format!("{base}/_sim/faults"))
-        .json(&json!("refuse_connections"))
-        .send()
-        .await
-        .expect("refuse"));
+    admin(
+        &c,
+        &sim,
+        "POST /_sim/faults",
+        json!({"status": {"status": 502, "count": 1}}),
+    )
+    .await;
+    assert_eq!(get(&c, &sim, "/").await.0, 502);
+    admin(
+        &c,
+        &sim,
+        "POST /_sim/faults",
+        json!([{"too_many_requests": {"count": 1, "retry_after_secs": 1}}, {"latency": 1}]),
+    )
+    .await;
+    assert_eq!(get(&c, &sim, "/").await.0, 429);
+    admin(&c, &sim, "POST /_sim/faults", json!("refuse_connections")).await;
     assert!(client().get(format!("{base}/")).send().await.is_err());
     // the admin API still answers while connections are refused
-    ok(c.delete(format!("{base}/_sim/faults"))
-        .send()
-        .await
-        .expect("clear"));
-    assert_eq!(get(&c, &format!("{base}/")).await.0, 200);
-    ok(c.post(format!("{base}/_sim/faults"))
-        .json(&json!({"fail_request_number": 1}))
-        .send()
-        .await
-        .expect("nth"));
-    assert_eq!(get(&c, &format!("{base}/")).await.0, 503);
-    ok(c.post(format!("{base}/_sim/health"))
-        .json(&json!({"status": "yellow"}))
-        .send()
-        .await
-        .expect("health"));
+    admin(&c, &sim, "DELETE /_sim/faults", Value::Null).await;
+    assert_eq!(get(&c, &sim, "/").await.0, 200);
+    admin(
+        &c,
+        &sim,
+        "POST /_sim/faults",
+        json!({"fail_request_number": 1}),
+    )
+    .await;
+    assert_eq!(get(&c, &sim, "/").await.0, 503);
+    admin(&c, &sim, "POST /_sim/health", json!({"status": "yellow"})).await;
     assert_eq!(
-        get(&c, &format!("{base}/_cluster/health")).await.1["status"],
+        get(&c, &sim, "/_cluster/health").await.1["status"],
         "yellow"
     );
-    ok(c.post(format!("{base}/_sim/version"))
-        .json(&json!({"version": "9.1.0"}))
-        .send()
-        .await
-        .expect("version"));
+    admin(&c, &sim, "POST /_sim/version", json!({"version": "9.1.0"})).await;
     c.put(format!("{base}/idx")).send().await.expect("create");
-    let (_, state) = get(&c, &format!("{base}/_sim/state")).await;
+    let (_, state) = get(&c, &sim, "/_sim/state").await;
     assert!(state["indices"]["idx"].is_object());
     assert_eq!(state["version"], "9.1.0");
-    let (_, writes) = get(&c, &format!("{base}/_sim/requests?writes=true")).await;
+    let (_, writes) = get(&c, &sim, "/_sim/requests?writes=true").await;
     assert_eq!(writes.as_array().map(Vec::len), Some(1));
-    ok(c.delete(format!("{base}/_sim/requests"))
-        .send()
-        .await
-        .expect("clear log"));
-    assert_eq!(get(&c, &format!("{base}/_sim/requests")).await.1, json!([]));
-    ok(c.post(format!("{base}/_sim/reset"))
-        .send()
-        .await
-        .expect("reset"));
-    assert_eq!(get(&c, &format!("{base}/idx")).await.0, 404);
-    assert_eq!(get(&c, &format!("{base}/_sim/nope")).await.0, 404);
+    admin(&c, &sim, "DELETE /_sim/requests", Value::Null).await;
+    assert_eq!(get(&c, &sim, "/_sim/requests").await.1, json!([]));
+    admin(&c, &sim, "POST /_sim/reset", Value::Null).await;
+    assert_eq!(get(&c, &sim, "/idx").await.0, 404);
+    assert_eq!(get(&c, &sim, "/_sim/nope").await.0, 404);
     sim.stop().await;
 }
 
@@ -365,7 +359,7 @@ async fn tls_serves_with_the_handed_out_ca() {
         .add_root_certificate(ca)
         .build()
         .expect("client");
-    let (s, b) = get(&c, &format!("{}/", sim.url())).await;
+    let (s, b) = get(&c, &sim, "/").await;
     assert_eq!(s, 200);
     assert_eq!(b["tagline"], "You Know, for Search");
     sim.stop().await;
@@ -376,7 +370,7 @@ async fn stop_and_drop_release_the_port() {
     let sim = EsSim::start().await;
     let addr = sim.addr();
     let c = client();
-    assert_eq!(get(&c, &format!("{}/", sim.url())).await.0, 200);
+    assert_eq!(get(&c, &sim, "/").await.0, 200);
     sim.stop().await;
     assert!(c.get(format!("http://{addr}/")).send().await.is_err());
     let sim2 = EsSim::start().await;

@@ -241,13 +241,7 @@ fn index_body(ix: &Index, features: &[&str], flat: bool) -> Value {
 }
 
 pub fn get(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let expr = ctx.param("index").unwrap_or_default().to_string();
-    let opts = ResolveOpts {
-        closed: true,
-        ..ResolveOpts::STRICT
-    }
-    .from_query(ctx)?;
-    let names = resolve_indices(ctx.state, &expr, opts)?;
+    let names = ctx.indices("", ResolveOpts::OPEN_AND_CLOSED)?;
     let features_q = ctx
         .q("features")
         .unwrap_or("aliases,mappings,settings")
@@ -264,11 +258,7 @@ pub fn get(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 
 pub fn exists(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let expr = ctx.param("index").unwrap_or_default().to_string();
-    let opts = ResolveOpts {
-        closed: true,
-        ..ResolveOpts::STRICT
-    }
-    .from_query(ctx)?;
+    let opts = ResolveOpts::OPEN_AND_CLOSED.from_query(ctx)?;
     match resolve_indices(ctx.state, &expr, opts) {
         Ok(v) if !v.is_empty() || is_pattern(&expr) => Ok(Reply::empty(200)),
         Ok(_) => Ok(Reply::empty(404)),
@@ -292,13 +282,13 @@ pub fn delete(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             )));
         }
     }
-    let opts = ResolveOpts {
-        closed: true,
-        aliases: false,
-        ..ResolveOpts::STRICT
-    }
-    .from_query(ctx)?;
-    let names = resolve_indices(ctx.state, &expr, opts)?;
+    let names = ctx.indices(
+        "",
+        ResolveOpts {
+            aliases: false,
+            ..ResolveOpts::OPEN_AND_CLOSED
+        },
+    )?;
     for n in names {
         ctx.state.indices.remove(&n);
     }
@@ -306,8 +296,7 @@ pub fn delete(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 }
 
 pub fn get_mapping(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let expr = ctx.param("index").unwrap_or("_all").to_string();
-    let names = resolve_indices(ctx.state, &expr, ResolveOpts::STRICT.from_query(ctx)?)?;
+    let names = ctx.indices("_all", ResolveOpts::STRICT)?;
     let mut out = Map::new();
     for n in names {
         out.insert(
@@ -319,8 +308,7 @@ pub fn get_mapping(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 }
 
 pub fn put_mapping(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let expr = ctx.param("index").unwrap_or_default().to_string();
-    let names = resolve_indices(ctx.state, &expr, ResolveOpts::STRICT.from_query(ctx)?)?;
+    let names = ctx.indices("", ResolveOpts::STRICT)?;
     let incoming = normalize_mappings(ctx.body_json()?)?;
     for n in &names {
         let ix = &ctx.state.indices[n];
@@ -346,11 +334,7 @@ fn check_mapping_conflicts(existing: &Value, incoming: &Value, path: &str) -> Es
         return Ok(());
     };
     for (name, def) in ip {
-        let full = if path.is_empty() {
-            name.clone()
-        } else {
-            format!("{path}.{name}")
-        };
+        let full = crate::settings::field_path(path, name);
         if let Some(old) = ep.get(name) {
             let ot = old.get("type").and_then(Value::as_str).unwrap_or("object");
             let nt = def.get("type").and_then(Value::as_str).unwrap_or("object");
@@ -395,13 +379,7 @@ fn defaults_for(state: &State, ix: &Index) -> BTreeMap<String, Value> {
 }
 
 pub fn get_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let expr = ctx.param("index").unwrap_or("_all").to_string();
-    let opts = ResolveOpts {
-        closed: true,
-        ..ResolveOpts::STRICT
-    }
-    .from_query(ctx)?;
-    let names = resolve_indices(ctx.state, &expr, opts)?;
+    let names = ctx.indices("_all", ResolveOpts::OPEN_AND_CLOSED)?;
     let flat = ctx.q_bool("flat_settings")?;
     let include_defaults = ctx.q_bool("include_defaults")?;
     let filter: Vec<String> = ctx
@@ -457,13 +435,7 @@ pub fn delete_without_index(_ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 }
 
 pub fn put_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let expr = ctx.param("index").unwrap_or("_all").to_string();
-    let opts = ResolveOpts {
-        closed: true,
-        ..ResolveOpts::STRICT
-    }
-    .from_query(ctx)?;
-    let names = resolve_indices(ctx.state, &expr, opts)?;
+    let names = ctx.indices("_all", ResolveOpts::OPEN_AND_CLOSED)?;
     let body = ctx.body_json()?;
     let body = body.get("settings").unwrap_or(body);
     let incoming = normalize_index_settings(body)?;
@@ -516,13 +488,7 @@ pub fn put_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 }
 
 pub fn close(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let expr = ctx.param("index").unwrap_or_default().to_string();
-    let opts = ResolveOpts {
-        closed: true,
-        ..ResolveOpts::STRICT
-    }
-    .from_query(ctx)?;
-    let names = resolve_indices(ctx.state, &expr, opts)?;
+    let names = ctx.indices("", ResolveOpts::OPEN_AND_CLOSED)?;
     let mut out = Map::new();
     for n in names {
         if let Some(ix) = ctx.state.indices.get_mut(&n) {
@@ -538,13 +504,7 @@ pub fn close(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 }
 
 pub fn open(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let expr = ctx.param("index").unwrap_or_default().to_string();
-    let opts = ResolveOpts {
-        closed: true,
-        ..ResolveOpts::STRICT
-    }
-    .from_query(ctx)?;
-    let names = resolve_indices(ctx.state, &expr, opts)?;
+    let names = ctx.indices("", ResolveOpts::OPEN_AND_CLOSED)?;
     for n in names {
         if let Some(ix) = ctx.state.indices.get_mut(&n) {
             ix.closed = false;
@@ -557,8 +517,7 @@ pub fn open(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 }
 
 pub fn refresh(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let expr = ctx.param("index").unwrap_or("_all").to_string();
-    let names = resolve_indices(ctx.state, &expr, ResolveOpts::STRICT.from_query(ctx)?)?;
+    let names = ctx.indices("_all", ResolveOpts::STRICT)?;
     let total: u64 = names
         .iter()
         .map(|n| ctx.state.indices[n].number_of_shards())

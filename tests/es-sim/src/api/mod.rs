@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod docs;
 pub mod ilm;
 pub mod indices;
+pub mod search;
 pub mod security;
 pub mod slm;
 pub mod snapshot;
@@ -17,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use crate::error::{EsError, EsResult};
-use crate::state::State;
+use crate::state::{ComponentTemplate, IndexTemplate, State};
 use crate::util::{is_pattern, simple_match};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,14 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The indices the `{index}` path parameter names (`default` when the path has none),
+    /// resolved with `opts` as the query's `expand_wildcards`, `ignore_unavailable` and
+    /// `allow_no_indices` adjust them.
+    pub fn indices(&self, default: &str, opts: ResolveOpts) -> EsResult<Vec<String>> {
+        let expr = self.param("index").unwrap_or(default);
+        resolve_indices(self.state, expr, opts.from_query(self)?)
+    }
+
     pub fn param(&self, name: &str) -> Option<&str> {
         self.path_params
             .iter()
@@ -248,15 +257,15 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[GET], path: "/{index}/_ilm/explain", handler: ilm::explain, access: Access::Index("index", "indices:admin/ilm/explain", IDX_ILM), params: &["only_managed", "only_errors", "master_timeout"] },
     Route { methods: &[POST], path: "/{index}/_ilm/remove", handler: ilm::remove_policy, access: Access::Index("index", "indices:admin/ilm/remove_policy", IDX_ILM), params: TIMEOUTS },
     // component templates
-    Route { methods: &[GET], path: "/_component_template", handler: templates::get_component, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &[ "master_timeout", "local", "include_defaults", "flat_settings", "settings_filter", ] },
-    Route { methods: &[GET], path: "/_component_template/{name}", handler: templates::get_component, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &[ "master_timeout", "local", "include_defaults", "flat_settings", "settings_filter", ] },
-    Route { methods: &[HEAD], path: "/_component_template/{name}", handler: templates::exists_component, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &["master_timeout", "local"] },
+    Route { methods: &[GET], path: "/_component_template", handler: templates::get::<ComponentTemplate>, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &[ "master_timeout", "local", "include_defaults", "flat_settings", "settings_filter", ] },
+    Route { methods: &[GET], path: "/_component_template/{name}", handler: templates::get::<ComponentTemplate>, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &[ "master_timeout", "local", "include_defaults", "flat_settings", "settings_filter", ] },
+    Route { methods: &[HEAD], path: "/_component_template/{name}", handler: templates::exists::<ComponentTemplate>, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &["master_timeout", "local"] },
     Route { methods: &[PUT, POST], path: "/_component_template/{name}", handler: templates::put_component, access: Access::Cluster("cluster:admin/component_template/put", MANAGE_TEMPLATES), params: &["create", "cause", "master_timeout"] },
     Route { methods: &[DEL], path: "/_component_template/{name}", handler: templates::delete_component, access: Access::Cluster("cluster:admin/component_template/delete", MANAGE_TEMPLATES), params: TIMEOUTS },
     // composable index templates
-    Route { methods: &[GET], path: "/_index_template", handler: templates::get_index_template, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &[ "flat_settings", "master_timeout", "local", "include_defaults", ] },
-    Route { methods: &[GET], path: "/_index_template/{name}", handler: templates::get_index_template, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &[ "flat_settings", "master_timeout", "local", "include_defaults", ] },
-    Route { methods: &[HEAD], path: "/_index_template/{name}", handler: templates::exists_index_template, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &["flat_settings", "master_timeout", "local"] },
+    Route { methods: &[GET], path: "/_index_template", handler: templates::get::<IndexTemplate>, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &[ "flat_settings", "master_timeout", "local", "include_defaults", ] },
+    Route { methods: &[GET], path: "/_index_template/{name}", handler: templates::get::<IndexTemplate>, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &[ "flat_settings", "master_timeout", "local", "include_defaults", ] },
+    Route { methods: &[HEAD], path: "/_index_template/{name}", handler: templates::exists::<IndexTemplate>, access: Access::Cluster("indices:admin/index_template/get", READ_TEMPLATES), params: &["flat_settings", "master_timeout", "local"] },
     Route { methods: &[PUT, POST], path: "/_index_template/{name}", handler: templates::put_index_template, access: Access::Cluster("indices:admin/index_template/put", MANAGE_TEMPLATES), params: &["create", "cause", "master_timeout"] },
     Route { methods: &[DEL], path: "/_index_template/{name}", handler: templates::delete_index_template, access: Access::Cluster("indices:admin/index_template/delete", MANAGE_TEMPLATES), params: TIMEOUTS },
     // aliases
@@ -328,10 +337,10 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[PUT, POST], path: "/{index}/_create/{id}", handler: docs::create_doc, access: Access::InHandler, params: docs::INDEX_PARAMS },
     Route { methods: &[GET, HEAD], path: "/{index}/_doc/{id}", handler: docs::get_doc, access: Access::Index("index", "indices:data/read/get", IDX_READ), params: &[ "refresh", "routing", "preference", "realtime", "stored_fields", "_source", "_source_includes", "_source_excludes", "version", "version_type", ] },
     Route { methods: &[DEL], path: "/{index}/_doc/{id}", handler: docs::delete_doc, access: Access::InHandler, params: &[ "refresh", "routing", "timeout", "wait_for_active_shards", "if_seq_no", "if_primary_term", "version", "version_type", ] },
-    Route { methods: &[GET, POST], path: "/_search", handler: docs::search, access: Access::Authenticated, params: docs::SEARCH_PARAMS },
-    Route { methods: &[GET, POST], path: "/{index}/_search", handler: docs::search, access: Access::Index("index", "indices:data/read/search", IDX_READ), params: docs::SEARCH_PARAMS },
-    Route { methods: &[GET, POST], path: "/_count", handler: docs::count, access: Access::Authenticated, params: docs::SEARCH_PARAMS },
-    Route { methods: &[GET, POST], path: "/{index}/_count", handler: docs::count, access: Access::Index("index", "indices:data/read/search", IDX_READ), params: docs::SEARCH_PARAMS },
+    Route { methods: &[GET, POST], path: "/_search", handler: search::search, access: Access::Authenticated, params: search::SEARCH_PARAMS },
+    Route { methods: &[GET, POST], path: "/{index}/_search", handler: search::search, access: Access::Index("index", "indices:data/read/search", IDX_READ), params: search::SEARCH_PARAMS },
+    Route { methods: &[GET, POST], path: "/_count", handler: search::count, access: Access::Authenticated, params: search::SEARCH_PARAMS },
+    Route { methods: &[GET, POST], path: "/{index}/_count", handler: search::count, access: Access::Index("index", "indices:data/read/search", IDX_READ), params: search::SEARCH_PARAMS },
     // 8.x keeps the 7.x typed document routes for REST compatibility only: a request without
     // the compatibility header finds them and no handler (`no handler found`), and a method
     // none of them has gets 405 (`GET /_ilm/policy` without the ILM module: allowed [POST]).
@@ -518,6 +527,12 @@ impl ResolveOpts {
         allow_no_indices: true,
         ignore_unavailable: false,
         aliases: true,
+    };
+
+    /// [`ResolveOpts::STRICT`] with closed indices too.
+    pub const OPEN_AND_CLOSED: ResolveOpts = ResolveOpts {
+        closed: true,
+        ..ResolveOpts::STRICT
     };
 
     /// Applies `expand_wildcards`, `ignore_unavailable` and `allow_no_indices` from the query.

@@ -6,9 +6,9 @@ use serde_json::{Map, Value, json};
 
 use super::{Ctx, Reply};
 use crate::cron::Cron;
-use crate::error::{EsError, EsResult};
-use crate::state::SlmPolicy;
-use crate::util::{format_millis, now_millis, random_id, resolve_date_math};
+use crate::error::{EsError, EsResult, json_type};
+use crate::state::{SlmPolicy, put_versioned};
+use crate::util::{format_millis, insert_date, now_millis, random_id, resolve_date_math};
 
 const MIN_INTERVAL_MS: u64 = 15 * 60 * 1000;
 
@@ -17,17 +17,6 @@ const INVALID_FILENAME_CHARS: &str = r#"[' ','"','*',',','/','<','>','?','\','|'
 
 fn valid_file_name(s: &str) -> bool {
     !s.contains([' ', '"', '*', ',', '/', '<', '>', '?', '\\', '|'])
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "VALUE_NULL",
-        Value::Bool(_) => "VALUE_BOOLEAN",
-        Value::Number(_) => "VALUE_NUMBER",
-        Value::String(_) => "VALUE_STRING",
-        Value::Array(_) => "START_ARRAY",
-        Value::Object(_) => "START_OBJECT",
-    }
 }
 
 /// `SnapshotRetentionConfiguration`'s parser: unknown fields ignored, the counts checked
@@ -229,28 +218,7 @@ fn validate(id: &str, body: &Value, state: &crate::state::State) -> EsResult<Val
 pub fn put_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let id = ctx.param("policy_id").unwrap_or_default().to_string();
     let policy = validate(&id, ctx.body_json()?, ctx.state)?;
-    let now = now_millis();
-    match ctx.state.slm_policies.get_mut(&id) {
-        Some(p) if p.policy == policy => {}
-        Some(p) => {
-            p.policy = policy;
-            p.version += 1;
-            p.modified_date_millis = now;
-        }
-        None => {
-            ctx.state.slm_policies.insert(
-                id,
-                SlmPolicy {
-                    policy,
-                    version: 1,
-                    modified_date_millis: now,
-                    last_success: None,
-                    snapshots_taken: 0,
-                    snapshots_failed: 0,
-                },
-            );
-        }
-    }
+    put_versioned(&mut ctx.state.slm_policies, id, policy, now_millis());
     Ok(Reply::ack())
 }
 
@@ -262,13 +230,7 @@ fn render(ctx: &Ctx<'_>, id: &str, p: &SlmPolicy) -> Value {
     }
     let mut v = Map::new();
     v.insert("version".into(), json!(p.version));
-    if human {
-        v.insert(
-            "modified_date".into(),
-            json!(format_millis(p.modified_date_millis)),
-        );
-    }
-    v.insert("modified_date_millis".into(), json!(p.modified_date_millis));
+    insert_date(&mut v, "modified_date", p.modified_date_millis, human);
     v.insert("policy".into(), policy);
     if let Some((name, at)) = &p.last_success {
         let mut ls = json!({"snapshot_name": name, "start_time_millis": at, "time_millis": at + 1});

@@ -261,12 +261,16 @@ fn verify(state: &State, name: &str, r: &Repository) -> EsResult<()> {
     Ok(())
 }
 
+/// Whether a repository or snapshot name avoids the characters Elasticsearch refuses in
+/// them and does not start with `_`.
+fn valid_name(name: &str) -> bool {
+    !name.contains(['#', ' ', ',', '*', '/', '\\', '"', '<', '>', '|', '?'])
+        && !name.starts_with('_')
+}
+
 pub fn put_repository(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let name = ctx.param("repository").unwrap_or_default().to_string();
-    if name.is_empty()
-        || name.contains(['#', ' ', ',', '*', '/', '\\', '"', '<', '>', '|', '?'])
-        || name.starts_with('_')
-    {
+    if name.is_empty() || !valid_name(&name) {
         return Err(EsError::new(
             400,
             "invalid_repository_name_exception",
@@ -446,10 +450,7 @@ pub fn take_snapshot(
         ));
     }
     verify(state, repo_name, &repo)?;
-    if snap.to_lowercase() != snap
-        || snap.contains(['#', ' ', ',', '*', '/', '\\', '"', '<', '>', '|', '?'])
-        || snap.starts_with('_')
-    {
+    if snap.to_lowercase() != snap || !valid_name(snap) {
         return Err(EsError::new(
             400,
             "invalid_snapshot_name_exception",

@@ -15,7 +15,7 @@ use crate::settings::{
     validate_index_settings, validate_mapping_analysis, validate_setting_values,
 };
 use crate::state::{AliasMeta, ComponentTemplate, IndexTemplate, State, TemplateBody};
-use crate::util::{format_millis, is_pattern, now_millis, simple_match};
+use crate::util::{insert_date, is_pattern, now_millis, simple_match};
 use crate::version::has_capability_named;
 
 fn unknown_field(obj: &str, field: &str) -> EsError {
@@ -172,21 +172,95 @@ fn names_param(ctx: &Ctx<'_>) -> Vec<String> {
     }
 }
 
-fn select<'a, T>(map: &'a BTreeMap<String, T>, names: &[String]) -> (Vec<&'a String>, Vec<String>) {
+/// The templates of kind `T` the `{name}` parameter selects (sorted, without repeats) and the
+/// plain names in it that name no template.
+fn select<T: TemplateKind>(ctx: &Ctx<'_>) -> (Vec<String>, Vec<String>) {
+    let map = T::all(ctx.state);
     let mut found = Vec::new();
     let mut missing = Vec::new();
-    for n in names {
-        if is_pattern(n) {
-            found.extend(map.keys().filter(|k| simple_match(n, k)));
-        } else if let Some((k, _)) = map.get_key_value(n) {
-            found.push(k);
+    for n in names_param(ctx) {
+        if is_pattern(&n) {
+            found.extend(map.keys().filter(|k| simple_match(&n, k)).cloned());
+        } else if map.contains_key(&n) {
+            found.push(n);
         } else {
-            missing.push(n.clone());
+            missing.push(n);
         }
     }
     found.sort();
     found.dedup();
     (found, missing)
+}
+
+/// A kind of template (component or index template), for the handlers the two kinds share.
+pub trait TemplateKind: Sized {
+    /// The key one template is rendered under: `component_template` or `index_template`.
+    const KIND: &'static str;
+    /// Whether a `GET` of a plain name (no wildcard, such as `_all`) that selects nothing is
+    /// refused with "matching [] not found", as the component-template action does.
+    const REFUSES_UNMATCHED_PLAIN_NAME: bool;
+    /// Every template of this kind, by name.
+    fn all(state: &State) -> &BTreeMap<String, Self>;
+    /// Every template of this kind, to change.
+    fn all_mut(state: &mut State) -> &mut BTreeMap<String, Self>;
+    /// The template as `GET` shows it.
+    fn render(&self, ctx: &Ctx<'_>) -> Value;
+    /// What a PUT compares to tell an unchanged template (everything but the dates).
+    fn content(&self) -> Option<Value>;
+}
+
+/// Stores a PUT template under `name`, unless the same one is there already: then nothing
+/// changes, the dates included.
+fn store<T: TemplateKind>(state: &mut State, name: String, new: T) -> Reply {
+    let all = T::all_mut(state);
+    if all.get(&name).is_none_or(|e| e.content() != new.content()) {
+        all.insert(name, new);
+    }
+    Reply::ack()
+}
+
+/// `GET` of one kind of template: the templates the `{name}` parameter selects, each
+/// rendered under the kind's key, in a list under `<kind>s`; a name that selects nothing
+/// is a 404.
+pub fn get<T: TemplateKind>(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
+    let ctx: &Ctx<'_> = ctx;
+    let templates = T::all(ctx.state);
+    let (found, missing) = select::<T>(ctx);
+    let kind = T::KIND;
+    let what = kind.replace('_', " ");
+    if let Some(m) = missing.first() {
+        return Err(EsError::resource_not_found(format!(
+            "{what} matching [{m}] not found"
+        )));
+    }
+    if T::REFUSES_UNMATCHED_PLAIN_NAME
+        && found.is_empty()
+        && ctx.param("name").is_some_and(|n| !is_pattern(n))
+    {
+        return Err(EsError::resource_not_found(format!(
+            "{what} matching [] not found"
+        )));
+    }
+    let list_key = format!("{kind}s");
+    if found.is_empty() && ctx.param("name").is_some() {
+        // a name or pattern that matches nothing: 404 with the empty list
+        return Err(EsError::raw(404, json!({ list_key: [] })));
+    }
+    let list: Vec<Value> = found
+        .iter()
+        .map(|n| json!({"name": n, kind: templates[n].render(ctx)}))
+        .collect();
+    Ok(local_warning(ctx, Reply::ok(json!({ list_key: list }))))
+}
+
+/// `HEAD` of one kind of template: 200 when every name exists and something matched.
+pub fn exists<T: TemplateKind>(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
+    let (found, missing) = select::<T>(ctx);
+    Ok(Reply::empty(if missing.is_empty() && !found.is_empty() {
+        200
+    } else {
+        404
+    }))
 }
 
 // ---- component templates ----
@@ -254,50 +328,45 @@ pub fn put_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         created_date_millis: created,
         modified_date_millis: now,
     };
-    if let Some(e) = existing
-        && same_component(e, &new)
-    {
-        return Ok(Reply::ack());
-    }
-    ctx.state.component_templates.insert(name, new);
-    Ok(Reply::ack())
+    Ok(store(ctx.state, name, new))
 }
 
-fn same_component(a: &ComponentTemplate, b: &ComponentTemplate) -> bool {
-    serde_json::to_value((&a.template, a.version, &a.meta, a.deprecated)).ok()
-        == serde_json::to_value((&b.template, b.version, &b.meta, b.deprecated)).ok()
-}
-
-pub fn render_component(ctx: &Ctx<'_>, t: &ComponentTemplate) -> Value {
-    let flat = ctx.q_bool("flat_settings").unwrap_or(false);
-    let defaults = ctx.q_bool("include_defaults").unwrap_or(false);
-    let mut m = Map::new();
-    m.insert(
-        "template".into(),
-        render_template_body(&t.template, flat, defaults),
-    );
-    if let Some(v) = t.version {
-        m.insert("version".into(), json!(v));
+impl TemplateKind for ComponentTemplate {
+    const KIND: &'static str = "component_template";
+    const REFUSES_UNMATCHED_PLAIN_NAME: bool = true;
+    fn all(state: &State) -> &BTreeMap<String, Self> {
+        &state.component_templates
     }
-    if let Some(v) = &t.meta {
-        m.insert("_meta".into(), v.clone());
+    fn all_mut(state: &mut State) -> &mut BTreeMap<String, Self> {
+        &mut state.component_templates
     }
-    if let Some(d) = t.deprecated {
-        m.insert("deprecated".into(), json!(d));
-    }
-    if has_capability_named(&ctx.state.version, "component_template_tracking_info") {
+    fn render(&self, ctx: &Ctx<'_>) -> Value {
+        let t = self;
+        let flat = ctx.q_bool("flat_settings").unwrap_or(false);
+        let defaults = ctx.q_bool("include_defaults").unwrap_or(false);
+        let mut m = Map::new();
         m.insert(
-            "created_date".into(),
-            json!(format_millis(t.created_date_millis)),
+            "template".into(),
+            render_template_body(&t.template, flat, defaults),
         );
-        m.insert("created_date_millis".into(), json!(t.created_date_millis));
-        m.insert(
-            "modified_date".into(),
-            json!(format_millis(t.modified_date_millis)),
-        );
-        m.insert("modified_date_millis".into(), json!(t.modified_date_millis));
+        if let Some(v) = t.version {
+            m.insert("version".into(), json!(v));
+        }
+        if let Some(v) = &t.meta {
+            m.insert("_meta".into(), v.clone());
+        }
+        if let Some(d) = t.deprecated {
+            m.insert("deprecated".into(), json!(d));
+        }
+        if has_capability_named(&ctx.state.version, "component_template_tracking_info") {
+            insert_date(&mut m, "created_date", t.created_date_millis, true);
+            insert_date(&mut m, "modified_date", t.modified_date_millis, true);
+        }
+        Value::Object(m)
     }
-    Value::Object(m)
+    fn content(&self) -> Option<Value> {
+        serde_json::to_value((&self.template, self.version, &self.meta, self.deprecated)).ok()
+    }
 }
 
 fn local_warning(ctx: &Ctx<'_>, mut r: Reply) -> Reply {
@@ -310,51 +379,12 @@ fn local_warning(ctx: &Ctx<'_>, mut r: Reply) -> Reply {
     r
 }
 
-pub fn get_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let names = names_param(ctx);
-    let (found, missing) = select(&ctx.state.component_templates, &names);
-    if let Some(m) = missing.first() {
-        return Err(EsError::resource_not_found(format!(
-            "component template matching [{m}] not found"
-        )));
-    }
-    if found.is_empty() && ctx.param("name").is_some_and(|n| !is_pattern(n)) {
-        return Err(EsError::resource_not_found(
-            "component template matching [] not found",
-        ));
-    }
-    if found.is_empty() && ctx.param("name").is_some() {
-        // a name or pattern that matches nothing: 404 with the empty list
-        return Err(EsError::raw(404, json!({ "component_templates": [] })));
-    }
-    let list: Vec<Value> = found
-        .iter()
-        .map(|n| json!({"name": n, "component_template": render_component(ctx, &ctx.state.component_templates[*n])}))
-        .collect();
-    Ok(local_warning(
-        ctx,
-        Reply::ok(json!({ "component_templates": list })),
-    ))
-}
-
-pub fn exists_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let names = names_param(ctx);
-    let (found, missing) = select(&ctx.state.component_templates, &names);
-    Ok(Reply::empty(if missing.is_empty() && !found.is_empty() {
-        200
-    } else {
-        404
-    }))
-}
-
 pub fn delete_component(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let names = names_param(ctx);
-    let (found, missing) = select(&ctx.state.component_templates, &names);
+    let (found, missing) = select::<ComponentTemplate>(ctx);
     if let Some(m) = missing.first() {
         // Elasticsearch names only the template
         return Err(EsError::resource_not_found(m.clone()));
     }
-    let found: Vec<String> = found.into_iter().cloned().collect();
     let mut users: Vec<String> = Vec::new();
     let mut used: Vec<String> = Vec::new();
     for (tn, t) in &ctx.state.index_templates {
@@ -646,112 +676,69 @@ pub fn put_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let now = now_millis();
     t.created_date_millis = existing.map(|e| e.created_date_millis).unwrap_or(now);
     t.modified_date_millis = now;
-    if let Some(e) = existing
-        && same_index_template(e, &t)
-    {
-        return Ok(Reply::ack());
-    }
-    ctx.state.index_templates.insert(name, t);
-    Ok(Reply::ack())
+    Ok(store(ctx.state, name, t))
 }
 
-fn same_index_template(a: &IndexTemplate, b: &IndexTemplate) -> bool {
-    let strip = |t: &IndexTemplate| {
-        let mut t = t.clone();
+impl TemplateKind for IndexTemplate {
+    const KIND: &'static str = "index_template";
+    const REFUSES_UNMATCHED_PLAIN_NAME: bool = false;
+    fn all(state: &State) -> &BTreeMap<String, Self> {
+        &state.index_templates
+    }
+    fn all_mut(state: &mut State) -> &mut BTreeMap<String, Self> {
+        &mut state.index_templates
+    }
+    fn render(&self, ctx: &Ctx<'_>) -> Value {
+        let t = self;
+        let flat = ctx.q_bool("flat_settings").unwrap_or(false);
+        let defaults = ctx.q_bool("include_defaults").unwrap_or(false);
+        let mut m = Map::new();
+        m.insert("index_patterns".into(), json!(t.index_patterns));
+        if let Some(b) = &t.template {
+            m.insert("template".into(), render_template_body(b, flat, defaults));
+        }
+        m.insert("composed_of".into(), json!(t.composed_of));
+        if let Some(p) = t.priority {
+            m.insert("priority".into(), json!(p));
+        }
+        if let Some(v) = t.version {
+            m.insert("version".into(), json!(v));
+        }
+        if let Some(v) = &t.meta {
+            m.insert("_meta".into(), v.clone());
+        }
+        if let Some(v) = &t.data_stream {
+            let mut ds = v.as_object().cloned().unwrap_or_default();
+            ds.entry("hidden").or_insert(json!(false));
+            ds.entry("allow_custom_routing").or_insert(json!(false));
+            m.insert("data_stream".into(), Value::Object(ds));
+        }
+        if let Some(v) = t.allow_auto_create {
+            m.insert("allow_auto_create".into(), json!(v));
+        }
+        if let Some(v) = &t.ignore_missing_component_templates {
+            m.insert("ignore_missing_component_templates".into(), json!(v));
+        }
+        if let Some(d) = t.deprecated {
+            m.insert("deprecated".into(), json!(d));
+        }
+        if has_capability_named(&ctx.state.version, "index_template_tracking_info") {
+            let human = ctx.human();
+            insert_date(&mut m, "created_date", t.created_date_millis, human);
+            insert_date(&mut m, "modified_date", t.modified_date_millis, human);
+        }
+        Value::Object(m)
+    }
+    fn content(&self) -> Option<Value> {
+        let mut t = self.clone();
         t.created_date_millis = 0;
         t.modified_date_millis = 0;
         serde_json::to_value(t).ok()
-    };
-    strip(a) == strip(b)
-}
-
-pub fn render_index_template(ctx: &Ctx<'_>, t: &IndexTemplate) -> Value {
-    let flat = ctx.q_bool("flat_settings").unwrap_or(false);
-    let defaults = ctx.q_bool("include_defaults").unwrap_or(false);
-    let mut m = Map::new();
-    m.insert("index_patterns".into(), json!(t.index_patterns));
-    if let Some(b) = &t.template {
-        m.insert("template".into(), render_template_body(b, flat, defaults));
     }
-    m.insert("composed_of".into(), json!(t.composed_of));
-    if let Some(p) = t.priority {
-        m.insert("priority".into(), json!(p));
-    }
-    if let Some(v) = t.version {
-        m.insert("version".into(), json!(v));
-    }
-    if let Some(v) = &t.meta {
-        m.insert("_meta".into(), v.clone());
-    }
-    if let Some(v) = &t.data_stream {
-        let mut ds = v.as_object().cloned().unwrap_or_default();
-        ds.entry("hidden").or_insert(json!(false));
-        ds.entry("allow_custom_routing").or_insert(json!(false));
-        m.insert("data_stream".into(), Value::Object(ds));
-    }
-    if let Some(v) = t.allow_auto_create {
-        m.insert("allow_auto_create".into(), json!(v));
-    }
-    if let Some(v) = &t.ignore_missing_component_templates {
-        m.insert("ignore_missing_component_templates".into(), json!(v));
-    }
-    if let Some(d) = t.deprecated {
-        m.insert("deprecated".into(), json!(d));
-    }
-    if has_capability_named(&ctx.state.version, "index_template_tracking_info") {
-        if ctx.human() {
-            m.insert(
-                "created_date".into(),
-                json!(format_millis(t.created_date_millis)),
-            );
-        }
-        m.insert("created_date_millis".into(), json!(t.created_date_millis));
-        if ctx.human() {
-            m.insert(
-                "modified_date".into(),
-                json!(format_millis(t.modified_date_millis)),
-            );
-        }
-        m.insert("modified_date_millis".into(), json!(t.modified_date_millis));
-    }
-    Value::Object(m)
-}
-
-pub fn get_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let names = names_param(ctx);
-    let (found, missing) = select(&ctx.state.index_templates, &names);
-    if let Some(m) = missing.first() {
-        return Err(EsError::resource_not_found(format!(
-            "index template matching [{m}] not found"
-        )));
-    }
-    if found.is_empty() && ctx.param("name").is_some() {
-        // a name or pattern that matches nothing: 404 with the empty list
-        return Err(EsError::raw(404, json!({ "index_templates": [] })));
-    }
-    let list: Vec<Value> = found
-        .iter()
-        .map(|n| json!({"name": n, "index_template": render_index_template(ctx, &ctx.state.index_templates[*n])}))
-        .collect();
-    Ok(local_warning(
-        ctx,
-        Reply::ok(json!({ "index_templates": list })),
-    ))
-}
-
-pub fn exists_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let names = names_param(ctx);
-    let (found, missing) = select(&ctx.state.index_templates, &names);
-    Ok(Reply::empty(if missing.is_empty() && !found.is_empty() {
-        200
-    } else {
-        404
-    }))
 }
 
 pub fn delete_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let names = names_param(ctx);
-    let (found, missing) = select(&ctx.state.index_templates, &names);
+    let (found, missing) = select::<IndexTemplate>(ctx);
     if let Some(m) = missing.first() {
         return Err(EsError::new(
             404,
@@ -759,7 +746,6 @@ pub fn delete_index_template(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             format!("index_template [{m}] missing"),
         ));
     }
-    let found: Vec<String> = found.into_iter().cloned().collect();
     for n in found {
         ctx.state.index_templates.remove(&n);
     }
