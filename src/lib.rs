@@ -18,6 +18,7 @@ pub mod error;
 pub mod fingerprint;
 pub mod metrics;
 pub mod operator;
+pub mod reason;
 pub mod render;
 pub mod server;
 pub mod status;

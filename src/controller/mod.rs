@@ -48,6 +48,7 @@ use crate::elastic::{ClientConfig, Credentials, EsClient, RetryPolicy, desired, 
 use crate::error::{Error, Result};
 use crate::fingerprint::fnv1a64;
 use crate::metrics::Metrics;
+use crate::reason::Reason;
 use crate::render::{RenderContext, labels, names, render};
 use crate::status::{self, EsObservation, Observations};
 use crate::validate::{Validated, validate};
@@ -410,7 +411,7 @@ async fn first_reconcile(ml: &MeshLogging, ctx: &Context) {
         ctx.publish(
             &ml.object_ref(&()),
             EventType::Warning,
-            "ReconcileDelayed",
+            Reason::ReconcileDelayed.as_str(),
             format!(
                 "the operator started on this resource {seconds:.0}s after it was created (at most {} reconciles run at once); see meshlogging_reconciles_in_flight",
                 ctx.settings.concurrency
@@ -440,7 +441,7 @@ pub fn error_policy(ml: Arc<MeshLogging>, error: &Error, ctx: Arc<Context>) -> A
     warn!(
         namespace = %ml.namespace().unwrap_or_default(),
         name = %ml.name_any(),
-        category = error.category(),
+        category = %error.category(),
         error = %error,
         attempts,
         ?delay,
@@ -473,7 +474,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
                 ctx.publish(
                     &reference,
                     EventType::Warning,
-                    "InvalidSpec",
+                    Reason::InvalidSpec.as_str(),
                     errors.to_string(),
                 )
                 .await;
@@ -492,7 +493,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
     let secrets = match secrets::ensure(client, &v, &owner, &ctx.realms).await {
         Ok(s) => Some(s),
         Err(Error::CredentialsMissing(why)) => {
-            es.unavailable = Some(("CredentialsMissing".into(), why));
+            es.unavailable = Some((Reason::CredentialsMissing, why));
             None
         }
         Err(e) => return Err(e),
@@ -521,7 +522,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
         ctx.publish(
             &reference,
             EventType::Normal,
-            "Applied",
+            Reason::Applied.as_str(),
             applied.changes.join(", "),
         )
         .await;
@@ -558,9 +559,9 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
     } else if let Some(secrets) = &secrets {
         let config = ctx.client_config(&v, secrets.admin.clone(), secrets.es_ca_pem.clone());
         match ctx.es_client(config) {
-            Err(e) => es.unavailable = Some((e.category().into(), e.to_string())),
+            Err(e) => es.unavailable = Some((e.category(), e.to_string())),
             Ok(es_client) => match es_client.health().await {
-                Err(e) => es.unavailable = Some((e.category().into(), e.to_string())),
+                Err(e) => es.unavailable = Some((e.category(), e.to_string())),
                 Ok(health) => {
                     let healthy = health != "red";
                     es.health = Some(health);
@@ -586,7 +587,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
                         .await;
                         es.version = r.version.map(|v| v.to_string());
                         if let Some(a) = &r.aborted {
-                            es.unavailable = Some((a.reason.into(), a.message.clone()));
+                            es.unavailable = Some((a.reason, a.message.clone()));
                         }
                         report_sync(ctx, &reference, &r).await;
                         ctx.synced.lock().unwrap_or_else(|e| e.into_inner()).insert(
@@ -666,7 +667,7 @@ async fn report_sync(
         ctx.publish(
             reference,
             EventType::Normal,
-            "ElasticsearchConfigured",
+            Reason::ElasticsearchConfigured.as_str(),
             changes.join(", "),
         )
         .await;
@@ -691,8 +692,8 @@ async fn announce_transitions(
         }
         if c.status == "False"
             && c.type_ != condition::READY
-            && c.reason != "WaitingForElasticsearch"
-            && c.reason != "Progressing"
+            && c.reason != Reason::WaitingForElasticsearch.as_str()
+            && c.reason != Reason::Progressing.as_str()
         {
             ctx.publish(
                 reference,
@@ -706,8 +707,13 @@ async fn announce_transitions(
             && c.status == "True"
             && before.is_none_or(|b| b.status != "True")
         {
-            ctx.publish(reference, EventType::Normal, "Ready", c.message.clone())
-                .await;
+            ctx.publish(
+                reference,
+                EventType::Normal,
+                Reason::Ready.as_str(),
+                c.message.clone(),
+            )
+            .await;
         }
     }
 }
@@ -821,7 +827,7 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
                     ctx.publish(
                         &reference,
                         EventType::Normal,
-                        "ElasticsearchCleanedUp",
+                        Reason::ElasticsearchCleanedUp.as_str(),
                         note,
                     )
                     .await;
@@ -830,7 +836,7 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
                     ctx.publish(
                         &reference,
                         EventType::Warning,
-                        "CleanupIncomplete",
+                        Reason::CleanupIncomplete.as_str(),
                         format!("Elasticsearch objects were not removed: {why}"),
                     )
                     .await;
@@ -839,7 +845,7 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
                     ctx.publish(
                         &reference,
                         EventType::Warning,
-                        "CleanupIncomplete",
+                        Reason::CleanupIncomplete.as_str(),
                         format!("Elasticsearch objects were not removed: {e}"),
                     )
                     .await;
@@ -848,7 +854,7 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
                     ctx.publish(
                         &reference,
                         EventType::Warning,
-                        "CleanupIncomplete",
+                        Reason::CleanupIncomplete.as_str(),
                         format!("Elasticsearch did not answer within {bound:?}; its objects were left in place"),
                     )
                     .await;
@@ -859,7 +865,7 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
             ctx.publish(
                 &reference,
                 EventType::Warning,
-                "CleanupIncomplete",
+                Reason::CleanupIncomplete.as_str(),
                 format!("invalid spec, Elasticsearch objects were not removed: {e}"),
             )
             .await;
@@ -929,7 +935,7 @@ async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
             ctx.publish(
                 &reference,
                 EventType::Normal,
-                "DataDeleted",
+                Reason::DataDeleted.as_str(),
                 format!(
                     "deletionPolicy Delete: deleted PersistentVolumeClaims {}",
                     deleted.join(", ")
