@@ -97,27 +97,48 @@ pub(super) struct Ops {
 }
 
 impl Ops {
+    /// A kind whose GET returns what its PUT sends.
+    const fn new(
+        kind: Kind,
+        api: &'static str,
+        list_path: &'static str,
+        parse: fn(Value) -> BTreeMap<String, Value>,
+        marker: fn(&Value) -> Option<Value>,
+        normalize: fn(&Value) -> Value,
+    ) -> Self {
+        Self {
+            kind,
+            api,
+            list_path,
+            parse,
+            marker,
+            normalize,
+            comparable: Value::clone,
+        }
+    }
+
     /// The path of the object `name`.
     pub fn path(&self, name: &str) -> String {
         format!("{}/{}", self.list_path, encode(name))
     }
 }
 
-// The table. Columns: kind, API, list path, parse, marker, normalize, comparable.
+// The table. Columns: kind, API (metrics label), list path, listing parser, where the
+// marker is, normalisation.
 #[rustfmt::skip]
-pub(super) const ILM: Ops = Ops { kind: Kind::IlmPolicy, api: "ilm", list_path: "/_ilm/policy", parse: policies, marker: meta, normalize: normalize::ilm_policy, comparable: policy };
+pub(super) const ILM: Ops = Ops { comparable: policy, ..Ops::new(Kind::IlmPolicy, "ilm", "/_ilm/policy", policies, meta, normalize::ilm_policy) };
 #[rustfmt::skip]
-pub(super) const COMPONENT: Ops = Ops { kind: Kind::ComponentTemplate, api: "component_template", list_path: "/_component_template", parse: |v| named_list(v, "component_templates", "component_template"), marker: meta, normalize: normalize::template, comparable: Value::clone };
+pub(super) const COMPONENT: Ops = Ops::new(Kind::ComponentTemplate, "component_template", "/_component_template", component_templates, meta, normalize::template);
 #[rustfmt::skip]
-pub(super) const INDEX_TEMPLATE: Ops = Ops { kind: Kind::IndexTemplate, api: "index_template", list_path: "/_index_template", parse: |v| named_list(v, "index_templates", "index_template"), marker: meta, normalize: normalize::template, comparable: Value::clone };
+pub(super) const INDEX_TEMPLATE: Ops = Ops::new(Kind::IndexTemplate, "index_template", "/_index_template", index_templates, meta, normalize::template);
 #[rustfmt::skip]
-pub(super) const ROLE: Ops = Ops { kind: Kind::Role, api: "security.role", list_path: "/_security/role", parse: by_name, marker: metadata, normalize: normalize::role, comparable: Value::clone };
+pub(super) const ROLE: Ops = Ops::new(Kind::Role, "security.role", "/_security/role", by_name, metadata, normalize::role);
 #[rustfmt::skip]
-pub(super) const USER: Ops = Ops { kind: Kind::User, api: "security.user", list_path: "/_security/user", parse: by_name, marker: metadata, normalize: Value::clone, comparable: Value::clone };
+pub(super) const USER: Ops = Ops::new(Kind::User, "security.user", "/_security/user", by_name, metadata, Value::clone);
 #[rustfmt::skip]
-pub(super) const REPOSITORY: Ops = Ops { kind: Kind::SnapshotRepository, api: "snapshot.repository", list_path: "/_snapshot", parse: by_name, marker: repository_marker, normalize: normalize::repository, comparable: Value::clone };
+pub(super) const REPOSITORY: Ops = Ops::new(Kind::SnapshotRepository, "snapshot.repository", "/_snapshot", by_name, repository_marker, normalize::repository);
 #[rustfmt::skip]
-pub(super) const SLM: Ops = Ops { kind: Kind::SlmPolicy, api: "slm", list_path: "/_slm/policy", parse: policies, marker: |b| b.pointer("/config/metadata").cloned(), normalize: normalize::slm_policy, comparable: Value::clone };
+pub(super) const SLM: Ops = Ops::new(Kind::SlmPolicy, "slm", "/_slm/policy", policies, slm_metadata, normalize::slm_policy);
 
 fn meta(body: &Value) -> Option<Value> {
     body.get("_meta").cloned()
@@ -125,6 +146,18 @@ fn meta(body: &Value) -> Option<Value> {
 
 fn metadata(body: &Value) -> Option<Value> {
     body.get("metadata").cloned()
+}
+
+fn slm_metadata(body: &Value) -> Option<Value> {
+    body.pointer("/config/metadata").cloned()
+}
+
+fn component_templates(v: Value) -> BTreeMap<String, Value> {
+    named_list(v, "component_templates", "component_template")
+}
+
+fn index_templates(v: Value) -> BTreeMap<String, Value> {
+    named_list(v, "index_templates", "index_template")
 }
 
 /// An ILM policy as a GET returns it: the `policy` of the PUT body.
