@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::kinds::Ops;
-use super::{Abort, Failure, Kind, KindReport, Pass, record};
-use crate::elastic::EsClient;
+use super::{Abort, Failure, Kind, Pass, record};
 use crate::elastic::desired::marker_owner;
 use crate::reason::Reason;
 
@@ -43,67 +42,49 @@ impl Pass<'_> {
                 kind_report.failed.push(failure);
                 continue;
             }
-            let one = One {
-                ops,
-                name,
-                current: listed.get(name),
-                previously,
+            let path = ops.path(name);
+            let write = self.client.put(ops.api, &path, body);
+            let Some(current) = listed.get(name) else {
+                record(kind_report, name, true, write).await?;
+                continue;
             };
-            one.apply(self.client, self.owner, body, kind_report)
-                .await?;
+            let same = (ops.normalize)(current) == (ops.normalize)(&(ops.comparable)(body));
+            let unmarked_ours = previously.iter().any(|p| p == name) || same;
+            match not_ours(ops, self.owner, name, current, unmarked_ours) {
+                Some(why) => {
+                    let failure = Failure::new(name, Reason::Conflict, why, false);
+                    kind_report.failed.push(failure);
+                }
+                None if same => kind_report.unchanged.push(name.clone()),
+                None => record(kind_report, name, false, write).await?,
+            }
         }
         Ok(())
     }
 }
 
-/// One object of a kind in the table, and what is known of it.
-struct One<'a> {
-    ops: &'a Ops,
-    name: &'a str,
-    current: Option<&'a Value>,
-    previously: &'a [String],
-}
-
-impl One<'_> {
-    async fn apply(
-        &self,
-        client: &EsClient,
-        owner: &str,
-        body: &Value,
-        report: &mut KindReport,
-    ) -> Result<(), Abort> {
-        let (ops, name) = (self.ops, self.name);
-        let path = ops.path(name);
-        let write = client.put(ops.api, &path, body);
-        let Some(current) = self.current else {
-            return record(report, name, true, write).await;
-        };
-        let same = (ops.normalize)(current) == (ops.normalize)(&(ops.comparable)(body));
-        let marker = (ops.marker)(current);
-        let refused = match marker_owner(marker.as_ref()) {
-            Some(o) if o == owner => None,
-            Some(other) => Some(format!(
-                "{} {name} belongs to MeshLogging {other}; not changed",
-                ops.kind
-            )),
-            // Unmarked: ours only if we applied it before (a kind without markers, or an
-            // edit that dropped the marker); an identical unmarked object is adopted as is.
-            None if self.previously.iter().any(|p| p == name) || same => None,
-            None => Some(format!(
-                "{} {name} already exists and is not managed by this MeshLogging; not changed (rename or delete it)",
-                ops.kind
-            )),
-        };
-        if let Some(why) = refused {
-            report
-                .failed
-                .push(Failure::new(name, Reason::Conflict, why, false));
-        } else if same {
-            report.unchanged.push(name.to_string());
-        } else {
-            return record(report, name, false, write).await;
-        }
-        Ok(())
+/// Why the existing object `name` is not this resource's to change, if it is not: it
+/// carries another resource's marker, or none and `unmarked_ours` is false.
+fn not_ours(
+    ops: &Ops,
+    owner: &str,
+    name: &str,
+    current: &Value,
+    unmarked_ours: bool,
+) -> Option<String> {
+    match marker_owner((ops.marker)(current).as_ref()) {
+        Some(o) if o == owner => None,
+        Some(other) => Some(format!(
+            "{} {name} belongs to MeshLogging {other}; not changed",
+            ops.kind
+        )),
+        // Unmarked: ours only if we applied it before (a kind without markers, or an edit
+        // that dropped the marker); an identical unmarked object is adopted as is.
+        None if unmarked_ours => None,
+        None => Some(format!(
+            "{} {name} already exists and is not managed by this MeshLogging; not changed (rename or delete it)",
+            ops.kind
+        )),
     }
 }
 
