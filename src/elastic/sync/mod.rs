@@ -137,20 +137,13 @@ impl<'a> Pass<'a> {
             .await?;
         // An index template composed of component templates that did not apply would be
         // refused by Elasticsearch; say why instead.
-        let skip_index = self.blocked(
-            &desired.index_templates,
-            Kind::ComponentTemplate,
-            |b| {
-                b.get("composed_of")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default()
-            },
-            |missing| format!("not applied: component template(s) {missing} failed"),
-        );
+        let templates = &desired.index_templates;
+        let skip_index = self.blocked(templates, Kind::ComponentTemplate, composed_of, |m| {
+            format!("not applied: component template(s) {m} failed")
+        });
         self.apply(
             &INDEX_TEMPLATE,
-            &desired.index_templates,
+            templates,
             &skip_index,
             &prev.index_templates,
         )
@@ -187,18 +180,11 @@ impl<'a> Pass<'a> {
             &prev.snapshot_repositories,
         )
         .await?;
-        let skip_slm = self.blocked(
-            &desired.slm_policies,
-            Kind::SnapshotRepository,
-            |b| {
-                b.get("repository")
-                    .and_then(Value::as_str)
-                    .into_iter()
-                    .collect()
-            },
-            |repo| format!("not applied: snapshot repository {repo} is not applied"),
-        );
-        self.apply(&SLM, &desired.slm_policies, &skip_slm, &prev.slm_policies)
+        let policies = &desired.slm_policies;
+        let skip_slm = self.blocked(policies, Kind::SnapshotRepository, repository_of, |r| {
+            format!("not applied: snapshot repository {r} is not applied")
+        });
+        self.apply(&SLM, policies, &skip_slm, &prev.slm_policies)
             .await?;
 
         self.prune_all(desired, prev).await
@@ -276,6 +262,24 @@ impl<'a> Pass<'a> {
             })
             .collect()
     }
+}
+
+/// The component templates an index template is composed of.
+fn composed_of(template: &Value) -> Vec<&str> {
+    template
+        .get("composed_of")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// The repository an SLM policy snapshots to.
+fn repository_of(policy: &Value) -> Vec<&str> {
+    policy
+        .get("repository")
+        .and_then(Value::as_str)
+        .into_iter()
+        .collect()
 }
 
 /// Records `e` against `name`, or aborts the pass when it is not about the object.
