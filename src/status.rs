@@ -62,8 +62,8 @@ pub fn compute(
 ) -> MeshLoggingStatus {
     let prev_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or(&[]);
     let generation = obs.generation;
-    let cond = |type_: &str, ok: bool, reason: Reason, message: String| {
-        let status = if ok { "True" } else { "False" };
+    let cond = |type_: &str, v: Verdict| {
+        let status = if v.ok { "True" } else { "False" };
         let last = prev_conditions
             .iter()
             .find(|c| c.type_ == type_ && c.status == status)
@@ -72,8 +72,8 @@ pub fn compute(
         Condition {
             type_: type_.to_string(),
             status: status.to_string(),
-            reason: reason.as_str().to_string(),
-            message,
+            reason: v.reason.as_str().to_string(),
+            message: v.message,
             observed_generation: generation,
             last_transition_time: last,
         }
@@ -83,31 +83,31 @@ pub fn compute(
         let mut status = previous.cloned().unwrap_or_default();
         status.observed_generation = generation;
         status.phase = Some(Phase::Degraded);
-        let ready = cond(condition::READY, false, Reason::InvalidSpec, errors.clone());
+        let ready = cond(
+            condition::READY,
+            Verdict::new(false, Reason::InvalidSpec, errors.clone()),
+        );
         status.conditions.retain(|c| c.type_ != condition::READY);
         status.conditions.push(ready);
         return status;
     }
 
     let es = &obs.elasticsearch;
-    let (es_ok, es_reason, es_message) = elasticsearch_condition(es);
-    let (kb_ok, kb_reason, kb_message) = match obs.kibana {
-        None => (true, Reason::Disabled, "Kibana is disabled".to_string()),
+    let es_ready = elasticsearch_condition(es);
+    let kibana = match obs.kibana {
+        None => Verdict::new(true, Reason::Disabled, "Kibana is disabled".to_string()),
         Some((desired, ready)) => workload("Kibana", desired, ready),
     };
-    let (col_ok, col_reason, col_message) = {
-        let (desired, ready) = obs.collector;
-        workload("collector", desired, ready)
-    };
-    let (im_ok, im_reason, im_message) = sync_condition(obs, false);
-    let (sn_ok, sn_reason, sn_message) = if !obs.snapshots_wanted {
-        (
+    let collector = workload("collector", obs.collector.0, obs.collector.1);
+    let indices = sync_condition(obs, false);
+    let snapshots = if !obs.snapshots_wanted {
+        Verdict::new(
             true,
             Reason::NoneRequested,
             "no snapshot repositories or policies requested".to_string(),
         )
     } else if let Some((repo, why)) = obs.missing_credentials.first() {
-        (
+        Verdict::new(
             false,
             Reason::CredentialsMissing,
             format!("snapshot repository {repo}: {why}"),
@@ -116,12 +116,12 @@ pub fn compute(
         sync_condition(obs, true)
     };
 
-    let rejected = (
+    let rejected = Verdict::new(
         obs.rejected.is_empty(),
         Reason::ApplyRejected,
         format!("the API server refused {}", obs.rejected.join("; ")),
     );
-    let conflicts = (
+    let conflicts = Verdict::new(
         obs.conflicts.is_empty(),
         Reason::Conflict,
         format!(
@@ -129,64 +129,53 @@ pub fn compute(
             obs.conflicts.join(", ")
         ),
     );
-    let parts = [
-        conflicts,
-        rejected,
-        (es_ok, es_reason, es_message.clone()),
-        (im_ok, im_reason, im_message.clone()),
-        (sn_ok, sn_reason, sn_message.clone()),
-        (kb_ok, kb_reason, kb_message.clone()),
-        (col_ok, col_reason, col_message.clone()),
-    ];
-    let first_failing = parts.iter().find(|(ok, _, _)| !ok);
-    let ready_ok = first_failing.is_none();
-    let (ready_reason, ready_message) = match first_failing {
-        None => (Reason::Ready, "the logging stack is ready".to_string()),
-        Some((_, reason, message)) => (*reason, message.clone()),
-    };
-
-    let conditions = vec![
-        cond(condition::READY, ready_ok, ready_reason, ready_message),
-        cond(condition::ELASTICSEARCH_READY, es_ok, es_reason, es_message),
-        cond(condition::KIBANA_READY, kb_ok, kb_reason, kb_message),
-        cond(condition::COLLECTOR_READY, col_ok, col_reason, col_message),
-        cond(
-            condition::INDEX_MANAGEMENT_APPLIED,
-            im_ok,
-            im_reason,
-            im_message,
-        ),
-        cond(
-            condition::SNAPSHOTS_CONFIGURED,
-            sn_ok,
-            sn_reason,
-            sn_message,
-        ),
-    ];
-
-    let was = previous.and_then(|s| s.phase);
-    let hard_failure = [im_reason, sn_reason].iter().any(|r| {
+    // Ready is the first of these that fails.
+    let ready = [
+        &conflicts, &rejected, &es_ready, &indices, &snapshots, &kibana, &collector,
+    ]
+    .into_iter()
+    .find(|v| !v.ok)
+    .cloned()
+    .unwrap_or_else(|| {
+        Verdict::new(
+            true,
+            Reason::Ready,
+            "the logging stack is ready".to_string(),
+        )
+    });
+    let hard_failure = [indices.reason, snapshots.reason].iter().any(|r| {
         !matches!(
             r,
             Reason::Applied | Reason::NoneRequested | Reason::WaitingForElasticsearch
         )
     });
-    let phase = if ready_ok {
+
+    let was = previous.and_then(|s| s.phase);
+    let phase = if ready.ok {
         Phase::Ready
     } else if !obs.rejected.is_empty() || !obs.conflicts.is_empty() {
         Phase::Degraded
-    } else if !es_ok {
+    } else if !es_ready.ok {
         match was {
             Some(Phase::Ready | Phase::Degraded | Phase::Configuring) => Phase::Degraded,
             _ => Phase::Provisioning,
         }
-    } else if hard_failure && !(im_ok && sn_ok) {
+    } else if hard_failure && !(indices.ok && snapshots.ok) {
         Phase::Degraded
-    } else if !(im_ok && sn_ok) {
+    } else if !(indices.ok && snapshots.ok) {
         Phase::Configuring
     } else {
         Phase::Provisioning
     };
+
+    let conditions = vec![
+        cond(condition::READY, ready),
+        cond(condition::ELASTICSEARCH_READY, es_ready),
+        cond(condition::KIBANA_READY, kibana),
+        cond(condition::COLLECTOR_READY, collector),
+        cond(condition::INDEX_MANAGEMENT_APPLIED, indices),
+        cond(condition::SNAPSHOTS_CONFIGURED, snapshots),
+    ];
 
     let applied = match &obs.sync {
         Some(report) => Some(report.applied(
@@ -239,38 +228,57 @@ fn workload_status(desired: i32, ready: i32) -> WorkloadStatus {
     }
 }
 
-fn workload(what: &str, desired: i32, ready: i32) -> (bool, Reason, String) {
+/// One condition before it is stamped with its type, generation and transition time.
+#[derive(Clone, Debug)]
+struct Verdict {
+    ok: bool,
+    reason: Reason,
+    message: String,
+}
+
+impl Verdict {
+    fn new(ok: bool, reason: Reason, message: String) -> Self {
+        Self {
+            ok,
+            reason,
+            message,
+        }
+    }
+}
+
+fn workload(what: &str, desired: i32, ready: i32) -> Verdict {
     let ok = ready >= desired;
     let reason = if ok {
         Reason::Available
     } else {
         Reason::Progressing
     };
-    (ok, reason, format!("{what}: {ready}/{desired} ready"))
+    Verdict::new(ok, reason, format!("{what}: {ready}/{desired} ready"))
 }
 
 /// The ElasticsearchReady condition. Over `http://` (admitted only with
 /// `external.insecure: true`) a healthy cluster reads `InsecureTransport`, and every
 /// message says that credentials travel in cleartext.
-fn elasticsearch_condition(es: &EsObservation) -> (bool, Reason, String) {
-    let (ok, reason, message) = elasticsearch_health(es);
+fn elasticsearch_condition(es: &EsObservation) -> Verdict {
+    let health = elasticsearch_health(es);
     if !es
         .endpoint
         .as_deref()
         .is_some_and(|e| e.starts_with("http://"))
     {
-        return (ok, reason, message);
+        return health;
     }
     let warning = "the connection is plain http:// (spec.elasticsearch.external.insecure): credentials and generated passwords travel in cleartext";
-    let reason = if ok {
+    let reason = if health.ok {
         Reason::InsecureTransport
     } else {
-        reason
+        health.reason
     };
-    (ok, reason, format!("{message}; {warning}"))
+    let message = format!("{}; {warning}", health.message);
+    Verdict::new(health.ok, reason, message)
 }
 
-fn elasticsearch_health(es: &EsObservation) -> (bool, Reason, String) {
+fn elasticsearch_health(es: &EsObservation) -> Verdict {
     if let Some((reason, message)) = &es.unavailable {
         let reason = match reason {
             Reason::ElasticsearchUnreachable
@@ -279,39 +287,40 @@ fn elasticsearch_health(es: &EsObservation) -> (bool, Reason, String) {
             | Reason::UnsupportedVersion => *reason,
             _ => Reason::ElasticsearchError,
         };
-        return (false, reason, message.clone());
+        return Verdict::new(false, reason, message.clone());
     }
     if let Some((desired, ready)) = es.nodes
         && ready < desired
     {
-        return (
+        return Verdict::new(
             false,
             Reason::NodesNotReady,
             format!("Elasticsearch: {ready}/{desired} nodes ready"),
         );
     }
-    match es.health.as_deref() {
-        Some("green") => (true, Reason::Green, "cluster health is green".to_string()),
+    let (ok, reason, message) = match es.health.as_deref() {
+        Some("green") => (true, Reason::Green, "cluster health is green"),
         Some("yellow") => (
             true,
             Reason::Yellow,
-            "cluster health is yellow: all primaries assigned, some replicas are not".to_string(),
+            "cluster health is yellow: all primaries assigned, some replicas are not",
         ),
         Some("red") => (
             false,
             Reason::Red,
-            "cluster health is red: some primary shards are unassigned".to_string(),
+            "cluster health is red: some primary shards are unassigned",
         ),
         _ => (
             false,
             Reason::WaitingForElasticsearch,
-            "Elasticsearch has not answered yet".to_string(),
+            "Elasticsearch has not answered yet",
         ),
-    }
+    };
+    Verdict::new(ok, reason, message.to_string())
 }
 
 /// The condition of the index management (`snapshots == false`) or snapshot kinds.
-fn sync_condition(obs: &Observations, snapshots: bool) -> (bool, Reason, String) {
+fn sync_condition(obs: &Observations, snapshots: bool) -> Verdict {
     let Some(report) = &obs.sync else {
         let (reason, message) = match &obs.elasticsearch.unavailable {
             Some((reason, message)) => (*reason, message.clone()),
@@ -320,10 +329,10 @@ fn sync_condition(obs: &Observations, snapshots: bool) -> (bool, Reason, String)
                 "waiting for Elasticsearch to report health yellow or green".to_string(),
             ),
         };
-        return (false, reason, message);
+        return Verdict::new(false, reason, message);
     };
     if let Some(aborted) = &report.aborted {
-        return (false, aborted.reason, aborted.message.clone());
+        return Verdict::new(false, aborted.reason, aborted.message.clone());
     }
     let failures: Vec<(Kind, Failure)> = report.failures(|k| k.is_snapshot() == snapshots);
     if let Some((kind, f)) = failures.first() {
@@ -332,7 +341,7 @@ fn sync_condition(obs: &Observations, snapshots: bool) -> (bool, Reason, String)
         } else {
             String::new()
         };
-        return (
+        return Verdict::new(
             false,
             f.reason,
             format!("{kind} {}: {}{more}", f.name, f.message),
@@ -355,7 +364,7 @@ fn sync_condition(obs: &Observations, snapshots: bool) -> (bool, Reason, String)
             applied.write_index.as_deref().unwrap_or("-"),
         )
     };
-    (true, Reason::Applied, message)
+    Verdict::new(true, Reason::Applied, message)
 }
 
 #[cfg(test)]
