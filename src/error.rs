@@ -2,6 +2,7 @@
 //! metrics, events and condition reasons.
 
 use crate::elastic::EsError;
+use crate::reason::Reason;
 
 /// What went wrong in a reconcile.
 #[derive(Debug, thiserror::Error)]
@@ -24,14 +25,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// A short, bounded label (metrics, events).
-    pub fn category(&self) -> &'static str {
+    /// The bounded reason (metrics, events, logs).
+    pub fn category(&self) -> Reason {
         match self {
-            Self::Kube(_) => "KubernetesApi",
-            Self::CredentialsMissing(_) => "CredentialsMissing",
-            Self::Generate(_) => "GenerateCredentials",
+            Self::Kube(_) => Reason::KubernetesApi,
+            Self::CredentialsMissing(_) => Reason::CredentialsMissing,
+            Self::Generate(_) => Reason::GenerateCredentials,
             Self::Elastic(e) => e.category(),
-            Self::Finalizer(_) => "Finalizer",
+            Self::Finalizer(_) => Reason::Finalizer,
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod fingerprint;
 pub mod metrics;
 pub mod naming;
 pub mod operator;
+pub mod reason;
 pub mod render;
 pub mod server;
 pub mod status;

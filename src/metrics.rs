@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::api::{MeshLoggingStatus, Phase};
+use crate::reason::Reason;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -162,11 +163,11 @@ impl Metrics {
     }
 
     /// Counts an object that failed to apply.
-    pub fn sync_failure(&self, kind: &'static str, reason: &'static str) {
+    pub fn sync_failure(&self, kind: &'static str, reason: Reason) {
         self.sync_failures
             .get_or_create(&SyncFailureLabels {
                 kind: kind.to_string(),
-                reason: reason.to_string(),
+                reason: reason.as_str().to_string(),
             })
             .inc();
     }

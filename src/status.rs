@@ -8,6 +8,7 @@ use crate::api::{
     AppliedStatus, ElasticsearchStatus, MeshLoggingStatus, Phase, WorkloadStatus, condition,
 };
 use crate::elastic::sync::{Failure, Kind, SyncReport};
+use crate::reason::Reason;
 
 /// How Elasticsearch looked this pass.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -17,7 +18,7 @@ pub struct EsObservation {
     /// Health colour, when it answered.
     pub health: Option<String>,
     /// Why it could not be asked or did not answer: (reason, message).
-    pub unavailable: Option<(String, String)>,
+    pub unavailable: Option<(Reason, String)>,
     /// The REST endpoint.
     pub endpoint: Option<String>,
     /// Version it reported.
@@ -61,8 +62,8 @@ pub fn compute(
 ) -> MeshLoggingStatus {
     let prev_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or(&[]);
     let generation = obs.generation;
-    let cond = |type_: &str, ok: bool, reason: &str, message: String| {
-        let status = if ok { "True" } else { "False" };
+    let cond = |type_: &str, v: Verdict| {
+        let status = if v.ok { "True" } else { "False" };
         let last = prev_conditions
             .iter()
             .find(|c| c.type_ == type_ && c.status == status)
@@ -71,8 +72,8 @@ pub fn compute(
         Condition {
             type_: type_.to_string(),
             status: status.to_string(),
-            reason: reason.to_string(),
-            message,
+            reason: v.reason.as_str().to_string(),
+            message: v.message,
             observed_generation: generation,
             last_transition_time: last,
         }
@@ -82,113 +83,99 @@ pub fn compute(
         let mut status = previous.cloned().unwrap_or_default();
         status.observed_generation = generation;
         status.phase = Some(Phase::Degraded);
-        let ready = cond(condition::READY, false, "InvalidSpec", errors.clone());
+        let ready = cond(
+            condition::READY,
+            Verdict::new(false, Reason::InvalidSpec, errors.clone()),
+        );
         status.conditions.retain(|c| c.type_ != condition::READY);
         status.conditions.push(ready);
         return status;
     }
 
     let es = &obs.elasticsearch;
-    let (es_ok, es_reason, es_message) = elasticsearch_condition(es);
-    let (kb_ok, kb_reason, kb_message) = match obs.kibana {
-        None => (true, "Disabled", "Kibana is disabled".to_string()),
+    let es_ready = elasticsearch_condition(es);
+    let kibana = match obs.kibana {
+        None => Verdict::new(true, Reason::Disabled, "Kibana is disabled".to_string()),
         Some((desired, ready)) => workload("Kibana", desired, ready),
     };
-    let (col_ok, col_reason, col_message) = {
-        let (desired, ready) = obs.collector;
-        workload("collector", desired, ready)
-    };
-    let (im_ok, im_reason, im_message) = sync_condition(obs, false);
-    let (sn_ok, sn_reason, sn_message) = if !obs.snapshots_wanted {
-        (
+    let collector = workload("collector", obs.collector.0, obs.collector.1);
+    let indices = sync_condition(obs, false);
+    let snapshots = if !obs.snapshots_wanted {
+        Verdict::new(
             true,
-            "NoneRequested".to_string(),
+            Reason::NoneRequested,
             "no snapshot repositories or policies requested".to_string(),
         )
     } else if let Some((repo, why)) = obs.missing_credentials.first() {
-        (
+        Verdict::new(
             false,
-            "CredentialsMissing".to_string(),
+            Reason::CredentialsMissing,
             format!("snapshot repository {repo}: {why}"),
         )
     } else {
         sync_condition(obs, true)
     };
 
-    let rejected = (
+    let rejected = Verdict::new(
         obs.rejected.is_empty(),
-        "ApplyRejected".to_string(),
+        Reason::ApplyRejected,
         format!("the API server refused {}", obs.rejected.join("; ")),
     );
-    let conflicts = (
+    let conflicts = Verdict::new(
         obs.conflicts.is_empty(),
-        "Conflict".to_string(),
+        Reason::Conflict,
         format!(
             "not taking over {}: it exists without this MeshLogging's owner reference (delete or rename it)",
             obs.conflicts.join(", ")
         ),
     );
-    let parts = [
-        conflicts,
-        rejected,
-        (es_ok, es_reason.to_string(), es_message.clone()),
-        (im_ok, im_reason.clone(), im_message.clone()),
-        (sn_ok, sn_reason.clone(), sn_message.clone()),
-        (kb_ok, kb_reason.to_string(), kb_message.clone()),
-        (col_ok, col_reason.to_string(), col_message.clone()),
-    ];
-    let first_failing = parts.iter().find(|(ok, _, _)| !ok);
-    let ready_ok = first_failing.is_none();
-    let (ready_reason, ready_message) = match first_failing {
-        None => (
-            "Ready".to_string(),
+    // Ready is the first of these that fails.
+    let ready = [
+        &conflicts, &rejected, &es_ready, &indices, &snapshots, &kibana, &collector,
+    ]
+    .into_iter()
+    .find(|v| !v.ok)
+    .cloned()
+    .unwrap_or_else(|| {
+        Verdict::new(
+            true,
+            Reason::Ready,
             "the logging stack is ready".to_string(),
-        ),
-        Some((_, reason, message)) => (reason.clone(), message.clone()),
-    };
-
-    let conditions = vec![
-        cond(condition::READY, ready_ok, &ready_reason, ready_message),
-        cond(condition::ELASTICSEARCH_READY, es_ok, es_reason, es_message),
-        cond(condition::KIBANA_READY, kb_ok, kb_reason, kb_message),
-        cond(condition::COLLECTOR_READY, col_ok, col_reason, col_message),
-        cond(
-            condition::INDEX_MANAGEMENT_APPLIED,
-            im_ok,
-            &im_reason,
-            im_message,
-        ),
-        cond(
-            condition::SNAPSHOTS_CONFIGURED,
-            sn_ok,
-            &sn_reason,
-            sn_message,
-        ),
-    ];
-
-    let was = previous.and_then(|s| s.phase);
-    let hard_failure = [&im_reason, &sn_reason].iter().any(|r| {
-        !matches!(
-            r.as_str(),
-            "Applied" | "NoneRequested" | "WaitingForElasticsearch"
         )
     });
-    let phase = if ready_ok {
+    let hard_failure = [indices.reason, snapshots.reason].iter().any(|r| {
+        !matches!(
+            r,
+            Reason::Applied | Reason::NoneRequested | Reason::WaitingForElasticsearch
+        )
+    });
+
+    let was = previous.and_then(|s| s.phase);
+    let phase = if ready.ok {
         Phase::Ready
     } else if !obs.rejected.is_empty() || !obs.conflicts.is_empty() {
         Phase::Degraded
-    } else if !es_ok {
+    } else if !es_ready.ok {
         match was {
             Some(Phase::Ready | Phase::Degraded | Phase::Configuring) => Phase::Degraded,
             _ => Phase::Provisioning,
         }
-    } else if hard_failure && !(im_ok && sn_ok) {
+    } else if hard_failure && !(indices.ok && snapshots.ok) {
         Phase::Degraded
-    } else if !(im_ok && sn_ok) {
+    } else if !(indices.ok && snapshots.ok) {
         Phase::Configuring
     } else {
         Phase::Provisioning
     };
+
+    let conditions = vec![
+        cond(condition::READY, ready),
+        cond(condition::ELASTICSEARCH_READY, es_ready),
+        cond(condition::KIBANA_READY, kibana),
+        cond(condition::COLLECTOR_READY, collector),
+        cond(condition::INDEX_MANAGEMENT_APPLIED, indices),
+        cond(condition::SNAPSHOTS_CONFIGURED, snapshots),
+    ];
 
     let applied = match &obs.sync {
         Some(report) => Some(report.applied(
@@ -241,93 +228,111 @@ fn workload_status(desired: i32, ready: i32) -> WorkloadStatus {
     }
 }
 
-fn workload(what: &str, desired: i32, ready: i32) -> (bool, &'static str, String) {
-    if ready >= desired {
-        (
-            true,
-            "Available",
-            format!("{what}: {ready}/{desired} ready"),
-        )
-    } else {
-        (
-            false,
-            "Progressing",
-            format!("{what}: {ready}/{desired} ready"),
-        )
+/// One condition before it is stamped with its type, generation and transition time.
+#[derive(Clone, Debug)]
+struct Verdict {
+    ok: bool,
+    reason: Reason,
+    message: String,
+}
+
+impl Verdict {
+    fn new(ok: bool, reason: Reason, message: String) -> Self {
+        Self {
+            ok,
+            reason,
+            message,
+        }
     }
+}
+
+fn workload(what: &str, desired: i32, ready: i32) -> Verdict {
+    let ok = ready >= desired;
+    let reason = if ok {
+        Reason::Available
+    } else {
+        Reason::Progressing
+    };
+    Verdict::new(ok, reason, format!("{what}: {ready}/{desired} ready"))
 }
 
 /// The ElasticsearchReady condition. Over `http://` (admitted only with
 /// `external.insecure: true`) a healthy cluster reads `InsecureTransport`, and every
 /// message says that credentials travel in cleartext.
-fn elasticsearch_condition(es: &EsObservation) -> (bool, &'static str, String) {
-    let (ok, reason, message) = elasticsearch_health(es);
+fn elasticsearch_condition(es: &EsObservation) -> Verdict {
+    let health = elasticsearch_health(es);
     if !es
         .endpoint
         .as_deref()
         .is_some_and(|e| e.starts_with("http://"))
     {
-        return (ok, reason, message);
+        return health;
     }
     let warning = "the connection is plain http:// (spec.elasticsearch.external.insecure): credentials and generated passwords travel in cleartext";
-    let reason = if ok { "InsecureTransport" } else { reason };
-    (ok, reason, format!("{message}; {warning}"))
+    let reason = if health.ok {
+        Reason::InsecureTransport
+    } else {
+        health.reason
+    };
+    let message = format!("{}; {warning}", health.message);
+    Verdict::new(health.ok, reason, message)
 }
 
-fn elasticsearch_health(es: &EsObservation) -> (bool, &'static str, String) {
+fn elasticsearch_health(es: &EsObservation) -> Verdict {
     if let Some((reason, message)) = &es.unavailable {
-        let reason = match reason.as_str() {
-            "ElasticsearchUnreachable" => "ElasticsearchUnreachable",
-            "Unauthorized" => "Unauthorized",
-            "CredentialsMissing" => "CredentialsMissing",
-            "UnsupportedVersion" => "UnsupportedVersion",
-            _ => "ElasticsearchError",
+        let reason = match reason {
+            Reason::ElasticsearchUnreachable
+            | Reason::Unauthorized
+            | Reason::CredentialsMissing
+            | Reason::UnsupportedVersion => *reason,
+            _ => Reason::ElasticsearchError,
         };
-        return (false, reason, message.clone());
+        return Verdict::new(false, reason, message.clone());
     }
     if let Some((desired, ready)) = es.nodes
         && ready < desired
     {
-        return (
+        return Verdict::new(
             false,
-            "NodesNotReady",
+            Reason::NodesNotReady,
             format!("Elasticsearch: {ready}/{desired} nodes ready"),
         );
     }
-    match es.health.as_deref() {
-        Some("green") => (true, "Green", "cluster health is green".to_string()),
+    let (ok, reason, message) = match es.health.as_deref() {
+        Some("green") => (true, Reason::Green, "cluster health is green"),
         Some("yellow") => (
             true,
-            "Yellow",
-            "cluster health is yellow: all primaries assigned, some replicas are not".to_string(),
+            Reason::Yellow,
+            "cluster health is yellow: all primaries assigned, some replicas are not",
         ),
         Some("red") => (
             false,
-            "Red",
-            "cluster health is red: some primary shards are unassigned".to_string(),
+            Reason::Red,
+            "cluster health is red: some primary shards are unassigned",
         ),
         _ => (
             false,
-            "WaitingForElasticsearch",
-            "Elasticsearch has not answered yet".to_string(),
+            Reason::WaitingForElasticsearch,
+            "Elasticsearch has not answered yet",
         ),
-    }
+    };
+    Verdict::new(ok, reason, message.to_string())
 }
 
 /// The condition of the index management (`snapshots == false`) or snapshot kinds.
-fn sync_condition(obs: &Observations, snapshots: bool) -> (bool, String, String) {
+fn sync_condition(obs: &Observations, snapshots: bool) -> Verdict {
     let Some(report) = &obs.sync else {
         let (reason, message) = match &obs.elasticsearch.unavailable {
-            Some((reason, message)) => (reason.clone(), message.clone()),
+            Some((reason, message)) => (*reason, message.clone()),
             None => (
-                "WaitingForElasticsearch".to_string(),
+                Reason::WaitingForElasticsearch,
                 "waiting for Elasticsearch to report health yellow or green".to_string(),
             ),
         };
-        return (false, reason, message);
+        return Verdict::new(false, reason, message);
     };
     if let Some(aborted) = &report.aborted {
-        return (false, aborted.reason.to_string(), aborted.message.clone());
+        return Verdict::new(false, aborted.reason, aborted.message.clone());
     }
     let failures: Vec<(Kind, Failure)> = report.failures(|k| k.is_snapshot() == snapshots);
     if let Some((kind, f)) = failures.first() {
@@ -336,9 +341,9 @@ fn sync_condition(obs: &Observations, snapshots: bool) -> (bool, String, String)
         } else {
             String::new()
         };
-        return (
+        return Verdict::new(
             false,
-            f.reason.to_string(),
+            f.reason,
             format!("{kind} {}: {}{more}", f.name, f.message),
         );
     }
@@ -359,7 +364,7 @@ fn sync_condition(obs: &Observations, snapshots: bool) -> (bool, String, String)
             applied.write_index.as_deref().unwrap_or("-"),
         )
     };
-    (true, "Applied".to_string(), message)
+    Verdict::new(true, Reason::Applied, message)
 }
 
 #[cfg(test)]
@@ -441,20 +446,11 @@ mod tests {
         let mut obs = ready_obs();
         obs.elasticsearch.endpoint = Some("https://es.example.com".into());
         let s = compute(None, &obs, &time(10));
-        let es = s
-            .conditions
-            .iter()
-            .find(|c| c.type_ == condition::ELASTICSEARCH_READY)
-            .expect("condition");
-        assert_eq!(es.reason, "Green");
+        assert_eq!(find(&s, condition::ELASTICSEARCH_READY).reason, "Green");
 
         obs.elasticsearch.endpoint = Some("http://es.example.com:9200".into());
         let s = compute(None, &obs, &time(10));
-        let es = s
-            .conditions
-            .iter()
-            .find(|c| c.type_ == condition::ELASTICSEARCH_READY)
-            .expect("condition");
+        let es = find(&s, condition::ELASTICSEARCH_READY);
         assert_eq!(
             (es.status.as_str(), es.reason.as_str()),
             ("True", "InsecureTransport")
@@ -470,15 +466,11 @@ mod tests {
         obs.sync = None;
         obs.elasticsearch.health = None;
         obs.elasticsearch.unavailable = Some((
-            "ElasticsearchUnreachable".into(),
+            Reason::ElasticsearchUnreachable,
             "connection refused".into(),
         ));
         let s = compute(Some(&ready), &obs, &time(20));
-        let r = s
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .expect("Ready");
+        let r = find(&s, "Ready");
         assert_eq!(
             (r.status.as_str(), r.reason.as_str()),
             ("False", "ElasticsearchUnreachable")
@@ -491,49 +483,41 @@ mod tests {
         );
     }
 
+    /// The condition `type_` of `s`.
+    fn find<'a>(s: &'a MeshLoggingStatus, type_: &str) -> &'a Condition {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .unwrap_or_else(|| panic!("no condition {type_}"))
+    }
+
+    /// Asserts that `obs` makes the stack Degraded, with Ready False for `reason` and a
+    /// message quoting `quoted`.
+    fn assert_degraded(obs: &Observations, reason: &str, quoted: &str) {
+        let s = compute(None, obs, &time(1));
+        let r = find(&s, "Ready");
+        assert_eq!((r.status.as_str(), r.reason.as_str()), ("False", reason));
+        assert!(r.message.contains(quoted), "{}", r.message);
+        assert_eq!(s.phase, Some(Phase::Degraded));
+    }
+
     #[test]
     fn a_refused_child_makes_the_stack_degraded_with_the_api_servers_words() {
         let mut obs = ready_obs();
         obs.rejected =
             vec!["StatefulSet/logs-es: spec: Forbidden: updates to statefulset spec".into()];
-        let s = compute(None, &obs, &time(1));
-        let r = s
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .expect("Ready");
-        assert_eq!(
-            (r.status.as_str(), r.reason.as_str()),
-            ("False", "ApplyRejected")
+        assert_degraded(
+            &obs,
+            "ApplyRejected",
+            "StatefulSet/logs-es: spec: Forbidden",
         );
-        assert!(
-            r.message.contains("StatefulSet/logs-es: spec: Forbidden"),
-            "{}",
-            r.message
-        );
-        assert_eq!(s.phase, Some(Phase::Degraded));
     }
 
     #[test]
     fn an_object_of_someone_else_is_a_conflict_naming_it() {
         let mut obs = ready_obs();
         obs.conflicts = vec!["ServiceAccount/logs-collector".into()];
-        let s = compute(None, &obs, &time(1));
-        let r = s
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .expect("Ready");
-        assert_eq!(
-            (r.status.as_str(), r.reason.as_str()),
-            ("False", "Conflict")
-        );
-        assert!(
-            r.message.contains("ServiceAccount/logs-collector"),
-            "{}",
-            r.message
-        );
-        assert_eq!(s.phase, Some(Phase::Degraded));
+        assert_degraded(&obs, "Conflict", "ServiceAccount/logs-collector");
     }
 
     #[test]
@@ -546,7 +530,7 @@ mod tests {
             KindReport {
                 failed: vec![Failure {
                     name: "nightly".into(),
-                    reason: "Rejected",
+                    reason: Reason::Rejected,
                     message: "Elasticsearch answered 400 x: invalid schedule".into(),
                     exists: false,
                 }],
@@ -554,11 +538,7 @@ mod tests {
             },
         );
         let s = compute(None, &obs, &time(1));
-        let c = s
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "SnapshotsConfigured")
-            .expect("condition");
+        let c = find(&s, "SnapshotsConfigured");
         assert_eq!(c.reason, "Rejected");
         assert!(c.message.contains("SLM policy nightly") && c.message.contains("invalid schedule"));
         assert_eq!(s.phase, Some(Phase::Degraded));

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use meshlogging_operator::api::{MeshLoggingStatus, Phase, condition};
 use meshlogging_operator::metrics::Metrics;
+use meshlogging_operator::reason::Reason;
 use serde_json::Value;
 
 const CHECK_DIR: &str = "manifests/argocd/resource_customizations/logging.mcp-mesh.io/MeshLogging";
@@ -572,7 +573,7 @@ fn rendered_metrics() -> String {
     metrics.reconciled("error");
     metrics.es_request("cluster_health", Some(200));
     metrics.es_request("ilm", None);
-    metrics.sync_failure("ilm_policy", "Rejected");
+    metrics.sync_failure("ilm_policy", Reason::Rejected);
     let at = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
     let status = MeshLoggingStatus {
         observed_generation: Some(1),

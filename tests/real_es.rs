@@ -77,7 +77,7 @@ fn failed_reasons(report: &SyncReport, kind: Kind) -> BTreeSet<&'static str> {
     report
         .kinds
         .get(&kind)
-        .map(|r| r.failed.iter().map(|f| f.reason).collect())
+        .map(|r| r.failed.iter().map(|f| f.reason.as_str()).collect())
         .unwrap_or_default()
 }
 

@@ -30,6 +30,7 @@ use super::dereference::Dereferenced;
 use super::finish::Pass;
 use crate::api::MeshLogging;
 use crate::error::Result;
+use crate::reason::Reason;
 use crate::render::{Child, child_kinds, labels};
 use crate::validate::Validated;
 
@@ -73,7 +74,7 @@ pub async fn apply_children(
         ctx.publish(
             &pass.reference,
             EventType::Normal,
-            "Applied",
+            Reason::Applied,
             applied.changes.join(", "),
         )
         .await;

@@ -20,6 +20,7 @@ use crate::elastic::SyncReport;
 use crate::elastic::sync::cleanup as es_cleanup;
 use crate::error::Result;
 use crate::naming as names;
+use crate::reason::Reason;
 use crate::render::collector::OWNER_ANNOTATION;
 use crate::render::labels;
 use crate::validate::validate;
@@ -39,8 +40,8 @@ pub enum EsCleanup {
 
 impl EsCleanup {
     /// The event announcing the outcome: (type, reason, note).
-    pub fn event(&self) -> (EventType, &'static str, String) {
-        let incomplete = |note: String| (EventType::Warning, "CleanupIncomplete", note);
+    pub fn event(&self) -> (EventType, Reason, String) {
+        let incomplete = |note: String| (EventType::Warning, Reason::CleanupIncomplete, note);
         match self {
             Self::Done(report) => {
                 let deleted: usize = report.kinds.values().map(|r| r.deleted.len()).sum();
@@ -60,7 +61,7 @@ impl EsCleanup {
                         kinds.join(", ")
                     ));
                 }
-                (EventType::Normal, "ElasticsearchCleanedUp", note)
+                (EventType::Normal, Reason::ElasticsearchCleanedUp, note)
             }
             Self::Incomplete(why) => {
                 incomplete(format!("Elasticsearch objects were not removed: {why}"))
@@ -93,7 +94,7 @@ pub async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
                 "deletionPolicy Delete: deleted PersistentVolumeClaims {}",
                 deleted.join(", ")
             );
-            ctx.publish(&reference, EventType::Normal, "DataDeleted", note)
+            ctx.publish(&reference, EventType::Normal, Reason::DataDeleted, note)
                 .await;
         }
     }

@@ -22,6 +22,7 @@ use crate::elastic::{ClientConfig, Credentials, EsClient};
 use crate::error::Result;
 use crate::fingerprint::fnv1a64;
 use crate::metrics::Metrics;
+use crate::reason::Reason;
 use crate::validate::Validated;
 
 /// Shared state of the reconciles.
@@ -148,7 +149,7 @@ impl Context {
         &self,
         reference: &ObjectReference,
         type_: EventType,
-        reason: &str,
+        reason: Reason,
         note: String,
     ) {
         let note = truncate(note, 1000);
@@ -163,7 +164,7 @@ impl Context {
                         reference.namespace.as_deref().unwrap_or_default(),
                         reference.name.as_deref().unwrap_or_default()
                     ),
-                    reason.to_string(),
+                    reason.as_str().to_string(),
                 );
                 let now = Instant::now();
                 let mut warned = lock(&self.warned);
@@ -171,7 +172,7 @@ impl Context {
                     .get(&key)
                     .is_some_and(|t| now.duration_since(*t) < self.settings.warning_interval)
                 {
-                    info!(reason, "Warning event suppressed (rate limit); see status");
+                    info!(%reason, "Warning event suppressed (rate limit); see status");
                     return;
                 }
                 warned.insert(key, now);
@@ -181,7 +182,7 @@ impl Context {
         };
         let event = Event {
             type_,
-            reason: reason.to_string(),
+            reason: reason.as_str().to_string(),
             note: Some(note),
             action,
             secondary: None,

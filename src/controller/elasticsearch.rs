@@ -33,6 +33,7 @@ use super::{Context, Settings};
 use crate::api::{AppliedStatus, MeshLogging};
 use crate::elastic::sync::{Passwords, SyncInput};
 use crate::elastic::{EsClient, SyncReport, desired, sync};
+use crate::reason::Reason;
 use crate::status::EsObservation;
 use crate::validate::Validated;
 
@@ -47,9 +48,9 @@ pub struct EsPass {
 
 impl EsPass {
     /// Elasticsearch did not answer (or could not be asked): `reason`, `message`.
-    fn unavailable(reason: impl Into<String>, message: String) -> Self {
+    fn unavailable(reason: Reason, message: String) -> Self {
         let mut pass = Self::default();
-        pass.observation.unavailable = Some((reason.into(), message));
+        pass.observation.unavailable = Some((reason, message));
         pass
     }
 
@@ -197,7 +198,7 @@ pub fn observe_and_sync(
     let mut es = match &refs.secrets {
         None => {
             let why = refs.credentials_missing.clone().unwrap_or_default();
-            EsPass::unavailable("CredentialsMissing", why)
+            EsPass::unavailable(Reason::CredentialsMissing, why)
         }
         Some(secrets) => {
             let inputs = crate::fingerprint::of_parts([
@@ -286,7 +287,7 @@ impl Job {
         let report = self.configure(&client).await;
         es.observation.version = report.version.map(|v| v.to_string());
         if let Some(a) = &report.aborted {
-            es.observation.unavailable = Some((a.reason.into(), a.message.clone()));
+            es.observation.unavailable = Some((a.reason, a.message.clone()));
         }
         es.report = Some(report);
         es
@@ -336,7 +337,7 @@ async fn announce(ctx: &Context, reference: &ObjectReference, report: &SyncRepor
         ctx.publish(
             reference,
             EventType::Normal,
-            "ElasticsearchConfigured",
+            Reason::ElasticsearchConfigured,
             changes.join(", "),
         )
         .await;
@@ -356,7 +357,7 @@ mod tests {
     }
 
     fn unreachable() -> EsPass {
-        EsPass::unavailable("ElasticsearchUnreachable", "no answer".into())
+        EsPass::unavailable(Reason::ElasticsearchUnreachable, "no answer".into())
     }
 
     #[test]
@@ -384,8 +385,8 @@ mod tests {
         assert!(!start);
         let known = known.expect("known result");
         assert_eq!(
-            known.observation.unavailable.map(|u| u.0).as_deref(),
-            Some("ElasticsearchUnreachable")
+            known.observation.unavailable.map(|u| u.0),
+            Some(Reason::ElasticsearchUnreachable)
         );
         // A node became Ready (an input changed): probed at once.
         assert!(queue.plan("a", "in-2", Instant::now()).1);

@@ -16,6 +16,7 @@ use super::dereference::Dereferenced;
 use super::elasticsearch::EsPass;
 use crate::api::{MeshLogging, MeshLoggingStatus, condition};
 use crate::error::Result;
+use crate::reason::Reason;
 use crate::render::RenderContext;
 use crate::status::{self, Observations};
 use crate::validate::{Validated, ValidationErrors};
@@ -117,9 +118,9 @@ pub async fn finish(ctx: &Context, pass: &Pass, obs: &Observations) -> Result<Me
         for t in transitions(previous, &status) {
             let (type_, reason, note) = match t {
                 Transition::Failed { reason, note } => (EventType::Warning, reason, note),
-                Transition::Ready { note } => (EventType::Normal, "Ready".to_string(), note),
+                Transition::Ready { note } => (EventType::Normal, Reason::Ready, note),
             };
-            ctx.publish(&pass.reference, type_, &reason, note).await;
+            ctx.publish(&pass.reference, type_, reason, note).await;
         }
         write_status(ctx, pass, &status).await?;
     }
@@ -141,7 +142,7 @@ pub enum Transition {
     /// with the condition's reason).
     Failed {
         /// The condition's reason.
-        reason: String,
+        reason: Reason,
         /// The condition and its message.
         note: String,
     },
@@ -170,15 +171,22 @@ pub fn transitions(
         }
         let ready = c.type_ == condition::READY;
         if c.status == "False" {
-            let waiting = matches!(c.reason.as_str(), "WaitingForElasticsearch" | "Progressing");
-            if ready && c.reason == "InvalidSpec" {
+            // Every condition reason is a Reason (status.rs writes nothing else).
+            let Some(reason) = Reason::parse(&c.reason) else {
+                continue;
+            };
+            let waiting = matches!(
+                reason,
+                Reason::WaitingForElasticsearch | Reason::Progressing
+            );
+            if ready && reason == Reason::InvalidSpec {
                 out.push(Transition::Failed {
-                    reason: c.reason.clone(),
+                    reason,
                     note: c.message.clone(),
                 });
             } else if !ready && !waiting {
                 out.push(Transition::Failed {
-                    reason: c.reason.clone(),
+                    reason,
                     note: format!("{}: {}", c.type_, c.message),
                 });
             }
@@ -237,19 +245,19 @@ mod tests {
         let before = with(vec![condition(
             "ElasticsearchReady",
             "True",
-            "Healthy",
+            "Green",
             "green",
         )]);
         let after = with(vec![condition(
             "ElasticsearchReady",
             "False",
-            "Unreachable",
+            "ElasticsearchUnreachable",
             "timed out",
         )]);
         assert_eq!(
             transitions(Some(&before), &after),
             vec![Transition::Failed {
-                reason: "Unreachable".into(),
+                reason: Reason::ElasticsearchUnreachable,
                 note: "ElasticsearchReady: timed out".into()
             }]
         );
@@ -258,7 +266,7 @@ mod tests {
         let other = with(vec![condition(
             "ElasticsearchReady",
             "False",
-            "Unreachable",
+            "ElasticsearchUnreachable",
             "refused",
         )]);
         assert_eq!(transitions(Some(&after), &other).len(), 1);
@@ -274,7 +282,7 @@ mod tests {
                 "0/3 nodes",
             ),
             condition("CollectorReady", "False", "Progressing", "0/2 pods"),
-            condition(condition::READY, "False", "NotReady", "waiting"),
+            condition(condition::READY, "False", "Progressing", "waiting"),
         ]);
         assert!(transitions(None, &waiting).is_empty());
         let invalid = with(vec![condition(
@@ -286,7 +294,7 @@ mod tests {
         assert_eq!(
             transitions(Some(&waiting), &invalid),
             vec![Transition::Failed {
-                reason: "InvalidSpec".into(),
+                reason: Reason::InvalidSpec,
                 note: "spec.x: bad".into()
             }]
         );

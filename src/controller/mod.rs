@@ -42,6 +42,7 @@ use crate::api::MeshLogging;
 use crate::elastic::{ClientConfig, Credentials, RetryPolicy};
 use crate::error::{Error, Result};
 use crate::naming as names;
+use crate::reason::Reason;
 use crate::render::{labels, render};
 use crate::validate::Validated;
 
@@ -272,7 +273,7 @@ async fn first_reconcile(ml: &MeshLogging, ctx: &Context) {
         ctx.publish(
             &ml.object_ref(&()),
             EventType::Warning,
-            "ReconcileDelayed",
+            Reason::ReconcileDelayed,
             format!(
                 "the operator started on this resource {seconds:.0}s after it was created (at most {} reconciles run at once); see meshlogging_reconciles_in_flight",
                 ctx.settings.concurrency
@@ -294,7 +295,7 @@ pub fn error_policy(ml: Arc<MeshLogging>, error: &Error, ctx: Arc<Context>) -> A
     warn!(
         namespace = %ml.namespace().unwrap_or_default(),
         name = %ml.name_any(),
-        category = error.category(),
+        category = %error.category(),
         error = %error,
         attempts,
         ?delay,
