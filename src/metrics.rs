@@ -56,6 +56,8 @@ pub struct Metrics {
     resources: Family<PhaseLabels, Gauge>,
     conditions: Family<ConditionLabels, Gauge>,
     in_flight: Gauge,
+    es_queued: Gauge,
+    es_running: Gauge,
     first_wait: Histogram,
     phases: Mutex<BTreeMap<(String, String), Phase>>,
 }
@@ -106,6 +108,18 @@ impl Default for Metrics {
             "Reconciles running now (at most --concurrency)",
             in_flight.clone(),
         );
+        let es_queued = Gauge::default();
+        registry.register(
+            "elasticsearch_passes_queued",
+            "Elasticsearch passes waiting for a worker (the queue's depth)",
+            es_queued.clone(),
+        );
+        let es_running = Gauge::default();
+        registry.register(
+            "elasticsearch_passes_running",
+            "Elasticsearch passes running now (at most --es-concurrency)",
+            es_running.clone(),
+        );
         let first_wait = Histogram::new([0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]);
         registry.register(
             "first_reconcile_wait_seconds",
@@ -115,6 +129,8 @@ impl Default for Metrics {
         Self {
             registry,
             in_flight,
+            es_queued,
+            es_running,
             first_wait,
             reconciles,
             reconcile_duration,
@@ -135,6 +151,22 @@ impl Metrics {
             metrics: self,
             start: Instant::now(),
         }
+    }
+
+    /// An Elasticsearch pass joined the queue.
+    pub fn es_pass_queued(&self) {
+        self.es_queued.inc();
+    }
+
+    /// A queued Elasticsearch pass got a worker.
+    pub fn es_pass_started(&self) {
+        self.es_queued.dec();
+        self.es_running.inc();
+    }
+
+    /// A running Elasticsearch pass finished.
+    pub fn es_pass_finished(&self) {
+        self.es_running.dec();
     }
 
     /// Records how long a new resource waited for its first reconcile.
@@ -264,6 +296,23 @@ mod tests {
             let _t = m.reconcile_timer();
             assert!(m.render().contains("meshlogging_reconciles_in_flight 1"));
         }
+        m.es_pass_queued();
+        m.es_pass_queued();
+        m.es_pass_started();
+        let text = m.render();
+        assert!(
+            text.contains("meshlogging_elasticsearch_passes_queued 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("meshlogging_elasticsearch_passes_running 1"),
+            "{text}"
+        );
+        m.es_pass_finished();
+        assert!(
+            m.render()
+                .contains("meshlogging_elasticsearch_passes_running 0")
+        );
         m.first_reconcile_wait(42.0);
         let text = m.render();
         assert!(

@@ -397,6 +397,7 @@ fn prometheus_rule_has_the_alerts_users_need() {
         ("MeshLoggingCollectorNotReady", Some("15m")),
         ("MeshLoggingNotReady", Some("30m")),
         ("MeshLoggingElasticsearchSyncFailures", None),
+        ("MeshLoggingElasticsearchBacklog", Some("10m")),
     ];
     assert_eq!(
         alerts.keys().copied().collect::<BTreeSet<_>>(),

@@ -251,9 +251,14 @@ impl Job {
     /// Waits for a worker, runs the pass, keeps its result and triggers a reconcile to
     /// show it (and, when Elasticsearch did not answer, another when the probe is due).
     async fn run(self) {
+        let metrics = &self.ctx.metrics;
+        metrics.es_pass_queued();
         let result = {
             let _permit = self.ctx.es.permits.clone().acquire_owned().await;
-            self.pass().await
+            metrics.es_pass_started();
+            let result = self.pass().await;
+            metrics.es_pass_finished();
+            result
         };
         let answered = result.observation.unavailable.is_none();
         let settings = &self.ctx.settings;
