@@ -155,26 +155,29 @@ impl Workloads {
     /// Reads the readiness of a workload from its live object (`None`: the object of its
     /// name is someone else's, which says nothing about this stack: nothing is ready).
     fn observe(&mut self, desired: &Child, live: Option<&Child>) {
-        let replicas =
-            |spec: Option<i32>, ready: Option<i32>| (spec.unwrap_or(1), ready.unwrap_or(0));
+        // (desired, ready); someone else's workload: none of it is ready.
+        let replicas = |spec: Option<i32>, ready: Option<i32>, ours: bool| {
+            (spec.unwrap_or(1), ready.filter(|_| ours).unwrap_or(0))
+        };
+        let ours = live.is_some();
         match (desired, live) {
-            (Child::StatefulSet(_), Some(Child::StatefulSet(o))) => {
-                self.elasticsearch = Some(replicas(
-                    o.spec.as_ref().and_then(|s| s.replicas),
-                    o.status.as_ref().and_then(|s| s.ready_replicas),
-                ))
+            (Child::StatefulSet(d), live) => {
+                let o = match live {
+                    Some(Child::StatefulSet(o)) => o,
+                    _ => d,
+                };
+                let spec = o.spec.as_ref().and_then(|s| s.replicas);
+                let ready = o.status.as_ref().and_then(|s| s.ready_replicas);
+                self.elasticsearch = Some(replicas(spec, ready, ours));
             }
-            (Child::StatefulSet(o), None) => {
-                self.elasticsearch = Some(replicas(o.spec.as_ref().and_then(|s| s.replicas), None))
-            }
-            (Child::Deployment(_), Some(Child::Deployment(o))) => {
-                self.kibana = Some(replicas(
-                    o.spec.as_ref().and_then(|s| s.replicas),
-                    o.status.as_ref().and_then(|s| s.ready_replicas),
-                ))
-            }
-            (Child::Deployment(o), None) => {
-                self.kibana = Some(replicas(o.spec.as_ref().and_then(|s| s.replicas), None))
+            (Child::Deployment(d), live) => {
+                let o = match live {
+                    Some(Child::Deployment(o)) => o,
+                    _ => d,
+                };
+                let spec = o.spec.as_ref().and_then(|s| s.replicas);
+                let ready = o.status.as_ref().and_then(|s| s.ready_replicas);
+                self.kibana = Some(replicas(spec, ready, ours));
             }
             (Child::DaemonSet(_), Some(Child::DaemonSet(o))) => {
                 let status = o.status.clone().unwrap_or_default();

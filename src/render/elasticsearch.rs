@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 use super::labels::{self, App};
 use super::{
-    Child, RenderContext, config_map_volume, env, env_field, flat_yaml, mount,
+    Child, RenderContext, config_map, config_map_volume, env, env_field, flat_yaml, mount,
     restricted_container, runtime_default_seccomp, secret_volume,
 };
 use crate::api::AntiAffinity;
@@ -53,7 +53,7 @@ const ES_UID: i64 = 1000;
 /// Renders the managed cluster's objects.
 pub fn render(v: &Validated, m: &ManagedEs, ctx: &RenderContext) -> Vec<Child> {
     vec![
-        Child::ConfigMap(config_map(v, m, ctx)),
+        Child::ConfigMap(elasticsearch_yml(v, m, ctx)),
         Child::Service(headless_service(v)),
         Child::Service(http_service(v)),
         Child::PodDisruptionBudget(pdb(v)),
@@ -138,18 +138,16 @@ fn restart_settings(v: &Validated, m: &ManagedEs, ctx: &RenderContext) -> BTreeM
     s
 }
 
-fn config_map(v: &Validated, m: &ManagedEs, ctx: &RenderContext) -> ConfigMap {
+fn elasticsearch_yml(v: &Validated, m: &ManagedEs, ctx: &RenderContext) -> ConfigMap {
     let header = "elasticsearch.yml of MeshLogging {ns}/{n}, managed by meshlogging-operator: edits are overwritten.\n\
                   fs snapshot repositories need their shared volume mounted at their path.repo location.";
     let header = header.replace("{ns}", &v.namespace).replace("{n}", &v.name);
-    ConfigMap {
-        metadata: labels::namespaced(v, names::es_config_map(&v.name), App::Elasticsearch),
-        data: Some(BTreeMap::from([(
-            "elasticsearch.yml".to_string(),
-            flat_yaml(&header, &settings(v, m, ctx)),
-        )])),
-        ..ConfigMap::default()
-    }
+    let name = names::es_config_map(&v.name);
+    let file = (
+        "elasticsearch.yml",
+        flat_yaml(&header, &settings(v, m, ctx)),
+    );
+    config_map(v, name, App::Elasticsearch, file)
 }
 
 fn selector(v: &Validated) -> LabelSelector {

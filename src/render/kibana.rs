@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 
 use super::labels::{self, App};
 use super::{
-    Child, RenderContext, config_map_volume, env_secret, flat_yaml, mount, restricted_container,
-    runtime_default_seccomp, secret_volume,
+    Child, RenderContext, config_map, config_map_volume, env_secret, flat_yaml, mount,
+    restricted_container, runtime_default_seccomp, secret_volume,
 };
 use crate::naming::{self as names, KIBANA_PORT};
 use crate::validate::{ValidKibana, Validated};
@@ -39,7 +39,7 @@ const KIBANA_UID: i64 = 1000;
 /// Renders Kibana's objects.
 pub fn render(v: &Validated, k: &ValidKibana, ctx: &RenderContext) -> Vec<Child> {
     let mut children = vec![
-        Child::ConfigMap(config_map(v, k, ctx)),
+        Child::ConfigMap(kibana_yml(v, k, ctx)),
         Child::Service(service(v)),
         Child::Deployment(deployment(v, k, ctx)),
     ];
@@ -85,19 +85,13 @@ pub fn settings(v: &Validated, k: &ValidKibana, ctx: &RenderContext) -> BTreeMap
     s
 }
 
-fn config_map(v: &Validated, k: &ValidKibana, ctx: &RenderContext) -> ConfigMap {
+fn kibana_yml(v: &Validated, k: &ValidKibana, ctx: &RenderContext) -> ConfigMap {
     let header = format!(
         "kibana.yml of MeshLogging {}/{}, managed by meshlogging-operator: edits are overwritten.",
         v.namespace, v.name
     );
-    ConfigMap {
-        metadata: labels::namespaced(v, names::kibana_config_map(&v.name), App::Kibana),
-        data: Some(BTreeMap::from([(
-            "kibana.yml".to_string(),
-            flat_yaml(&header, &settings(v, k, ctx)),
-        )])),
-        ..ConfigMap::default()
-    }
+    let file = ("kibana.yml", flat_yaml(&header, &settings(v, k, ctx)));
+    config_map(v, names::kibana_config_map(&v.name), App::Kibana, file)
 }
 
 fn service(v: &Validated) -> Service {

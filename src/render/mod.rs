@@ -21,8 +21,8 @@ pub mod labels;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, EnvVar, EnvVarSource, KeyToPath, SeccompProfile,
-    SecretKeySelector, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, EnvVar, EnvVarSource, KeyToPath,
+    SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -268,6 +268,15 @@ fn config_map_volume(name: &str, config_map: String) -> Volume {
             ..ConfigMapVolumeSource::default()
         }),
         ..Volume::default()
+    }
+}
+
+/// The ConfigMap `name` of `app` holding one configuration file (`file name`, `text`).
+fn config_map(v: &Validated, name: String, app: labels::App, file: (&str, String)) -> ConfigMap {
+    ConfigMap {
+        metadata: labels::namespaced(v, name, app),
+        data: Some(BTreeMap::from([(file.0.to_string(), file.1)])),
+        ..ConfigMap::default()
     }
 }
 
