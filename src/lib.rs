@@ -9,10 +9,11 @@
 //!                                                         status (conditions) ◄───┘
 //! ```
 //!
-//! Modules import only from those below them: `api` (the CRD types); `naming` (every derived
-//! name), `endpoint` (URL parts) and `config_format` (escaping rules); `validate` (the one
-//! validated model); `render` and `elastic` (pure desired state, and the ES client);
-//! `status`; `controller`.
+//! Modules import only from those below them: `api` (the CRD types), `reason` (the one set of
+//! reasons), `log_schema` (the log documents' mappings); `naming` (every derived name),
+//! `endpoint` (URL parts) and `config_format` (escaping rules); `validate` (the one validated
+//! model); `render` and `elastic` (pure desired state, and the ES client); `status`;
+//! `controller`.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -23,6 +24,7 @@ pub mod elastic;
 pub mod endpoint;
 pub mod error;
 pub mod fingerprint;
+pub mod log_schema;
 pub mod metrics;
 pub mod naming;
 pub mod operator;

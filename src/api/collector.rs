@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::units::{COLLECTOR_INTERVAL_PATTERN, COLLECTOR_SIZE_PATTERN};
 
 /// Top-level keys of a log document that the collector or the log schema
-/// (`elastic::log_schema`) already gives a meaning: `collector.fields` may not reuse them,
+/// (`log_schema`) already gives a meaning: `collector.fields` may not reuse them,
 /// or every document would carry a value the mapping refuses (`service: payments` where
 /// the schema maps `service` as an object). A test keeps this list in step with the schema.
 pub const RESERVED_FIELD_KEYS: [&str; 19] = [

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::log_schema;
+use crate::log_schema;
 use crate::api::{LifecycleSpec, SnapshotPolicy, SnapshotRepository};
 use crate::naming::{KIBANA_SYSTEM_ROLE, Names};
 use crate::validate::Validated;

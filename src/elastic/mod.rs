@@ -5,7 +5,6 @@
 
 pub mod client;
 pub mod desired;
-pub mod log_schema;
 pub mod normalize;
 pub mod sync;
 

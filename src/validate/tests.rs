@@ -411,7 +411,7 @@ fn allow_lists_are_off_by_default_and_name_the_field() {
 /// `collector.fields` may not reuse a top-level field of the log schema.
 #[test]
 fn reserved_field_keys_cover_the_log_schema() {
-    let mappings = crate::elastic::log_schema::mappings();
+    let mappings = crate::log_schema::mappings();
     let properties = mappings["properties"].as_object().expect("properties");
     for key in properties.keys() {
         assert!(
