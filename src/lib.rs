@@ -23,6 +23,7 @@ pub mod elastic;
 pub mod endpoint;
 pub mod error;
 pub mod fingerprint;
+pub mod kibana;
 pub mod metrics;
 pub mod naming;
 pub mod operator;
