@@ -69,7 +69,8 @@ fn golden(file: &str, actual: &str) {
 #[test]
 fn the_set_has_the_recipe_objects() {
     let d = production();
-    let of_type = |t: &str| -> Vec<&Value> { d.objects.iter().filter(|o| o["type"] == t).collect() };
+    let of_type =
+        |t: &str| -> Vec<&Value> { d.objects.iter().filter(|o| o["type"] == t).collect() };
     let views = of_type("index-pattern");
     assert_eq!(views.len(), 1);
     assert_eq!(views[0]["attributes"]["title"], "mcp-mesh-logs");
@@ -148,8 +149,14 @@ fn every_reference_resolves_within_the_set() {
             }
         }
         if o["type"] == "lens" {
-            assert!(names.contains("indexpattern-datasource-layer-layer1"), "{text}");
-            assert!(!text.contains("\"sourceField\":\"Records\""), "the recipe's non-field");
+            assert!(
+                names.contains("indexpattern-datasource-layer-layer1"),
+                "{text}"
+            );
+            assert!(
+                !text.contains("\"sourceField\":\"Records\""),
+                "the recipe's non-field"
+            );
         }
     }
 }
@@ -164,8 +171,14 @@ fn json_attributes_are_strings_holding_json() {
                 for (k, x) in m {
                     let p = format!("{path}.{k}");
                     let json_attr = k.ends_with("JSON")
-                        || ["fields", "fieldFormatMap", "runtimeFieldMap", "sourceFilters", "typeMeta"]
-                            .contains(&k.as_str());
+                        || [
+                            "fields",
+                            "fieldFormatMap",
+                            "runtimeFieldMap",
+                            "sourceFilters",
+                            "typeMeta",
+                        ]
+                        .contains(&k.as_str());
                     if json_attr {
                         let s = x.as_str().unwrap_or_else(|| panic!("{p} is not a string"));
                         serde_json::from_str::<Value>(s)
@@ -182,7 +195,11 @@ fn json_attributes_are_strings_holding_json() {
     }
     let mut found = 0;
     for o in &production().objects {
-        walk(o["id"].as_str().unwrap_or("?"), &o["attributes"], &mut found);
+        walk(
+            o["id"].as_str().unwrap_or("?"),
+            &o["attributes"],
+            &mut found,
+        );
     }
     assert!(found >= 15, "{found}");
 }
@@ -191,11 +208,17 @@ fn json_attributes_are_strings_holding_json() {
 /// same ones on every render.
 #[test]
 fn ids_differ_between_resources_and_are_stable() {
-    let ids = |d: &DesiredObjects| -> BTreeSet<String> { d.keys().into_iter().map(|(_, id)| id).collect() };
+    let ids = |d: &DesiredObjects| -> BTreeSet<String> {
+        d.keys().into_iter().map(|(_, id)| id).collect()
+    };
     let a = production();
     let b = objects(&validated("production", Some("other-logs"), "logging"));
     let c = objects(&validated("production", None, "team"));
-    assert_eq!(ids(&a).len(), a.objects.len(), "ids are unique within a set");
+    assert_eq!(
+        ids(&a).len(),
+        a.objects.len(),
+        "ids are unique within a set"
+    );
     assert!(ids(&a).is_disjoint(&ids(&b)));
     assert!(ids(&a).is_disjoint(&ids(&c)));
     assert_eq!(a, production());
@@ -208,17 +231,31 @@ fn ids_differ_between_resources_and_are_stable() {
 #[test]
 fn version_fields_match_the_stack_version() {
     let d = production();
-    let lens = d.objects.iter().find(|o| o["type"] == "lens").expect("lens");
+    let lens = d
+        .objects
+        .iter()
+        .find(|o| o["type"] == "lens")
+        .expect("lens");
     assert_eq!(lens["coreMigrationVersion"], "8.8.0");
-    assert!(lens.pointer("/attributes/state/datasourceStates/formBased").is_some());
+    assert!(
+        lens.pointer("/attributes/state/datasourceStates/formBased")
+            .is_some()
+    );
     let text = std::fs::read_to_string(root().join("examples/production.yaml")).expect("read");
     let old = text.replace("version: \"8.15.3\"", "version: \"8.5.3\"");
     let mut ml: MeshLogging = serde_saphyr::from_str(&old).expect("parse");
     ml.metadata.namespace = Some("logging".into());
     ml.metadata.uid = Some("u".into());
     let d = objects(&validate(&ml).expect("valid"));
-    let lens = d.objects.iter().find(|o| o["type"] == "lens").expect("lens");
+    let lens = d
+        .objects
+        .iter()
+        .find(|o| o["type"] == "lens")
+        .expect("lens");
     assert!(lens.get("coreMigrationVersion").is_none());
     assert!(lens["migrationVersion"]["lens"].is_string());
-    assert!(lens.pointer("/attributes/state/datasourceStates/indexpattern").is_some());
+    assert!(
+        lens.pointer("/attributes/state/datasourceStates/indexpattern")
+            .is_some()
+    );
 }

@@ -66,7 +66,12 @@ impl DesiredObjects {
     pub fn log_dashboard_id(&self) -> Option<&str> {
         self.objects
             .iter()
-            .find(|o| o["type"] == DASHBOARD && o["id"].as_str().is_some_and(|i| i.ends_with(".dashboard-logs")))
+            .find(|o| {
+                o["type"] == DASHBOARD
+                    && o["id"]
+                        .as_str()
+                        .is_some_and(|i| i.ends_with(".dashboard-logs"))
+            })
             .and_then(|o| o["id"].as_str())
     }
 
@@ -223,7 +228,13 @@ impl<'a> Render<'a> {
     }
 
     /// A saved object of `kind` with the version fields Kibana `version` needs.
-    fn object(&self, kind: &str, slug: &str, attributes: Value, mut references: Vec<Value>) -> Value {
+    fn object(
+        &self,
+        kind: &str,
+        slug: &str,
+        attributes: Value,
+        mut references: Vec<Value>,
+    ) -> Value {
         if kind != TAG {
             references.push(self.tag_reference());
         }
@@ -304,7 +315,12 @@ impl<'a> Render<'a> {
                 title: "MCP Mesh Slow Requests",
                 description: "Requests that took a second or more.",
                 query: format!("{} >= 1000", app("request.duration_ms")),
-                columns: with(&["agent.name", "request.method", "request.duration_ms", "request.status"]),
+                columns: with(&[
+                    "agent.name",
+                    "request.method",
+                    "request.duration_ms",
+                    "request.status",
+                ]),
                 ascending: false,
             },
             SearchDef {
@@ -373,17 +389,20 @@ impl<'a> Render<'a> {
                 query: String::new(),
                 columns: vec![
                     ("time", date_histogram()),
-                    ("level", json!({
-                        "label": "Level",
-                        "dataType": "string",
-                        "operationType": "filters",
-                        "isBucketed": true,
-                        "scale": "ordinal",
-                        "params": {"filters": [
-                            level("Errors", format!("{} : (\"ERROR\" or \"CRITICAL\")", app("level"))),
-                            level("Warnings", format!("{} : \"WARNING\"", app("level"))),
-                        ]},
-                    })),
+                    (
+                        "level",
+                        json!({
+                            "label": "Level",
+                            "dataType": "string",
+                            "operationType": "filters",
+                            "isBucketed": true,
+                            "scale": "ordinal",
+                            "params": {"filters": [
+                                level("Errors", format!("{} : (\"ERROR\" or \"CRITICAL\")", app("level"))),
+                                level("Warnings", format!("{} : \"WARNING\"", app("level"))),
+                            ]},
+                        }),
+                    ),
                     ("count", count("Records")),
                 ],
                 visualization: Visual::Xy {
@@ -399,7 +418,10 @@ impl<'a> Render<'a> {
                 description: "Records per agent, by level.",
                 query: String::new(),
                 columns: vec![
-                    ("agent", terms("Agent", &app("agent.name"), 10, Some("count"))),
+                    (
+                        "agent",
+                        terms("Agent", &app("agent.name"), 10, Some("count")),
+                    ),
                     ("level", terms("Level", &app("level"), 5, None)),
                     ("count", count("Records")),
                 ],
@@ -416,7 +438,10 @@ impl<'a> Render<'a> {
                 description: "The services logging the most errors.",
                 query: format!("{} : (\"ERROR\" or \"CRITICAL\")", app("level")),
                 columns: vec![
-                    ("service", terms("Service", &app("service.name"), 10, Some("count"))),
+                    (
+                        "service",
+                        terms("Service", &app("service.name"), 10, Some("count")),
+                    ),
                     ("count", count("Errors")),
                 ],
                 visualization: Visual::Xy {
@@ -451,7 +476,10 @@ impl<'a> Render<'a> {
                 query: auth_failures(),
                 columns: vec![
                     ("time", date_histogram()),
-                    ("user", terms("User", &app("audit.user_id"), 10, Some("count"))),
+                    (
+                        "user",
+                        terms("User", &app("audit.user_id"), 10, Some("count")),
+                    ),
                     ("count", count("Failures")),
                 ],
                 visualization: Visual::Xy {
@@ -467,8 +495,14 @@ impl<'a> Render<'a> {
                 description: "Which users fail to authenticate, and against which service.",
                 query: auth_failures(),
                 columns: vec![
-                    ("user", terms("User", &app("audit.user_id"), 20, Some("count"))),
-                    ("source", terms("Source service", &app("service.name"), 10, Some("count"))),
+                    (
+                        "user",
+                        terms("User", &app("audit.user_id"), 20, Some("count")),
+                    ),
+                    (
+                        "source",
+                        terms("Source service", &app("service.name"), 10, Some("count")),
+                    ),
                     ("count", count("Failures")),
                 ],
                 visualization: Visual::Table,
@@ -477,7 +511,10 @@ impl<'a> Render<'a> {
     }
 
     fn charts(&self) -> Vec<Value> {
-        self.chart_defs().into_iter().map(|d| self.chart(d)).collect()
+        self.chart_defs()
+            .into_iter()
+            .map(|d| self.chart(d))
+            .collect()
     }
 
     fn chart(&self, d: ChartDef) -> Value {
