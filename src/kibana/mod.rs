@@ -10,7 +10,7 @@
 //! ```
 
 pub mod objects;
-// pub mod sync;
+pub mod sync;
 
 pub use objects::{DesiredObjects, import_ndjson, objects};
-// pub use sync::{KibanaClient, KibanaConfig, KibanaError, KibanaReport, remove, sync};
+pub use sync::{KibanaClient, KibanaConfig, KibanaError, KibanaReport, remove, sync};
