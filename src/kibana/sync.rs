@@ -18,34 +18,10 @@ use serde_json::{Value, json};
 use super::objects::{DesiredObjects, TAG, TYPES, import_ndjson, key};
 use crate::elastic::{Credentials, RetryPolicy};
 
-/// Where and how to reach Kibana.
-#[derive(Clone)]
-pub struct KibanaConfig {
-    /// Base URL, for example `http://mesh-logs-kibana.logging.svc:5601`.
-    pub url: String,
-    /// Basic-auth user and password (a user whose role holds only the Kibana privileges
-    /// the saved objects need).
-    pub credentials: Option<Credentials>,
-    /// PEM bundle of the CA(s) to trust instead of the built-in roots.
-    pub ca_pem: Option<Vec<u8>>,
-    /// Timeout of one HTTP request.
-    pub request_timeout: Duration,
-    /// Retries of connection failures, 429 and 502/503/504.
-    pub retry: RetryPolicy,
-}
-
-impl KibanaConfig {
-    /// A configuration with the default timeout and retries.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            credentials: None,
-            ca_pem: None,
-            request_timeout: Duration::from_secs(10),
-            retry: RetryPolicy::default(),
-        }
-    }
-}
+/// Where and how to reach Kibana: the same settings as for Elasticsearch (base URL, basic
+/// auth, CA bundle, request timeout, retries). The user should hold only the Kibana feature
+/// privileges the saved objects need.
+pub type KibanaConfig = crate::elastic::ClientConfig;
 
 /// What went wrong talking to Kibana.
 #[derive(Debug, thiserror::Error)]

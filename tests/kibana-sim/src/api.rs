@@ -465,11 +465,10 @@ fn check_document(d: &Map<String, Value>, kind: &str, latest: &str) -> Option<St
     for p in JSON_STRINGS {
         match attributes.pointer(p) {
             None => {}
-            Some(Value::String(s)) => {
-                if serde_json::from_str::<Value>(s).is_err() {
-                    return Some(format!("attribute {} of {kind} must hold JSON", &p[1..]));
-                }
+            Some(Value::String(s)) if serde_json::from_str::<Value>(s).is_err() => {
+                return Some(format!("attribute {} of {kind} must hold JSON", &p[1..]));
             }
+            Some(Value::String(_)) => {}
             Some(_) => {
                 return Some(format!(
                     "[attributes{}]: expected value of type [string]",
