@@ -203,7 +203,7 @@ fn client_at(url: &str) -> KibanaClient {
 async fn refused_objects_are_reported_with_kibanas_error() {
     let sim = KibanaSim::start().await;
     let mut d = desired("mcp-mesh-logs");
-    // A dashboard whose panel points at an object that exists nowhere.
+    // A dashboard whose panel points at a saved search that exists nowhere.
     let i = d
         .objects
         .iter()
@@ -212,10 +212,10 @@ async fn refused_objects_are_reported_with_kibanas_error() {
     d.objects[i]["references"]
         .as_array_mut()
         .expect("refs")
-        .push(json!({"type": "lens", "id": "nowhere", "name": "9:panel_9"}));
+        .push(json!({"type": "search", "id": "nowhere", "name": "9:panel_9"}));
     let report = sync(&client(&sim), &d).await.expect("sync");
     assert_eq!(report.failed.len(), 1, "{report:?}");
-    assert_eq!(report.failed[0].error, "missing_references: lens/nowhere");
+    assert_eq!(report.failed[0].error, "missing_references: search/nowhere");
     assert_eq!(report.created.len(), d.objects.len() - 1);
 }
 

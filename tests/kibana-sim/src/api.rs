@@ -4,10 +4,11 @@
 //! Checks, as Kibana's documentation describes the API: writes need the `kbn-xsrf` header;
 //! the import takes a multipart `file` ending in `.ndjson`, refuses malformed NDJSON as a
 //! whole (400), and reports per object `unsupported_type`, `conflict` (without `overwrite`),
-//! `missing_references` (a reference neither in the file nor in Kibana) and `unknown` (an
-//! attribute Kibana stores as a string holding JSON that is not one, or a version newer than
-//! this Kibana knows). What imports is stored as Kibana stores it: with `namespaces`,
-//! `updated_at`, `version`, `managed` and the type's current `typeMigrationVersion`.
+//! `missing_references` (a reference to a data view or saved search neither in the file nor
+//! in Kibana: Kibana checks no other reference type) and `unknown` (an attribute Kibana
+//! stores as a string holding JSON that is not one, or a version newer than this Kibana
+//! knows). What imports is stored as Kibana stores it: with `namespaces`, `updated_at`,
+//! `version`, `managed` and the type's current `typeMigrationVersion`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +28,9 @@ pub const TYPES: &[(&str, &str)] = &[
     ("tag", "8.0.0"),
     ("visualization", "8.5.0"),
 ];
+
+/// Types whose references the import checks (`missing_references`); others are not checked.
+pub const VALIDATED_REFERENCES: &[&str] = &["index-pattern", "search"];
 
 /// Attributes (JSON pointers) Kibana stores as strings holding JSON.
 const JSON_STRINGS: &[&str] = &[
@@ -209,8 +213,11 @@ impl State {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
+            // Kibana checks only references to data views and saved searches (a dashboard
+            // panel pointing nowhere imports, and shows an error when opened).
             let missing: Vec<Value> = references
                 .iter()
+                .filter(|r| VALIDATED_REFERENCES.contains(&r["type"].as_str().unwrap_or("")))
                 .filter(|r| {
                     let k = (str_of_v(r, "type"), str_of_v(r, "id"));
                     !in_file.contains(&k) && !self.objects.contains_key(&k)
