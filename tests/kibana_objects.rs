@@ -90,6 +90,14 @@ fn the_set_has_the_recipe_objects() {
         d.log_dashboard_id(),
         Some("meshlogging.logging.mcp-mesh-logs.dashboard-logs")
     );
+    assert_eq!(
+        meshlogging_operator::kibana::dashboard_path("d"),
+        "/app/dashboards#/view/d"
+    );
+    // The importing user's role holds Kibana privileges only.
+    let role = meshlogging_operator::kibana::operator_role();
+    assert_eq!(role["cluster"], serde_json::json!([]));
+    assert_eq!(role["indices"], serde_json::json!([]));
 }
 
 /// Every reference names an object of the set by type and id (the import would otherwise

@@ -12,5 +12,5 @@
 pub mod objects;
 pub mod sync;
 
-pub use objects::{DesiredObjects, import_ndjson, objects};
+pub use objects::{DesiredObjects, dashboard_path, import_ndjson, objects, operator_role};
 pub use sync::{KibanaClient, KibanaConfig, KibanaError, KibanaReport, remove, sync};

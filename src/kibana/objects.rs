@@ -127,6 +127,35 @@ pub fn import_ndjson(objects: &[Value]) -> String {
     body
 }
 
+/// Where a dashboard opens in Kibana, relative to Kibana's base URL.
+pub fn dashboard_path(id: &str) -> String {
+    format!("/app/dashboards#/view/{id}")
+}
+
+/// The Elasticsearch role of the user the operator imports the objects as: the Kibana
+/// feature privileges the saved objects need in the default space, and nothing else (no
+/// cluster or index privileges, not `kibana_system`, not a superuser). For the Elasticsearch
+/// sync to create (`PUT /_security/role/<name>`).
+pub fn operator_role() -> Value {
+    json!({
+        "cluster": [],
+        "indices": [],
+        "applications": [{
+            "application": "kibana-.kibana",
+            "privileges": [
+                "feature_discover.all",
+                "feature_dashboard.all",
+                "feature_visualize.all",
+                "feature_indexPatterns.all",
+                "feature_savedObjectsManagement.all",
+                "feature_savedObjectsTagging.all",
+            ],
+            "resources": ["space:default"],
+        }],
+        "metadata": {"meshlogging": "kibana-dashboards"},
+    })
+}
+
 /// A field of the mesh's log schema: `app.<path>`.
 fn app(path: &str) -> String {
     format!("{APP}.{path}")
@@ -753,6 +782,8 @@ fn version_fields(v: StackVersion, kind: &str) -> Vec<(String, Value)> {
         SEARCH => "7.9.3",
         LENS if datasource_key(v) == "formBased" => "8.6.0",
         LENS => "7.14.0",
+        // Kibana's own sample dashboards carry 8.7.0; a Kibana before 8.7 would refuse it.
+        DASHBOARD if (v.major, v.minor) >= (8, 7) => "8.7.0",
         DASHBOARD => "7.17.3",
         _ => return Vec::new(),
     };
