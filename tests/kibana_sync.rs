@@ -244,3 +244,25 @@ async fn import_user_objects(sim: &KibanaSim, objects: &[Value]) {
     assert_eq!(answer["success"], true, "{answer}");
     sim.clear_requests();
 }
+
+/// The client sends its credentials; wrong ones are `Unauthorized`, not unavailable.
+#[tokio::test]
+async fn credentials_are_sent_and_refusals_classified() {
+    use meshlogging_operator::elastic::Credentials;
+    let sim = KibanaSim::start().await;
+    sim.set_users(&[("dashboards", "secret")]);
+    let with = |password: &str| {
+        let mut config = KibanaConfig::new(sim.url());
+        config.credentials = Some(Credentials {
+            username: "dashboards".into(),
+            password: password.into(),
+        });
+        KibanaClient::new(config).expect("client")
+    };
+    let d = desired("mcp-mesh-logs");
+    let report = sync(&with("secret"), &d).await.expect("sync");
+    assert_eq!(report.created.len(), d.objects.len());
+    let err = sync(&with("wrong"), &d).await.expect_err("401");
+    assert_eq!(err.category(), "Unauthorized");
+    assert!(!err.to_string().contains("wrong"), "{err}");
+}

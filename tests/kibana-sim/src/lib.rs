@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub log: Mutex<Vec<Recorded>>,
     pub availability: Mutex<Availability>,
+    /// `(user, password)` pairs for basic auth; empty = security off.
+    pub users: Mutex<Vec<(String, String)>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -84,6 +86,7 @@ impl KibanaSim {
             state: Mutex::new(State::default()),
             log: Mutex::new(Vec::new()),
             availability: Mutex::new(Availability::Available),
+            users: Mutex::new(Vec::new()),
         });
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(server::run(listener, shared.clone(), rx));
@@ -123,6 +126,15 @@ impl KibanaSim {
     /// Sets how Kibana says it is doing.
     pub fn set_availability(&self, a: Availability) {
         *lock(&self.shared.availability) = a;
+    }
+
+    /// Turns security on: every request must authenticate as one of `users` (`(name,
+    /// password)`), else 401. An empty list turns it off (the default).
+    pub fn set_users(&self, users: &[(&str, &str)]) {
+        *lock(&self.shared.users) = users
+            .iter()
+            .map(|(u, p)| (u.to_string(), p.to_string()))
+            .collect();
     }
 
     /// Reads or edits the saved objects behind the clients' back (drift).

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -51,12 +52,16 @@ async fn handle(
     let query = parse_query(req.uri().query().unwrap_or(""));
     let content_type = header(&req, "content-type").unwrap_or_default();
     let xsrf = req.headers().contains_key("kbn-xsrf");
+    let authorization = header(&req, "authorization");
     let body = match Limited::new(req.into_body(), 64 << 20).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
     let write = method == "DELETE" || path.ends_with("/_import");
-    let reply = route(&shared, &method, &path, &query, &content_type, xsrf, &body);
+    let reply = match authenticate(&shared, authorization.as_deref(), &path) {
+        Some(refused) => refused,
+        None => route(&shared, &method, &path, &query, &content_type, xsrf, &body),
+    };
     let (status, bytes, kind) = match reply {
         Reply::Json(s, v) => (s, v.to_string(), "application/json; charset=utf-8"),
         Reply::Ndjson(s, t) => (s, t, "application/ndjson; charset=utf-8"),
@@ -73,6 +78,42 @@ async fn handle(
         .body(Full::new(Bytes::from(bytes)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
     Ok(response)
+}
+
+/// `None` when the request may go on; else Kibana's 401.
+fn authenticate(shared: &Shared, authorization: Option<&str>, path: &str) -> Option<Reply> {
+    let users = lock(&shared.users);
+    if users.is_empty() {
+        return None;
+    }
+    let decoded = authorization
+        .and_then(|a| a.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok());
+    let known = decoded
+        .as_deref()
+        .and_then(|d| d.split_once(':'))
+        .is_some_and(|(u, p)| {
+            users
+                .iter()
+                .any(|(name, password)| name == u && password == p)
+        });
+    if known {
+        return None;
+    }
+    let user = decoded
+        .as_deref()
+        .and_then(|d| d.split_once(':'))
+        .map_or("", |(u, _)| u)
+        .to_string();
+    Some(Reply::Json(
+        401,
+        json!({"statusCode": 401, "error": "Unauthorized", "message": format!("[security_exception]: unable to authenticate user [{user}] for REST request [{path}]")}),
+    ))
 }
 
 fn header(req: &Request<Incoming>, name: &str) -> Option<String> {

@@ -265,3 +265,20 @@ async fn status_and_counts() {
     assert_eq!((sim.reads(), sim.writes()), (4, 1));
     sim.stop().await;
 }
+
+/// With security on, a request without the right credentials gets Kibana's 401.
+#[tokio::test]
+async fn security_asks_for_credentials() {
+    let sim = KibanaSim::start().await;
+    sim.set_users(&[("dashboards", "secret")]);
+    let (s, body) = get(&sim, "/api/status").await;
+    assert_eq!(s, 401);
+    assert_eq!(body["error"], "Unauthorized");
+    let r = client()
+        .get(format!("{}/api/status", sim.url()))
+        .basic_auth("dashboards", Some("secret"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+}
