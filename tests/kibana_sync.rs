@@ -266,3 +266,27 @@ async fn credentials_are_sent_and_refusals_classified() {
     assert_eq!(err.category(), "Unauthorized");
     assert!(!err.to_string().contains("wrong"), "{err}");
 }
+
+/// Deleting the tag in Kibana drops every reference to it; the objects stay the resource's
+/// (marker in the description, the data view by its name) and the tag comes back.
+#[tokio::test]
+async fn a_deleted_tag_is_restored_with_its_references() {
+    let sim = KibanaSim::start().await;
+    let d = desired("mcp-mesh-logs");
+    sync(&client(&sim), &d).await.expect("sync");
+    sim.with_state(|s| {
+        s.objects.remove(&("tag".to_string(), d.tag_id.clone()));
+        for o in s.objects.values_mut() {
+            o.references.retain(|r| r["type"] != "tag");
+        }
+    });
+    sim.clear_requests();
+    let report = sync(&client(&sim), &d).await.expect("sync");
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.created.len(), 1);
+    assert_eq!(report.updated.len(), d.objects.len() - 1);
+    assert_eq!(sim.writes(), 1);
+    sim.clear_requests();
+    sync(&client(&sim), &d).await.expect("sync");
+    assert_eq!(sim.writes(), 0);
+}

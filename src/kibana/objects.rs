@@ -13,11 +13,13 @@
 //! service logs is nested under `app.` (`app.level`, `app.msg`, `app.service.name`, ...), and
 //! `timestamp` is the time field.
 //!
-//! Ownership: every object references the resource's tag (`meshlogging.<ns>.<n>.tag`), and the
-//! tag's description names the resource. References are part of the saved object, so Kibana
-//! keeps them through import, export and migrations (a description field would not do: data
-//! views have none), the tag shows in Kibana's lists, and `_find?has_reference=` lists
-//! everything the resource owns, including objects a later version no longer renders.
+//! Ownership: every object references the resource's tag (`meshlogging.<ns>.<n>.tag`), and
+//! descriptions (the tag's too) carry the marker `(MeshLogging <ns>/<n>)`. References are
+//! part of the saved object, so Kibana keeps them through import, export and migrations, the
+//! tag shows in Kibana's lists, and `_find?has_reference=` lists everything the resource
+//! owns, including objects a later version no longer renders. The description marker (and,
+//! for the data view, which has no description, its name) keeps the objects recognisable
+//! when someone deletes the tag and Kibana drops the references to it.
 
 use serde_json::{Map, Value, json};
 
@@ -76,18 +78,24 @@ impl DesiredObjects {
     }
 
     /// Whether `object` (as Kibana returns it) is this resource's: it references the tag, or
-    /// it is the tag and its description names the resource.
+    /// its description carries the owner marker (the tag's too), or it is the data view
+    /// (which has no description) at the resource's id under the resource's name. The second
+    /// and third keep the objects the resource's when someone deletes the tag, which makes
+    /// Kibana drop every reference to it.
     pub fn is_owned(&self, object: &Value) -> bool {
-        if object["type"] == TAG && object["id"] == self.tag_id.as_str() {
-            return object
-                .pointer("/attributes/description")
-                .and_then(Value::as_str)
-                .is_some_and(|d| d.contains(&owner_marker(&self.owner)));
-        }
-        object["references"].as_array().is_some_and(|refs| {
+        let tagged = object["references"].as_array().is_some_and(|refs| {
             refs.iter()
                 .any(|r| r["type"] == TAG && r["id"] == self.tag_id.as_str())
-        })
+        });
+        let marked = object
+            .pointer("/attributes/description")
+            .and_then(Value::as_str)
+            .is_some_and(|d| d.contains(&owner_marker(&self.owner)));
+        let own_data_view = object["type"] == DATA_VIEW
+            && self.objects.iter().any(|o| {
+                key(o) == key(object) && o["attributes"]["name"] == object["attributes"]["name"]
+            });
+        tagged || marked || own_data_view
     }
 }
 
@@ -97,9 +105,10 @@ pub fn key(object: &Value) -> (String, String) {
     (s("type"), s("id"))
 }
 
-/// The words in the tag's description that mark it as the resource's.
+/// The words in a description that mark an object as the resource's; the parentheses end
+/// the owner, so `ns/logs` is not taken for `ns/logs-2`.
 fn owner_marker(owner: &str) -> String {
-    format!("managed by the MeshLogging operator for {owner}")
+    format!("(MeshLogging {owner})")
 }
 
 /// The saved objects of `v`.
@@ -243,8 +252,8 @@ impl<'a> Render<'a> {
 
     fn description(&self, what: &str) -> String {
         format!(
-            "{what} Managed by the MeshLogging operator for {}: changes are overwritten; copy it to keep your own.",
-            self.owner
+            "{what} Managed by the MeshLogging operator {}: changes are overwritten; copy it to keep your own.",
+            owner_marker(&self.owner)
         )
     }
 
@@ -281,7 +290,10 @@ impl<'a> Render<'a> {
     fn tag(&self) -> Value {
         let attributes = json!({
             "name": format!("meshlogging: {}", self.owner),
-            "description": format!("Saved objects {}.", owner_marker(&self.owner)),
+            "description": format!(
+                "Saved objects managed by the MeshLogging operator {}.",
+                owner_marker(&self.owner)
+            ),
             "color": "#54B399",
         });
         self.object(TAG, "tag", attributes, vec![])
@@ -296,7 +308,7 @@ impl<'a> Render<'a> {
         });
         let attributes = json!({
             "title": self.alias(),
-            "name": format!("MCP Mesh logs ({})", self.alias()),
+            "name": format!("MCP Mesh logs {}", owner_marker(&self.owner)),
             "timeFieldName": TIME_FIELD,
             "fields": "[]",
             "fieldFormatMap": formats.to_string(),
