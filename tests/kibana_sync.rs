@@ -289,4 +289,14 @@ async fn a_deleted_tag_is_restored_with_its_references() {
     sim.clear_requests();
     sync(&client(&sim), &d).await.expect("sync");
     assert_eq!(sim.writes(), 0);
+    // Removal finds the objects by id even without the tag.
+    sim.with_state(|s| {
+        s.objects.remove(&("tag".to_string(), d.tag_id.clone()));
+        for o in s.objects.values_mut() {
+            o.references.retain(|r| r["type"] != "tag");
+        }
+    });
+    let report = remove(&client(&sim), &d).await.expect("remove");
+    assert_eq!(report.deleted.len(), d.objects.len() - 1, "{report:?}");
+    assert!(stored(&sim).is_empty());
 }

@@ -483,27 +483,26 @@ pub async fn remove(
 ) -> Result<KibanaReport, KibanaError> {
     client.available().await?;
     let mut report = KibanaReport::default();
-    let mut owned: Vec<Value> = client
-        .find_tagged(&desired.tag_id)
-        .await?
-        .into_iter()
-        .filter(|o| desired.is_owned(o))
-        .collect();
-    // Dashboards before what they show, the data view after its users; the tag last.
-    owned.sort_by_key(|o| std::cmp::Reverse(TYPES.iter().position(|t| o["type"] == *t)));
-    let tag = (TAG.to_string(), desired.tag_id.clone());
-    for o in client
-        .bulk_get(std::slice::from_ref(&tag))
-        .await?
-        .into_iter()
-        .flatten()
-    {
+    // What references the tag (also objects a later version no longer renders), and every
+    // object at the resource's ids (found even when the tag, and the references to it, are
+    // gone).
+    let mut candidates = client.find_tagged(&desired.tag_id).await?;
+    let keys = desired.keys();
+    for o in client.bulk_get(&keys).await?.into_iter().flatten() {
+        if !candidates.iter().any(|c| key(c) == key(&o)) {
+            candidates.push(o);
+        }
+    }
+    let mut owned = Vec::new();
+    for o in candidates {
         if desired.is_owned(&o) {
             owned.push(o);
         } else {
             report.not_owned.push(object_ref(&o));
         }
     }
+    // Dashboards before what they show, the data view after its users, the tag last.
+    owned.sort_by_key(|o| std::cmp::Reverse(TYPES.iter().position(|t| o["type"] == *t)));
     for o in owned {
         let (kind, id) = key(&o);
         if client.delete(&kind, &id).await? {
