@@ -328,6 +328,16 @@ pub fn repository_keystore_prefix(r: &SnapshotRepository) -> String {
     format!("{}.client.{client}.", r.kind.as_str())
 }
 
+/// Kibana saved objects: every id the operator gives one is
+/// `meshlogging.<ns>.<n>.<object>`. Namespaces and MeshLogging names hold no dots, so two
+/// resources never share an id (`team`/`prod-logs` and `team-prod`/`logs` differ), and the id
+/// is the same on every pass and for every recreation of the resource: an import overwrites
+/// the operator's own objects and never piles up copies. Dots and dashes are safe in Kibana
+/// URLs (`/app/dashboards#/view/<id>`) and API paths.
+pub fn kibana_object_id(name: &str, namespace: &str, object: &str) -> String {
+    format!("meshlogging.{namespace}.{name}.{object}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,6 +416,18 @@ mod tests {
         assert_eq!(required(RepositoryType::Azure), ["account"]);
         assert!(repository_credential_keys(RepositoryType::Fs).is_empty());
         assert_eq!(repository_credential_keys(RepositoryType::S3).len(), 3);
+    }
+
+    #[test]
+    fn kibana_ids_of_lookalike_resources_differ() {
+        assert_eq!(
+            kibana_object_id("logs", "ns", "dashboard-logs"),
+            "meshlogging.ns.logs.dashboard-logs"
+        );
+        assert_ne!(
+            kibana_object_id("prod-logs", "team", "tag"),
+            kibana_object_id("logs", "team-prod", "tag")
+        );
     }
 
     #[test]

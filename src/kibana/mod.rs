@@ -1,0 +1,16 @@
+//! Kibana: the data view, saved searches, Lens charts and the log dashboards of the source
+//! recipe, kept in sync through Kibana's saved objects API.
+//!
+//! ```text
+//! Validated ──► objects (pure: saved objects + the NDJSON import body)
+//!                  │
+//!                  ▼
+//!               sync (I/O: /api/status, _bulk_get, compare, _import what differs,
+//!                     delete what this resource owns and no longer wants) ──► KibanaReport
+//! ```
+
+pub mod objects;
+pub mod sync;
+
+pub use objects::{DesiredObjects, dashboard_path, import_ndjson, objects, operator_role};
+pub use sync::{KibanaClient, KibanaConfig, KibanaError, KibanaReport, remove, sync};
