@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::log_schema;
 use crate::api::{LifecycleSpec, SnapshotPolicy, SnapshotRepository};
+use crate::log_schema;
 use crate::naming::{KIBANA_SYSTEM_ROLE, Names};
 use crate::validate::Validated;
 

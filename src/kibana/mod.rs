@@ -9,8 +9,10 @@
 //!                     delete what this resource owns and no longer wants) ──► KibanaReport
 //! ```
 
+pub mod client;
 pub mod objects;
 pub mod sync;
 
+pub use client::{KibanaClient, KibanaConfig, KibanaError};
 pub use objects::{DesiredObjects, dashboard_path, import_ndjson, objects, operator_role};
-pub use sync::{KibanaClient, KibanaConfig, KibanaError, KibanaReport, remove, sync};
+pub use sync::{KibanaReport, remove, sync};
