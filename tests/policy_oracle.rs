@@ -11,17 +11,16 @@
 //!
 //! Each test prints its figures: bodies checked, agreement, the JVM's start and time per body.
 
-mod support;
-
+use kit::policy_oracle::{self, Batch, PolicyKind, PolicyRequest, Refusal};
 use meshlogging_operator::api::{MeshLogging, MeshLoggingSpec};
 use meshlogging_operator::elastic::desired;
 use meshlogging_operator::validate::validate;
+use meshlogging_testkit as kit;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use serde_json::{Map, Value, json};
-use support::policy_oracle::{self, Batch, PolicyKind, PolicyRequest, Refusal};
 
 /// `n` values of `strategy`, the same on every run (a failure reproduces).
 fn sample<S: Strategy>(strategy: S, n: usize) -> Vec<S::Value> {
@@ -68,7 +67,7 @@ fn rendered_policies_are_valid_by_elasticsearch() {
         "production.yaml",
         "external-elasticsearch.yaml",
     ] {
-        let mut ml = support::example(file);
+        let mut ml = kit::example(file);
         ml.metadata.namespace = Some("ns".into());
         ml.metadata.uid = Some("uid".into());
         validate(&ml).unwrap_or_else(|e| panic!("examples/{file} is invalid: {e:?}"));
@@ -80,10 +79,7 @@ fn rendered_policies_are_valid_by_elasticsearch() {
     let examples = requests.len();
     let mut specs = 0;
     let mut with_slm = 0;
-    for (i, spec) in sample(support::specgen::spec(), 1200)
-        .into_iter()
-        .enumerate()
-    {
+    for (i, spec) in sample(kit::specgen::spec(), 1200).into_iter().enumerate() {
         let spec: MeshLoggingSpec = serde_json::from_value(spec).expect("valid-shaped spec");
         let mut ml = MeshLogging::new("logs", spec);
         ml.metadata.namespace = Some("ns".into());
@@ -498,7 +494,7 @@ async fn stand_in_agrees_with_elasticsearch() {
         "production.yaml",
         "external-elasticsearch.yaml",
     ] {
-        for mut r in rendered(&support::example(file).spec) {
+        for mut r in rendered(&kit::example(file).spec) {
             if r.kind == PolicyKind::Slm {
                 r.body["repository"] = json!("repo");
                 r.repositories = Some(vec!["repo".into()]);
@@ -601,6 +597,35 @@ fn gap_fixtures() -> Vec<(std::path::PathBuf, String, MeshLogging)> {
         .collect()
 }
 
+/// The ILM/SLM bodies rendered for `specs`, checked in one batch (its figures printed as
+/// `what`): the batch, and for each verdict the index of the spec it belongs to.
+fn check_rendered<'a>(
+    specs: impl IntoIterator<Item = &'a MeshLoggingSpec>,
+    what: &str,
+) -> (Batch, Vec<usize>) {
+    let mut requests = Vec::new();
+    let mut owner = Vec::new();
+    for (i, spec) in specs.into_iter().enumerate() {
+        for r in rendered(spec) {
+            requests.push(r);
+            owner.push(i);
+        }
+    }
+    let batch = policy_oracle::check(&requests);
+    figures(what, &batch);
+    (batch, owner)
+}
+
+/// Elasticsearch's refusals of the bodies of spec `i` (see [`check_rendered`]).
+fn refusals_of<'a>(batch: &'a Batch, owner: &[usize], i: usize) -> Vec<&'a Refusal> {
+    owner
+        .iter()
+        .zip(&batch.verdicts)
+        .filter(|(o, _)| **o == i)
+        .filter_map(|(_, v)| v.as_ref())
+        .collect()
+}
+
 fn comment<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
     text.lines()
         .filter_map(|l| l.strip_prefix(key))
@@ -616,21 +641,9 @@ fn comment<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
 async fn admission_gaps_are_refused_by_elasticsearch_and_admitted_by_the_crd() {
     let fixtures = gap_fixtures();
     assert!(!fixtures.is_empty(), "no admission-gap fixtures");
-    let mut requests = Vec::new();
-    let mut owner = Vec::new();
-    for (i, (_, _, ml)) in fixtures.iter().enumerate() {
-        for r in rendered(&ml.spec) {
-            requests.push(r);
-            owner.push(i);
-        }
-    }
-    let batch = policy_oracle::check(&requests);
-    figures("admission gaps", &batch);
+    let (batch, owner) = check_rendered(fixtures.iter().map(|f| &f.2.spec), "admission gaps");
 
-    let server = support::apiserver::get();
-    let client = server.client().await;
-    support::install_crd(&client).await;
-    let ns = support::namespace(&client, "gaps").await;
+    let kit::Setup { server, ns, .. } = kit::Setup::new("gaps").await;
     let mut failures = Vec::new();
     let mut gaps = Vec::new();
     for (i, (path, text, ml)) in fixtures.iter().enumerate() {
@@ -639,12 +652,7 @@ async fn admission_gaps_are_refused_by_elasticsearch_and_admitted_by_the_crd() {
             .and_then(|f| f.to_str())
             .unwrap_or_default();
         let words = comment(text, "# elasticsearch:");
-        let refusals: Vec<&Refusal> = owner
-            .iter()
-            .zip(&batch.verdicts)
-            .filter(|(o, _)| **o == i)
-            .filter_map(|(_, v)| v.as_ref())
-            .collect();
+        let refusals = refusals_of(&batch, &owner, i);
         let matched = refusals.iter().find(|v| {
             words
                 .iter()
@@ -656,19 +664,7 @@ async fn admission_gaps_are_refused_by_elasticsearch_and_admitted_by_the_crd() {
             ));
             continue;
         };
-        let out = server
-            .kubectl()
-            .args([
-                "apply",
-                "--server-side",
-                "--dry-run=server",
-                "-n",
-                &ns,
-                "-f",
-            ])
-            .arg(path)
-            .output()
-            .expect("run kubectl");
+        let out = kit::kubectl::dry_run_apply(server, &ns, path);
         if !out.status.success() {
             failures.push(format!(
                 "{file}: the CRD refuses it now; move it to tests/fixtures/invalid/:\n{}",
@@ -713,25 +709,13 @@ async fn what_elasticsearch_refuses_is_refused_at_admission_or_a_known_gap() {
             (file, words)
         })
         .collect();
-    let specs: Vec<MeshLoggingSpec> = sample(support::specgen::edgy_spec(), 300)
+    let specs: Vec<MeshLoggingSpec> = sample(kit::specgen::edgy_spec(), 300)
         .into_iter()
         .map(|s| serde_json::from_value(s).expect("valid-shaped spec"))
         .collect();
-    let mut requests = Vec::new();
-    let mut owner = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
-        for r in rendered(spec) {
-            requests.push(r);
-            owner.push(i);
-        }
-    }
-    let batch = policy_oracle::check(&requests);
-    figures("edge-value specs", &batch);
+    let (batch, owner) = check_rendered(&specs, "edge-value specs");
 
-    let server = support::apiserver::get();
-    let client = server.client().await;
-    support::install_crd(&client).await;
-    let ns = support::namespace(&client, "edgy").await;
+    let kit::Setup { client, ns, .. } = kit::Setup::new("edgy").await;
     let api: kube::Api<MeshLogging> = kube::Api::namespaced(client, &ns);
     let dry_run = kube::api::PostParams {
         dry_run: true,
@@ -741,12 +725,7 @@ async fn what_elasticsearch_refuses_is_refused_at_admission_or_a_known_gap() {
     let mut per_gap: std::collections::BTreeMap<String, usize> = Default::default();
     let mut unknown = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
-        let refusals: Vec<&Refusal> = owner
-            .iter()
-            .zip(&batch.verdicts)
-            .filter(|(o, _)| **o == i)
-            .filter_map(|(_, v)| v.as_ref())
-            .collect();
+        let refusals = refusals_of(&batch, &owner, i);
         if refusals.is_empty() {
             continue;
         }
