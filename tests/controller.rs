@@ -33,14 +33,15 @@ async fn sim() -> EsSim {
     meshlogging_testkit::sim::es_sim(3).await
 }
 
-/// What most tests start with: a namespace, a stand-in of 3 nodes, and the operator.
-struct Stack {
-    server: &'static ApiServer,
-    client: kube::Client,
-    ns: String,
-    sim: EsSim,
-    op: operator::Running,
-}
+/// What most tests start with: the API server, an admin client, a fresh namespace, a
+/// stand-in of 3 nodes, and the operator for the namespace, in that order.
+struct Stack(
+    &'static ApiServer,
+    kube::Client,
+    String,
+    EsSim,
+    operator::Running,
+);
 
 impl Stack {
     /// The operator for a fresh namespace, with the tests' settings changed by `tweak`.
@@ -51,13 +52,7 @@ impl Stack {
         tweak(&mut settings);
         let endpoint = Arc::new(SimEndpoint::new(&sim));
         let op = operator::start_with(server, settings, endpoint, &ns).await;
-        Stack {
-            server,
-            client,
-            ns,
-            sim,
-            op,
-        }
+        Stack(server, client, ns, sim, op)
     }
 
     /// [`Stack::start`], then `examples/minimal.yaml` applied with kubectl and Ready.
@@ -66,8 +61,8 @@ impl Stack {
         tweak: impl FnOnce(&mut Settings),
     ) -> (Stack, MeshLogging) {
         let stack = Stack::start(prefix, tweak).await;
-        kubectl::apply_example(stack.server, &stack.ns, "minimal.yaml");
-        let ready = wait_ready(&stack.client, &stack.ns, MINIMAL).await;
+        kubectl::apply_example(stack.0, &stack.2, "minimal.yaml");
+        let ready = wait_ready(&stack.1, &stack.2, MINIMAL).await;
         (stack, ready)
     }
 }
@@ -96,14 +91,24 @@ async fn s3_secret(client: &kube::Client, ns: &str) {
         .expect("s3 secret");
 }
 
-async fn get<K>(client: &kube::Client, ns: &str, name: &str) -> Option<K>
-where
-    K: Resource<Scope = kube::core::NamespaceResourceScope>
+/// A namespaced Kubernetes object of a built-in kind.
+trait Namespaced:
+    Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Namespaced for K where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
+        + std::fmt::Debug
 {
+}
+
+async fn get<K: Namespaced>(client: &kube::Client, ns: &str, name: &str) -> Option<K> {
     Api::<K>::namespaced(client.clone(), ns)
         .get_opt(name)
         .await
@@ -111,14 +116,7 @@ where
 }
 
 /// Waits for the child `name` of kind `K` and asserts the resource `uid` controls it.
-async fn owned_child<K>(client: &kube::Client, ns: &str, uid: &str, name: &str) -> K
-where
-    K: Resource<Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
+async fn owned_child<K: Namespaced>(client: &kube::Client, ns: &str, uid: &str, name: &str) -> K {
     let child: K = wait_for(WAIT, name, || get(client, ns, name)).await;
     let owned = child
         .meta()
@@ -149,13 +147,7 @@ async fn wait_ready(client: &kube::Client, ns: &str, name: &str) -> MeshLogging 
 
 #[tokio::test]
 async fn production_example_becomes_a_ready_stack() {
-    let Stack {
-        server,
-        client,
-        ns,
-        sim,
-        op,
-    } = Stack::start("prod", |_| {}).await;
+    let Stack(server, client, ns, sim, op) = Stack::start("prod", |_| {}).await;
     s3_secret(&client, &ns).await;
     kubectl::apply_example(server, &ns, "production.yaml");
     let name = "mcp-mesh-logs";
@@ -320,16 +312,7 @@ async fn production_example_becomes_a_ready_stack() {
 
 #[tokio::test]
 async fn drift_is_restored_and_an_idle_reconcile_writes_nothing() {
-    let (
-        Stack {
-            server,
-            client,
-            ns,
-            sim,
-            op,
-        },
-        _,
-    ) = Stack::minimal_ready("drift", |_| {}).await;
+    let (Stack(server, client, ns, sim, op), _) = Stack::minimal_ready("drift", |_| {}).await;
 
     // Idle: with nothing to change, reconciles (every 2s when Ready) write nothing, to the
     // API server or to Elasticsearch. Reads show they ran.
@@ -400,16 +383,7 @@ async fn drift_is_restored_and_an_idle_reconcile_writes_nothing() {
 
 #[tokio::test]
 async fn a_spec_change_flows_to_children_and_elasticsearch() {
-    let (
-        Stack {
-            client,
-            ns,
-            sim,
-            op,
-            ..
-        },
-        ready,
-    ) = Stack::minimal_ready("change", |_| {}).await;
+    let (Stack(_, client, ns, sim, op), ready) = Stack::minimal_ready("change", |_| {}).await;
     let name = MINIMAL;
 
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
@@ -461,13 +435,7 @@ async fn a_spec_change_flows_to_children_and_elasticsearch() {
 
 #[tokio::test]
 async fn unreachable_elasticsearch_is_reported_and_recovered_from() {
-    let Stack {
-        server,
-        client,
-        ns,
-        sim,
-        op,
-    } = Stack::start("unreach", |_| {}).await;
+    let Stack(server, client, ns, sim, op) = Stack::start("unreach", |_| {}).await;
     sim.inject(Fault::RefuseConnections);
     kubectl::apply_example(server, &ns, "minimal.yaml");
     let name = MINIMAL;
@@ -531,16 +499,7 @@ async fn pvc(client: &kube::Client, ns: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn deletion_with_retain_keeps_the_data_and_removes_the_rest() {
-    let (
-        Stack {
-            client,
-            ns,
-            sim,
-            op,
-            ..
-        },
-        _,
-    ) = Stack::minimal_ready("retain", |_| {}).await;
+    let (Stack(_, client, ns, sim, op), _) = Stack::minimal_ready("retain", |_| {}).await;
     let name = MINIMAL;
     let pvc_name = pvc(&client, &ns, name).await;
 
@@ -577,13 +536,7 @@ async fn deletion_with_retain_keeps_the_data_and_removes_the_rest() {
 
 #[tokio::test]
 async fn deletion_with_delete_removes_the_data() {
-    let Stack {
-        client,
-        ns,
-        sim,
-        op,
-        ..
-    } = Stack::start("delete", |_| {}).await;
+    let Stack(_, client, ns, sim, op) = Stack::start("delete", |_| {}).await;
     let mut ml = example("minimal.yaml");
     ml.spec.deletion_policy = meshlogging_operator::api::DeletionPolicy::Delete;
     Api::<MeshLogging>::namespaced(client.clone(), &ns)
@@ -615,16 +568,7 @@ async fn deletion_with_delete_removes_the_data() {
 
 #[tokio::test]
 async fn deletion_gives_up_on_a_vanished_elasticsearch_within_the_bound() {
-    let (
-        Stack {
-            server,
-            client,
-            ns,
-            sim,
-            op,
-        },
-        _,
-    ) = Stack::minimal_ready("gone", |_| {}).await;
+    let (Stack(server, client, ns, sim, op), _) = Stack::minimal_ready("gone", |_| {}).await;
     let name = MINIMAL;
     sim.inject(Fault::RefuseConnections);
     let start = std::time::Instant::now();
@@ -691,16 +635,7 @@ async fn an_operator_killed_mid_reconcile_converges_after_restart() {
 
 #[tokio::test]
 async fn a_child_the_api_server_refuses_is_reported_not_retried_blindly() {
-    let (
-        Stack {
-            client,
-            ns,
-            op,
-            sim: _sim,
-            ..
-        },
-        _,
-    ) = Stack::minimal_ready("refused", |_| {}).await;
+    let (Stack(_, client, ns, _sim, op), _) = Stack::minimal_ready("refused", |_| {}).await;
     let name = MINIMAL;
 
     // Storage was defaulted (10Gi); setting it now changes the StatefulSet's immutable
@@ -742,13 +677,7 @@ async fn a_child_the_api_server_refuses_is_reported_not_retried_blindly() {
 /// says `Conflict` naming each, and everything else is applied.
 #[tokio::test]
 async fn objects_of_a_childs_name_that_exist_are_not_taken_over() {
-    let Stack {
-        server,
-        client,
-        ns,
-        op,
-        sim: _sim,
-    } = Stack::start("takeover", |_| {}).await;
+    let Stack(server, client, ns, _sim, op) = Stack::start("takeover", |_| {}).await;
     let name = MINIMAL;
     let binding = names::collector_cluster_role_binding(name, &ns);
     let sa: ServiceAccount = serde_json::from_value(json!({
@@ -970,16 +899,7 @@ async fn collector_template_hash(client: &kube::Client, ns: &str) -> String {
 /// certificates from the new CA (they stayed signed by the old one) and rolls the collector.
 #[tokio::test]
 async fn deleting_a_source_secret_regenerates_the_secrets_derived_from_it() {
-    let (
-        Stack {
-            client,
-            ns,
-            op,
-            sim: _sim,
-            ..
-        },
-        _,
-    ) = Stack::minimal_ready("rotate", |_| {}).await;
+    let (Stack(_, client, ns, _sim, op), _) = Stack::minimal_ready("rotate", |_| {}).await;
     let name = MINIMAL;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
 
@@ -1053,16 +973,7 @@ async fn deleting_a_source_secret_regenerates_the_secrets_derived_from_it() {
 #[tokio::test]
 async fn a_changed_failure_message_is_announced_as_a_new_warning() {
     use k8s_openapi::api::events::v1::Event;
-    let (
-        Stack {
-            client,
-            ns,
-            sim,
-            op,
-            ..
-        },
-        _,
-    ) = Stack::minimal_ready("warn", |s| {
+    let (Stack(_, client, ns, sim, op), _) = Stack::minimal_ready("warn", |s| {
         s.warning_interval = Duration::ZERO;
     })
     .await;
@@ -1093,16 +1004,7 @@ async fn a_changed_failure_message_is_announced_as_a_new_warning() {
 
 #[tokio::test]
 async fn child_status_changes_do_not_send_the_operator_to_elasticsearch() {
-    let (
-        Stack {
-            client,
-            ns,
-            sim,
-            op,
-            ..
-        },
-        _,
-    ) = Stack::minimal_ready("debounce", |s| {
+    let (Stack(_, client, ns, sim, op), _) = Stack::minimal_ready("debounce", |s| {
         // Long enough that no resync falls inside the test.
         s.resync_ready = Duration::from_secs(300);
     })
