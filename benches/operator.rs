@@ -6,35 +6,20 @@
 //! Elasticsearch writes while idle (target 0); Elasticsearch requests per sync; the
 //! operator's resident memory idle and after each batch.
 
-#[allow(dead_code)]
-#[path = "../tests/support/apiserver.rs"]
-mod apiserver;
-#[allow(dead_code)]
-#[path = "../tests/support/process.rs"]
-mod process;
-
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use es_sim::{EsSim, Health, SimConfig, SimUser};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use meshlogging_operator::api::MeshLogging;
+use meshlogging_testkit::apiserver::{self, ApiServer};
+use meshlogging_testkit::operator::OperatorProcess;
+use meshlogging_testkit::{Kubelet, audit, is_ready, kubectl, setup, sim};
 use serde_json::json;
 
 const NS: &str = "bench";
 const PASSWORD: &str = "bench-elastic-password";
 const RESYNC_SECS: u64 = 5;
-
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -48,14 +33,8 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn operator_writes(server: &apiserver::ApiServer) -> usize {
-    std::fs::read_to_string(&server.audit_log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            l.contains("\"userAgent\":\"meshlogging-operator/") && l.contains("ResponseComplete")
-        })
-        .count()
+fn operator_writes(server: &ApiServer) -> usize {
+    audit::operator_writes(server).len()
 }
 
 fn resource(i: usize, url: &str) -> MeshLogging {
@@ -76,78 +55,20 @@ fn resource(i: usize, url: &str) -> MeshLogging {
     .expect("resource")
 }
 
-async fn play_kubelet(client: &kube::Client) {
-    let deploys: Api<Deployment> = Api::namespaced(client.clone(), NS);
-    for d in deploys
-        .list(&ListParams::default())
-        .await
-        .expect("list")
-        .items
-    {
-        let name = d.metadata.name.clone().unwrap_or_default();
-        let status = json!({"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}});
-        let _ = deploys
-            .patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
-            .await;
-    }
-    let ds: Api<DaemonSet> = Api::namespaced(client.clone(), NS);
-    for d in ds.list(&ListParams::default()).await.expect("list").items {
-        let name = d.metadata.name.clone().unwrap_or_default();
-        let status = json!({"status": {"desiredNumberScheduled": 1, "currentNumberScheduled": 1,
-            "numberReady": 1, "numberMisscheduled": 0}});
-        let _ = ds
-            .patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
-            .await;
-    }
-}
-
-async fn count(client: &kube::Client, ready: bool) -> usize {
+/// How many resources of the namespace are Ready.
+async fn ready(client: &kube::Client) -> usize {
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), NS);
     let list = api.list(&ListParams::default()).await.expect("list");
-    list.items
-        .iter()
-        .filter(|ml| {
-            if !ready {
-                return true;
-            }
-            ml.status.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-        })
-        .count()
+    list.items.iter().filter(|ml| is_ready(ml)).count()
 }
 
 #[tokio::main]
 async fn main() {
     let server = apiserver::get();
     let client = server.client().await;
-    let sim = EsSim::start_with(SimConfig {
-        tls: true,
-        users: vec![SimUser::elastic(PASSWORD)],
-        ..Default::default()
-    })
-    .await;
-    sim.set_health(Health::Green);
-
-    let crd = meshlogging_operator::crd::crd();
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(client.clone());
-    crds.patch(
-        "meshloggings.logging.mcp-mesh.io",
-        &PatchParams::apply("bench").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("crd");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let out = server
-        .kubectl()
-        .args(["create", "namespace", NS])
-        .output()
-        .expect("kubectl");
-    assert!(out.status.success());
+    let sim = sim::green(PASSWORD).await;
+    setup::install_crd(&client).await;
+    kubectl::run(server, &["create", "namespace", NS]);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
     for (name, data) in [
         (
@@ -165,26 +86,16 @@ async fn main() {
             .expect("secret");
     }
 
-    let child = Command::new(env!("CARGO_BIN_EXE_meshlogging-operator"))
-        .args([
-            "run",
-            "--leader-election=false",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ])
+    let operator = OperatorProcess::builder(env!("CARGO_BIN_EXE_meshlogging-operator"), server)
+        .args(["--leader-election=false"])
         .args(["--resync-secs", &RESYNC_SECS.to_string()])
-        .env("KUBECONFIG", &server.kubeconfig)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("operator");
-    let pid = child.id();
-    let _operator = Operator(child);
+        .spawn();
+    let pid = operator.id();
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!("operator RSS with no resources: {} KiB", rss_kib(pid));
 
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), NS);
+    let kubelet = Kubelet::new(&client, NS).collector_nodes(1);
     let mut created = 0;
     for batch in [1usize, 9, 90] {
         let total = created + batch;
@@ -211,8 +122,8 @@ async fn main() {
         }
         let children = start.elapsed();
         loop {
-            play_kubelet(&client).await;
-            if count(&client, true).await >= total {
+            kubelet.mark_all_ready().await;
+            if ready(&client).await >= total {
                 break;
             }
             assert!(

@@ -6,23 +6,12 @@
 //! kubelet's part for readiness, and prints what a user would look at. Nothing touches a
 //! real cluster; everything stops at the end.
 
-// The demo reuses the tests' API server harness; it uses only part of it.
-#[allow(dead_code)]
-#[path = "../tests/support/apiserver.rs"]
-mod apiserver;
-#[allow(dead_code)]
-#[path = "../tests/support/process.rs"]
-mod process;
-
-use std::io::Write as _;
-use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use es_sim::{EsSim, Health, SimConfig, SimUser};
 use meshlogging_operator::controller::{ServiceEndpoint, Settings};
-use meshlogging_operator::operator::{Options, run_with_endpoint};
+use meshlogging_testkit::apiserver::{self, ApiServer};
+use meshlogging_testkit::{Kubelet, kubectl as kubectl_run, operator, sim, wait_for};
 
 const NS: &str = "demo";
 const PASSWORD: &str = "demo-elastic-password";
@@ -31,24 +20,12 @@ fn step(text: &str) {
     println!("\n\x1b[1m==> {text}\x1b[0m");
 }
 
-fn kubectl(server: &apiserver::ApiServer, args: &[&str], stdin: Option<&str>) -> String {
-    let mut cmd = server.kubectl();
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    if stdin.is_some() {
-        cmd.stdin(Stdio::piped());
+/// `kubectl args...` (with `stdin` on its input), its output; the demo stops if it fails.
+fn kubectl(server: &ApiServer, args: &[&str], stdin: Option<&str>) -> String {
+    match stdin {
+        Some(input) => kubectl_run::run_with_input(server, args, input),
+        None => kubectl_run::run(server, args),
     }
-    let mut child = cmd.spawn().expect("kubectl");
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes()).expect("stdin");
-    }
-    let out = child.wait_with_output().expect("kubectl");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "kubectl {}: {text}", args.join(" "));
-    text
 }
 
 #[tokio::main]
@@ -69,14 +46,7 @@ async fn main() {
     println!("API server at {}", server.url);
 
     step("Starting the Elasticsearch API stand-in (TLS, basic auth)");
-    let sim = EsSim::start_with(SimConfig {
-        tls: true,
-        users: vec![SimUser::elastic(PASSWORD)],
-        version: "8.15.3".into(),
-        ..Default::default()
-    })
-    .await;
-    sim.set_health(Health::Green);
+    let sim = sim::green(PASSWORD).await;
     println!("Elasticsearch stand-in at {}", sim.url());
 
     step("Installing the CRD: kubectl apply --server-side -f crds/meshlogging.yaml");
@@ -98,28 +68,16 @@ async fn main() {
 
     step("Running the operator");
     let client = server.client().await;
-    let options = Options {
-        settings: Settings {
-            resync_ready: Duration::from_secs(5),
-            resync_pending: Duration::from_secs(1),
-            ..Settings::default()
-        },
-        metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        leader_election: false,
-        lease_namespace: "default".into(),
-        lease_name: "meshlogging-operator".into(),
-        lease_duration: Duration::from_secs(15),
-        identity: "demo".into(),
+    let settings = Settings {
+        resync_ready: Duration::from_secs(5),
+        resync_pending: Duration::from_secs(1),
+        ..Settings::default()
     };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(run_with_endpoint(
-        client,
-        options,
+    let running = operator::run_as(
+        client.clone(),
+        operator::options("demo", settings, None),
         Arc::new(ServiceEndpoint),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    );
 
     step("Applying examples/minimal.yaml, pointed at the stand-in (spec.elasticsearch.external)");
     kubectl(server, &["create", "namespace", NS], None);
@@ -167,48 +125,14 @@ async fn main() {
     );
 
     step("Playing the kubelet: the Kibana and collector pods report ready");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let deploy = kubectl(server, &["get", "deploy,ds", "-n", NS, "-o", "name"], None);
-        if deploy.contains("mesh-logs-kibana") && deploy.contains("mesh-logs-collector") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the operator did not create the workloads"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    kubectl(
-        server,
-        &[
-            "patch",
-            "deploy",
-            "mesh-logs-kibana",
-            "-n",
-            NS,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"replicas":1,"readyReplicas":1,"availableReplicas":1}}"#,
-        ],
-        None,
-    );
-    kubectl(
-        server,
-        &[
-            "patch",
-            "ds",
-            "mesh-logs-collector",
-            "-n",
-            NS,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"desiredNumberScheduled":3,"currentNumberScheduled":3,"numberReady":3,"numberMisscheduled":0}}"#,
-        ],
-        None,
-    );
+    // The Kibana Deployment and the collector DaemonSet (external mode: no StatefulSet).
+    let kubelet = Kubelet::new(&client, NS).collector_nodes(3);
+    wait_for(
+        Duration::from_secs(60),
+        "the operator to create the workloads",
+        || async { (kubelet.mark_ready("mesh-logs").await >= 2).then_some(()) },
+    )
+    .await;
     kubectl(
         server,
         &[
@@ -310,8 +234,7 @@ async fn main() {
         sim.requests().len()
     );
 
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), operator).await;
+    running.stop().await;
     println!(
         "\n\x1b[1mLocal demo finished in {:.1?}; the API server, etcd and the stand-in stop now.\x1b[0m",
         start.elapsed()

@@ -23,6 +23,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use meshlogging_operator::api::{MeshLoggingStatus, Phase, condition};
 use meshlogging_operator::metrics::Metrics;
 use meshlogging_operator::reason::Reason;
+use meshlogging_testkit::process::tool_path;
+use meshlogging_testkit::repo;
 use serde_json::Value;
 
 const CHECK_DIR: &str = "manifests/argocd/resource_customizations/logging.mcp-mesh.io/MeshLogging";
@@ -40,12 +42,8 @@ const ARGO_STATUSES: [&str; 6] = [
     "Unknown",
 ];
 
-fn path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
 fn read(relative: &str) -> String {
-    let p = path(relative);
+    let p = repo(relative);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
 }
 
@@ -59,17 +57,7 @@ fn yaml(text: &str, what: &str) -> Value {
 /// The runner built by `hack/argocd-lua.sh` (once per machine; the script prints its path).
 fn argocd_lua() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = Command::new(path("hack/argocd-lua.sh"))
-            .output()
-            .expect("run hack/argocd-lua.sh");
-        assert!(
-            out.status.success(),
-            "hack/argocd-lua.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
+    BIN.get_or_init(|| tool_path("argocd-lua.sh"))
 }
 
 /// Runs the runner: its exit code and the JSON object it printed per resource.
@@ -132,7 +120,7 @@ fn summary(results: &[Value]) -> String {
 
 #[test]
 fn health_test_yaml_passes_in_argo_cds_runtime() {
-    let dir = path(CHECK_DIR);
+    let dir = repo(CHECK_DIR);
     let (code, results, stderr) = run_argocd_lua(&[
         Path::new("--check"),
         &dir,
@@ -181,10 +169,10 @@ fn health_test_yaml_passes_in_argo_cds_runtime() {
 
 #[test]
 fn argocd_cm_patch_gives_the_same_health_through_argo_cds_settings() {
-    let dir = path(CHECK_DIR);
+    let dir = repo(CHECK_DIR);
     let (code, results, stderr) = run_argocd_lua(&[
         Path::new("--argocd-cm"),
-        &path(CM_PATCH),
+        &repo(CM_PATCH),
         Path::new("--test"),
         &dir.join("health_test.yaml"),
     ]);
@@ -234,7 +222,7 @@ fn generated_cm_patch() -> String {
 fn argocd_cm_patch_is_generated_from_health_lua() {
     let generated = generated_cm_patch();
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(path(CM_PATCH), &generated).expect("write the argocd-cm patch");
+        std::fs::write(repo(CM_PATCH), &generated).expect("write the argocd-cm patch");
     }
     let patch = yaml(&generated, "the generated patch");
     assert_eq!(
@@ -250,7 +238,7 @@ fn argocd_cm_patch_is_generated_from_health_lua() {
 
 #[test]
 fn argo_cds_runtime_has_no_string_or_math_library() {
-    let sample = path(&format!("{CHECK_DIR}/testdata/healthy.yaml"));
+    let sample = repo(&format!("{CHECK_DIR}/testdata/healthy.yaml"));
     for script in [
         r#"return { status = string.format("%s", "Healthy") }"#,
         r#"return { status = ("healthy"):upper() }"#,
@@ -284,7 +272,7 @@ fn a_wrong_expectation_fails_the_run() {
     let check = scratch.check(&read(&format!("{CHECK_DIR}/health.lua")));
     std::fs::create_dir_all(check.join("testdata")).expect("testdata");
     std::fs::copy(
-        path(&format!("{CHECK_DIR}/testdata/degraded_invalidSpec.yaml")),
+        repo(&format!("{CHECK_DIR}/testdata/degraded_invalidSpec.yaml")),
         check.join("testdata/x.yaml"),
     )
     .expect("copy sample");
@@ -318,13 +306,13 @@ fn application_examples_point_at_what_this_repository_ships() {
             .as_str()
             .expect("spec.source.path");
         assert!(
-            path(source).is_dir(),
+            repo(source).is_dir(),
             "{source} is not a folder of this repository"
         );
     }
     // The operator's chart, and the example it deploys.
     assert!(
-        path(
+        repo(
             operator["spec"]["source"]["path"]
                 .as_str()
                 .unwrap_or_default()
@@ -335,7 +323,7 @@ fn application_examples_point_at_what_this_repository_ships() {
     let include = mesh["spec"]["source"]["directory"]["include"]
         .as_str()
         .expect("include");
-    let example = path(mesh["spec"]["source"]["path"].as_str().unwrap_or_default()).join(include);
+    let example = repo(mesh["spec"]["source"]["path"].as_str().unwrap_or_default()).join(include);
     let example: Value = yaml(
         &std::fs::read_to_string(&example).expect("example"),
         include,

@@ -1,9 +1,8 @@
 //! The controller against a real API server and the Elasticsearch stand-in. The tests play
 //! the kubelet's part by patching workload status.
 
-mod support;
-
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use es_sim::{EsSim, Fault, Health};
@@ -18,34 +17,54 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use meshlogging_operator::api::MeshLogging;
+use meshlogging_operator::controller::Settings;
 use meshlogging_operator::naming as names;
+use meshlogging_testkit::apiserver::ApiServer;
+use meshlogging_testkit::sim::SimEndpoint;
+use meshlogging_testkit::{Kubelet, Setup, audit, example, kubectl, operator, resource, wait_for};
 use serde_json::json;
-use support::apiserver::ApiServer;
-use support::operator;
-use support::wait_for;
 
-const WAIT: Duration = Duration::from_secs(60);
+const WAIT: Duration = resource::WAIT;
 
-fn example(file: &str) -> MeshLogging {
-    support::example(file)
-}
+/// The name of the resource of `examples/minimal.yaml`.
+const MINIMAL: &str = "mesh-logs";
 
 async fn sim() -> EsSim {
-    support::es_sim(3).await
+    meshlogging_testkit::sim::es_sim(3).await
 }
 
-struct Setup {
-    server: &'static ApiServer,
-    client: kube::Client,
-    ns: String,
-}
+/// What most tests start with: the API server, an admin client, a fresh namespace, a
+/// stand-in of 3 nodes, and the operator for the namespace, in that order.
+struct Stack(
+    &'static ApiServer,
+    kube::Client,
+    String,
+    EsSim,
+    operator::Running,
+);
 
-async fn setup(prefix: &str) -> Setup {
-    let server = support::apiserver::get();
-    let client = server.client().await;
-    support::install_crd(&client).await;
-    let ns = support::namespace(&client, prefix).await;
-    Setup { server, client, ns }
+impl Stack {
+    /// The operator for a fresh namespace, with the tests' settings changed by `tweak`.
+    async fn start(prefix: &str, tweak: impl FnOnce(&mut Settings)) -> Stack {
+        let Setup { server, client, ns } = Setup::new(prefix).await;
+        let sim = sim().await;
+        let mut settings = operator::settings(&ns);
+        tweak(&mut settings);
+        let endpoint = Arc::new(SimEndpoint::new(&sim));
+        let op = operator::start_with(server, settings, endpoint, &ns).await;
+        Stack(server, client, ns, sim, op)
+    }
+
+    /// [`Stack::start`], then `examples/minimal.yaml` applied with kubectl and Ready.
+    async fn minimal_ready(
+        prefix: &str,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> (Stack, MeshLogging) {
+        let stack = Stack::start(prefix, tweak).await;
+        kubectl::apply_example(stack.0, &stack.2, "minimal.yaml");
+        let ready = wait_ready(&stack.1, &stack.2, MINIMAL).await;
+        (stack, ready)
+    }
 }
 
 async fn s3_secret(client: &kube::Client, ns: &str) {
@@ -72,33 +91,45 @@ async fn s3_secret(client: &kube::Client, ns: &str) {
         .expect("s3 secret");
 }
 
-/// `kubectl apply` of an example file, as a user would.
-fn kubectl_apply(server: &ApiServer, ns: &str, file: &str) {
-    let out = server
-        .kubectl()
-        .args(["apply", "-n", ns, "-f"])
-        .arg(format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .expect("kubectl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// A namespaced Kubernetes object of a built-in kind.
+trait Namespaced:
+    Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+{
 }
 
-async fn get<K>(client: &kube::Client, ns: &str, name: &str) -> Option<K>
-where
-    K: Resource<Scope = kube::core::NamespaceResourceScope>
+impl<K> Namespaced for K where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
+        + std::fmt::Debug
 {
+}
+
+async fn get<K: Namespaced>(client: &kube::Client, ns: &str, name: &str) -> Option<K> {
     Api::<K>::namespaced(client.clone(), ns)
         .get_opt(name)
         .await
         .expect("get")
+}
+
+/// Waits for the child `name` of kind `K` and asserts the resource `uid` controls it.
+async fn owned_child<K: Namespaced>(client: &kube::Client, ns: &str, uid: &str, name: &str) -> K {
+    let child: K = wait_for(WAIT, name, || get(client, ns, name)).await;
+    let owned = child
+        .meta()
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.uid == uid && o.controller == Some(true));
+    assert!(
+        owned,
+        "{name} owned by {uid}: {:?}",
+        child.meta().owner_references
+    );
+    child
 }
 
 fn condition(ml: &MeshLogging, type_: &str) -> Option<(String, String, String)> {
@@ -111,22 +142,14 @@ fn condition(ml: &MeshLogging, type_: &str) -> Option<(String, String, String)> 
 }
 
 async fn wait_ready(client: &kube::Client, ns: &str, name: &str) -> MeshLogging {
-    let api: Api<MeshLogging> = Api::namespaced(client.clone(), ns);
-    wait_for(WAIT, "Ready=True", || async {
-        support::pods_ready(client, ns, name).await;
-        let ml = api.get(name).await.ok()?;
-        (condition(&ml, "Ready").map(|c| c.0).as_deref() == Some("True")).then_some(ml)
-    })
-    .await
+    resource::wait_ready(client, ns, name, "Ready=True").await
 }
 
 #[tokio::test]
 async fn production_example_becomes_a_ready_stack() {
-    let Setup { server, client, ns } = setup("prod").await;
-    let sim = sim().await;
+    let Stack(server, client, ns, sim, op) = Stack::start("prod", |_| {}).await;
     s3_secret(&client, &ns).await;
-    let op = operator::start(server, &ns, &sim, &ns).await;
-    kubectl_apply(server, &ns, "production.yaml");
+    kubectl::apply_example(server, &ns, "production.yaml");
     let name = "mcp-mesh-logs";
 
     // Every child exists, owned by the resource, with the key fields of the spec.
@@ -139,17 +162,7 @@ async fn production_example_becomes_a_ready_stack() {
     })
     .await;
     let uid = ml.uid().expect("uid");
-    let sts: StatefulSet = wait_for(WAIT, "StatefulSet", || {
-        get(&client, &ns, "mcp-mesh-logs-es")
-    })
-    .await;
-    let owned = |meta: &ObjectMeta| {
-        meta.owner_references
-            .iter()
-            .flatten()
-            .any(|o| o.uid == uid && o.controller == Some(true))
-    };
-    assert!(owned(&sts.metadata));
+    let sts: StatefulSet = owned_child(&client, &ns, &uid, "mcp-mesh-logs-es").await;
     let spec = sts.spec.clone().expect("spec");
     assert_eq!(spec.replicas, Some(3));
     let pvc = &spec.volume_claim_templates.expect("pvc templates")[0];
@@ -180,43 +193,27 @@ async fn production_example_becomes_a_ready_stack() {
         "mcp-mesh-logs-es-http",
         "mcp-mesh-logs-kibana",
     ] {
-        let s: Service = wait_for(WAIT, svc, || get(&client, &ns, svc)).await;
-        assert!(owned(&s.metadata), "{svc} owned");
+        owned_child::<Service>(&client, &ns, &uid, svc).await;
     }
-    let pdb: PodDisruptionBudget =
-        wait_for(WAIT, "PDB", || get(&client, &ns, "mcp-mesh-logs-es")).await;
-    assert!(owned(&pdb.metadata));
+    owned_child::<PodDisruptionBudget>(&client, &ns, &uid, "mcp-mesh-logs-es").await;
     for cm in [
         "mcp-mesh-logs-es-config",
         "mcp-mesh-logs-kibana-config",
         "mcp-mesh-logs-collector",
     ] {
-        let c: ConfigMap = wait_for(WAIT, cm, || get(&client, &ns, cm)).await;
-        assert!(owned(&c.metadata), "{cm} owned");
+        owned_child::<ConfigMap>(&client, &ns, &uid, cm).await;
     }
-    let kibana: Deployment =
-        wait_for(WAIT, "Kibana", || get(&client, &ns, "mcp-mesh-logs-kibana")).await;
-    assert!(owned(&kibana.metadata));
+    let kibana: Deployment = owned_child(&client, &ns, &uid, "mcp-mesh-logs-kibana").await;
     assert_eq!(kibana.spec.and_then(|s| s.replicas), Some(2));
-    let ingress: Ingress = wait_for(WAIT, "Ingress", || {
-        get(&client, &ns, "mcp-mesh-logs-kibana")
-    })
-    .await;
-    assert!(owned(&ingress.metadata));
+    let ingress: Ingress = owned_child(&client, &ns, &uid, "mcp-mesh-logs-kibana").await;
     let ingress_spec = ingress.spec.expect("ingress spec");
     assert_eq!(ingress_spec.ingress_class_name.as_deref(), Some("nginx"));
     assert_eq!(
         ingress_spec.rules.expect("rules")[0].host.as_deref(),
         Some("kibana.mcp-mesh.local")
     );
-    let ds: DaemonSet = wait_for(WAIT, "collector", || {
-        get(&client, &ns, "mcp-mesh-logs-collector")
-    })
-    .await;
-    assert!(owned(&ds.metadata));
-    let sa: ServiceAccount =
-        wait_for(WAIT, "SA", || get(&client, &ns, "mcp-mesh-logs-collector")).await;
-    assert!(owned(&sa.metadata));
+    owned_child::<DaemonSet>(&client, &ns, &uid, "mcp-mesh-logs-collector").await;
+    owned_child::<ServiceAccount>(&client, &ns, &uid, "mcp-mesh-logs-collector").await;
     let crb: ClusterRoleBinding = wait_for(WAIT, "ClusterRoleBinding", || async {
         Api::<ClusterRoleBinding>::all(client.clone())
             .get_opt(&names::collector_cluster_role_binding(name, &ns))
@@ -238,11 +235,7 @@ async fn production_example_becomes_a_ready_stack() {
         "cluster-scoped: no namespaced owner"
     );
 
-    let elastic: Secret = wait_for(WAIT, "elastic user Secret", || {
-        get(&client, &ns, "mcp-mesh-logs-es-elastic-user")
-    })
-    .await;
-    assert!(owned(&elastic.metadata));
+    let elastic: Secret = owned_child(&client, &ns, &uid, "mcp-mesh-logs-es-elastic-user").await;
     for secret in [
         "mcp-mesh-logs-es-file-realm",
         "mcp-mesh-logs-ca",
@@ -251,8 +244,7 @@ async fn production_example_becomes_a_ready_stack() {
         "mcp-mesh-logs-kibana-user",
         "mcp-mesh-logs-collector-user",
     ] {
-        let s: Secret = wait_for(WAIT, secret, || get(&client, &ns, secret)).await;
-        assert!(owned(&s.metadata), "{secret} owned");
+        owned_child::<Secret>(&client, &ns, &uid, secret).await;
     }
 
     // The kubelet reports pods ready and Elasticsearch is green: Ready.
@@ -280,11 +272,7 @@ async fn production_example_becomes_a_ready_stack() {
     });
 
     // `kubectl get meshlogging` shows it.
-    let out = server
-        .kubectl()
-        .args(["get", "meshlogging", "-n", &ns])
-        .output()
-        .expect("kubectl");
+    let out = kubectl::output(server, &["get", "meshlogging", "-n", &ns]);
     let table = String::from_utf8_lossy(&out.stdout);
     let row = table.lines().nth(1).expect("row");
     for column in ["mcp-mesh-logs", "8.15.3", "green", "Ready", "True", "3/3"] {
@@ -312,11 +300,7 @@ async fn production_example_becomes_a_ready_stack() {
             .expect("json")
             .contains(&password)
     );
-    let events = server
-        .kubectl()
-        .args(["get", "events", "-n", &ns, "-o", "json"])
-        .output()
-        .expect("kubectl");
+    let events = kubectl::output(server, &["get", "events", "-n", &ns, "-o", "json"]);
     let events = String::from_utf8_lossy(&events.stdout);
     assert!(
         events.contains("ElasticsearchConfigured"),
@@ -328,24 +312,19 @@ async fn production_example_becomes_a_ready_stack() {
 
 #[tokio::test]
 async fn drift_is_restored_and_an_idle_reconcile_writes_nothing() {
-    let Setup { server, client, ns } = setup("drift").await;
-    let sim = sim().await;
-    let op = operator::start(server, &ns, &sim, &ns).await;
-    kubectl_apply(server, &ns, "minimal.yaml");
-    let name = "mesh-logs";
-    wait_ready(&client, &ns, name).await;
+    let (Stack(server, client, ns, sim, op), _) = Stack::minimal_ready("drift", |_| {}).await;
 
     // Idle: with nothing to change, reconciles (every 2s when Ready) write nothing, to the
     // API server or to Elasticsearch. Reads show they ran.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let api_writes = operator::writes(server, &op.identity).len();
+    let api_writes = audit::writes(server, &op.identity).len();
     assert!(
         api_writes > 10,
         "the audit log shows the operator's writes: {api_writes}"
     );
     sim.clear_requests();
     tokio::time::sleep(Duration::from_secs(7)).await;
-    let new_writes: Vec<String> = operator::writes(server, &op.identity)[api_writes..].to_vec();
+    let new_writes: Vec<String> = audit::writes(server, &op.identity)[api_writes..].to_vec();
     assert_eq!(new_writes, Vec::<String>::new(), "API writes while idle");
     assert!(
         sim.requests().len() >= 10,
@@ -404,12 +383,8 @@ async fn drift_is_restored_and_an_idle_reconcile_writes_nothing() {
 
 #[tokio::test]
 async fn a_spec_change_flows_to_children_and_elasticsearch() {
-    let Setup { server, client, ns } = setup("change").await;
-    let sim = sim().await;
-    let op = operator::start(server, &ns, &sim, &ns).await;
-    kubectl_apply(server, &ns, "minimal.yaml");
-    let name = "mesh-logs";
-    let ready = wait_ready(&client, &ns, name).await;
+    let (Stack(_, client, ns, sim, op), ready) = Stack::minimal_ready("change", |_| {}).await;
+    let name = MINIMAL;
 
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
     let patch = json!({"spec": {
@@ -432,7 +407,7 @@ async fn a_spec_change_flows_to_children_and_elasticsearch() {
     })
     .await;
     let ml = wait_for(WAIT, "observedGeneration and Ready", || async {
-        support::pods_ready(&client, &ns, name).await;
+        Kubelet::new(&client, &ns).mark_ready(name).await;
         let ml = api.get(name).await.ok()?;
         let s = ml.status.clone()?;
         let ready = condition(&ml, "Ready").map(|c| c.0).as_deref() == Some("True");
@@ -460,16 +435,14 @@ async fn a_spec_change_flows_to_children_and_elasticsearch() {
 
 #[tokio::test]
 async fn unreachable_elasticsearch_is_reported_and_recovered_from() {
-    let Setup { server, client, ns } = setup("unreach").await;
-    let sim = sim().await;
+    let Stack(server, client, ns, sim, op) = Stack::start("unreach", |_| {}).await;
     sim.inject(Fault::RefuseConnections);
-    let op = operator::start(server, &ns, &sim, &ns).await;
-    kubectl_apply(server, &ns, "minimal.yaml");
-    let name = "mesh-logs";
+    kubectl::apply_example(server, &ns, "minimal.yaml");
+    let name = MINIMAL;
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
 
     let ml = wait_for(WAIT, "ElasticsearchUnreachable", || async {
-        support::pods_ready(&client, &ns, name).await;
+        Kubelet::new(&client, &ns).mark_ready(name).await;
         let ml = api.get(name).await.ok()?;
         let ready = condition(&ml, "Ready")?;
         (ready.0 == "False" && ready.1 == "ElasticsearchUnreachable").then_some(ml)
@@ -506,14 +479,7 @@ async fn unreachable_elasticsearch_is_reported_and_recovered_from() {
 }
 
 async fn delete_and_wait(client: &kube::Client, ns: &str, name: &str) {
-    let api: Api<MeshLogging> = Api::namespaced(client.clone(), ns);
-    api.delete(name, &DeleteParams::default())
-        .await
-        .expect("delete");
-    wait_for(WAIT, "MeshLogging gone (finalizer removed)", || async {
-        api.get_opt(name).await.ok()?.is_none().then_some(())
-    })
-    .await;
+    resource::delete_and_wait(client, ns, name, "MeshLogging gone (finalizer removed)").await
 }
 
 async fn pvc(client: &kube::Client, ns: &str, name: &str) -> String {
@@ -533,12 +499,8 @@ async fn pvc(client: &kube::Client, ns: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn deletion_with_retain_keeps_the_data_and_removes_the_rest() {
-    let Setup { server, client, ns } = setup("retain").await;
-    let sim = sim().await;
-    let op = operator::start(server, &ns, &sim, &ns).await;
-    kubectl_apply(server, &ns, "minimal.yaml");
-    let name = "mesh-logs";
-    wait_ready(&client, &ns, name).await;
+    let (Stack(_, client, ns, sim, op), _) = Stack::minimal_ready("retain", |_| {}).await;
+    let name = MINIMAL;
     let pvc_name = pvc(&client, &ns, name).await;
 
     delete_and_wait(&client, &ns, name).await;
@@ -574,16 +536,14 @@ async fn deletion_with_retain_keeps_the_data_and_removes_the_rest() {
 
 #[tokio::test]
 async fn deletion_with_delete_removes_the_data() {
-    let Setup { server, client, ns } = setup("delete").await;
-    let sim = sim().await;
-    let op = operator::start(server, &ns, &sim, &ns).await;
+    let Stack(_, client, ns, sim, op) = Stack::start("delete", |_| {}).await;
     let mut ml = example("minimal.yaml");
     ml.spec.deletion_policy = meshlogging_operator::api::DeletionPolicy::Delete;
     Api::<MeshLogging>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &ml)
         .await
         .expect("create");
-    let name = "mesh-logs";
+    let name = MINIMAL;
     wait_ready(&client, &ns, name).await;
     let pvc_name = pvc(&client, &ns, name).await;
 
@@ -608,12 +568,8 @@ async fn deletion_with_delete_removes_the_data() {
 
 #[tokio::test]
 async fn deletion_gives_up_on_a_vanished_elasticsearch_within_the_bound() {
-    let Setup { server, client, ns } = setup("gone").await;
-    let sim = sim().await;
-    let op = operator::start(server, &ns, &sim, &ns).await;
-    kubectl_apply(server, &ns, "minimal.yaml");
-    let name = "mesh-logs";
-    wait_ready(&client, &ns, name).await;
+    let (Stack(server, client, ns, sim, op), _) = Stack::minimal_ready("gone", |_| {}).await;
+    let name = MINIMAL;
     sim.inject(Fault::RefuseConnections);
     let start = std::time::Instant::now();
     delete_and_wait(&client, &ns, name).await;
@@ -622,28 +578,24 @@ async fn deletion_gives_up_on_a_vanished_elasticsearch_within_the_bound() {
         "took {:?}",
         start.elapsed()
     );
-    let events = server
-        .kubectl()
-        .args(["get", "events", "-n", &ns, "-o", "json"])
-        .output()
-        .expect("kubectl");
+    let events = kubectl::output(server, &["get", "events", "-n", &ns, "-o", "json"]);
     assert!(String::from_utf8_lossy(&events.stdout).contains("CleanupIncomplete"));
     op.stop().await;
 }
 
 #[tokio::test]
 async fn an_operator_killed_mid_reconcile_converges_after_restart() {
-    let Setup { server, client, ns } = setup("restart").await;
+    let Setup { server, client, ns } = Setup::new("restart").await;
     let sim = sim().await;
     s3_secret(&client, &ns).await;
     // Slow Elasticsearch, so the kill lands in the middle of a pass.
     sim.inject(Fault::Latency(Duration::from_millis(150)));
     sim.set_health(Health::Green);
     let first = operator::start(server, &ns, &sim, &format!("{ns}-a")).await;
-    kubectl_apply(server, &ns, "production.yaml");
+    kubectl::apply_example(server, &ns, "production.yaml");
     let name = "mcp-mesh-logs";
     wait_for(WAIT, "first Elasticsearch writes", || async {
-        support::pods_ready(&client, &ns, name).await;
+        Kubelet::new(&client, &ns).mark_ready(name).await;
         (!sim.write_requests().is_empty()).then_some(())
     })
     .await;
@@ -683,12 +635,8 @@ async fn an_operator_killed_mid_reconcile_converges_after_restart() {
 
 #[tokio::test]
 async fn a_child_the_api_server_refuses_is_reported_not_retried_blindly() {
-    let Setup { server, client, ns } = setup("refused").await;
-    let sim = sim().await;
-    let op = operator::start(server, &ns, &sim, &ns).await;
-    kubectl_apply(server, &ns, "minimal.yaml");
-    let name = "mesh-logs";
-    wait_ready(&client, &ns, name).await;
+    let (Stack(_, client, ns, _sim, op), _) = Stack::minimal_ready("refused", |_| {}).await;
+    let name = MINIMAL;
 
     // Storage was defaulted (10Gi); setting it now changes the StatefulSet's immutable
     // volume claim templates, which the API server refuses.
@@ -729,9 +677,8 @@ async fn a_child_the_api_server_refuses_is_reported_not_retried_blindly() {
 /// says `Conflict` naming each, and everything else is applied.
 #[tokio::test]
 async fn objects_of_a_childs_name_that_exist_are_not_taken_over() {
-    let Setup { server, client, ns } = setup("takeover").await;
-    let sim = sim().await;
-    let name = "mesh-logs";
+    let Stack(server, client, ns, _sim, op) = Stack::start("takeover", |_| {}).await;
+    let name = MINIMAL;
     let binding = names::collector_cluster_role_binding(name, &ns);
     let sa: ServiceAccount = serde_json::from_value(json!({
         "metadata": {"name": "mesh-logs-collector", "labels": {"team": "a"}}
@@ -761,11 +708,10 @@ async fn objects_of_a_childs_name_that_exist_are_not_taken_over() {
         .await
         .expect("someone's ClusterRoleBinding");
 
-    let op = operator::start(server, &ns, &sim, &ns).await;
-    kubectl_apply(server, &ns, "minimal.yaml");
+    kubectl::apply_example(server, &ns, "minimal.yaml");
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
     let ml = wait_for(WAIT, "Ready=False Conflict", || async {
-        support::pods_ready(&client, &ns, name).await;
+        Kubelet::new(&client, &ns).mark_ready(name).await;
         let ml = api.get(name).await.ok()?;
         (condition(&ml, "Ready")?.1 == "Conflict").then_some(ml)
     })
@@ -809,7 +755,7 @@ async fn objects_of_a_childs_name_that_exist_are_not_taken_over() {
         crb.subjects.expect("subjects")[0].namespace.as_deref(),
         Some("elsewhere")
     );
-    let touched: Vec<String> = operator::writes(server, &op.identity)
+    let touched: Vec<String> = audit::writes(server, &op.identity)
         .into_iter()
         .filter(|w| {
             w.ends_with("serviceaccounts/mesh-logs-collector")
@@ -839,7 +785,7 @@ async fn objects_of_a_childs_name_that_exist_are_not_taken_over() {
 /// either deleted the other's. Now each has its own, and deletion removes only its own.
 #[tokio::test]
 async fn lookalike_namespaces_and_names_get_their_own_collector_bindings() {
-    let Setup { server, client, ns } = setup("team").await;
+    let Setup { server, client, ns } = Setup::new("team").await;
     let team = ns;
     let team_prod = format!("{team}-prod");
     let namespace: k8s_openapi::api::core::v1::Namespace =
@@ -953,12 +899,8 @@ async fn collector_template_hash(client: &kube::Client, ns: &str) -> String {
 /// certificates from the new CA (they stayed signed by the old one) and rolls the collector.
 #[tokio::test]
 async fn deleting_a_source_secret_regenerates_the_secrets_derived_from_it() {
-    let Setup { server, client, ns } = setup("rotate").await;
-    let sim = sim().await;
-    let op = operator::start(server, &ns, &sim, &ns).await;
-    kubectl_apply(server, &ns, "minimal.yaml");
-    let name = "mesh-logs";
-    wait_ready(&client, &ns, name).await;
+    let (Stack(_, client, ns, _sim, op), _) = Stack::minimal_ready("rotate", |_| {}).await;
+    let name = MINIMAL;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
 
     // The operator's password.
@@ -1031,20 +973,10 @@ async fn deleting_a_source_secret_regenerates_the_secrets_derived_from_it() {
 #[tokio::test]
 async fn a_changed_failure_message_is_announced_as_a_new_warning() {
     use k8s_openapi::api::events::v1::Event;
-    let Setup { server, client, ns } = setup("warn").await;
-    let sim = sim().await;
-    let mut settings = operator::settings(&ns);
-    settings.warning_interval = Duration::ZERO;
-    let op = operator::start_with(
-        server,
-        settings,
-        std::sync::Arc::new(operator::SimEndpoint::new(&sim)),
-        &ns,
-    )
+    let (Stack(_, client, ns, sim, op), _) = Stack::minimal_ready("warn", |s| {
+        s.warning_interval = Duration::ZERO;
+    })
     .await;
-    kubectl_apply(server, &ns, "minimal.yaml");
-    let name = "mesh-logs";
-    wait_ready(&client, &ns, name).await;
 
     // Someone else's marker on the ILM policy: a Conflict naming them; then another one.
     let events: Api<Event> = Api::namespaced(client.clone(), &ns);
@@ -1072,21 +1004,12 @@ async fn a_changed_failure_message_is_announced_as_a_new_warning() {
 
 #[tokio::test]
 async fn child_status_changes_do_not_send_the_operator_to_elasticsearch() {
-    let Setup { server, client, ns } = setup("debounce").await;
-    let sim = sim().await;
-    let mut settings = operator::settings(&ns);
-    // Long enough that no resync falls inside the test.
-    settings.resync_ready = Duration::from_secs(300);
-    let op = operator::start_with(
-        server,
-        settings,
-        std::sync::Arc::new(operator::SimEndpoint::new(&sim)),
-        &ns,
-    )
+    let (Stack(_, client, ns, sim, op), _) = Stack::minimal_ready("debounce", |s| {
+        // Long enough that no resync falls inside the test.
+        s.resync_ready = Duration::from_secs(300);
+    })
     .await;
-    kubectl_apply(server, &ns, "minimal.yaml");
-    let name = "mesh-logs";
-    wait_ready(&client, &ns, name).await;
+    let name = MINIMAL;
     sim.clear_requests();
 
     // The collector rolls out: its DaemonSet's status changes three times, and each change

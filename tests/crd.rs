@@ -1,19 +1,21 @@
 //! The CRD contract against a real API server: it installs, the examples are accepted,
 //! every invalid fixture is refused naming its field, and `kubectl` shows what users read.
 
-mod support;
-
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use meshlogging_operator::api::{
     ElasticsearchStatus, MeshLogging, MeshLoggingStatus, Phase, WorkloadStatus,
 };
+use meshlogging_testkit::apiserver::ApiServer;
+use meshlogging_testkit::kubectl::{self, text};
+use meshlogging_testkit::process::tool_path;
+use meshlogging_testkit::{Setup, example, wait_for};
 use serde_json::json;
 
 fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+    meshlogging_testkit::repo(path)
 }
 
 fn yaml_files(dir: &str) -> Vec<PathBuf> {
@@ -26,20 +28,9 @@ fn yaml_files(dir: &str) -> Vec<PathBuf> {
     files
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-async fn setup(prefix: &str) -> (kube::Client, String) {
-    let server = support::apiserver::get();
-    let client = server.client().await;
-    support::install_crd(&client).await;
-    let ns = support::namespace(&client, prefix).await;
-    (client, ns)
+async fn setup(prefix: &str) -> (&'static ApiServer, kube::Client, String) {
+    let Setup { server, client, ns } = Setup::new(prefix).await;
+    (server, client, ns)
 }
 
 #[test]
@@ -120,13 +111,7 @@ fn json_schema_is_strict_where_the_crd_is_structural() {
 fn kubeconform(files: &[PathBuf], stdin: Option<&str>) -> Output {
     use std::io::Write as _;
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let bin = BIN.get_or_init(|| {
-        let out = std::process::Command::new(repo("hack/kubeconform.sh"))
-            .output()
-            .expect("run hack/kubeconform.sh");
-        assert!(out.status.success(), "hack/kubeconform.sh: {}", text(&out));
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    });
+    let bin = BIN.get_or_init(|| tool_path("kubeconform.sh"));
     let mut cmd = std::process::Command::new(bin);
     cmd.current_dir(repo("."))
         .args(["-strict", "-summary", "-schema-location"])
@@ -200,7 +185,7 @@ fn kubeconform_validates_manifests_with_the_json_schema() {
 
 #[tokio::test]
 async fn crd_installs_and_becomes_established() {
-    let (client, _) = setup("crd").await;
+    let (_, client, _) = setup("crd").await;
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(client);
     let crd = crds
@@ -222,24 +207,11 @@ async fn crd_installs_and_becomes_established() {
 
 #[tokio::test]
 async fn every_example_passes_server_side_dry_run() {
-    let (_, ns) = setup("examples").await;
-    let server = support::apiserver::get();
+    let (server, _, ns) = setup("examples").await;
     let examples = yaml_files("examples");
     assert!(examples.len() >= 3, "examples/ holds {examples:?}");
     for file in examples {
-        let out = server
-            .kubectl()
-            .args([
-                "apply",
-                "--server-side",
-                "--dry-run=server",
-                "-n",
-                &ns,
-                "-f",
-            ])
-            .arg(&file)
-            .output()
-            .expect("run kubectl");
+        let out = kubectl::dry_run_apply(server, &ns, &file);
         assert!(
             out.status.success(),
             "{} refused:\n{}",
@@ -256,8 +228,7 @@ async fn every_example_passes_server_side_dry_run() {
 
 #[tokio::test]
 async fn every_invalid_fixture_is_refused_naming_its_field() {
-    let (_, ns) = setup("invalid").await;
-    let server = support::apiserver::get();
+    let (server, _, ns) = setup("invalid").await;
     let fixtures = yaml_files("tests/fixtures/invalid");
     assert!(
         fixtures.len() >= 40,
@@ -281,19 +252,7 @@ async fn every_invalid_fixture_is_refused_naming_its_field() {
             "{} has no `# expect:` line",
             file.display()
         );
-        let out = server
-            .kubectl()
-            .args([
-                "apply",
-                "--server-side",
-                "--dry-run=server",
-                "-n",
-                &ns,
-                "-f",
-            ])
-            .arg(file)
-            .output()
-            .expect("run kubectl");
+        let out = kubectl::dry_run_apply(server, &ns, file);
         let message = text(&out);
         if out.status.success() {
             failures.push(format!("{}: accepted", file.display()));
@@ -321,10 +280,9 @@ async fn every_invalid_fixture_is_refused_naming_its_field() {
 
 #[tokio::test]
 async fn kubectl_get_wide_shows_the_printer_columns() {
-    let (client, ns) = setup("printcols").await;
-    let server = support::apiserver::get();
+    let (server, client, ns) = setup("printcols").await;
     let api: Api<MeshLogging> = Api::namespaced(client, &ns);
-    let ml = support::example("minimal.yaml");
+    let ml = example("minimal.yaml");
     let created = api
         .create(&PostParams::default(), &ml)
         .await
@@ -370,11 +328,7 @@ async fn kubectl_get_wide_shows_the_printer_columns() {
     .await
     .expect("patch status");
 
-    let out = server
-        .kubectl()
-        .args(["get", "meshlogging", "-o", "wide", "-n", &ns])
-        .output()
-        .expect("run kubectl");
+    let out = kubectl::output(server, &["get", "meshlogging", "-o", "wide", "-n", &ns]);
     assert!(out.status.success(), "{}", text(&out));
     let table = String::from_utf8_lossy(&out.stdout);
     let mut lines = table.lines();
@@ -402,11 +356,7 @@ async fn kubectl_get_wide_shows_the_printer_columns() {
     );
 
     // The short name works too.
-    let out = server
-        .kubectl()
-        .args(["get", "mlog", "-n", &ns, "-o", "name"])
-        .output()
-        .expect("run kubectl");
+    let out = kubectl::output(server, &["get", "mlog", "-n", &ns, "-o", "name"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("meshlogging.logging.mcp-mesh.io/{name}")
@@ -415,18 +365,13 @@ async fn kubectl_get_wide_shows_the_printer_columns() {
 
 #[tokio::test]
 async fn kubectl_explain_prints_the_field_docs() {
-    let _ = setup("explain").await;
-    let server = support::apiserver::get();
+    let (server, _, _) = setup("explain").await;
     // The API server publishes new CRD schemas to OpenAPI a moment after Established.
-    let out = support::wait_for(
+    let out = wait_for(
         std::time::Duration::from_secs(30),
         "kubectl explain",
         || async {
-            let out = server
-                .kubectl()
-                .args(["explain", "meshlogging.spec.lifecycle"])
-                .output()
-                .expect("run kubectl");
+            let out = kubectl::output(server, &["explain", "meshlogging.spec.lifecycle"]);
             out.status.success().then_some(out)
         },
     )
@@ -439,14 +384,13 @@ async fn kubectl_explain_prints_the_field_docs() {
     for field in ["hot", "warm", "cold", "delete"] {
         assert!(doc.contains(field), "explain lacks {field}:\n{doc}");
     }
-    let out = server
-        .kubectl()
-        .args([
+    let out = kubectl::output(
+        server,
+        &[
             "explain",
             "meshlogging.spec.snapshots.repositories.credentialsSecretRef",
-        ])
-        .output()
-        .expect("run kubectl");
+        ],
+    );
     let doc = String::from_utf8_lossy(&out.stdout);
     assert!(
         doc.contains("s3.client") || doc.contains("keystore"),
@@ -456,9 +400,9 @@ async fn kubectl_explain_prints_the_field_docs() {
 
 #[tokio::test]
 async fn storage_cannot_change_once_set() {
-    let (client, ns) = setup("immutable").await;
+    let (_, client, ns) = setup("immutable").await;
     let api: Api<MeshLogging> = Api::namespaced(client, &ns);
-    let mut ml = support::example("minimal.yaml");
+    let mut ml = example("minimal.yaml");
     ml.spec.elasticsearch.storage =
         Some(serde_json::from_value(json!({"size": "10Gi"})).expect("storage"));
     api.create(&PostParams::default(), &ml)

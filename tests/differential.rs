@@ -1,6 +1,6 @@
 //! Differential tests: the Elasticsearch stand-in (`tests/es-sim`) against a real
-//! Elasticsearch (the integration-test distribution `support::elasticsearch` starts once for
-//! this binary).
+//! Elasticsearch (the integration-test distribution the test kit's `elasticsearch` starts
+//! once for this binary).
 //!
 //! The corpus is a list of cases, each a sequence of REST requests:
 //! - the operator's own requests: its from-empty pass, a steady pass, drift made behind its
@@ -30,17 +30,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-mod support;
-
 use es_sim::{EsSim, Modules, SimConfig, SimUser};
+use kit::desired;
+use kit::elasticsearch::{self, ADMIN_USER, RealEs};
 use meshlogging_operator::api::AppliedStatus;
-use meshlogging_operator::elastic::sync::{Passwords, SyncInput};
 use meshlogging_operator::elastic::{
-    ClientConfig, Credentials, DesiredConfig, EsClient, RetryPolicy, sync,
+    ClientConfig, Credentials, DesiredConfig, EsClient, RetryPolicy,
 };
+use meshlogging_testkit as kit;
 use serde_json::{Map, Value, json};
-use support::desired;
-use support::elasticsearch::{self, ADMIN_USER, RealEs};
 
 /// Disagreements between the stand-in and the real node that remain, keyed as the test
 /// prints them (`case: METHOD path [#n]`, the case's unique name written `{t}`), with why.
@@ -173,8 +171,6 @@ impl Target {
 }
 
 const SIM_PASSWORD: &str = "differential-Pw-5d1e";
-const COLLECTOR_PASSWORD: &str = "collector-Pw-77ab20";
-const KIBANA_PASSWORD: &str = "kibana-Pw-0c4e91";
 
 /// A unique name for one case (fixed length, so no case's patterns overlap another's).
 fn tag() -> String {
@@ -225,30 +221,16 @@ fn operator_client(sim: &EsSim) -> EsClient {
 }
 
 async fn pass(client: &EsClient, desired: &DesiredConfig, prev: &AppliedStatus) -> AppliedStatus {
-    let pw = Passwords {
-        collector: COLLECTOR_PASSWORD.into(),
-        kibana: Some(KIBANA_PASSWORD.into()),
-    };
-    let missing = BTreeMap::new();
-    let report = sync(
-        client,
-        desired,
-        SyncInput {
-            passwords: &pw,
-            previously_applied: prev,
-            missing_credentials: &missing,
-        },
-    )
-    .await;
+    let (report, applied) = kit::sync::pass(client, desired, prev).await;
     assert!(report.aborted.is_none(), "aborted: {:?}", report.aborted);
-    report.applied(&desired.write_alias.alias, prev)
+    applied
 }
 
 /// The operator's from-empty, steady, drift and repair passes for `example`, recorded
 /// against a stand-in with `modules`.
 async fn operator_case(es: &RealEs, example: &str, modules: Modules, mode: &str) -> Case {
     let t = tag();
-    let mut spec = support::example(&format!("{example}.yaml")).spec;
+    let mut spec = kit::example(&format!("{example}.yaml")).spec;
     spec.index.name = t.clone();
     // `fs` repositories live under the real node's `path.repo` (the stand-ins' too)
     if let Some(snapshots) = spec.snapshots.as_mut() {

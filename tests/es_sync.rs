@@ -6,54 +6,18 @@ use std::collections::BTreeMap;
 
 use std::time::{Duration, Instant};
 
-mod support;
-
 use es_sim::{EsSim, Fault};
-use meshlogging_operator::api::{AppliedStatus, MeshLoggingSpec};
+use kit::desired;
+use kit::example_spec;
+use kit::sim::{client, client_as, es_sim};
+use kit::sync::{COLLECTOR_PASSWORD, KIBANA_PASSWORD, pass};
+use meshlogging_operator::api::AppliedStatus;
 use meshlogging_operator::elastic::sync::cleanup;
-use meshlogging_operator::elastic::{
-    ClientConfig, Credentials, EsClient, Kind, RetryPolicy, SyncReport,
-};
+use meshlogging_operator::elastic::{ClientConfig, Credentials, EsClient, Kind, SyncReport};
+use meshlogging_testkit as kit;
 use serde_json::{Value, json};
-use support::desired;
-use support::operator::ELASTIC_PASSWORD;
-use support::sync::{COLLECTOR_PASSWORD, KIBANA_PASSWORD, pass};
 
 const OWNER: &str = "logging/mcp-mesh-logs";
-
-fn example(name: &str) -> MeshLoggingSpec {
-    support::example(name).spec
-}
-
-async fn sim() -> EsSim {
-    support::es_sim(1).await
-}
-
-fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_secs(3),
-    }
-}
-
-fn client_as(sim: &EsSim, password: &str) -> EsClient {
-    EsClient::new(ClientConfig {
-        url: sim.url(),
-        credentials: Some(Credentials {
-            username: "elastic".into(),
-            password: password.into(),
-        }),
-        ca_pem: sim.ca_pem().map(String::into_bytes),
-        request_timeout: Duration::from_secs(5),
-        retry: fast_retry(),
-    })
-    .expect("client")
-}
-
-fn client(sim: &EsSim) -> EsClient {
-    client_as(sim, ELASTIC_PASSWORD)
-}
 
 fn log(sim: &EsSim) -> Vec<String> {
     sim.requests()
@@ -109,9 +73,9 @@ fn assert_clean(report: &SyncReport) {
 
 #[tokio::test]
 async fn from_empty_applies_everything_in_dependency_order() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
-    let desired = desired(&example("production.yaml"), OWNER);
+    let desired = desired(&example_spec("production.yaml"), OWNER);
     let (report, applied) = pass(&client, &desired, &AppliedStatus::default()).await;
     assert_clean(&report);
 
@@ -238,9 +202,9 @@ async fn from_empty_applies_everything_in_dependency_order() {
 
 #[tokio::test]
 async fn a_second_sync_with_nothing_changed_makes_zero_writes() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
-    let desired = desired(&example("production.yaml"), OWNER);
+    let desired = desired(&example_spec("production.yaml"), OWNER);
     let (_, applied) = pass(&client, &desired, &AppliedStatus::default()).await;
     sim.clear_requests();
 
@@ -261,9 +225,9 @@ async fn a_second_sync_with_nothing_changed_makes_zero_writes() {
 
 #[tokio::test]
 async fn drift_behind_the_operators_back_is_restored_and_user_objects_are_left_alone() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
-    let desired = desired(&example("production.yaml"), OWNER);
+    let desired = desired(&example_spec("production.yaml"), OWNER);
     let (_, applied) = pass(&client, &desired, &AppliedStatus::default()).await;
     let before = fingerprint(&sim);
 
@@ -312,9 +276,9 @@ async fn drift_behind_the_operators_back_is_restored_and_user_objects_are_left_a
 
 #[tokio::test]
 async fn a_policy_taken_out_is_deleted_and_a_repository_in_use_is_kept() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
-    let mut spec = example("production.yaml");
+    let mut spec = example_spec("production.yaml");
     let snapshots = spec.snapshots.as_mut().expect("snapshots");
     snapshots.repositories.push(
         serde_json::from_value(json!(
@@ -373,9 +337,9 @@ async fn a_policy_taken_out_is_deleted_and_a_repository_in_use_is_kept() {
 
 #[tokio::test]
 async fn a_rejected_policy_reports_elasticsearchs_reason_and_the_rest_still_applies() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
-    let mut desired = desired(&example("production.yaml"), OWNER);
+    let mut desired = desired(&example_spec("production.yaml"), OWNER);
     // Minute 61 passes the schema's shape check but not Elasticsearch's cron parser.
     desired
         .slm_policies
@@ -407,9 +371,9 @@ async fn a_rejected_policy_reports_elasticsearchs_reason_and_the_rest_still_appl
 
 #[tokio::test]
 async fn wrong_credentials_give_a_clear_message_and_stop_the_pass() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client_as(&sim, "not-the-password");
-    let desired = desired(&example("production.yaml"), OWNER);
+    let desired = desired(&example_spec("production.yaml"), OWNER);
     let (report, _) = pass(&client, &desired, &AppliedStatus::default()).await;
     let aborted = report.aborted.expect("aborted");
     assert_eq!(aborted.reason, "Unauthorized");
@@ -426,9 +390,9 @@ async fn wrong_credentials_give_a_clear_message_and_stop_the_pass() {
 
 #[tokio::test]
 async fn refused_connections_are_retried_then_reported_unreachable() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
-    let desired = desired(&example("minimal.yaml"), OWNER);
+    let desired = desired(&example_spec("minimal.yaml"), OWNER);
     sim.inject(Fault::RefuseConnections);
     let (report, _) = pass(&client, &desired, &AppliedStatus::default()).await;
     let aborted = report.aborted.expect("aborted");
@@ -447,7 +411,7 @@ async fn refused_connections_are_retried_then_reported_unreachable() {
 
 #[tokio::test]
 async fn an_unreachable_cluster_reads_the_same_every_pass_whatever_the_transport_said() {
-    let desired = desired(&example("minimal.yaml"), OWNER);
+    let desired = desired(&example_spec("minimal.yaml"), OWNER);
     let message = async |client: &EsClient| {
         let (report, _) = pass(client, &desired, &AppliedStatus::default()).await;
         let aborted = report.aborted.expect("aborted");
@@ -465,7 +429,7 @@ async fn an_unreachable_cluster_reads_the_same_every_pass_whatever_the_transport
         credentials: None,
         ca_pem: None,
         request_timeout: Duration::from_secs(2),
-        retry: fast_retry(),
+        retry: kit::sim::fast_retry(),
     })
     .expect("client");
     let first = message(&closed).await;
@@ -476,12 +440,12 @@ async fn an_unreachable_cluster_reads_the_same_every_pass_whatever_the_transport
     assert_eq!(message(&closed).await, first, "stable between passes");
 
     // An answer slower than the request timeout.
-    let slow_sim = sim().await;
+    let slow_sim = es_sim(1).await;
     slow_sim.inject(Fault::Latency(Duration::from_millis(1500)));
     let mut config = ClientConfig::new(slow_sim.url());
     config.ca_pem = slow_sim.ca_pem().map(String::into_bytes);
     config.request_timeout = Duration::from_millis(300);
-    config.retry = fast_retry();
+    config.retry = kit::sim::fast_retry();
     let slow = EsClient::new(config).expect("client");
     let first = message(&slow).await;
     assert!(
@@ -491,7 +455,7 @@ async fn an_unreachable_cluster_reads_the_same_every_pass_whatever_the_transport
     assert_eq!(message(&slow).await, first, "stable between passes");
 
     // A CA that did not sign the server's certificate.
-    let other_sim = sim().await;
+    let other_sim = es_sim(1).await;
     let mut config = ClientConfig::new(other_sim.url());
     config.ca_pem = Some(
         rcgen::generate_simple_self_signed(vec!["other".to_string()])
@@ -500,7 +464,7 @@ async fn an_unreachable_cluster_reads_the_same_every_pass_whatever_the_transport
             .pem()
             .into_bytes(),
     );
-    config.retry = fast_retry();
+    config.retry = kit::sim::fast_retry();
     let untrusted = EsClient::new(config).expect("client");
     let first = message(&untrusted).await;
     assert!(first.contains("TLS failed"), "{first}");
@@ -509,9 +473,9 @@ async fn an_unreachable_cluster_reads_the_same_every_pass_whatever_the_transport
 
 #[tokio::test]
 async fn a_503_is_retried_and_then_reported_unreachable() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
-    let desired = desired(&example("minimal.yaml"), OWNER);
+    let desired = desired(&example_spec("minimal.yaml"), OWNER);
     sim.inject(Fault::Status {
         status: 503,
         count: 10,
@@ -539,9 +503,9 @@ async fn a_503_is_retried_and_then_reported_unreachable() {
 
 #[tokio::test]
 async fn a_429_is_retried_after_retry_after() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
-    let desired = desired(&example("minimal.yaml"), OWNER);
+    let desired = desired(&example_spec("minimal.yaml"), OWNER);
     sim.inject(Fault::TooManyRequests {
         count: 1,
         retry_after_secs: 1,
@@ -559,7 +523,7 @@ async fn a_429_is_retried_after_retry_after() {
 
 #[tokio::test]
 async fn client_errors_are_never_retried() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
     for status in [400, 403, 404, 409] {
         sim.clear_requests();
@@ -578,9 +542,9 @@ async fn client_errors_are_never_retried() {
 
 #[tokio::test]
 async fn a_pass_interrupted_after_any_request_converges_to_the_same_state() {
-    let desired = desired(&example("production.yaml"), OWNER);
+    let desired = desired(&example_spec("production.yaml"), OWNER);
 
-    let reference = sim().await;
+    let reference = es_sim(1).await;
     let (report, reference_applied) =
         pass(&client(&reference), &desired, &AppliedStatus::default()).await;
     assert_clean(&report);
@@ -588,7 +552,7 @@ async fn a_pass_interrupted_after_any_request_converges_to_the_same_state() {
     let expected = fingerprint(&reference);
 
     for n in 1..=total {
-        let sim = sim().await;
+        let sim = es_sim(1).await;
         let client = client(&sim);
         sim.inject(Fault::FailRequestNumberWith { n, status: 500 });
         let (_, applied) = pass(&client, &desired, &AppliedStatus::default()).await;
@@ -608,7 +572,7 @@ async fn a_pass_interrupted_after_any_request_converges_to_the_same_state() {
 
 #[tokio::test]
 async fn an_existing_alias_pointing_elsewhere_is_reported_not_overwritten() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
     client
         .put(
@@ -618,7 +582,7 @@ async fn an_existing_alias_pointing_elsewhere_is_reported_not_overwritten() {
         )
         .await
         .expect("legacy index");
-    let desired = desired(&example("minimal.yaml"), "logging/mesh-logs");
+    let desired = desired(&example_spec("minimal.yaml"), "logging/mesh-logs");
     let (report, applied) = pass(&client, &desired, &AppliedStatus::default()).await;
     let failed = report.kind(Kind::WriteAlias).failed;
     assert_eq!(failed[0].reason, "Conflict");
@@ -633,9 +597,9 @@ async fn an_existing_alias_pointing_elsewhere_is_reported_not_overwritten() {
 
 #[tokio::test]
 async fn objects_of_another_meshlogging_are_not_touched() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
-    let spec = example("minimal.yaml");
+    let spec = example_spec("minimal.yaml");
     let (report, _) = pass(
         &client,
         &desired(&spec, "team-a/logs"),
@@ -662,12 +626,12 @@ async fn objects_of_another_meshlogging_are_not_touched() {
 
 #[tokio::test]
 async fn a_repository_two_resources_declare_belongs_to_the_first_and_survives_the_second() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
     // Two resources with their own index names declare the same repository.
-    let mut a = example("production.yaml");
+    let mut a = example_spec("production.yaml");
     a.index.name = "team-a-logs".into();
-    let mut b = example("production.yaml");
+    let mut b = example_spec("production.yaml");
     b.index.name = "team-b-logs".into();
     if let Some(s) = &mut b.snapshots {
         s.policies.clear();
@@ -709,9 +673,9 @@ async fn a_repository_two_resources_declare_belongs_to_the_first_and_survives_th
 
 #[tokio::test]
 async fn cleanup_removes_what_this_resource_owns_and_nothing_else() {
-    let sim = sim().await;
+    let sim = es_sim(1).await;
     let client = client(&sim);
-    let desired = desired(&example("production.yaml"), OWNER);
+    let desired = desired(&example_spec("production.yaml"), OWNER);
     let (_, applied) = pass(&client, &desired, &AppliedStatus::default()).await;
     put_users_own_policy(&client).await;
 
@@ -755,7 +719,7 @@ async fn against_a_real_elasticsearch_when_es_url_is_set() {
     })
     .expect("client");
     let suffix = format!("{:08x}", rand::random::<u32>());
-    let mut spec = example("production.yaml");
+    let mut spec = example_spec("production.yaml");
     spec.index.name = format!("meshlogging-it-{suffix}");
     spec.snapshots = None; // repositories need storage the test cannot assume
     spec.kibana.enabled = false; // never reset kibana_system on someone's cluster

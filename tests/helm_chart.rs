@@ -10,27 +10,23 @@
 //! - `helm install` on the test API server gives an operator that, running as the chart's
 //!   ServiceAccount with the chart's RBAC, brings a MeshLogging to Ready and deletes it.
 
-mod support;
-
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
-use es_sim::{EsSim, Health, SimConfig, SimUser};
 use k8s_openapi::api::apps::v1::DaemonSet;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, PostParams};
 use meshlogging_operator::api::MeshLogging;
-use meshlogging_operator::operator::{Options, run_with_endpoint};
+use meshlogging_testkit::kubectl::{self, text};
+use meshlogging_testkit::operator::{self, client_from};
+use meshlogging_testkit::process::tool_path;
+use meshlogging_testkit::sim::{self, ELASTIC_PASSWORD, SimEndpoint};
+use meshlogging_testkit::{Setup, example, repo, resource};
 use serde_json::Value;
-use support::operator::{ELASTIC_PASSWORD, SimEndpoint, client_from};
-use support::wait_for;
 
 const CHART: &str = "charts/meshlogging-operator";
 const RELEASE_NS: &str = "meshlogging-system";
-const WAIT: Duration = Duration::from_secs(60);
 
 /// Labels Helm charts add for their own bookkeeping; `manifests/` has no use for them.
 const HELM_LABELS: [&str; 3] = [
@@ -39,28 +35,10 @@ const HELM_LABELS: [&str; 3] = [
     "app.kubernetes.io/instance",
 ];
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// `helm`, built once by `hack/helm.sh`.
 fn helm() -> Command {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    let bin = BIN.get_or_init(|| {
-        let out = Command::new(repo("hack/helm.sh"))
-            .output()
-            .expect("run hack/helm.sh");
-        assert!(out.status.success(), "hack/helm.sh failed: {}", text(&out));
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    });
+    let bin = BIN.get_or_init(|| tool_path("helm.sh"));
     let mut cmd = Command::new(bin);
     // Keep helm's own config, cache and data out of the user's home.
     let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-home");
@@ -396,19 +374,16 @@ fn bad_values_are_refused_with_the_reason() {
 
 #[tokio::test]
 async fn helm_install_gives_a_working_operator_with_the_charts_rbac() {
-    let server = support::apiserver::get();
-    let admin = server.client().await;
-    let watched = support::namespace(&admin, "helm").await;
-    let kubeconfig = server
-        .kubectl()
-        .get_envs()
-        .find(|(k, _)| *k == "KUBECONFIG")
-        .and_then(|(_, v)| v.map(PathBuf::from))
-        .expect("the test API server's kubeconfig");
+    let Setup {
+        server,
+        client: admin,
+        ns: watched,
+    } = Setup::builder("helm").crd(false).build().await;
+    let kubeconfig = &server.kubeconfig;
 
     // Install as a user would, restricted to one namespace (the strictest RBAC).
     let out = helm()
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", kubeconfig)
         .args(["install", "meshlogging-operator"])
         .arg(repo(CHART))
         .args(["--namespace", RELEASE_NS, "--create-namespace"])
@@ -417,7 +392,7 @@ async fn helm_install_gives_a_working_operator_with_the_charts_rbac() {
         .expect("helm install");
     assert!(out.status.success(), "helm install: {}", text(&out));
     let out = helm()
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", kubeconfig)
         .args(["status", "meshlogging-operator", "--namespace", RELEASE_NS])
         .output()
         .expect("helm status");
@@ -426,81 +401,31 @@ async fn helm_install_gives_a_working_operator_with_the_charts_rbac() {
         "helm status: {}",
         text(&out)
     );
-    let out = server
-        .kubectl()
-        .args([
-            "wait",
-            "--for=condition=Established",
-            "crd/meshloggings.logging.mcp-mesh.io",
-            "--timeout=30s",
-        ])
-        .output()
-        .expect("kubectl wait");
-    assert!(out.status.success(), "CRD from crds/: {}", text(&out));
+    // The CRD, from the chart's crds/.
+    kubectl::wait_crd_established(server).await;
 
     // The chart's ServiceAccount, as the Deployment would run (no kubelet here).
-    let out = server
-        .kubectl()
-        .args([
-            "create",
-            "token",
-            "meshlogging-operator",
-            "-n",
-            RELEASE_NS,
-            "--duration=1h",
-        ])
-        .output()
-        .expect("kubectl create token");
-    assert!(out.status.success(), "{}", text(&out));
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let token = kubectl::token(server, "meshlogging-operator", RELEASE_NS);
     let operator_client = client_from(
         &server.kubeconfig_for_token("helm-operator", &token),
         "helm-operator",
     )
     .await;
 
-    let sim = EsSim::start_with(SimConfig {
-        tls: true,
-        users: vec![SimUser::elastic(ELASTIC_PASSWORD)],
-        ..Default::default()
-    })
-    .await;
-    sim.set_health(Health::Green);
-    let options = Options {
-        settings: support::operator::settings(&watched),
-        metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        leader_election: true,
-        lease_namespace: RELEASE_NS.into(),
-        lease_name: "meshlogging-operator".into(),
-        lease_duration: Duration::from_secs(5),
-        identity: "helm-operator".into(),
-    };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(run_with_endpoint(
-        operator_client,
-        options,
-        Arc::new(SimEndpoint::new(&sim)),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let sim = sim::green(ELASTIC_PASSWORD).await;
+    let options = operator::options(
+        "helm-operator",
+        operator::settings(&watched),
+        Some(RELEASE_NS),
+    );
+    let running = operator::run_as(operator_client, options, Arc::new(SimEndpoint::new(&sim)));
 
     let api: Api<MeshLogging> = Api::namespaced(admin.clone(), &watched);
-    api.create(&PostParams::default(), &support::example("minimal.yaml"))
+    api.create(&PostParams::default(), &example("minimal.yaml"))
         .await
         .expect("create MeshLogging");
     let name = "mesh-logs";
-    wait_for(WAIT, "Ready=True with the chart's RBAC", || async {
-        support::pods_ready(&admin, &watched, name).await;
-        let ml = api.get(name).await.ok()?;
-        let ready = ml
-            .status?
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        ready.then_some(())
-    })
-    .await;
+    resource::wait_ready(&admin, &watched, name, "Ready=True with the chart's RBAC").await;
     let collectors: Api<DaemonSet> = Api::namespaced(admin.clone(), &watched);
     assert!(
         collectors
@@ -511,21 +436,17 @@ async fn helm_install_gives_a_working_operator_with_the_charts_rbac() {
         "the collector DaemonSet exists"
     );
 
-    api.delete(name, &DeleteParams::default())
-        .await
-        .expect("delete");
-    wait_for(
-        WAIT,
+    resource::delete_and_wait(
+        &admin,
+        &watched,
+        name,
         "deleted (finalizer removed with the chart's RBAC)",
-        || async { api.get_opt(name).await.ok()?.is_none().then_some(()) },
     )
     .await;
-
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(20), running).await;
+    running.stop().await;
 
     let out = helm()
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", kubeconfig)
         .args([
             "uninstall",
             "meshlogging-operator",

@@ -2,57 +2,28 @@
 //! server: only the Lease holder writes; when it dies, the other takes over within the
 //! lease duration.
 
-mod support;
-
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use meshlogging_operator::api::MeshLogging;
+use meshlogging_testkit::apiserver::ApiServer;
+use meshlogging_testkit::operator::OperatorProcess;
+use meshlogging_testkit::{Setup, audit, example, setup, wait_for};
 use serde_json::json;
-use support::apiserver::ApiServer;
-use support::wait_for;
 
 const LEASE_SECS: u64 = 4;
 
-/// An operator process, killed when dropped (also when the test fails).
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(server: &ApiServer, identity: &str, ns: &str, lease_ns: &str) -> Operator {
-    let log = std::fs::File::create(server.dir.join(format!("{identity}.log"))).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_meshlogging-operator"))
-        .args([
-            "run",
-            "--namespace",
-            ns,
-            "--lease-namespace",
-            lease_ns,
-            "--identity",
-            identity,
-        ])
-        .args([
-            "--lease-duration-secs",
-            &LEASE_SECS.to_string(),
-            "--resync-secs",
-            "2",
-        ])
-        .args(["--metrics-addr", "127.0.0.1:0"])
-        .env("KUBECONFIG", &server.kubeconfig)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
+fn spawn(server: &ApiServer, identity: &str, ns: &str, lease_ns: &str) -> OperatorProcess {
+    OperatorProcess::builder(env!("CARGO_BIN_EXE_meshlogging-operator"), server)
+        .args(["--namespace", ns, "--lease-namespace", lease_ns])
+        .args(["--identity", identity])
+        .args(["--lease-duration-secs", &LEASE_SECS.to_string()])
+        .args(["--resync-secs", "2"])
+        .log_level("info")
+        .log_to(server.dir.join(format!("{identity}.log")))
         .spawn()
-        .expect("spawn operator");
-    Operator(child)
 }
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
@@ -66,7 +37,7 @@ async fn holder(leases: &Api<Lease>) -> Option<String> {
 
 /// Writes of `identity` other than its Lease renewals.
 fn writes(server: &ApiServer, identity: &str) -> Vec<String> {
-    support::operator::writes(server, identity)
+    audit::writes(server, identity)
         .into_iter()
         .filter(|w| !w.contains("leases/"))
         .collect()
@@ -74,11 +45,8 @@ fn writes(server: &ApiServer, identity: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn only_the_leader_reconciles_and_a_standby_takes_over_within_the_lease() {
-    let server = support::apiserver::get();
-    let client = server.client().await;
-    support::install_crd(&client).await;
-    let ns = support::namespace(&client, "leader").await;
-    let lease_ns = support::namespace(&client, "lease").await;
+    let Setup { server, client, ns } = Setup::new("leader").await;
+    let lease_ns = setup::namespace(&client, "lease").await;
     let leases: Api<Lease> = Api::namespaced(client.clone(), &lease_ns);
     let (a, b) = (format!("{ns}-a"), format!("{ns}-b"));
 
@@ -89,7 +57,7 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over_within_the_lease() 
     .await;
     let op_b = spawn(server, &b, &ns, &lease_ns);
 
-    let ml = support::example("minimal.yaml");
+    let ml = example("minimal.yaml");
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
     api.create(&PostParams::default(), &ml)
         .await

@@ -9,21 +9,21 @@
 //! ([`CHANGED`] lists each changed key and why), runs the init container's keystore script
 //! with bash and the distribution's own `elasticsearch-keystore`, and boots the node.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, PostParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kit::elasticsearch::{self, NodeSpec};
+use kit::{operator, wait_for};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use meshlogging_operator::controller::EsEndpoint;
 use meshlogging_operator::elastic::{ClientConfig, Credentials};
 use meshlogging_operator::naming as names;
 use meshlogging_operator::validate::Validated;
-use support::elasticsearch::{self, NodeSpec};
-use support::{operator, wait_for};
+use meshlogging_testkit as kit;
 
 const NAME: &str = "mesh-logs";
 
@@ -129,6 +129,12 @@ fn text(data: &BTreeMap<String, Vec<u8>>, key: &str, secret: &str) -> String {
     .expect("utf-8")
 }
 
+/// `["a","b"]`: `items` as a YAML flow sequence of quoted strings.
+fn flow_list(items: impl Iterator<Item = impl std::fmt::Display>) -> String {
+    let quoted: Vec<String> = items.map(|i| format!("\"{i}\"")).collect();
+    format!("[{}]", quoted.join(","))
+}
+
 /// The key of a flat `key: value` line of the rendered yml (comments and blanks: none).
 fn line_key(line: &str) -> Option<String> {
     if line.trim_start().starts_with('#') || line.trim().is_empty() {
@@ -169,10 +175,7 @@ async fn render(
     secrets: &[(&str, &str, &str)],
 ) -> (kube::Client, String, operator::Running, Rendered) {
     let started = Instant::now();
-    let server = support::apiserver::get();
-    let client = server.client().await;
-    support::install_crd(&client).await;
-    let ns = support::namespace(&client, prefix).await;
+    let kit::Setup { server, client, ns } = kit::Setup::new(prefix).await;
 
     let endpoint = LoopbackEndpoint {
         url: format!("https://localhost:{http_port}"),
@@ -208,7 +211,7 @@ async fn render(
             }
         }
     }
-    let mut ml = support::example(example);
+    let mut ml = kit::example(example);
     ml.metadata.name = Some(NAME.into());
     Api::<meshlogging_operator::api::MeshLogging>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &ml)
@@ -488,22 +491,8 @@ fn materialise(
         }
         Some(match key {
             "network.host" => "127.0.0.1".into(),
-            "discovery.seed_hosts" => format!(
-                "[{}]",
-                seeds
-                    .iter()
-                    .map(|p| format!("\"127.0.0.1:{p}\""))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-            "cluster.initial_master_nodes" => format!(
-                "[{}]",
-                masters
-                    .iter()
-                    .map(|m| format!("\"{m}\""))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
+            "discovery.seed_hosts" => flow_list(seeds.iter().map(|p| format!("127.0.0.1:{p}"))),
+            "cluster.initial_master_nodes" => flow_list(masters.iter()),
             "readiness.port" => spec.extra_port.to_string(),
             _ => return None,
         })
@@ -791,7 +780,7 @@ async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
     // cluster (its file-realm user and the generated CA, read from the Secrets), once the
     // kubelet (played here) reports the pods ready.
     let synced = Instant::now();
-    support::pods_ready(&client, &ns, NAME).await;
+    kit::Kubelet::new(&client, &ns).mark_ready(NAME).await;
     let mls: Api<meshlogging_operator::api::MeshLogging> = Api::namespaced(client.clone(), &ns);
     let status = wait_for(
         Duration::from_secs(90),
@@ -834,13 +823,83 @@ async fn the_rendered_node_configuration_boots_a_real_elasticsearch() {
             "{template} on the node"
         );
     }
-    let condition = |t: &str| support::condition(&status, t);
+    let condition = |t: &str| kit::condition(&status, t);
     // The distribution has no ILM: said so, naming the API, as in external mode.
     let im = condition("IndexManagementApplied");
     assert_eq!(im.reason, "NotSupportedByCluster", "{im:?}");
     assert!(im.message.contains("/_ilm/policy"), "{}", im.message);
 
+    // 6. The node refuses a login it must refuse, and the operator says so. A rotation the
+    // pods have not picked up yet (no kubelet remounts the files here): the node keeps the
+    // file realm and the certificates it booted with while the operator's Secrets change.
+    let refused = Instant::now();
+    let kubelet = kit::Kubelet::new(&client, &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let es_ready = |want: fn(&Condition) -> bool, what: &'static str| {
+        let (mls, kubelet) = (mls.clone(), kubelet.clone());
+        async move {
+            wait_for(Duration::from_secs(60), what, || async {
+                kubelet.mark_ready(NAME).await;
+                let status = mls.get(NAME).await.ok()?.status?;
+                let c = kit::condition(&status, "ElasticsearchReady");
+                want(&c).then_some(c)
+            })
+            .await
+        }
+    };
+    // A password the node's file realm does not hold: 401, reported as Unauthorized naming
+    // the operator's user and never the password.
+    let wrong_password = format!("{operator_password}-not-on-the-node");
+    set_operator_password(&secrets, &wrong_password).await;
+    let c = es_ready(|c| c.reason == "Unauthorized", "Unauthorized").await;
+    assert_eq!(c.status, "False", "{c:?}");
+    assert!(c.message.contains(names::OPERATOR_USER), "{}", c.message);
+    assert!(c.message.contains("401"), "{}", c.message);
+    assert!(!c.message.contains(&wrong_password), "{}", c.message);
+    // The password the node holds: in again.
+    set_operator_password(&secrets, operator_password).await;
+    es_ready(|c| c.status == "True", "ElasticsearchReady again").await;
+    // A new CA (the old one deleted, as the README's rotation says): the operator trusts
+    // only the new one, the node still serves the certificate of the old one.
+    let ca = secrets
+        .get(&names::ca_secret(NAME))
+        .await
+        .expect("the CA Secret");
+    secrets
+        .delete(&names::ca_secret(NAME), &Default::default())
+        .await
+        .expect("delete the CA");
+    let c = es_ready(
+        |c| c.reason == "ElasticsearchUnreachable",
+        "ElasticsearchUnreachable",
+    )
+    .await;
+    assert_eq!(c.status, "False", "{c:?}");
+    assert!(c.message.contains("TLS failed"), "{}", c.message);
+    let new_ca = secrets
+        .get(&names::ca_secret(NAME))
+        .await
+        .expect("the new CA Secret");
+    assert_ne!(new_ca.data, ca.data, "a new CA");
+    eprintln!(
+        "managed-boot: wrong password and wrong CA refused and reported in {:.1}s",
+        refused.elapsed().as_secs_f64()
+    );
+
     op.stop().await;
+}
+
+/// Sets the operator's password in its Secret (the operator regenerates the file-realm
+/// Secret from it; the booted node keeps its files).
+async fn set_operator_password(secrets: &Api<Secret>, password: &str) {
+    secrets
+        .patch(
+            &names::es_operator_user_secret(NAME),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "stringData": { (names::PASSWORD_KEY): password } })),
+        )
+        .await
+        .expect("set the operator's password");
 }
 
 /// Two nodes of the StatefulSet (`-0` and `-1`), each with its own keystore from the init

@@ -13,18 +13,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-mod support;
-
+use kit::policy_oracle::{self, Batch, PolicyKind, PolicyRequest, Refusal};
 use meshlogging_operator::api::{MeshLogging, MeshLoggingSpec};
 use meshlogging_operator::elastic::desired::{ilm_policy, slm_policy};
 use meshlogging_operator::naming::Names;
 use meshlogging_operator::validate::validate;
+use meshlogging_testkit as kit;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use serde_json::{Map, Value, json};
-use support::policy_oracle::{self, Batch, PolicyKind, PolicyRequest, Refusal};
 
 /// `n` values of `strategy`, the same on every run (a failure reproduces).
 fn sample<S: Strategy>(strategy: S, n: usize) -> Vec<S::Value> {
@@ -83,7 +82,7 @@ fn rendered_policies_are_valid_by_elasticsearch() {
         "production.yaml",
         "external-elasticsearch.yaml",
     ] {
-        let mut ml = support::example(file);
+        let mut ml = kit::example(file);
         ml.metadata.namespace = Some("ns".into());
         ml.metadata.uid = Some("uid".into());
         validate(&ml).unwrap_or_else(|e| panic!("examples/{file} is invalid: {e:?}"));
@@ -95,10 +94,7 @@ fn rendered_policies_are_valid_by_elasticsearch() {
     let examples = requests.len();
     let mut specs = 0;
     let mut with_slm = 0;
-    for (i, spec) in sample(support::specgen::spec(), 1200)
-        .into_iter()
-        .enumerate()
-    {
+    for (i, spec) in sample(kit::specgen::spec(), 1200).into_iter().enumerate() {
         let spec: MeshLoggingSpec = serde_json::from_value(spec).expect("valid-shaped spec");
         let mut ml = MeshLogging::new("logs", spec);
         ml.metadata.namespace = Some("ns".into());
@@ -513,7 +509,7 @@ async fn stand_in_agrees_with_elasticsearch() {
         "production.yaml",
         "external-elasticsearch.yaml",
     ] {
-        for mut r in rendered(&support::example(file).spec) {
+        for mut r in rendered(&kit::example(file).spec) {
             if r.kind == PolicyKind::Slm {
                 r.body["repository"] = json!("repo");
                 r.repositories = Some(vec!["repo".into()]);
@@ -642,10 +638,10 @@ async fn admission_gaps_are_refused_by_elasticsearch_and_admitted_by_the_crd() {
     let batch = policy_oracle::check(&requests);
     figures("admission gaps", &batch);
 
-    let server = support::apiserver::get();
+    let server = kit::apiserver::get();
     let client = server.client().await;
-    support::install_crd(&client).await;
-    let ns = support::namespace(&client, "gaps").await;
+    kit::setup::install_crd(&client).await;
+    let ns = kit::setup::namespace(&client, "gaps").await;
     let mut failures = Vec::new();
     let mut gaps = Vec::new();
     for (i, (path, text, ml)) in fixtures.iter().enumerate() {
@@ -728,7 +724,7 @@ async fn what_elasticsearch_refuses_is_refused_at_admission_or_a_known_gap() {
             (file, words)
         })
         .collect();
-    let specs: Vec<MeshLoggingSpec> = sample(support::specgen::edgy_spec(), 300)
+    let specs: Vec<MeshLoggingSpec> = sample(kit::specgen::edgy_spec(), 300)
         .into_iter()
         .map(|s| serde_json::from_value(s).expect("valid-shaped spec"))
         .collect();
@@ -743,10 +739,10 @@ async fn what_elasticsearch_refuses_is_refused_at_admission_or_a_known_gap() {
     let batch = policy_oracle::check(&requests);
     figures("edge-value specs", &batch);
 
-    let server = support::apiserver::get();
+    let server = kit::apiserver::get();
     let client = server.client().await;
-    support::install_crd(&client).await;
-    let ns = support::namespace(&client, "edgy").await;
+    kit::setup::install_crd(&client).await;
+    let ns = kit::setup::namespace(&client, "edgy").await;
     let api: kube::Api<MeshLogging> = kube::Api::namespaced(client, &ns);
     let dry_run = kube::api::PostParams {
         dry_run: true,

@@ -1,7 +1,7 @@
 //! The operator's Elasticsearch configuration against a **real Elasticsearch** (the
-//! integration-test distribution, started once for this test binary by
-//! `support::elasticsearch`): every API that distribution has is proven here, not against
-//! the stand-in. Requests are counted from the node's own audit log.
+//! integration-test distribution, started once for this test binary by the test kit's
+//! `elasticsearch`): every API that distribution has is proven here, not against the
+//! stand-in. Requests are counted from the node's own audit log.
 //!
 //! What the distribution lacks is covered by the stand-in (`tests/es_sync.rs`,
 //! `tests/controller.rs`) and must show here as what a user of such a cluster would see:
@@ -18,16 +18,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-mod support;
-
 use k8s_openapi::api::core::v1::Secret;
+use kit::desired;
+use kit::elasticsearch::{self, RealEs};
 use kube::api::{Api, PostParams};
 use meshlogging_operator::api::{AppliedStatus, MeshLogging, MeshLoggingSpec};
 use meshlogging_operator::controller::ServiceEndpoint;
 use meshlogging_operator::elastic::{DesiredConfig, EsClient, Kind, SyncReport};
+use meshlogging_testkit as kit;
 use serde_json::{Value, json};
-use support::desired;
-use support::elasticsearch::{self, RealEs};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -42,7 +41,7 @@ fn unique(prefix: &str) -> String {
 /// `example` with its own index name, and its repositories and SLM policies renamed after
 /// it; `fs` repositories live under the node's `path.repo`.
 fn spec_for(example: &str, index: &str) -> MeshLoggingSpec {
-    let mut spec = support::example(&format!("{example}.yaml")).spec;
+    let mut spec = kit::example(&format!("{example}.yaml")).spec;
     spec.index.name = index.to_string();
     if let Some(snapshots) = &mut spec.snapshots {
         for repo in &mut snapshots.repositories {
@@ -62,7 +61,7 @@ fn spec_for(example: &str, index: &str) -> MeshLoggingSpec {
 }
 
 async fn pass(client: &EsClient, desired: &DesiredConfig, prev: &AppliedStatus) -> SyncReport {
-    support::sync::pass(client, desired, prev).await.0
+    kit::sync::pass(client, desired, prev).await.0
 }
 
 async fn get(client: &EsClient, path: &str) -> Value {
@@ -71,6 +70,11 @@ async fn get(client: &EsClient, path: &str) -> Value {
         .await
         .unwrap_or_else(|e| panic!("GET {path}: {e}"))
         .unwrap_or_else(|| panic!("GET {path}: 404"))
+}
+
+/// Whether `GET path` finds something (not a 404).
+async fn exists(client: &EsClient, path: &str) -> bool {
+    client.get("test", path).await.expect("GET").is_some()
 }
 
 fn failed_reasons(report: &SyncReport, kind: Kind) -> BTreeSet<&'static str> {
@@ -375,11 +379,7 @@ async fn a_refused_setting_quotes_elasticsearch_and_nothing_else_is_lost() {
         BTreeSet::from(["DependencyFailed"])
     );
     assert!(
-        client
-            .get("test", &format!("/{index}-000001"))
-            .await
-            .expect("GET")
-            .is_none(),
+        !exists(&client, &format!("/{index}-000001")).await,
         "no index without its templates"
     );
 }
@@ -388,10 +388,11 @@ async fn a_refused_setting_quotes_elasticsearch_and_nothing_else_is_lost() {
 async fn the_operator_configures_a_real_elasticsearch_in_external_mode() {
     let _serial = SERIAL.lock().await;
     let node = es();
-    let server = support::apiserver::get();
-    let kube = server.client().await;
-    support::install_crd(&kube).await;
-    let ns = support::namespace(&kube, "real-es").await;
+    let kit::Setup {
+        server,
+        client: kube,
+        ns,
+    } = kit::Setup::new("real-es").await;
     let index = unique("e2e");
 
     let secrets: Api<Secret> = Api::namespaced(kube.clone(), &ns);
@@ -411,7 +412,7 @@ async fn the_operator_configures_a_real_elasticsearch_in_external_mode() {
             .await
             .expect("create secret");
     }
-    let mut ml = support::example("external-elasticsearch.yaml");
+    let mut ml = kit::example("external-elasticsearch.yaml");
     ml.metadata.namespace = Some(ns.clone());
     ml.spec = spec_for("external-elasticsearch", &index);
     if let Some(external) = &mut ml.spec.elasticsearch.external {
@@ -425,14 +426,14 @@ async fn the_operator_configures_a_real_elasticsearch_in_external_mode() {
 
     // The production endpoint: the URL, credentials and CA come from the resource and its
     // Secrets, as in a real cluster.
-    let operator = support::operator::start_with(
+    let operator = kit::operator::start_with(
         server,
-        support::operator::settings(&ns),
+        kit::operator::settings(&ns),
         Arc::new(ServiceEndpoint),
         "real-es",
     )
     .await;
-    let status = support::wait_for(Duration::from_secs(60), "write alias applied", || async {
+    let status = kit::wait_for(Duration::from_secs(60), "write alias applied", || async {
         let s = mls.get(&name).await.ok()?.status?;
         s.applied.as_ref()?.write_alias.as_ref()?;
         Some(s)
@@ -449,7 +450,7 @@ async fn the_operator_configures_a_real_elasticsearch_in_external_mode() {
         vec![format!("{index}-nightly")],
         "the fs repository applies although SLM is not served"
     );
-    let condition = |t: &str| support::condition(&status, t);
+    let condition = |t: &str| kit::condition(&status, t);
     let im = condition("IndexManagementApplied");
     assert_eq!(im.reason, "NotSupportedByCluster", "{im:?}");
     assert!(im.message.contains("/_ilm/policy"), "{}", im.message);
@@ -463,23 +464,14 @@ async fn the_operator_configures_a_real_elasticsearch_in_external_mode() {
     assert!(found.get(format!("{index}-000001")).is_some(), "{found}");
 
     // Deleting the resource removes what it owns from the real cluster.
-    mls.delete(&name, &Default::default())
-        .await
-        .expect("delete");
-    support::wait_for(Duration::from_secs(60), "resource gone", || async {
-        mls.get_opt(&name).await.ok()?.is_none().then_some(())
-    })
-    .await;
+    kit::resource::delete_and_wait(&kube, &ns, &name, "resource gone").await;
     let client = node.client();
     for path in [
         format!("/_component_template/{index}-mappings"),
         format!("/_index_template/{index}"),
         format!("/_snapshot/{index}-nightly"),
     ] {
-        assert!(
-            client.get("test", &path).await.expect("GET").is_none(),
-            "{path} removed on delete"
-        );
+        assert!(!exists(&client, &path).await, "{path} removed on delete");
     }
     operator.stop().await;
 }
@@ -489,7 +481,7 @@ async fn elasticsearch_killed_mid_pass_is_unreachable_then_recovers_with_one_boo
     // A node of its own: this test kills it.
     let node = Arc::new(elasticsearch::start_dedicated());
     let index = unique("crash");
-    let mut spec = support::example("minimal.yaml").spec;
+    let mut spec = kit::example("minimal.yaml").spec;
     spec.index.name = index.clone();
     let desired = desired(&spec, &format!("test/{index}"));
 
@@ -581,11 +573,7 @@ async fn a_second_resource_with_the_same_index_name_takes_nothing_over_and_delet
     let count = get(&client, &format!("/{index}/_count")).await;
     assert_eq!(count["count"], json!(1), "team A's logs are still there");
     assert!(
-        client
-            .get("test", &format!("/_component_template/{index}-mappings"))
-            .await
-            .expect("GET")
-            .is_some(),
+        exists(&client, &format!("/_component_template/{index}-mappings")).await,
         "team A's templates are still there"
     );
 
@@ -602,11 +590,7 @@ async fn a_second_resource_with_the_same_index_name_takes_nothing_over_and_delet
     assert!(cleaned.aborted.is_none(), "{:?}", cleaned.aborted);
     for gone in [format!("{index}-000001"), format!("{index}-deadletter")] {
         assert!(
-            client
-                .get("test", &format!("/{gone}"))
-                .await
-                .expect("GET")
-                .is_none(),
+            !exists(&client, &format!("/{gone}")).await,
             "{gone} deleted"
         );
     }
@@ -643,11 +627,5 @@ async fn index_names_that_prefix_each_other_conflict_before_elasticsearch_has_to
     // resource's template: its role may not create indices.
     let role = &second.roles[&format!("{longer}-collector")];
     assert_eq!(role["indices"][0]["privileges"], json!(["create_doc"]));
-    assert!(
-        client
-            .get("test", &format!("/{longer}"))
-            .await
-            .expect("GET")
-            .is_none()
-    );
+    assert!(!exists(&client, &format!("/{longer}")).await);
 }

@@ -367,29 +367,27 @@ fn no_empty_placeholders() {
 fn collector_writes_to_the_alias_as_its_own_user_over_verified_tls() {
     let (_, children) = rendered("production");
     let conf = config_file(&children, "mcp-mesh-logs-collector", "fluent-bit.conf");
-    for line in [
-        "Name                       es",
-        "Host                       mcp-mesh-logs-es-http.logging.svc",
-        "Port                       9200",
-        "Index                      mcp-mesh-logs",
-        "Write_Operation            create",
-        "Suppress_Type_Name         On",
-        "HTTP_User                  mcp-mesh-logs-collector",
-        "HTTP_Passwd                ${COLLECTOR_PASSWORD}",
-        "tls                        On",
-        "tls.verify                 On",
-        "tls.ca_file                /etc/meshlogging/es-ca/ca.crt",
-        "Retry_Limit                15",
-        "storage.total_limit_size   1G",
-        "Time_Key                   timestamp",
-        "Set                        environment production",
-        "Exclude_Path               /var/log/containers/*fluent*,/var/log/containers/mcp-mesh-logs-collector-*_logging_*.log",
-    ] {
-        assert!(
-            conf.lines().any(|l| l.trim() == line),
-            "missing {line:?} in\n{conf}"
-        );
-    }
+    assert_has_lines(
+        conf,
+        &[
+            "Name                       es",
+            "Host                       mcp-mesh-logs-es-http.logging.svc",
+            "Port                       9200",
+            "Index                      mcp-mesh-logs",
+            "Write_Operation            create",
+            "Suppress_Type_Name         On",
+            "HTTP_User                  mcp-mesh-logs-collector",
+            "HTTP_Passwd                ${COLLECTOR_PASSWORD}",
+            "tls                        On",
+            "tls.verify                 On",
+            "tls.ca_file                /etc/meshlogging/es-ca/ca.crt",
+            "Retry_Limit                15",
+            "storage.total_limit_size   1G",
+            "Time_Key                   timestamp",
+            "Set                        environment production",
+            "Exclude_Path               /var/log/containers/*fluent*,/var/log/containers/mcp-mesh-logs-collector-*_logging_*.log",
+        ],
+    );
     assert!(!conf.contains("Logstash_Format On"));
     let ds = daemonset(&children);
     let pod = ds
@@ -430,33 +428,31 @@ fn fluentd_has_the_equivalent_pipeline() {
     let v = validate(&ml).expect("valid");
     let children = render(&v, &RenderContext::new(&v));
     let conf = config_file(&children, "mcp-mesh-logs-collector", "fluent.conf");
-    for line in [
-        "@type elasticsearch",
-        "host 'mcp-mesh-logs-es-http.logging.svc'",
-        "scheme https",
-        "ssl_verify true",
-        "ca_file /etc/meshlogging/es-ca/ca.crt",
-        "user 'mcp-mesh-logs-collector'",
-        "password \"#{ENV['COLLECTOR_PASSWORD']}\"",
-        "index_name 'mcp-mesh-logs'",
-        "logstash_format false",
-        "write_operation create",
-        "verify_es_version_at_startup false",
-        "default_elasticsearch_version 8",
-        "@type file",
-        "flush_interval '5s'",
-        "chunk_limit_size '2M'",
-        "total_limit_size '1G'",
-        "retry_forever true",
-        "@type kubernetes_metadata",
-        "environment 'production'",
-        "pos_file /var/lib/meshlogging-collector/containers.log.pos",
-    ] {
-        assert!(
-            conf.lines().any(|l| l.trim() == line),
-            "missing {line:?} in\n{conf}"
-        );
-    }
+    assert_has_lines(
+        conf,
+        &[
+            "@type elasticsearch",
+            "host 'mcp-mesh-logs-es-http.logging.svc'",
+            "scheme https",
+            "ssl_verify true",
+            "ca_file /etc/meshlogging/es-ca/ca.crt",
+            "user 'mcp-mesh-logs-collector'",
+            "password \"#{ENV['COLLECTOR_PASSWORD']}\"",
+            "index_name 'mcp-mesh-logs'",
+            "logstash_format false",
+            "write_operation create",
+            "verify_es_version_at_startup false",
+            "default_elasticsearch_version 8",
+            "@type file",
+            "flush_interval '5s'",
+            "chunk_limit_size '2M'",
+            "total_limit_size '1G'",
+            "retry_forever true",
+            "@type kubernetes_metadata",
+            "environment 'production'",
+            "pos_file /var/lib/meshlogging-collector/containers.log.pos",
+        ],
+    );
     let ds = daemonset(&children);
     assert_eq!(
         ds.metadata
@@ -659,42 +655,38 @@ fn fluentd(name: &str) -> (Validated, Vec<Child>) {
 fn application_json_is_nested_and_retries_are_idempotent_and_bounded() {
     let (_, children) = rendered("production");
     let conf = config_file(&children, "mcp-mesh-logs-collector", "fluent-bit.conf");
-    for line in [
-        "Merge_Log                  On",
-        "Merge_Log_Key              app",
-        "Merge_Parser               json_timestamp",
-        "Generate_ID                On",
-        "Write_Operation            create",
-        "Retry_Limit                15",
-        "storage.keep.rejected      On",
-    ] {
-        assert!(
-            conf.lines().any(|l| l.trim() == line),
-            "missing {line:?} in\n{conf}"
-        );
-    }
+    assert_has_lines(
+        conf,
+        &[
+            "Merge_Log                  On",
+            "Merge_Log_Key              app",
+            "Merge_Parser               json_timestamp",
+            "Generate_ID                On",
+            "Write_Operation            create",
+            "Retry_Limit                15",
+            "storage.keep.rejected      On",
+        ],
+    );
     // No filter merges the parsed JSON at the top level any more.
     assert!(!conf.contains("Reserve_Data"), "{conf}");
     assert!(!conf.contains("Retry_Limit                False"), "{conf}");
 
     let (_, children) = fluentd("production");
     let conf = config_file(&children, "mcp-mesh-logs-collector", "fluent.conf");
-    for line in [
-        "hash_value_field app",
-        "@type elasticsearch_genid",
-        "use_entire_record true",
-        "id_key _hash",
-        "remove_keys _hash",
-        "write_operation create",
-        "<label @ERROR>",
-        "index_name 'mcp-mesh-logs-deadletter'",
-        "record ${record.to_json}",
-    ] {
-        assert!(
-            conf.lines().any(|l| l.trim() == line),
-            "missing {line:?} in\n{conf}"
-        );
-    }
+    assert_has_lines(
+        conf,
+        &[
+            "hash_value_field app",
+            "@type elasticsearch_genid",
+            "use_entire_record true",
+            "id_key _hash",
+            "remove_keys _hash",
+            "write_operation create",
+            "<label @ERROR>",
+            "index_name 'mcp-mesh-logs-deadletter'",
+            "record ${record.to_json}",
+        ],
+    );
     // The id is computed after every field is set: the genid filter is the last filter
     // before the output.
     let genid = conf.find("@type elasticsearch_genid").expect("genid");
@@ -812,4 +804,14 @@ fn example_named(file: &str, name: &str) -> MeshLogging {
     let mut ml = example(file);
     ml.metadata.name = Some(name.to_string());
     ml
+}
+
+/// Asserts that each of `lines` is a line of `text` (leading and trailing blanks aside).
+fn assert_has_lines(text: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(
+            text.lines().any(|l| l.trim() == *line),
+            "missing {line:?} in\n{text}"
+        );
+    }
 }

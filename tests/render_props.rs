@@ -2,13 +2,12 @@
 //! accepted spec renders deterministically to objects that serialise, with an owner on
 //! every namespaced object. Pure and fast (a few hundred cases).
 
-mod support;
-
+use kit::specgen::spec;
 use meshlogging_operator::api::{MeshLogging, MeshLoggingSpec};
 use meshlogging_operator::render::{Child, RenderContext, render};
 use meshlogging_operator::validate::validate;
+use meshlogging_testkit as kit;
 use proptest::prelude::*;
-use support::specgen::spec;
 
 fn namespaced_owned(child: &Child) -> bool {
     matches!(child, Child::ClusterRoleBinding(_))

@@ -1,8 +1,6 @@
 //! Scale behaviour against the real API server: a cluster that does not answer holds no
 //! worker, so every resource gets its children while Elasticsearch passes hang.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +11,7 @@ use meshlogging_operator::api::MeshLogging;
 use meshlogging_operator::controller::EsEndpoint;
 use meshlogging_operator::elastic::{ClientConfig, Credentials, RetryPolicy};
 use meshlogging_operator::validate::Validated;
+use meshlogging_testkit as kit;
 use tokio::net::TcpListener;
 
 /// An Elasticsearch that accepts connections and never answers: every request hangs
@@ -54,16 +53,15 @@ impl EsEndpoint for SilentEndpoint {
 
 #[tokio::test]
 async fn children_are_applied_while_elasticsearch_passes_hang() {
-    let server = support::apiserver::get();
-    let client = server.client().await;
-    support::install_crd(&client).await;
-    let ns = support::namespace(&client, "scale").await;
+    let kit::Setup {
+        server, client, ns, ..
+    } = kit::Setup::new("scale").await;
     let silent = Silent::start().await;
 
     // One reconcile worker and one Elasticsearch worker; every Elasticsearch request hangs
     // for a minute. Were the pass part of the reconcile, the fourth resource would wait
     // three minutes for its children.
-    let mut settings = support::operator::settings(&ns);
+    let mut settings = kit::operator::settings(&ns);
     settings.concurrency = 1;
     settings.es_concurrency = 1;
     settings.es_request_timeout = Duration::from_secs(60);
@@ -71,7 +69,7 @@ async fn children_are_applied_while_elasticsearch_passes_hang() {
         max_attempts: 1,
         ..settings.es_retry
     };
-    let operator = support::operator::start_with(
+    let operator = kit::operator::start_with(
         server,
         settings,
         Arc::new(SilentEndpoint(silent.url.clone())),
@@ -82,7 +80,7 @@ async fn children_are_applied_while_elasticsearch_passes_hang() {
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
     let names: Vec<String> = (1..=4).map(|i| format!("logs-{i}")).collect();
     for name in &names {
-        let mut ml = support::example("minimal.yaml");
+        let mut ml = kit::example("minimal.yaml");
         ml.metadata.name = Some(name.clone());
         api.create(&PostParams::default(), &ml)
             .await
@@ -92,7 +90,7 @@ async fn children_are_applied_while_elasticsearch_passes_hang() {
     let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), &ns);
     for name in &names {
         let collector = format!("{name}-collector");
-        support::wait_for(Duration::from_secs(45), &collector, || async {
+        kit::wait_for(Duration::from_secs(45), &collector, || async {
             daemonsets.get_opt(&collector).await.ok().flatten()
         })
         .await;
@@ -100,11 +98,11 @@ async fn children_are_applied_while_elasticsearch_passes_hang() {
     // Every resource says what it waits for (no kubelet here: its nodes), while the first
     // Elasticsearch pass still hangs.
     for name in &names {
-        let status = support::wait_for(Duration::from_secs(20), "a status", || async {
+        let status = kit::wait_for(Duration::from_secs(20), "a status", || async {
             api.get(name).await.ok().and_then(|ml| ml.status)
         })
         .await;
-        let es = support::condition(&status, "ElasticsearchReady");
+        let es = kit::condition(&status, "ElasticsearchReady");
         assert_eq!(es.status, "False", "{es:?}");
         assert_eq!(es.reason, "NodesNotReady", "{es:?}");
     }

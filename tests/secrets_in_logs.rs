@@ -3,48 +3,16 @@
 //! installs the global log subscriber.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-mod support;
-
-use es_sim::{EsSim, Fault};
+use es_sim::Fault;
+use kit::desired;
+use kit::example_spec;
+use kit::sim::{ELASTIC_PASSWORD, client, client_as, es_sim};
+use kit::sync::{COLLECTOR_PASSWORD, KIBANA_PASSWORD, pass};
 use meshlogging_operator::api::AppliedStatus;
-use meshlogging_operator::elastic::{ClientConfig, Credentials, EsClient, RetryPolicy};
-use support::desired;
-use support::operator::ELASTIC_PASSWORD;
-use support::sync::{COLLECTOR_PASSWORD, KIBANA_PASSWORD, pass};
+use meshlogging_testkit as kit;
 
 const OWNER: &str = "logging/mcp-mesh-logs";
-
-fn example(name: &str) -> meshlogging_operator::api::MeshLoggingSpec {
-    support::example(name).spec
-}
-
-async fn sim() -> EsSim {
-    support::es_sim(1).await
-}
-
-fn client_as(sim: &EsSim, password: &str) -> EsClient {
-    EsClient::new(ClientConfig {
-        url: sim.url(),
-        credentials: Some(Credentials {
-            username: "elastic".into(),
-            password: password.into(),
-        }),
-        ca_pem: sim.ca_pem().map(String::into_bytes),
-        request_timeout: Duration::from_secs(5),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_secs(3),
-        },
-    })
-    .expect("client")
-}
-
-fn client(sim: &EsSim) -> EsClient {
-    client_as(sim, ELASTIC_PASSWORD)
-}
 
 #[tokio::test]
 async fn no_password_appears_in_the_logs() {
@@ -69,8 +37,8 @@ async fn no_password_appears_in_the_logs() {
     // raced other tests' threads over tracing's per-callsite interest cache.
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
 
-    let sim = sim().await;
-    let desired = desired(&example("production.yaml"), OWNER);
+    let sim = es_sim(1).await;
+    let desired = desired(&example_spec("production.yaml"), OWNER);
     let (first, applied) = pass(&client(&sim), &desired, &AppliedStatus::default()).await;
     // A rotated Kibana password, a failure path and a refused login, all logged.
     sim.with_state(|s| {

@@ -1,7 +1,7 @@
 //! Logs really arrive: a real shipper (Filebeat, `hack/filebeat.sh`) reads CRI container
 //! log files and writes them to the write alias the operator configured on a real
-//! Elasticsearch (`support::elasticsearch`), with a configuration derived from the
-//! operator's collector contract (`support::filebeat`).
+//! Elasticsearch (`meshlogging_testkit::elasticsearch`), with a configuration derived from the
+//! operator's collector contract (`meshlogging_testkit::filebeat`).
 //!
 //! Filebeat writes as the collector user, with exactly the role the operator renders
 //! (`create_doc` on the alias and its backing indices, no cluster privilege); the native
@@ -9,24 +9,22 @@
 //!
 //! The distribution lacks `rest-root`, whose `GET /` Filebeat reads first, and Filebeat
 //! reads `GET /_license` (cluster privilege `monitor`, which the operator's collectors do
-//! not need): Filebeat talks to the node through `support::es_proxy`, which answers those
+//! not need): Filebeat talks to the node through `meshlogging_testkit::es_proxy`, which answers those
 //! two itself and forwards everything else unchanged.
 //!
 //! The figures (lines shipped, latency from the first line written to all lines
 //! searchable) are printed, not asserted.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-mod support;
-
+use kit::desired;
+use kit::elasticsearch;
+use kit::filebeat::{Filebeat, Output, ShipperDir};
 use meshlogging_operator::api::AppliedStatus;
-use meshlogging_operator::elastic::sync::{Passwords, SyncInput};
-use meshlogging_operator::elastic::{Credentials, EsClient, sync};
+use meshlogging_operator::elastic::{Credentials, EsClient};
 use meshlogging_operator::naming::Names;
+use meshlogging_testkit as kit;
 use serde_json::{Value, json};
-use support::filebeat::{Filebeat, Output, ShipperDir};
-use support::{desired, elasticsearch};
 
 /// Applies the operator's configuration for a resource whose index is `index`; returns
 /// the first backing index and the collector's credentials.
@@ -36,7 +34,7 @@ use support::{desired, elasticsearch};
 /// operator renders for it.
 async fn configure(client: &EsClient, index: &str) -> (String, Credentials) {
     let es = elasticsearch::get();
-    let mut spec = support::example("minimal.yaml").spec;
+    let mut spec = kit::example("minimal.yaml").spec;
     spec.index.name = index.to_string();
     let desired = desired(&spec, &format!("test/{index}"));
     let collector = Names::new(index).collector_user();
@@ -48,21 +46,7 @@ async fn configure(client: &EsClient, index: &str) -> (String, Credentials) {
     };
     es.add_file_user(&collector, &credentials.password, &collector, role)
         .expect("file-realm collector");
-    let passwords = Passwords {
-        collector: "collector-Pw-77ab20".into(),
-        kibana: Some("kibana-Pw-0c4e91".into()),
-    };
-    let missing = BTreeMap::new();
-    let report = sync(
-        client,
-        &desired,
-        SyncInput {
-            passwords: &passwords,
-            previously_applied: &AppliedStatus::default(),
-            missing_credentials: &missing,
-        },
-    )
-    .await;
+    let (report, _) = kit::sync::pass(client, &desired, &AppliedStatus::default()).await;
     assert!(report.aborted.is_none(), "{:?}", report.aborted);
     let write_index = report.write_index.expect("the write alias is in place");
 
@@ -73,7 +57,7 @@ async fn configure(client: &EsClient, index: &str) -> (String, Credentials) {
     let as_collector = EsClient::new(config).expect("collector client");
     let check =
         json!({ "index": [{ "names": [index], "privileges": ["create_doc", "index", "delete"] }] });
-    support::wait_for(
+    kit::wait_for(
         Duration::from_secs(30),
         "the file-realm collector",
         || async {
@@ -164,7 +148,7 @@ async fn container_lines_arrive_in_the_write_alias_searchable_by_the_schema() {
     let client = es.client();
     let alias = format!("ship-{:06x}", rand::random::<u32>() & 0xff_ffff);
     let (first_index, collector) = configure(&client, &alias).await;
-    let proxy = support::es_proxy::start(es).await;
+    let proxy = kit::es_proxy::start(es).await;
     let out = Output {
         url: proxy.url.clone(),
         ca_pem: es.ca_pem.clone(),

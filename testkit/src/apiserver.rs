@@ -10,14 +10,16 @@
 //! kube-apiserver shutdown lingers for most of a minute) and removes their data folder. No fixed ports, no
 //! stray processes, safe to run twice at once.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use super::process::{free_port, poll_until_ready, quote, shell_words, write};
+use crate::process::{
+    free_port, poll_until_ready, quote, shell_words, supervisor, temp_dir, tool, write,
+};
 
 /// A running API server.
 pub struct ApiServer {
@@ -56,12 +58,7 @@ pub fn get() -> &'static ApiServer {
 impl ApiServer {
     fn start() -> Result<ApiServer, String> {
         let assets = assets_dir()?;
-        let dir = std::env::temp_dir().join(format!(
-            "meshlogging-envtest-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let dir = temp_dir("envtest", &[])?;
 
         let etcd_client = free_port()?;
         let etcd_peer = free_port()?;
@@ -146,15 +143,7 @@ impl ApiServer {
             api_log = quote(&d("apiserver.log")),
             dir = quote(&dir.display().to_string()),
         );
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("spawn sh: {e}"))?;
-        let stdin = child.stdin.take().ok_or("no stdin for the supervisor")?;
+        let (child, stdin) = supervisor(&script, Stdio::null())?;
 
         let server = ApiServer {
             url,
@@ -233,16 +222,7 @@ fn assets_dir() -> Result<PathBuf, String> {
     if let Ok(dir) = std::env::var("KUBEBUILDER_ASSETS") {
         return Ok(PathBuf::from(dir));
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/envtest.sh");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("run {}: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!("{} failed", script.display()));
-    }
-    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Ok(PathBuf::from(dir))
+    tool("envtest.sh").map(PathBuf::from)
 }
 
 fn kubeconfig_yaml(url: &str, ca_pem: &str, token: &str) -> String {

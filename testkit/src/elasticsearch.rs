@@ -25,7 +25,13 @@ use meshlogging_operator::elastic::{ClientConfig, Credentials, EsClient, RetryPo
 
 use std::io::Write as _;
 
-use super::process::{free_port, poll_until_ready, quote, shell_words, write};
+use crate::process::{
+    free_port, is_root, poll_until_ready, quote, run_as_prefix, shell_words, supervisor, temp_dir,
+    tool, write,
+};
+
+/// The folders of a node's folder.
+const NODE_FOLDERS: &[&str] = &["config", "data", "logs", "repo", "tmp"];
 
 /// The file-realm superuser the harness creates.
 pub const ADMIN_USER: &str = "meshlogging-test-admin";
@@ -53,7 +59,8 @@ pub struct RealEs {
 
 /// The `sh` supervisor: its stdin takes commands, its stdout acknowledges them.
 struct Supervisor {
-    child: Child,
+    /// Held, not used: the supervisor process itself.
+    _child: Child,
     stdin: ChildStdin,
     acks: Option<std::io::BufReader<std::process::ChildStdout>>,
 }
@@ -90,15 +97,8 @@ impl RealEs {
             .map(|v| v.to_string_lossy().to_string())
             .unwrap_or_default();
         let run_as = is_root().then(|| "meshlogging-es".to_string());
-        let dir = std::env::temp_dir().join(format!(
-            "meshlogging-es-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let dir = temp_dir("es", NODE_FOLDERS)?;
         let config = dir.join("config");
-        for sub in ["config", "data", "logs", "repo", "tmp"] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("create {sub}: {e}"))?;
-        }
         for file in ["log4j2.properties", "roles.yml", "role_mapping.yml"] {
             std::fs::copy(home.join("config").join(file), config.join(file))
                 .map_err(|e| format!("copy {file}: {e}"))?;
@@ -354,13 +354,7 @@ fn launch(l: Launch<'_>) -> Result<RealEs, String> {
     let java_home = java_home()?;
     let mut launcher = vec![];
     if let Some(user) = &run_as {
-        launcher.extend([
-            "setpriv".to_string(),
-            format!("--reuid={user}"),
-            format!("--regid={user}"),
-            "--init-groups".to_string(),
-            "--".to_string(),
-        ]);
+        launcher.extend(run_as_prefix(user));
     }
     launcher.extend([
         "env".to_string(),
@@ -397,15 +391,7 @@ fn launch(l: Launch<'_>) -> Result<RealEs, String> {
         log = quote(&d("console.log")),
         pid = quote(&d("es.pid")),
     );
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("spawn sh: {e}"))?;
-    let stdin = child.stdin.take().ok_or("no stdin for the supervisor")?;
+    let (mut child, stdin) = supervisor(&script, Stdio::piped())?;
     let acks = child.stdout.take().map(std::io::BufReader::new);
     let node = RealEs {
         url,
@@ -416,7 +402,11 @@ fn launch(l: Launch<'_>) -> Result<RealEs, String> {
         repo_dir: dir.join("repo"),
         dir,
         run_as,
-        supervisor: Mutex::new(Some(Supervisor { child, stdin, acks })),
+        supervisor: Mutex::new(Some(Supervisor {
+            _child: child,
+            stdin,
+            acks,
+        })),
     };
     // On error the node is dropped, which closes stdin: the supervisor cleans up.
     node.wait_green()?;
@@ -461,14 +451,7 @@ impl NodeSpec {
     /// A fresh folder and free ports; the distribution fetched if needed.
     pub fn new() -> Result<NodeSpec, String> {
         let home = es_home()?;
-        let dir = std::env::temp_dir().join(format!(
-            "meshlogging-es-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        for sub in ["config", "data", "logs", "repo", "tmp"] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("create {sub}: {e}"))?;
-        }
+        let dir = temp_dir("es", NODE_FOLDERS)?;
         Ok(NodeSpec {
             dir,
             java_home: java_home()?,
@@ -623,15 +606,7 @@ fn certificates() -> Result<(String, String, String), String> {
 
 /// The distribution's home, from `hack/elasticsearch.sh` (it fetches it on first use).
 fn es_home() -> Result<PathBuf, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/elasticsearch.sh");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("run {}: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!("{} failed", script.display()));
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    tool("elasticsearch.sh").map(PathBuf::from)
 }
 
 /// The JDK to run Elasticsearch on: `ES_JAVA_HOME`, `JAVA_HOME`, or the one `javac` is in.
@@ -654,13 +629,6 @@ fn java_home() -> Result<PathBuf, String> {
         .map(Path::to_path_buf)
         .filter(|h| h.join("bin/java").exists())
         .ok_or_else(|| "no Java found for Elasticsearch (set ES_JAVA_HOME)".to_string())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 fn chown_recursive(dir: &Path, user: &str) -> Result<(), String> {

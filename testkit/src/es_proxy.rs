@@ -26,7 +26,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use super::elasticsearch::RealEs;
+use crate::elasticsearch::RealEs;
 
 /// A running proxy.
 pub struct EsProxy {

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use super::process::{quote, shell_words, write};
+use crate::process::{quote, run_as_prefix, shell_words, supervisor, temp_dir, tool_path, write};
 
 /// Where Filebeat sends and with what.
 pub struct Output {
@@ -20,7 +20,9 @@ pub struct Output {
     pub url: String,
     /// The CA that signed the endpoint's certificate.
     pub ca_pem: String,
+    /// The user Filebeat logs in as.
     pub username: String,
+    /// Its password.
     pub password: String,
     /// The write alias.
     pub index: String,
@@ -29,21 +31,23 @@ pub struct Output {
 /// A folder for one shipper: `logs/` (the container log files), `data/` (Filebeat's
 /// registry, kept across restarts), its configuration and its own log.
 pub struct ShipperDir {
+    /// The folder.
     pub dir: PathBuf,
     run_as: Option<String>,
 }
 
+impl Default for ShipperDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ShipperDir {
+    /// A fresh folder (removed when dropped).
     pub fn new() -> ShipperDir {
-        let dir = std::env::temp_dir().join(format!(
-            "meshlogging-filebeat-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        for sub in ["logs", "data", "home", "fblogs"] {
-            std::fs::create_dir_all(dir.join(sub)).expect("create shipper folder");
-        }
-        let run_as = super::elasticsearch::get().run_as.clone();
+        let dir = temp_dir("filebeat", &["logs", "data", "home", "fblogs"])
+            .unwrap_or_else(|e| panic!("create shipper folder: {e}"));
+        let run_as = crate::elasticsearch::get().run_as.clone();
         ShipperDir { dir, run_as }
     }
 
@@ -185,13 +189,7 @@ impl Filebeat {
                 .status()
                 .expect("chown");
             assert!(status.success(), "chown shipper folder");
-            launcher.extend([
-                "setpriv".to_string(),
-                format!("--reuid={user}"),
-                format!("--regid={user}"),
-                "--init-groups".to_string(),
-                "--".to_string(),
-            ]);
+            launcher.extend(run_as_prefix(user));
         }
         let d = |s: &str| dir.dir.join(s).display().to_string();
         launcher.extend([
@@ -220,15 +218,9 @@ impl Filebeat {
             launcher = shell_words(&launcher),
             log = quote(&d("console.log")),
         );
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn filebeat supervisor");
-        let stdin = child.stdin.take();
+        let (child, stdin) = supervisor(&script, Stdio::null())
+            .unwrap_or_else(|e| panic!("filebeat supervisor: {e}"));
+        let stdin = Some(stdin);
         Filebeat { child, stdin }
     }
 
@@ -251,13 +243,7 @@ impl Drop for Filebeat {
 
 /// The Filebeat binary, from `hack/filebeat.sh` (it builds it on first use).
 fn binary() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/filebeat.sh");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-    assert!(out.status.success(), "{} failed", script.display());
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    tool_path("filebeat.sh")
 }
 
 fn chmod(path: &Path, mode: u32) {

@@ -7,6 +7,7 @@ use proptest::option::of;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+/// A Kubernetes quantity, mostly valid.
 pub fn quantity() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => "[1-9][0-9]?Gi",
@@ -18,6 +19,7 @@ pub fn quantity() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Container resources: requests and limits, each part optional.
 pub fn resources() -> impl Strategy<Value = Value> {
     (
         of(quantity()),
@@ -26,24 +28,26 @@ pub fn resources() -> impl Strategy<Value = Value> {
         of("[0-9]{1,3}m?"),
     )
         .prop_map(|(req_mem, lim_mem, req_cpu, lim_cpu)| {
-            let mut requests = serde_json::Map::new();
-            let mut limits = serde_json::Map::new();
-            if let Some(q) = req_mem {
-                requests.insert("memory".into(), json!(q));
-            }
-            if let Some(q) = req_cpu {
-                requests.insert("cpu".into(), json!(q));
-            }
-            if let Some(q) = lim_mem {
-                limits.insert("memory".into(), json!(q));
-            }
-            if let Some(q) = lim_cpu {
-                limits.insert("cpu".into(), json!(q));
-            }
+            let (mut requests, mut limits) = (json!({}), json!({}));
+            put(
+                &mut requests,
+                [
+                    ("memory", req_mem.map(Value::from)),
+                    ("cpu", req_cpu.map(Value::from)),
+                ],
+            );
+            put(
+                &mut limits,
+                [
+                    ("memory", lim_mem.map(Value::from)),
+                    ("cpu", lim_cpu.map(Value::from)),
+                ],
+            );
             json!({"requests": requests, "limits": limits})
         })
 }
 
+/// `spec.elasticsearch` of a managed cluster.
 pub fn managed() -> impl Strategy<Value = Value> {
     (
         of(1i32..=7),
@@ -64,25 +68,20 @@ pub fn managed() -> impl Strategy<Value = Value> {
         )),
     )
         .prop_map(|(replicas, resources, size, anti, config, secure)| {
-            let mut es = serde_json::Map::new();
-            if let Some(r) = replicas {
-                es.insert("replicas".into(), json!(r));
-            }
-            if let Some(r) = resources {
-                es.insert("resources".into(), r);
-            }
-            if let Some(s) = size {
-                es.insert(
-                    "storage".into(),
-                    json!({"size": s, "storageClassName": "fast"}),
-                );
-            }
-            if let Some(a) = anti {
-                es.insert("antiAffinity".into(), json!(a));
-            }
-            if let Some(c) = config {
-                es.insert("config".into(), json!(c));
-            }
+            let mut es = json!({});
+            put(
+                &mut es,
+                [
+                    ("replicas", replicas.map(Value::from)),
+                    ("resources", resources),
+                    (
+                        "storage",
+                        size.map(|s| json!({"size": s, "storageClassName": "fast"})),
+                    ),
+                    ("antiAffinity", anti.map(Value::from)),
+                    ("config", config.map(|c| json!(c))),
+                ],
+            );
             if let Some(s) = secure {
                 let sources: Vec<Value> = s
                     .into_iter()
@@ -97,12 +96,13 @@ pub fn managed() -> impl Strategy<Value = Value> {
                             .collect::<Vec<_>>()}),
                     })
                     .collect();
-                es.insert("secureSettings".into(), json!(sources));
+                es["secureSettings"] = json!(sources);
             }
-            Value::Object(es)
+            es
         })
 }
 
+/// `spec.elasticsearch` of an external cluster.
 pub fn external() -> impl Strategy<Value = Value> {
     (
         "https://[a-z]{1,10}(\\.[a-z]{2,5})?(:[0-9]{1,5})?(/[a-z]{0,5})?",
@@ -117,6 +117,7 @@ pub fn external() -> impl Strategy<Value = Value> {
         })
 }
 
+/// `spec.kibana`.
 pub fn kibana() -> impl Strategy<Value = Value> {
     (
         any::<bool>(),
@@ -147,6 +148,7 @@ pub fn kibana() -> impl Strategy<Value = Value> {
         })
 }
 
+/// `spec.collector`: either collector, paths, fields, buffer.
 pub fn collector() -> impl Strategy<Value = Value> {
     (
         prop_oneof![Just("fluentBit"), Just("fluentd")],
@@ -190,21 +192,16 @@ pub fn rollover() -> impl Strategy<Value = Value> {
     )
         .prop_map(|(age, shard_size, size, docs, shard_docs)| {
             let mut r = json!({});
-            if let Some(v) = age {
-                r["maxAge"] = json!(v);
-            }
-            if let Some(v) = shard_size {
-                r["maxPrimaryShardSize"] = json!(v);
-            }
-            if let Some(v) = size {
-                r["maxSize"] = json!(v);
-            }
-            if let Some(v) = docs {
-                r["maxDocs"] = json!(v);
-            }
-            if let Some(v) = shard_docs {
-                r["maxPrimaryShardDocs"] = json!(v);
-            }
+            put(
+                &mut r,
+                [
+                    ("maxAge", age.map(Value::from)),
+                    ("maxPrimaryShardSize", shard_size.map(Value::from)),
+                    ("maxSize", size.map(Value::from)),
+                    ("maxDocs", docs.map(Value::from)),
+                    ("maxPrimaryShardDocs", shard_docs.map(Value::from)),
+                ],
+            );
             if r.as_object().is_some_and(|m| m.is_empty()) {
                 r["maxAge"] = json!("1d");
             }
@@ -236,35 +233,30 @@ pub fn lifecycle() -> impl Strategy<Value = Value> {
             let mut l = json!({});
             if let Some((rollover, priority)) = hot {
                 let mut h = json!({});
-                if let Some(r) = rollover {
-                    h["rollover"] = r;
-                }
-                if let Some(p) = priority {
-                    h["priority"] = json!(p);
-                }
+                put(
+                    &mut h,
+                    [
+                        ("rollover", rollover),
+                        ("priority", priority.map(Value::from)),
+                    ],
+                );
                 l["hot"] = h;
             }
             if let Some(a) = warm_age {
                 let mut w = json!({"minAge": a});
-                for (k, v) in [
+                let fields = [
                     ("shrinkTo", shrink),
                     ("forceMergeSegments", merge),
                     ("priority", warm_prio),
                     ("replicas", warm_repl),
-                ] {
-                    if let Some(v) = v {
-                        w[k] = json!(v);
-                    }
-                }
+                ];
+                put(&mut w, fields.map(|(k, v)| (k, v.map(Value::from))));
                 l["warm"] = w;
             }
             if let Some(a) = cold_age {
                 let mut c = json!({"minAge": a});
-                for (k, v) in [("priority", cold_prio), ("replicas", cold_repl)] {
-                    if let Some(v) = v {
-                        c[k] = json!(v);
-                    }
-                }
+                let fields = [("priority", cold_prio), ("replicas", cold_repl)];
+                put(&mut c, fields.map(|(k, v)| (k, v.map(Value::from))));
                 l["cold"] = c;
             }
             if let Some(a) = delete_age {
@@ -331,25 +323,14 @@ pub fn slm_policies(repos: Vec<String>) -> impl Strategy<Value = Vec<Value>> {
                 )| {
                     let mut p = json!({"name": name, "schedule": schedule, "repository": repository,
                     "includeGlobalState": global, "partial": partial});
-                    if let Some(s) = snapshot_name {
-                        p["snapshotName"] = json!(s);
-                    }
-                    if let Some(i) = indices {
-                        p["indices"] = json!(i);
-                    }
-                    if let Some((expire, min, max)) = retention {
-                        let mut r = json!({});
-                        if let Some(e) = expire {
-                            r["expireAfter"] = json!(e);
-                        }
-                        if let Some(v) = min {
-                            r["minCount"] = json!(v);
-                        }
-                        if let Some(v) = max {
-                            r["maxCount"] = json!(v);
-                        }
-                        p["retention"] = r;
-                    }
+                    put(
+                        &mut p,
+                        [
+                            ("snapshotName", snapshot_name.map(Value::from)),
+                            ("indices", indices.map(Value::from)),
+                            ("retention", retention.map(slm_retention)),
+                        ],
+                    );
                     p
                 },
             )
@@ -357,6 +338,7 @@ pub fn slm_policies(repos: Vec<String>) -> impl Strategy<Value = Vec<Value>> {
     })
 }
 
+/// `spec.snapshots`: repositories and SLM policies into them.
 pub fn repositories() -> impl Strategy<Value = Value> {
     vec(
         (
@@ -414,6 +396,7 @@ pub fn repositories() -> impl Strategy<Value = Value> {
     .prop_map(|(repos, policies)| json!({"repositories": repos, "policies": policies}))
 }
 
+/// A whole spec, as JSON (mostly valid shapes; some values admission refuses).
 pub fn spec() -> impl Strategy<Value = Value> {
     (
         (8u32..10, 0u32..20, 0u32..20),
@@ -438,6 +421,29 @@ pub fn spec() -> impl Strategy<Value = Value> {
                 })
             },
         )
+}
+
+/// Sets `obj[key]` for each `(key, Some(value))` of `fields`.
+fn put<const N: usize>(obj: &mut Value, fields: [(&str, Option<Value>); N]) {
+    for (key, value) in fields {
+        if let Some(value) = value {
+            obj[key] = value;
+        }
+    }
+}
+
+/// An SLM policy's `retention` from its optional parts.
+fn slm_retention((expire, min, max): (Option<String>, Option<i32>, Option<i32>)) -> Value {
+    let mut r = json!({});
+    put(
+        &mut r,
+        [
+            ("expireAfter", expire.map(Value::from)),
+            ("minCount", min.map(Value::from)),
+            ("maxCount", max.map(Value::from)),
+        ],
+    );
+    r
 }
 
 /// Primary shards a multiple of `lifecycle.warm.shrinkTo` (admission requires it).
@@ -512,15 +518,14 @@ pub fn edgy_spec() -> impl Strategy<Value = Value> {
             let mut l = json!({});
             if let Some((age, shard, size)) = rollover {
                 let mut r = json!({});
-                if let Some(a) = age {
-                    r["maxAge"] = json!(a);
-                }
-                if let Some(s) = shard {
-                    r["maxPrimaryShardSize"] = json!(s);
-                }
-                if let Some(s) = size {
-                    r["maxSize"] = json!(s);
-                }
+                put(
+                    &mut r,
+                    [
+                        ("maxAge", age.map(Value::from)),
+                        ("maxPrimaryShardSize", shard.map(Value::from)),
+                        ("maxSize", size.map(Value::from)),
+                    ],
+                );
                 if r.as_object().is_some_and(|m| m.is_empty()) {
                     r["maxDocs"] = json!(1000);
                 }
@@ -541,22 +546,13 @@ pub fn edgy_spec() -> impl Strategy<Value = Value> {
     )
         .prop_map(|(schedule, name, retention)| {
             let mut p = json!({"name": "nightly", "schedule": schedule, "repository": "backups"});
-            if let Some(n) = name {
-                p["snapshotName"] = json!(n);
-            }
-            if let Some((expire, min, max)) = retention {
-                let mut r = json!({});
-                if let Some(e) = expire {
-                    r["expireAfter"] = json!(e);
-                }
-                if let Some(v) = min {
-                    r["minCount"] = json!(v);
-                }
-                if let Some(v) = max {
-                    r["maxCount"] = json!(v);
-                }
-                p["retention"] = r;
-            }
+            put(
+                &mut p,
+                [
+                    ("snapshotName", name.map(Value::from)),
+                    ("retention", retention.map(slm_retention)),
+                ],
+            );
             p
         });
     // Everything else is plain, so an admission refusal is about these values.

@@ -3,7 +3,6 @@
 //! `hack/elasticsearch.sh` provides (compiled once, cached). One JVM checks a whole batch.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,7 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
+    /// The validator's name of the kind.
     pub fn as_str(self) -> &'static str {
         match self {
             PolicyKind::Ilm => "ilm",
@@ -30,8 +30,11 @@ impl PolicyKind {
 /// One body to check, as the operator (or a test) would PUT it.
 #[derive(Debug, Clone)]
 pub struct PolicyRequest {
+    /// ILM or SLM.
     pub kind: PolicyKind,
+    /// The policy's name (id).
     pub name: String,
+    /// The body of the `PUT`.
     pub body: Value,
     /// The cluster's snapshot repositories (`None`: not checked).
     pub repositories: Option<Vec<String>>,
@@ -41,14 +44,19 @@ pub struct PolicyRequest {
 /// `error.reason`, and the root cause's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
+    /// `error.type`
     pub kind: String,
+    /// `error.reason`
     pub reason: String,
+    /// The root cause's `type`.
     pub root_kind: String,
+    /// The root cause's `reason`.
     pub root_reason: String,
 }
 
 /// A batch's verdicts (in request order) and how long it took.
 pub struct Batch {
+    /// One per request, in order.
     pub verdicts: Vec<Option<Refusal>>,
     /// From starting the JVM to its answer to the first line (a warm-up body).
     pub startup: Duration,
@@ -58,13 +66,8 @@ pub struct Batch {
 
 /// The command that runs the validator, from `hack/es-policy-validator.sh`.
 fn command() -> Vec<String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/es-policy-validator.sh");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-    assert!(out.status.success(), "{} failed", script.display());
-    String::from_utf8_lossy(&out.stdout)
+    crate::process::tool("es-policy-validator.sh")
+        .unwrap_or_else(|e| panic!("{e}"))
         .split_whitespace()
         .map(String::from)
         .collect()
