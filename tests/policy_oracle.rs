@@ -612,6 +612,35 @@ fn gap_fixtures() -> Vec<(std::path::PathBuf, String, MeshLogging)> {
         .collect()
 }
 
+/// The ILM/SLM bodies rendered for `specs`, checked in one batch (its figures printed as
+/// `what`): the batch, and for each verdict the index of the spec it belongs to.
+fn check_rendered<'a>(
+    specs: impl IntoIterator<Item = &'a MeshLoggingSpec>,
+    what: &str,
+) -> (Batch, Vec<usize>) {
+    let mut requests = Vec::new();
+    let mut owner = Vec::new();
+    for (i, spec) in specs.into_iter().enumerate() {
+        for r in rendered(spec) {
+            requests.push(r);
+            owner.push(i);
+        }
+    }
+    let batch = policy_oracle::check(&requests);
+    figures(what, &batch);
+    (batch, owner)
+}
+
+/// Elasticsearch's refusals of the bodies of spec `i` (see [`check_rendered`]).
+fn refusals_of<'a>(batch: &'a Batch, owner: &[usize], i: usize) -> Vec<&'a Refusal> {
+    owner
+        .iter()
+        .zip(&batch.verdicts)
+        .filter(|(o, _)| **o == i)
+        .filter_map(|(_, v)| v.as_ref())
+        .collect()
+}
+
 fn comment<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
     text.lines()
         .filter_map(|l| l.strip_prefix(key))
@@ -627,21 +656,9 @@ fn comment<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
 async fn admission_gaps_are_refused_by_elasticsearch_and_admitted_by_the_crd() {
     let fixtures = gap_fixtures();
     assert!(!fixtures.is_empty(), "no admission-gap fixtures");
-    let mut requests = Vec::new();
-    let mut owner = Vec::new();
-    for (i, (_, _, ml)) in fixtures.iter().enumerate() {
-        for r in rendered(&ml.spec) {
-            requests.push(r);
-            owner.push(i);
-        }
-    }
-    let batch = policy_oracle::check(&requests);
-    figures("admission gaps", &batch);
+    let (batch, owner) = check_rendered(fixtures.iter().map(|f| &f.2.spec), "admission gaps");
 
-    let server = kit::apiserver::get();
-    let client = server.client().await;
-    kit::setup::install_crd(&client).await;
-    let ns = kit::setup::namespace(&client, "gaps").await;
+    let kit::Setup { server, ns, .. } = kit::Setup::new("gaps").await;
     let mut failures = Vec::new();
     let mut gaps = Vec::new();
     for (i, (path, text, ml)) in fixtures.iter().enumerate() {
@@ -650,12 +667,7 @@ async fn admission_gaps_are_refused_by_elasticsearch_and_admitted_by_the_crd() {
             .and_then(|f| f.to_str())
             .unwrap_or_default();
         let words = comment(text, "# elasticsearch:");
-        let refusals: Vec<&Refusal> = owner
-            .iter()
-            .zip(&batch.verdicts)
-            .filter(|(o, _)| **o == i)
-            .filter_map(|(_, v)| v.as_ref())
-            .collect();
+        let refusals = refusals_of(&batch, &owner, i);
         let matched = refusals.iter().find(|v| {
             words
                 .iter()
@@ -667,19 +679,7 @@ async fn admission_gaps_are_refused_by_elasticsearch_and_admitted_by_the_crd() {
             ));
             continue;
         };
-        let out = server
-            .kubectl()
-            .args([
-                "apply",
-                "--server-side",
-                "--dry-run=server",
-                "-n",
-                &ns,
-                "-f",
-            ])
-            .arg(path)
-            .output()
-            .expect("run kubectl");
+        let out = kit::kubectl::dry_run_apply(server, &ns, path);
         if !out.status.success() {
             failures.push(format!(
                 "{file}: the CRD refuses it now; move it to tests/fixtures/invalid/:\n{}",
@@ -728,21 +728,9 @@ async fn what_elasticsearch_refuses_is_refused_at_admission_or_a_known_gap() {
         .into_iter()
         .map(|s| serde_json::from_value(s).expect("valid-shaped spec"))
         .collect();
-    let mut requests = Vec::new();
-    let mut owner = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
-        for r in rendered(spec) {
-            requests.push(r);
-            owner.push(i);
-        }
-    }
-    let batch = policy_oracle::check(&requests);
-    figures("edge-value specs", &batch);
+    let (batch, owner) = check_rendered(&specs, "edge-value specs");
 
-    let server = kit::apiserver::get();
-    let client = server.client().await;
-    kit::setup::install_crd(&client).await;
-    let ns = kit::setup::namespace(&client, "edgy").await;
+    let kit::Setup { client, ns, .. } = kit::Setup::new("edgy").await;
     let api: kube::Api<MeshLogging> = kube::Api::namespaced(client, &ns);
     let dry_run = kube::api::PostParams {
         dry_run: true,
@@ -752,12 +740,7 @@ async fn what_elasticsearch_refuses_is_refused_at_admission_or_a_known_gap() {
     let mut per_gap: std::collections::BTreeMap<String, usize> = Default::default();
     let mut unknown = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
-        let refusals: Vec<&Refusal> = owner
-            .iter()
-            .zip(&batch.verdicts)
-            .filter(|(o, _)| **o == i)
-            .filter_map(|(_, v)| v.as_ref())
-            .collect();
+        let refusals = refusals_of(&batch, &owner, i);
         if refusals.is_empty() {
             continue;
         }
