@@ -249,7 +249,7 @@ struct Job {
 
 impl Job {
     /// Waits for a worker, runs the pass, keeps its result and triggers a reconcile to
-    /// show it (and, when Elasticsearch did not answer, another when the probe is due).
+    /// show it (and, unless it was clean, another when the next pass is due).
     async fn run(self) {
         let metrics = &self.ctx.metrics;
         metrics.es_pass_queued();
@@ -260,15 +260,17 @@ impl Job {
             metrics.es_pass_finished();
             result
         };
-        let answered = result.observation.unavailable.is_none();
+        let clean = result.clean();
         let settings = &self.ctx.settings;
         let due = self
             .ctx
             .es
             .finished(&self.uid, self.inputs, result, settings);
-        debug!(resource = %self.resource, answered, "Elasticsearch pass finished");
+        debug!(resource = %self.resource, clean, "Elasticsearch pass finished");
         self.ctx.es.trigger(self.resource.clone(), None);
-        if !answered {
+        // A clean pass is looked at again with the resync; anything else (no answer, red,
+        // objects refused) when its retry is due.
+        if !clean {
             self.ctx.es.trigger(self.resource, Some(due));
         }
     }

@@ -9,11 +9,13 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use super::Context;
+use std::time::Duration;
+
 use super::apply::FIELD_MANAGER;
 use super::children::Applied;
 use super::dereference::Dereferenced;
 use super::elasticsearch::EsPass;
+use super::{Context, Settings};
 use crate::api::{MeshLogging, MeshLoggingStatus, condition};
 use crate::error::Result;
 use crate::reason::Reason;
@@ -127,12 +129,26 @@ pub async fn finish(ctx: &Context, pass: &Pass, obs: &Observations) -> Result<Me
     Ok(status)
 }
 
-/// Whether `status` says Ready.
-pub fn is_ready(status: &MeshLoggingStatus) -> bool {
-    status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == condition::READY && c.status == "True")
+/// When to look again. Changes of the resource and of its children are watched, and the
+/// Elasticsearch queue triggers a reconcile when a pass finishes or is due: what is left
+/// is what nothing watches — Secrets the user references (credentials that are missing
+/// now), objects of a child's name that are someone else's (they may be removed), children
+/// the API server refused — looked at every [`Settings::resync_pending`]; otherwise the
+/// resync interval (drift in Elasticsearch).
+pub fn requeue(settings: &Settings, observed: &Observations) -> Duration {
+    let unwatched = observed
+        .elasticsearch
+        .unavailable
+        .as_ref()
+        .is_some_and(|(r, _)| *r == Reason::CredentialsMissing)
+        || !observed.missing_credentials.is_empty()
+        || !observed.conflicts.is_empty()
+        || !observed.rejected.is_empty();
+    if unwatched {
+        settings.resync_pending
+    } else {
+        settings.resync_ready
+    }
 }
 
 /// A change of status worth an event.
@@ -298,6 +314,40 @@ mod tests {
                 note: "spec.x: bad".into()
             }]
         );
+    }
+
+    #[test]
+    fn only_what_nothing_watches_is_polled() {
+        let s = Settings::default();
+        let watched = Observations::default();
+        assert_eq!(requeue(&s, &watched), s.resync_ready);
+        let mut missing = Observations::default();
+        missing.elasticsearch.unavailable = Some((Reason::CredentialsMissing, "x".into()));
+        assert_eq!(requeue(&s, &missing), s.resync_pending);
+        let mut unreachable = Observations::default();
+        unreachable.elasticsearch.unavailable =
+            Some((Reason::ElasticsearchUnreachable, "x".into()));
+        assert_eq!(
+            requeue(&s, &unreachable),
+            s.resync_ready,
+            "the Elasticsearch queue probes it"
+        );
+        for observed in [
+            Observations {
+                conflicts: vec!["Service/x".into()],
+                ..Default::default()
+            },
+            Observations {
+                rejected: vec!["StatefulSet/x: immutable".into()],
+                ..Default::default()
+            },
+            Observations {
+                missing_credentials: vec![("s3".into(), "no Secret".into())],
+                ..Default::default()
+            },
+        ] {
+            assert_eq!(requeue(&s, &observed), s.resync_pending, "{observed:?}");
+        }
     }
 
     #[test]

@@ -244,12 +244,8 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Arc<Context>) -> Result<Action> {
     let applied = children::apply_children(ctx, &pass, &v, &rendered, &refs).await?;
     let es = elasticsearch::observe_and_sync(ctx, &pass, &v, &refs, &applied);
     let observed = finish::observations(&pass, &v, refs, applied, es);
-    let status = finish(ctx, &pass, &observed).await?;
-    Ok(Action::requeue(if finish::is_ready(&status) {
-        ctx.settings.resync_ready
-    } else {
-        ctx.settings.resync_pending
-    }))
+    finish(ctx, &pass, &observed).await?;
+    Ok(Action::requeue(finish::requeue(&ctx.settings, &observed)))
 }
 
 /// The first reconcile of a resource that has no status yet (it is new): how long it waited
