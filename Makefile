@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test test-fast lint tools envtest elasticsearch es-policy-validator argocd-lua helm kubeconform filebeat crd run demo
+.PHONY: test test-fast bench lint tools envtest elasticsearch es-policy-validator argocd-lua helm kubeconform filebeat crd run demo
 
 ## Lint, then every test of the workspace against a real kube-apiserver + etcd and a real
 ## Elasticsearch. Needs Rust, Go, a JDK with Maven, and kubectl; every other tool is built or
@@ -22,6 +22,15 @@ test-fast:
 	$(CARGO) test -p meshlogging-operator --lib --bins $(addprefix --test ,$(FAST_TESTS))
 	$(CARGO) test -p meshlogging-operator --test crd -- committed_crd_matches_generated json_schema_is_strict
 	$(CARGO) test -p es-sim -p kibana-sim
+
+## The benchmarks (figures, not tests), against the real API server: the operator with the
+## Elasticsearch stand-in (benches/operator.rs), and a hundred clusters bootstrapping at once
+## beside ECK, built from its Go module (benches/bootstrap.rs; SIZES=1,10,100,300 and
+## IDLE_SECS=60 by default).
+bench: envtest
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(CARGO) bench --bench operator
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" MESHLOGGING_AUDIT_READS=1 ECK_OPERATOR="$$(hack/eck.sh)" \
+		$(CARGO) bench --bench bootstrap
 
 ## The tools the tests run, each built once from pinned Go modules into the cache.
 tools: envtest elasticsearch es-policy-validator argocd-lua helm kubeconform filebeat

@@ -85,7 +85,13 @@ impl ApiServer {
             &dir.join("tokens.csv"),
             &format!("{token},envtest-admin,envtest-admin,system:masters\n"),
         )?;
-        write(&dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
+        // The bench also counts reads (MESHLOGGING_AUDIT_READS=1); the tests only writes.
+        let policy = if std::env::var_os("MESHLOGGING_AUDIT_READS").is_some() {
+            AUDIT_POLICY_WITH_READS
+        } else {
+            AUDIT_POLICY
+        };
+        write(&dir.join("audit-policy.yaml"), policy)?;
         let audit_log = dir.join("audit.log");
         let kubeconfig = dir.join("kubeconfig");
         write(&kubeconfig, &kubeconfig_yaml(&url, &ca_pem, &token))?;
@@ -244,6 +250,14 @@ rules:
 - level: Metadata
   verbs: [create, update, patch, delete, deletecollection]
 - level: None
+";
+
+/// Every request at Metadata level, reads too (for the bench's read counts).
+const AUDIT_POLICY_WITH_READS: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
 ";
 
 /// An HTTPS client trusting only the API server's serving certificate.
