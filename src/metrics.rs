@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -46,6 +47,12 @@ struct ConditionLabels {
     condition: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    namespace: String,
+    name: String,
+}
+
 /// The operator's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -59,6 +66,7 @@ pub struct Metrics {
     es_queued: Gauge,
     es_running: Gauge,
     first_wait: Histogram,
+    newest_log_age: Family<ResourceLabels, Gauge<f64, AtomicU64>>,
     phases: Mutex<BTreeMap<(String, String), Phase>>,
 }
 
@@ -126,8 +134,15 @@ impl Default for Metrics {
             "Time from a resource's creation to the start of its first reconcile by this process",
             first_wait.clone(),
         );
+        let newest_log_age = Family::<ResourceLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "newest_log_age_seconds",
+            "Age of the newest log in a MeshLogging's write alias when last read (every resync); absent before the first read and while the alias holds no log",
+            newest_log_age.clone(),
+        );
         Self {
             registry,
+            newest_log_age,
             in_flight,
             es_queued,
             es_running,
@@ -225,8 +240,27 @@ impl Metrics {
         self.publish_phases(&phases);
     }
 
+    /// Records the age of the newest log of `namespace/name` (`None`: no log, or not read).
+    pub fn newest_log_age(&self, namespace: &str, name: &str, age: Option<Duration>) {
+        let labels = ResourceLabels {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        match age {
+            Some(age) => {
+                self.newest_log_age
+                    .get_or_create(&labels)
+                    .set(age.as_secs_f64());
+            }
+            None => {
+                self.newest_log_age.remove(&labels);
+            }
+        }
+    }
+
     /// Forgets a deleted resource.
     pub fn forget(&self, namespace: &str, name: &str) {
+        self.newest_log_age(namespace, name, None);
         for condition in crate::api::condition::ALL {
             self.conditions.remove(&ConditionLabels {
                 namespace: namespace.to_string(),

@@ -112,6 +112,17 @@ reasons! {
     CleanupIncomplete,
     /// Deletion removed the PersistentVolumeClaims (`deletionPolicy: Delete`).
     DataDeleted,
+
+    // The flow of logs (condition LogsFlowing).
+    /// The newest log in the write alias is within the threshold.
+    LogsArriving,
+    /// The write alias exists but no log has arrived yet, within the threshold of its
+    /// creation.
+    AwaitingLogs,
+    /// No log arrived within the threshold.
+    NoRecentLogs,
+    /// An index of the write alias refuses writes (disk flood-stage watermark or a block).
+    WriteIndexBlocked,
 }
 
 impl fmt::Display for Reason {

@@ -5,8 +5,10 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{
-    AppliedStatus, ElasticsearchStatus, MeshLoggingStatus, Phase, WorkloadStatus, condition,
+    AppliedStatus, ElasticsearchStatus, LogsStatus, MeshLoggingStatus, Phase, WorkloadStatus,
+    condition,
 };
+use crate::elastic::pipeline::LogFlow;
 use crate::elastic::sync::{Failure, Kind, SyncReport};
 use crate::reason::Reason;
 
@@ -23,6 +25,8 @@ pub struct EsObservation {
     pub endpoint: Option<String>,
     /// Version it reported.
     pub version: Option<String>,
+    /// The flow of logs into the write alias, when it was read (or why it could not be).
+    pub logs: Option<Result<LogFlow, String>>,
 }
 
 /// Everything one reconcile observed.
@@ -63,7 +67,11 @@ pub fn compute(
     let prev_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or(&[]);
     let generation = obs.generation;
     let cond = |type_: &str, v: Verdict| {
-        let status = if v.ok { "True" } else { "False" };
+        let status = match (v.unknown, v.ok) {
+            (true, _) => "Unknown",
+            (false, true) => "True",
+            (false, false) => "False",
+        };
         let last = prev_conditions
             .iter()
             .find(|c| c.type_ == type_ && c.status == status)
@@ -150,8 +158,12 @@ pub fn compute(
         )
     });
 
+    let logs = logs_condition(es);
     let was = previous.and_then(|s| s.phase);
-    let phase = if ready.ok {
+    let phase = if ready.ok && !logs.ok && !logs.unknown {
+        // The stack exists but does not do its job.
+        Phase::Degraded
+    } else if ready.ok {
         Phase::Ready
     } else if !obs.rejected.is_empty() || !obs.conflicts.is_empty() {
         Phase::Degraded
@@ -175,6 +187,7 @@ pub fn compute(
         cond(condition::COLLECTOR_READY, collector),
         cond(condition::INDEX_MANAGEMENT_APPLIED, indices),
         cond(condition::SNAPSHOTS_CONFIGURED, snapshots),
+        cond(condition::LOGS_FLOWING, logs),
     ];
 
     let applied = match &obs.sync {
@@ -201,6 +214,10 @@ pub fn compute(
         kibana: obs.kibana.map(|(d, r)| workload_status(d, r)),
         collector: Some(workload_status(obs.collector.0, obs.collector.1)),
         applied,
+        logs: match &es.logs {
+            Some(Ok(flow)) => Some(logs_status(flow)),
+            _ => previous.and_then(|s| s.logs.clone()),
+        },
     }
 }
 
@@ -232,6 +249,8 @@ fn workload_status(desired: i32, ready: i32) -> WorkloadStatus {
 #[derive(Clone, Debug)]
 struct Verdict {
     ok: bool,
+    /// Status `Unknown`: not observed (yet); `ok` is false.
+    unknown: bool,
     reason: Reason,
     message: String,
 }
@@ -240,9 +259,119 @@ impl Verdict {
     fn new(ok: bool, reason: Reason, message: String) -> Self {
         Self {
             ok,
+            unknown: false,
             reason,
             message,
         }
+    }
+
+    fn unknown(reason: Reason, message: String) -> Self {
+        Self {
+            ok: false,
+            unknown: true,
+            reason,
+            message,
+        }
+    }
+}
+
+/// Most nodes listed in `status.logs.silentNodes`.
+const MAX_SILENT_NODES: usize = 20;
+
+/// A duration as Elasticsearch writes it, in the largest whole unit (`10m`, `90s`).
+fn time_value(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => format!("{}ms", d.as_millis()),
+        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+/// The LogsFlowing condition, judged at the time of the read (so that it does not change
+/// between reads): blocked indices first (logs cannot arrive), then the newest log's age;
+/// without any log, `Unknown` within the threshold of the alias' creation.
+fn logs_condition(es: &EsObservation) -> Verdict {
+    let flow = match &es.logs {
+        None => {
+            return Verdict::unknown(
+                Reason::WaitingForElasticsearch,
+                "the flow of logs is read once Elasticsearch answers and is configured".to_string(),
+            );
+        }
+        Some(Err(why)) => {
+            return Verdict::unknown(
+                Reason::ElasticsearchError,
+                format!("could not read the flow of logs: {why}"),
+            );
+        }
+        Some(Ok(flow)) => flow,
+    };
+    let threshold = time_value(flow.threshold);
+    if !flow.blocked.is_empty() {
+        return Verdict::new(
+            false,
+            Reason::WriteIndexBlocked,
+            format!(
+                "{} refuse writes (index.blocks.read_only_allow_delete, set when a node passes the flood-stage disk watermark, or index.blocks.write): the collectors' logs are rejected",
+                flow.blocked.join(", ")
+            ),
+        );
+    }
+    match (flow.newest, flow.newest_age()) {
+        (Some(_), Some(age)) if age <= flow.threshold => Verdict::new(
+            true,
+            Reason::LogsArriving,
+            format!("logs arrived within the last {threshold}"),
+        ),
+        (Some(newest), _) => Verdict::new(
+            false,
+            Reason::NoRecentLogs,
+            format!(
+                "no log arrived since {} (threshold {threshold})",
+                Time(newest).0
+            ),
+        ),
+        (None, _) => match flow.created {
+            Some(created)
+                if flow.checked_at.as_millisecond() - created.as_millisecond()
+                    > i64::try_from(flow.threshold.as_millis()).unwrap_or(i64::MAX) =>
+            {
+                Verdict::new(
+                    false,
+                    Reason::NoRecentLogs,
+                    format!(
+                        "no log arrived since the write alias was created at {created} (threshold {threshold})"
+                    ),
+                )
+            }
+            _ => Verdict::unknown(
+                Reason::AwaitingLogs,
+                format!("no log has arrived yet; the write alias is younger than {threshold}"),
+            ),
+        },
+    }
+}
+
+/// `status.logs` from a read.
+fn logs_status(flow: &LogFlow) -> LogsStatus {
+    let silent = flow.silent_nodes();
+    LogsStatus {
+        // Whole seconds: what a metav1.Time keeps, so the status read back compares equal.
+        newest_timestamp: flow
+            .newest
+            .and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t.as_second()).ok())
+            .map(Time),
+        recent: Some(i64::try_from(flow.recent).unwrap_or(i64::MAX)),
+        nodes: Some(i32::try_from(flow.nodes.len() - silent.len()).unwrap_or(i32::MAX)),
+        silent_nodes: silent
+            .into_iter()
+            .take(MAX_SILENT_NODES)
+            .map(str::to_string)
+            .collect(),
+        blocked_indices: flow.blocked.clone(),
     }
 }
 
@@ -406,6 +535,124 @@ mod tests {
             alias: "logs".into(),
             ..Default::default()
         }
+        .with_logs(flow(Some(5), &[]))
+    }
+
+    impl Observations {
+        fn with_logs(mut self, flow: LogFlow) -> Self {
+            self.elasticsearch.logs = Some(Ok(flow));
+            self
+        }
+    }
+
+    /// A read at second 1000 with a 600 s threshold: the newest log `newest` seconds old,
+    /// the alias created at second 0, `blocked` indices.
+    fn flow(newest: Option<i64>, blocked: &[&str]) -> LogFlow {
+        let at = |s: i64| time(s).0;
+        LogFlow {
+            checked_at: at(1000),
+            threshold: std::time::Duration::from_secs(600),
+            newest: newest.map(|n| at(1000 - n)),
+            recent: u64::from(newest.is_some_and(|n| n <= 600)),
+            nodes: newest
+                .map(|n| vec![("node-a".to_string(), at(1000 - n))])
+                .unwrap_or_default(),
+            created: Some(at(0)),
+            blocked: blocked.iter().map(|b| b.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn logs_flowing_goes_false_without_recent_logs_and_back() {
+        let flowing = compute(None, &ready_obs(), &time(10));
+        let c = find(&flowing, condition::LOGS_FLOWING);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", "LogsArriving")
+        );
+        let logs = flowing.logs.clone().expect("status.logs");
+        assert_eq!(logs.newest_timestamp, Some(time(995)));
+        assert_eq!((logs.recent, logs.nodes), (Some(1), Some(1)));
+
+        let stale = ready_obs().with_logs(flow(Some(900), &[]));
+        let s = compute(Some(&flowing), &stale, &time(20));
+        let c = find(&s, condition::LOGS_FLOWING);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "NoRecentLogs")
+        );
+        assert!(
+            c.message
+                .contains("since 1970-01-01T00:01:40Z (threshold 10m)"),
+            "{}",
+            c.message
+        );
+        assert_eq!(s.phase, Some(Phase::Degraded));
+        assert_eq!(
+            find(&s, "Ready").status,
+            "True",
+            "Ready says the stack exists"
+        );
+        assert_eq!(s.logs.as_ref().expect("logs").silent_nodes, ["node-a"]);
+        // An unchanged stale read is no change.
+        assert!(!changed(Some(&s), &compute(Some(&s), &stale, &time(30))));
+
+        let back = compute(Some(&s), &ready_obs(), &time(40));
+        assert_eq!(find(&back, condition::LOGS_FLOWING).status, "True");
+        assert_eq!(back.phase, Some(Phase::Ready));
+    }
+
+    #[test]
+    fn no_log_yet_is_unknown_within_the_threshold_of_the_alias_creation() {
+        let mut young = flow(None, &[]);
+        young.created = Some(time(700).0);
+        let s = compute(None, &ready_obs().with_logs(young), &time(1));
+        let c = find(&s, condition::LOGS_FLOWING);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("Unknown", "AwaitingLogs")
+        );
+        assert_eq!(s.phase, Some(Phase::Ready));
+
+        let s = compute(None, &ready_obs().with_logs(flow(None, &[])), &time(1));
+        let c = find(&s, condition::LOGS_FLOWING);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "NoRecentLogs")
+        );
+        assert!(
+            c.message.contains("created at 1970-01-01T00:00:00Z"),
+            "{}",
+            c.message
+        );
+    }
+
+    #[test]
+    fn a_blocked_write_index_is_degraded_and_named() {
+        let obs = ready_obs().with_logs(flow(Some(5), &["logs-000001"]));
+        let s = compute(None, &obs, &time(1));
+        let c = find(&s, condition::LOGS_FLOWING);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "WriteIndexBlocked")
+        );
+        assert!(c.message.contains("logs-000001"), "{}", c.message);
+        assert_eq!(s.phase, Some(Phase::Degraded));
+    }
+
+    #[test]
+    fn logs_not_read_are_unknown_and_keep_the_last_read() {
+        let flowing = compute(None, &ready_obs(), &time(10));
+        let mut obs = ready_obs();
+        obs.elasticsearch.logs = Some(Err("timeout".into()));
+        let s = compute(Some(&flowing), &obs, &time(20));
+        let c = find(&s, condition::LOGS_FLOWING);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("Unknown", "ElasticsearchError")
+        );
+        assert_eq!(s.logs, flowing.logs);
+        assert_eq!(s.phase, Some(Phase::Ready));
     }
 
     #[test]

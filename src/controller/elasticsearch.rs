@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! reconcile ──plan──► known result (shown at once) ─► finish
-//!              └─(due)─► EsQueue: bounded workers ─► health ─► (yellow/green) sync
+//!              └─(due)─► EsQueue: bounded workers ─► health ─► (yellow/green) sync ─► logs read
 //!                          └─ result kept; a reconcile triggered to show it
 //! ```
 //!
@@ -31,6 +31,7 @@ use super::finish::Pass;
 use super::secrets::StackSecrets;
 use super::{Context, Settings};
 use crate::api::{AppliedStatus, MeshLogging};
+use crate::elastic::pipeline::{self, LogFlow};
 use crate::elastic::sync::{Passwords, SyncInput};
 use crate::elastic::{EsClient, SyncReport, desired, sync};
 use crate::reason::Reason;
@@ -293,9 +294,26 @@ impl Job {
         es.observation.version = report.version.map(|v| v.to_string());
         if let Some(a) = &report.aborted {
             es.observation.unavailable = Some((a.reason, a.message.clone()));
+        } else {
+            es.observation.logs = Some(self.read_logs(&client).await);
         }
         es.report = Some(report);
         es
+    }
+
+    /// Whether logs arrive (reads only, after the sync), with its metric.
+    async fn read_logs(&self, client: &EsClient) -> Result<LogFlow, String> {
+        let (alias, threshold) = (&self.v.index().name, self.v.logs_flowing_threshold());
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let flow = match pipeline::read_flow(client, alias, threshold, now).await {
+            Ok(Some(flow)) => Ok(flow),
+            Ok(None) => Err(format!("the write alias {alias} does not exist")),
+            Err(e) => Err(e.to_string()),
+        };
+        let age = flow.as_ref().ok().and_then(LogFlow::newest_age);
+        let metrics = &self.ctx.metrics;
+        metrics.newest_log_age(&self.v.namespace, &self.v.name, age);
+        flow
     }
 
     /// Syncs the desired configuration and announces what changed.

@@ -1,12 +1,14 @@
 //! Elasticsearch configuration through its REST API.
 //!
 //! `desired` (pure: spec -> bodies) -> `sync` (I/O: GET, normalise, compare, PUT what
-//! differs, prune what this resource owns and no longer wants) -> `SyncReport`.
+//! differs, prune what this resource owns and no longer wants) -> `SyncReport`; then
+//! `pipeline` (I/O, reads only): whether logs arrive.
 
 pub mod client;
 pub mod desired;
 pub mod log_schema;
 pub mod normalize;
+pub mod pipeline;
 pub mod sync;
 
 pub use client::{ClientConfig, Credentials, EsClient, EsError, EsVersion, RetryPolicy};

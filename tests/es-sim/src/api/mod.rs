@@ -2,6 +2,7 @@
 //! accepted query parameters), request context, replies and index-expression
 //! resolution. Handlers are plain functions over `&mut State`: no I/O.
 
+pub mod aggs;
 pub mod aliases;
 pub mod cluster;
 pub mod docs;
