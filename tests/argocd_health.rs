@@ -398,6 +398,8 @@ fn prometheus_rule_has_the_alerts_users_need() {
         ("MeshLoggingNotReady", Some("30m")),
         ("MeshLoggingElasticsearchSyncFailures", None),
         ("MeshLoggingElasticsearchBacklog", Some("10m")),
+        ("MeshLoggingNoRecentLogs", Some("15m")),
+        ("MeshLoggingLogsNotFlowing", Some("30m")),
     ];
     assert_eq!(
         alerts.keys().copied().collect::<BTreeSet<_>>(),
@@ -593,6 +595,7 @@ fn rendered_metrics() -> String {
         ..Default::default()
     };
     metrics.observe_status("logging", "mesh-logs", &status);
+    metrics.newest_log_age("logging", "mesh-logs", Some(std::time::Duration::from_secs(60)));
     drop(metrics.reconcile_timer());
     metrics.render()
 }
