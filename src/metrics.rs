@@ -67,6 +67,7 @@ pub struct Metrics {
     es_running: Gauge,
     first_wait: Histogram,
     newest_log_age: Family<ResourceLabels, Gauge<f64, AtomicU64>>,
+    ilm_errors: Family<ResourceLabels, Gauge>,
     phases: Mutex<BTreeMap<(String, String), Phase>>,
 }
 
@@ -140,9 +141,16 @@ impl Default for Metrics {
             "Age of the newest log in a MeshLogging's write alias when last read (every resync); absent before the first read and while the alias holds no log",
             newest_log_age.clone(),
         );
+        let ilm_errors = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "ilm_errors",
+            "Backing indices of a MeshLogging's write alias in ILM's ERROR step, when last read (every resync)",
+            ilm_errors.clone(),
+        );
         Self {
             registry,
             newest_log_age,
+            ilm_errors,
             in_flight,
             es_queued,
             es_running,
@@ -258,9 +266,29 @@ impl Metrics {
         }
     }
 
+    /// Records how many indices of `namespace/name` are in ILM's `ERROR` step (`None`:
+    /// not read).
+    pub fn ilm_errors(&self, namespace: &str, name: &str, count: Option<usize>) {
+        let labels = ResourceLabels {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        match count {
+            Some(n) => {
+                self.ilm_errors
+                    .get_or_create(&labels)
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            None => {
+                self.ilm_errors.remove(&labels);
+            }
+        }
+    }
+
     /// Forgets a deleted resource.
     pub fn forget(&self, namespace: &str, name: &str) {
         self.newest_log_age(namespace, name, None);
+        self.ilm_errors(namespace, name, None);
         for condition in crate::api::condition::ALL {
             self.conditions.remove(&ConditionLabels {
                 namespace: namespace.to_string(),

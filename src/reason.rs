@@ -123,6 +123,12 @@ reasons! {
     NoRecentLogs,
     /// An index of the write alias refuses writes (disk flood-stage watermark or a block).
     WriteIndexBlocked,
+
+    // Index lifecycle (condition IndexLifecycleHealthy).
+    /// No backing index is in ILM's `ERROR` step.
+    NoLifecycleErrors,
+    /// A backing index is in ILM's `ERROR` step.
+    IlmStepFailed,
 }
 
 impl fmt::Display for Reason {

@@ -5,10 +5,10 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{
-    AppliedStatus, ElasticsearchStatus, LogsStatus, MeshLoggingStatus, Phase, WorkloadStatus,
-    condition,
+    AppliedStatus, ElasticsearchStatus, IndexLifecycleError, LogsStatus, MeshLoggingStatus, Phase,
+    WorkloadStatus, condition,
 };
-use crate::elastic::pipeline::LogFlow;
+use crate::elastic::pipeline::{IlmError, LogFlow};
 use crate::elastic::sync::{Failure, Kind, SyncReport};
 use crate::reason::Reason;
 
@@ -27,6 +27,9 @@ pub struct EsObservation {
     pub version: Option<String>,
     /// The flow of logs into the write alias, when it was read (or why it could not be).
     pub logs: Option<Result<LogFlow, String>>,
+    /// The backing indices in ILM's `ERROR` step, when read (not where the cluster has no
+    /// ILM), or why they could not be: (reason, message).
+    pub ilm: Option<Result<Vec<IlmError>, (Reason, String)>>,
 }
 
 /// Everything one reconcile observed.
@@ -159,8 +162,9 @@ pub fn compute(
     });
 
     let logs = logs_condition(es);
+    let lifecycle = lifecycle_condition(es);
     let was = previous.and_then(|s| s.phase);
-    let phase = if ready.ok && !logs.ok && !logs.unknown {
+    let phase = if ready.ok && [&logs, &lifecycle].iter().any(|v| !v.ok && !v.unknown) {
         // The stack exists but does not do its job.
         Phase::Degraded
     } else if ready.ok {
@@ -188,6 +192,7 @@ pub fn compute(
         cond(condition::INDEX_MANAGEMENT_APPLIED, indices),
         cond(condition::SNAPSHOTS_CONFIGURED, snapshots),
         cond(condition::LOGS_FLOWING, logs),
+        cond(condition::INDEX_LIFECYCLE_HEALTHY, lifecycle),
     ];
 
     let applied = match &obs.sync {
@@ -217,6 +222,20 @@ pub fn compute(
         logs: match &es.logs {
             Some(Ok(flow)) => Some(logs_status(flow)),
             _ => previous.and_then(|s| s.logs.clone()),
+        },
+        lifecycle_errors: match &es.ilm {
+            Some(Ok(errors)) => errors
+                .iter()
+                .take(MAX_LISTED)
+                .map(|e| IndexLifecycleError {
+                    index: e.index.clone(),
+                    failed_step: e.failed_step.clone(),
+                    reason: e.reason.clone(),
+                })
+                .collect(),
+            _ => previous
+                .map(|s| s.lifecycle_errors.clone())
+                .unwrap_or_default(),
         },
     }
 }
@@ -275,8 +294,8 @@ impl Verdict {
     }
 }
 
-/// Most nodes listed in `status.logs.silentNodes`.
-const MAX_SILENT_NODES: usize = 20;
+/// Most nodes listed in `status.logs.silentNodes`, and indices in `status.lifecycleErrors`.
+const MAX_LISTED: usize = 20;
 
 /// A duration as Elasticsearch writes it, in the largest whole unit (`10m`, `90s`).
 fn time_value(d: std::time::Duration) -> String {
@@ -355,6 +374,44 @@ fn logs_condition(es: &EsObservation) -> Verdict {
     }
 }
 
+/// The IndexLifecycleHealthy condition: the first index in ILM's `ERROR` step, quoting
+/// Elasticsearch; `Unknown` when not read (a cluster without ILM says so).
+fn lifecycle_condition(es: &EsObservation) -> Verdict {
+    match &es.ilm {
+        None if es.logs.is_some() => Verdict::unknown(
+            Reason::NotSupportedByCluster,
+            "the cluster has no index lifecycle management (ILM)".to_string(),
+        ),
+        None => Verdict::unknown(
+            Reason::WaitingForElasticsearch,
+            "ILM is read once Elasticsearch answers and is configured".to_string(),
+        ),
+        Some(Err((reason, message))) => Verdict::unknown(
+            *reason,
+            format!("could not read the ILM state of the indices: {message}"),
+        ),
+        Some(Ok(errors)) => match errors.first() {
+            None => Verdict::new(
+                true,
+                Reason::NoLifecycleErrors,
+                "no index is in an ILM error step".to_string(),
+            ),
+            Some(e) => {
+                let more = match errors.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more)", n - 1),
+                };
+                let step = e.failed_step.as_deref().unwrap_or("a step");
+                Verdict::new(
+                    false,
+                    Reason::IlmStepFailed,
+                    format!("index {} failed {step}: {}{more}", e.index, e.reason),
+                )
+            }
+        },
+    }
+}
+
 /// `status.logs` from a read.
 fn logs_status(flow: &LogFlow) -> LogsStatus {
     let silent = flow.silent_nodes();
@@ -368,7 +425,7 @@ fn logs_status(flow: &LogFlow) -> LogsStatus {
         nodes: Some(i32::try_from(flow.nodes.len() - silent.len()).unwrap_or(i32::MAX)),
         silent_nodes: silent
             .into_iter()
-            .take(MAX_SILENT_NODES)
+            .take(MAX_LISTED)
             .map(str::to_string)
             .collect(),
         blocked_indices: flow.blocked.clone(),
@@ -541,8 +598,53 @@ mod tests {
     impl Observations {
         fn with_logs(mut self, flow: LogFlow) -> Self {
             self.elasticsearch.logs = Some(Ok(flow));
+            self.elasticsearch.ilm.get_or_insert(Ok(Vec::new()));
             self
         }
+    }
+
+    #[test]
+    fn an_index_in_an_ilm_error_step_is_degraded_quoting_elasticsearch() {
+        let healthy = compute(None, &ready_obs(), &time(1));
+        let c = find(&healthy, condition::INDEX_LIFECYCLE_HEALTHY);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", "NoLifecycleErrors")
+        );
+
+        let mut obs = ready_obs();
+        obs.elasticsearch.ilm = Some(Ok(vec![IlmError {
+            index: "logs-000001".into(),
+            failed_step: Some("check-rollover-ready".into()),
+            reason: "index.lifecycle.rollover_alias [logs] does not point to index [logs-000001]"
+                .into(),
+        }]));
+        let s = compute(Some(&healthy), &obs, &time(2));
+        let c = find(&s, condition::INDEX_LIFECYCLE_HEALTHY);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "IlmStepFailed")
+        );
+        assert!(
+            c.message.contains(
+                "index logs-000001 failed check-rollover-ready: index.lifecycle.rollover_alias"
+            ),
+            "{}",
+            c.message
+        );
+        assert_eq!(s.phase, Some(Phase::Degraded));
+        assert_eq!(s.lifecycle_errors.len(), 1);
+
+        // A cluster without ILM: unknown, not failed.
+        let mut obs = ready_obs();
+        obs.elasticsearch.ilm = None;
+        let s = compute(None, &obs, &time(3));
+        let c = find(&s, condition::INDEX_LIFECYCLE_HEALTHY);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("Unknown", "NotSupportedByCluster")
+        );
+        assert_eq!(s.phase, Some(Phase::Ready));
     }
 
     /// A read at second 1000 with a 600 s threshold: the newest log `newest` seconds old,

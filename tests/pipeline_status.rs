@@ -162,9 +162,10 @@ fn logs_flowing(status: &MeshLoggingStatus) -> (String, String, String) {
 
 /// LogsFlowing through the controller: Unknown while the fresh alias holds no log, False
 /// (`NoRecentLogs`, phase Degraded) with an hour-old log, True again with a fresh one; an
-/// idle pass reads and never writes.
+/// idle pass reads and never writes. Then IndexLifecycleHealthy: False while the write
+/// index is in ILM's ERROR step (a policy that does not exist), True again once fixed.
 #[tokio::test]
-async fn logs_flowing_goes_false_without_recent_logs_and_back_to_true() {
+async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
     let server = support::apiserver::get();
     let client = server.client().await;
     support::install_crd(&client).await;
@@ -242,14 +243,75 @@ async fn logs_flowing_goes_false_without_recent_logs_and_back_to_true() {
     assert_eq!((logs.recent, logs.nodes), (Some(1), Some(1)));
     assert!(logs.silent_nodes.is_empty());
 
+    let c = support::condition(&flowing, "IndexLifecycleHealthy");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("True", "NoLifecycleErrors")
+    );
+
+    // The write index points at an ILM policy that does not exist: ILM's ERROR step.
+    let write_index = format!("{alias}-000001");
+    let lifecycle = |policy: &str| json!({ "index.lifecycle.name": policy });
+    es.put(
+        "test",
+        &format!("/{write_index}/_settings"),
+        &lifecycle("no-such-policy"),
+    )
+    .await
+    .expect("break ILM");
+    let broken = wait_status(&api, &name, "IndexLifecycleHealthy False", |s| {
+        support::condition(s, "IndexLifecycleHealthy").status == "False"
+    })
+    .await;
+    let c = support::condition(&broken, "IndexLifecycleHealthy");
+    assert_eq!(c.reason, "IlmStepFailed");
+    assert!(
+        c.message.contains(&write_index)
+            && c.message.contains("policy [no-such-policy] does not exist"),
+        "{}",
+        c.message
+    );
+    assert_eq!(broken.phase.map(|p| p.as_str()), Some("Degraded"));
+    assert_eq!(broken.lifecycle_errors.len(), 1);
+    show(server, &ns, &name);
+
+    es.put(
+        "test",
+        &format!("/{write_index}/_settings"),
+        &lifecycle(&alias),
+    )
+    .await
+    .expect("fix ILM");
+    let fixed = wait_status(&api, &name, "IndexLifecycleHealthy True", |s| {
+        support::condition(s, "IndexLifecycleHealthy").status == "True"
+    })
+    .await;
+    assert_eq!(fixed.phase.map(|p| p.as_str()), Some("Ready"));
+    assert!(fixed.lifecycle_errors.is_empty());
+
     // `kubectl get mlog -o wide` shows the newest log's age.
-    let out = server
-        .kubectl()
-        .args(["get", "mlog", "-o", "wide", "-n", &ns])
-        .output()
-        .expect("kubectl");
-    let table = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{table}");
-    assert!(table.contains("NEWEST LOG"), "{table}");
+    let table = show(server, &ns, &name);
+    assert!(table.contains("NEWESTLOG"), "{table}");
     op.stop().await;
+}
+
+/// `kubectl get mlog -o wide` and `kubectl describe mlog` (printed for the closing note);
+/// returns the table.
+fn show(server: &support::apiserver::ApiServer, ns: &str, name: &str) -> String {
+    let run = |args: &[&str]| {
+        let out = server
+            .kubectl()
+            .args(args)
+            .args(["-n", ns])
+            .output()
+            .expect("kubectl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let table = run(&["get", "mlog", "-o", "wide"]);
+    eprintln!("$ kubectl get mlog -o wide\n{table}");
+    eprintln!(
+        "$ kubectl describe mlog {name}\n{}",
+        run(&["describe", "mlog", name])
+    );
+    table
 }

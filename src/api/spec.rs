@@ -83,7 +83,7 @@ use super::units::STACK_VERSION_PATTERN;
         priority = 1
     ),
     printcolumn(
-        name = "Newest Log",
+        name = "NewestLog",
         type_ = "date",
         json_path = ".status.logs.newestTimestamp",
         description = "Age of the newest log in the write alias, as last read",

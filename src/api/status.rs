@@ -18,8 +18,8 @@ pub struct MeshLoggingStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
     /// One condition per concern (`ElasticsearchReady`, `KibanaReady`, `CollectorReady`,
-    /// `IndexManagementApplied`, `SnapshotsConfigured`, `LogsFlowing`) and `Ready` for the
-    /// whole.
+    /// `IndexManagementApplied`, `SnapshotsConfigured`, `LogsFlowing`,
+    /// `IndexLifecycleHealthy`) and `Ready` for the whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -38,6 +38,9 @@ pub struct MeshLoggingStatus {
     /// Whether logs arrive, as last read from the write alias.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<LogsStatus>,
+    /// Backing indices of the write alias in ILM's `ERROR` step (at most 20), as last read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle_errors: Vec<IndexLifecycleError>,
 }
 
 /// The flow of logs into the write alias, as last read (on the resync timer).
@@ -62,6 +65,19 @@ pub struct LogsStatus {
     /// passes the flood-stage watermark).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blocked_indices: Vec<String>,
+}
+
+/// A backing index in ILM's `ERROR` step.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexLifecycleError {
+    /// The index.
+    pub index: String,
+    /// The step that failed, when Elasticsearch names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    /// Elasticsearch's reason.
+    pub reason: String,
 }
 
 /// Life-cycle phase of the stack.
@@ -182,8 +198,11 @@ pub mod condition {
     /// `spec.index.logsFlowingThreshold` and it accepts writes. Not part of `Ready` (which
     /// says the stack exists); when False the phase is `Degraded`.
     pub const LOGS_FLOWING: &str = "LogsFlowing";
+    /// No backing index of the write alias is in ILM's `ERROR` step. Not part of `Ready`;
+    /// when False the phase is `Degraded`.
+    pub const INDEX_LIFECYCLE_HEALTHY: &str = "IndexLifecycleHealthy";
     /// Every condition type, `Ready` first.
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 8] = [
         READY,
         ELASTICSEARCH_READY,
         KIBANA_READY,
@@ -191,5 +210,6 @@ pub mod condition {
         INDEX_MANAGEMENT_APPLIED,
         SNAPSHOTS_CONFIGURED,
         LOGS_FLOWING,
+        INDEX_LIFECYCLE_HEALTHY,
     ];
 }

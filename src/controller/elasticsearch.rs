@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! reconcile ──plan──► known result (shown at once) ─► finish
-//!              └─(due)─► EsQueue: bounded workers ─► health ─► (yellow/green) sync ─► logs read
+//!              └─(due)─► EsQueue: bounded workers ─► health ─► (yellow/green) sync ─► logs, ILM read
 //!                          └─ result kept; a reconcile triggered to show it
 //! ```
 //!
@@ -31,9 +31,9 @@ use super::finish::Pass;
 use super::secrets::StackSecrets;
 use super::{Context, Settings};
 use crate::api::{AppliedStatus, MeshLogging};
-use crate::elastic::pipeline::{self, LogFlow};
+use crate::elastic::pipeline::{self, IlmError, LogFlow};
 use crate::elastic::sync::{Passwords, SyncInput};
-use crate::elastic::{EsClient, SyncReport, desired, sync};
+use crate::elastic::{EsClient, Kind, SyncReport, desired, sync};
 use crate::reason::Reason;
 use crate::status::EsObservation;
 use crate::validate::Validated;
@@ -296,6 +296,9 @@ impl Job {
             es.observation.unavailable = Some((a.reason, a.message.clone()));
         } else {
             es.observation.logs = Some(self.read_logs(&client).await);
+            if !report.unsupported.contains_key(&Kind::IlmPolicy) {
+                es.observation.ilm = Some(self.read_ilm(&client).await);
+            }
         }
         es.report = Some(report);
         es
@@ -314,6 +317,17 @@ impl Job {
         let metrics = &self.ctx.metrics;
         metrics.newest_log_age(&self.v.namespace, &self.v.name, age);
         flow
+    }
+
+    /// The backing indices in ILM's `ERROR` step (reads only), with their metric.
+    async fn read_ilm(&self, client: &EsClient) -> Result<Vec<IlmError>, (Reason, String)> {
+        let errors = pipeline::read_ilm_errors(client, &self.v.index().name)
+            .await
+            .map_err(|e| (e.category(), e.to_string()));
+        let count = errors.as_ref().ok().map(Vec::len);
+        let metrics = &self.ctx.metrics;
+        metrics.ilm_errors(&self.v.namespace, &self.v.name, count);
+        errors
     }
 
     /// Syncs the desired configuration and announces what changed.

@@ -1,14 +1,16 @@
 //! Whether logs arrive (I/O, reads only): the newest log in the write alias, how many
 //! arrived within the threshold, and per collector node the newest log it sent; plus the
-//! alias' indices' creation dates and write blocks.
+//! alias' indices' creation dates and write blocks, and the indices stuck in ILM's
+//! `ERROR` step.
 //!
 //! ```text
 //! POST <alias>/_search  size 0: max(timestamp), filter(range last threshold),
 //!                       filter(range last day) > terms(kubernetes.host) > max(timestamp)
 //! GET  <alias>/_settings?flat_settings=true   creation dates, index.blocks.*
+//! GET  <alias>-*/_ilm/explain?only_errors=true   (only where the cluster has ILM)
 //! ```
 //!
-//! Two reads per resource per pass, after the sync; never a write. The query is built
+//! Two or three reads per resource per pass, after the sync; never a write. The query is built
 //! purely from the alias, the threshold and `now` ([`flow_query`]) and its answer parsed
 //! purely ([`parse_flow`]), so both are tested against the real Elasticsearch and the
 //! stand-in with the same bytes.
@@ -217,6 +219,56 @@ pub async fn read_flow(
     }))
 }
 
+/// An index in ILM's `ERROR` step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IlmError {
+    /// The index.
+    pub index: String,
+    /// The step that failed (`failed_step`), when Elasticsearch names it.
+    pub failed_step: Option<String>,
+    /// Elasticsearch's `step_info.reason` (or its type).
+    pub reason: String,
+}
+
+/// The ILM explain request of the alias' backing indices (`<alias>-*`), errors only.
+pub fn ilm_explain_path(alias: &str) -> String {
+    format!("/{alias}-*/_ilm/explain?only_errors=true")
+}
+
+/// The indices in the `ERROR` step of an ILM explain answer, by name.
+pub fn parse_ilm_errors(body: &Value) -> Vec<IlmError> {
+    let Some(indices) = body.get("indices").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    indices
+        .iter()
+        .filter(|(_, e)| e.get("step").and_then(Value::as_str) == Some("ERROR"))
+        .map(|(index, e)| {
+            let info = e.get("step_info");
+            let text = |key| info.and_then(|i| i.get(key)).and_then(Value::as_str);
+            IlmError {
+                index: index.clone(),
+                failed_step: e
+                    .get("failed_step")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                reason: text("reason")
+                    .or_else(|| text("type"))
+                    .unwrap_or("no reason given")
+                    .to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Reads the alias' backing indices in ILM's `ERROR` step.
+pub async fn read_ilm_errors(client: &EsClient, alias: &str) -> Result<Vec<IlmError>, EsError> {
+    let body = client
+        .get("ilm.explain_lifecycle", &ilm_explain_path(alias))
+        .await?;
+    Ok(body.as_ref().map(parse_ilm_errors).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +317,23 @@ mod tests {
         let (created, blocked) = parse_settings(&body);
         assert_eq!(created, Timestamp::from_millisecond(1000).ok());
         assert_eq!(blocked, ["logs-000002"]);
+    }
+
+    #[test]
+    fn ilm_errors_name_the_index_its_step_and_reason() {
+        let body = json!({"indices": {
+            "logs-000002": {"index": "logs-000002", "managed": true, "step": "check-rollover-ready"},
+            "logs-000001": {"index": "logs-000001", "managed": true, "step": "ERROR",
+                "failed_step": "shrink", "step_info": {"type": "illegal_state_exception", "reason": "no node fits"}}
+        }});
+        assert_eq!(
+            parse_ilm_errors(&body),
+            [IlmError {
+                index: "logs-000001".into(),
+                failed_step: Some("shrink".into()),
+                reason: "no node fits".into()
+            }]
+        );
     }
 
     #[test]
