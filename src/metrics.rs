@@ -53,6 +53,15 @@ struct ResourceLabels {
     name: String,
 }
 
+impl ResourceLabels {
+    fn of(namespace: &str, name: &str) -> Self {
+        Self {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
 /// The operator's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -250,10 +259,7 @@ impl Metrics {
 
     /// Records the age of the newest log of `namespace/name` (`None`: no log, or not read).
     pub fn newest_log_age(&self, namespace: &str, name: &str, age: Option<Duration>) {
-        let labels = ResourceLabels {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        };
+        let labels = ResourceLabels::of(namespace, name);
         match age {
             Some(age) => {
                 self.newest_log_age
@@ -269,10 +275,7 @@ impl Metrics {
     /// Records how many indices of `namespace/name` are in ILM's `ERROR` step (`None`:
     /// not read).
     pub fn ilm_errors(&self, namespace: &str, name: &str, count: Option<usize>) {
-        let labels = ResourceLabels {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        };
+        let labels = ResourceLabels::of(namespace, name);
         match count {
             Some(n) => {
                 self.ilm_errors

@@ -25,6 +25,8 @@ pub struct EsObservation {
     pub endpoint: Option<String>,
     /// Version it reported.
     pub version: Option<String>,
+    /// Primary shards assigned to no node, when the cluster reports it.
+    pub unassigned_primaries: Option<u64>,
     /// The flow of logs into the write alias, when it was read (or why it could not be).
     pub logs: Option<Result<LogFlow, String>>,
     /// The backing indices in ILM's `ERROR` step, when read (not where the cluster has no
@@ -502,6 +504,13 @@ fn elasticsearch_health(es: &EsObservation) -> Verdict {
             "Elasticsearch has not answered yet",
         ),
     };
+    if let (Reason::Red, Some(n @ 1..)) = (reason, es.unassigned_primaries) {
+        let message = format!(
+            "cluster health is red: {n} primary shard{} unassigned (their indices take no writes)",
+            if n == 1 { " is" } else { "s are" }
+        );
+        return Verdict::new(ok, reason, message);
+    }
     Verdict::new(ok, reason, message.to_string())
 }
 
@@ -601,6 +610,27 @@ mod tests {
             self.elasticsearch.ilm.get_or_insert(Ok(Vec::new()));
             self
         }
+    }
+
+    #[test]
+    fn red_health_counts_the_unassigned_primaries_when_the_cluster_does() {
+        let mut obs = ready_obs();
+        obs.elasticsearch.health = Some("red".into());
+        let message = |obs: &Observations| {
+            find(
+                &compute(None, obs, &time(1)),
+                condition::ELASTICSEARCH_READY,
+            )
+            .message
+            .clone()
+        };
+        assert!(message(&obs).contains("some primary shards are unassigned"));
+        obs.elasticsearch.unassigned_primaries = Some(3);
+        assert!(
+            message(&obs).contains("3 primary shards are unassigned"),
+            "{}",
+            message(&obs)
+        );
     }
 
     #[test]

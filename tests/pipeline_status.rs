@@ -84,6 +84,20 @@ async fn the_flow_read_is_answered_alike_by_the_real_elasticsearch_and_the_stand
     let now = at("2026-11-30T12:00:00Z");
     let query = pipeline::flow_query(THRESHOLD, now);
 
+    // The unassigned primaries are counted from 8.16 on (the real node is 8.19); the
+    // stand-in answers as the version it plays (8.15 by default: no count, then 8.19).
+    let health = real.cluster_health().await.expect("health");
+    assert_eq!(health.unassigned_primary_shards, Some(0), "real");
+    let health = stand_in.cluster_health().await.expect("health");
+    assert_eq!(health.unassigned_primary_shards, None, "stand-in as 8.15");
+    sim.set_version("8.19.0");
+    let health = stand_in.cluster_health().await.expect("health");
+    assert_eq!(
+        health.unassigned_primary_shards,
+        Some(0),
+        "stand-in as 8.19"
+    );
+
     let mut answers = Vec::new();
     for (who, client) in [("real", &real), ("stand-in", &stand_in)] {
         seed(client, &alias).await;

@@ -281,12 +281,13 @@ impl Job {
             Ok(client) => client,
             Err(e) => return EsPass::unavailable(e.category(), e.to_string()),
         };
-        let health = match client.health().await {
-            Ok(health) => health,
+        let (health, unassigned) = match client.cluster_health().await {
+            Ok(h) => (h.status, h.unassigned_primary_shards),
             Err(e) => return EsPass::unavailable(e.category(), e.to_string()),
         };
         let mut es = EsPass::default();
         es.observation.health = Some(health.clone());
+        es.observation.unassigned_primaries = unassigned;
         if health == "red" {
             return es;
         }

@@ -11,6 +11,8 @@ pub mod normalize;
 pub mod pipeline;
 pub mod sync;
 
-pub use client::{ClientConfig, Credentials, EsClient, EsError, EsVersion, RetryPolicy};
+pub use client::{
+    ClientConfig, ClusterHealth, Credentials, EsClient, EsError, EsVersion, RetryPolicy,
+};
 pub use desired::{DesiredConfig, desired};
 pub use sync::{Kind, KindReport, SyncReport, sync};
