@@ -99,6 +99,7 @@ async fn the_flow_read_is_answered_alike_by_the_real_elasticsearch_and_the_stand
     );
 
     let mut answers = Vec::new();
+    let write_index = format!("{alias}-000001");
     for (who, client) in [("real", &real), ("stand-in", &stand_in)] {
         seed(client, &alias).await;
         let answer = client
@@ -107,7 +108,7 @@ async fn the_flow_read_is_answered_alike_by_the_real_elasticsearch_and_the_stand
             .unwrap_or_else(|e| panic!("{who}: the query is refused: {e}"));
         answers.push(answer["aggregations"].clone());
 
-        let flow: LogFlow = pipeline::read_flow(client, &alias, THRESHOLD, now)
+        let flow: LogFlow = pipeline::read_flow(client, &alias, Some(&write_index), THRESHOLD, now)
             .await
             .unwrap_or_else(|e| panic!("{who}: {e}"))
             .expect("the alias exists");
@@ -129,13 +130,12 @@ async fn the_flow_read_is_answered_alike_by_the_real_elasticsearch_and_the_stand
         assert_eq!(flow.blocked, Vec::<String>::new(), "{who}");
 
         // The flood-stage block on the write index is seen (and lifted again).
-        let write_index = format!("{alias}-000001");
         let block = |on: bool| json!({ "index.blocks.read_only_allow_delete": if on { json!(true) } else { Value::Null } });
         client
             .put("test", &format!("/{write_index}/_settings"), &block(true))
             .await
             .unwrap_or_else(|e| panic!("{who}: block: {e}"));
-        let blocked = pipeline::read_flow(client, &alias, THRESHOLD, now)
+        let blocked = pipeline::read_flow(client, &alias, Some(&write_index), THRESHOLD, now)
             .await
             .unwrap_or_else(|e| panic!("{who}: {e}"))
             .expect("alias");
@@ -146,7 +146,8 @@ async fn the_flow_read_is_answered_alike_by_the_real_elasticsearch_and_the_stand
             .unwrap_or_else(|e| panic!("{who}: unblock: {e}"));
 
         // A missing alias is no error: nothing to read yet.
-        let missing = pipeline::read_flow(client, &format!("{alias}-none"), THRESHOLD, now).await;
+        let missing =
+            pipeline::read_flow(client, &format!("{alias}-none"), None, THRESHOLD, now).await;
         assert!(matches!(missing, Ok(None)), "{who}: {missing:?}");
     }
     assert_eq!(answers[0], answers[1], "real (left) and stand-in (right)");

@@ -296,7 +296,8 @@ impl Job {
         if let Some(a) = &report.aborted {
             es.observation.unavailable = Some((a.reason, a.message.clone()));
         } else {
-            es.observation.logs = Some(self.read_logs(&client).await);
+            let write_index = report.write_index.as_deref();
+            es.observation.logs = Some(self.read_logs(&client, write_index).await);
             if !report.unsupported.contains_key(&Kind::IlmPolicy) {
                 es.observation.ilm = Some(self.read_ilm(&client).await);
             }
@@ -306,10 +307,14 @@ impl Job {
     }
 
     /// Whether logs arrive (reads only, after the sync), with its metric.
-    async fn read_logs(&self, client: &EsClient) -> Result<LogFlow, String> {
+    async fn read_logs(
+        &self,
+        client: &EsClient,
+        write_index: Option<&str>,
+    ) -> Result<LogFlow, String> {
         let (alias, threshold) = (&self.v.index().name, self.v.logs_flowing_threshold());
         let now = k8s_openapi::jiff::Timestamp::now();
-        let flow = match pipeline::read_flow(client, alias, threshold, now).await {
+        let flow = match pipeline::read_flow(client, alias, write_index, threshold, now).await {
             Ok(Some(flow)) => Ok(flow),
             Ok(None) => Err(format!("the write alias {alias} does not exist")),
             Err(e) => Err(e.to_string()),

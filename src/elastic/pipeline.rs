@@ -151,9 +151,10 @@ pub fn parse_flow(body: &Value) -> Result<FlowAnswer, String> {
     })
 }
 
-/// From `GET <alias>/_settings?flat_settings=true`: the oldest creation time and the
-/// indices with a write block.
-pub fn parse_settings(body: &Value) -> (Option<Timestamp>, Vec<String>) {
+/// From `GET <alias>/_settings?flat_settings=true`: the oldest creation time, and
+/// `write_index` when it has a write block. Only the write index: ILM's warm actions
+/// (shrink, force-merge, read-only) block writes to older indices on purpose.
+pub fn parse_settings(body: &Value, write_index: Option<&str>) -> (Option<Timestamp>, Vec<String>) {
     let Some(indices) = body.as_object() else {
         return (None, Vec::new());
     };
@@ -171,7 +172,8 @@ pub fn parse_settings(body: &Value) -> (Option<Timestamp>, Vec<String>) {
             created = Some(created.map_or(t, |c| c.min(t)));
         }
         let on = |key| setting(key) == Some("true");
-        if on("index.blocks.write") || on("index.blocks.read_only_allow_delete") {
+        let write = write_index == Some(index.as_str());
+        if write && (on("index.blocks.write") || on("index.blocks.read_only_allow_delete")) {
             blocked.push(index.clone());
         }
     }
@@ -179,10 +181,12 @@ pub fn parse_settings(body: &Value) -> (Option<Timestamp>, Vec<String>) {
     (created, blocked)
 }
 
-/// Reads the flow of logs into `alias` at `now`: `Ok(None)` when the alias does not exist.
+/// Reads the flow of logs into `alias` (whose write index is `write_index`, when known)
+/// at `now`: `Ok(None)` when the alias does not exist.
 pub async fn read_flow(
     client: &EsClient,
     alias: &str,
+    write_index: Option<&str>,
     threshold: Duration,
     now: Timestamp,
 ) -> Result<Option<LogFlow>, EsError> {
@@ -195,7 +199,7 @@ pub async fn read_flow(
     else {
         return Ok(None);
     };
-    let (created, blocked) = parse_settings(&settings);
+    let (created, blocked) = parse_settings(&settings, write_index);
     let path = format!("/{alias}/_search");
     let body = client
         .post("search", &path, &flow_query(threshold, now))
@@ -309,14 +313,19 @@ mod tests {
     }
 
     #[test]
-    fn settings_give_the_oldest_creation_and_the_blocked_indices() {
+    fn settings_give_the_oldest_creation_and_a_blocked_write_index() {
         let body = json!({
             "logs-000002": {"settings": {"index.creation_date": "2000", "index.blocks.read_only_allow_delete": "true"}},
-            "logs-000001": {"settings": {"index.creation_date": "1000", "index.blocks.write": "false"}}
+            "logs-000001": {"settings": {"index.creation_date": "1000", "index.blocks.write": "true"}}
         });
-        let (created, blocked) = parse_settings(&body);
+        let (created, blocked) = parse_settings(&body, Some("logs-000002"));
         assert_eq!(created, Timestamp::from_millisecond(1000).ok());
-        assert_eq!(blocked, ["logs-000002"]);
+        assert_eq!(
+            blocked,
+            ["logs-000002"],
+            "a shrunk older index is blocked on purpose"
+        );
+        assert!(parse_settings(&body, None).1.is_empty());
     }
 
     #[test]
