@@ -129,6 +129,10 @@ reasons! {
     NoLifecycleErrors,
     /// A backing index is in ILM's `ERROR` step.
     IlmStepFailed,
+
+    // Disk (condition DiskHealthy).
+    /// Elasticsearch reports disk trouble: a watermark reached or indices blocked.
+    DiskPressure,
 }
 
 impl fmt::Display for Reason {

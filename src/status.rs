@@ -8,7 +8,7 @@ use crate::api::{
     AppliedStatus, ElasticsearchStatus, IndexLifecycleError, LogsStatus, MeshLoggingStatus, Phase,
     WorkloadStatus, condition,
 };
-use crate::elastic::pipeline::{IlmError, LogFlow};
+use crate::elastic::pipeline::{DiskIndicator, IlmError, LogFlow};
 use crate::elastic::sync::{Failure, Kind, SyncReport};
 use crate::reason::Reason;
 
@@ -32,6 +32,9 @@ pub struct EsObservation {
     /// The backing indices in ILM's `ERROR` step, when read (not where the cluster has no
     /// ILM), or why they could not be: (reason, message).
     pub ilm: Option<Result<Vec<IlmError>, (Reason, String)>>,
+    /// Elasticsearch's disk health indicator, when read (`None` inside when the cluster
+    /// does not serve it), or why it could not be: (reason, message).
+    pub disk: Option<Result<Option<DiskIndicator>, (Reason, String)>>,
 }
 
 /// Everything one reconcile observed.
@@ -165,8 +168,13 @@ pub fn compute(
 
     let logs = logs_condition(es);
     let lifecycle = lifecycle_condition(es);
+    let disk = disk_condition(es);
     let was = previous.and_then(|s| s.phase);
-    let phase = if ready.ok && [&logs, &lifecycle].iter().any(|v| !v.ok && !v.unknown) {
+    let phase = if ready.ok
+        && [&logs, &lifecycle, &disk]
+            .iter()
+            .any(|v| !v.ok && !v.unknown)
+    {
         // The stack exists but does not do its job.
         Phase::Degraded
     } else if ready.ok {
@@ -195,6 +203,7 @@ pub fn compute(
         cond(condition::SNAPSHOTS_CONFIGURED, snapshots),
         cond(condition::LOGS_FLOWING, logs),
         cond(condition::INDEX_LIFECYCLE_HEALTHY, lifecycle),
+        cond(condition::DISK_HEALTHY, disk),
     ];
 
     let applied = match &obs.sync {
@@ -414,6 +423,36 @@ fn lifecycle_condition(es: &EsObservation) -> Verdict {
     }
 }
 
+/// The DiskHealthy condition: Elasticsearch's own disk indicator, quoted.
+fn disk_condition(es: &EsObservation) -> Verdict {
+    match &es.disk {
+        None => Verdict::unknown(
+            Reason::WaitingForElasticsearch,
+            "the disk health is read once Elasticsearch answers and is configured".to_string(),
+        ),
+        Some(Err((reason, message))) => Verdict::unknown(
+            *reason,
+            format!("could not read the disk health: {message}"),
+        ),
+        Some(Ok(None)) => Verdict::unknown(
+            Reason::NotSupportedByCluster,
+            "the cluster has no health report (GET /_health_report/disk, 8.7+)".to_string(),
+        ),
+        Some(Ok(Some(d))) => match d.status.as_str() {
+            "green" => Verdict::new(true, Reason::Green, d.symptom.clone()),
+            "unknown" => Verdict::unknown(
+                Reason::ElasticsearchError,
+                format!("Elasticsearch does not know its disk health: {}", d.symptom),
+            ),
+            colour => Verdict::new(
+                false,
+                Reason::DiskPressure,
+                format!("Elasticsearch reports disk health {colour}: {}", d.symptom),
+            ),
+        },
+    }
+}
+
 /// `status.logs` from a read.
 fn logs_status(flow: &LogFlow) -> LogsStatus {
     let silent = flow.silent_nodes();
@@ -608,8 +647,49 @@ mod tests {
         fn with_logs(mut self, flow: LogFlow) -> Self {
             self.elasticsearch.logs = Some(Ok(flow));
             self.elasticsearch.ilm.get_or_insert(Ok(Vec::new()));
+            self.elasticsearch.disk.get_or_insert(Ok(Some(disk(
+                "green",
+                "The cluster has enough available disk space.",
+            ))));
             self
         }
+    }
+
+    fn disk(status: &str, symptom: &str) -> DiskIndicator {
+        DiskIndicator {
+            status: status.into(),
+            symptom: symptom.into(),
+        }
+    }
+
+    #[test]
+    fn disk_pressure_is_degraded_quoting_elasticsearch() {
+        let mut obs = ready_obs();
+        obs.elasticsearch.disk = Some(Ok(Some(disk(
+            "yellow",
+            "2 data nodes are running low on disk space.",
+        ))));
+        let s = compute(None, &obs, &time(1));
+        let c = find(&s, condition::DISK_HEALTHY);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "DiskPressure")
+        );
+        assert!(
+            c.message.contains("yellow: 2 data nodes are running low"),
+            "{}",
+            c.message
+        );
+        assert_eq!(s.phase, Some(Phase::Degraded));
+
+        obs.elasticsearch.disk = Some(Ok(None));
+        let s = compute(None, &obs, &time(1));
+        let c = find(&s, condition::DISK_HEALTHY);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("Unknown", "NotSupportedByCluster")
+        );
+        assert_eq!(s.phase, Some(Phase::Ready));
     }
 
     #[test]

@@ -401,6 +401,7 @@ fn prometheus_rule_has_the_alerts_users_need() {
         ("MeshLoggingNoRecentLogs", Some("15m")),
         ("MeshLoggingLogsNotFlowing", Some("30m")),
         ("MeshLoggingIndexLifecycleErrors", Some("30m")),
+        ("MeshLoggingDiskPressure", Some("15m")),
     ];
     assert_eq!(
         alerts.keys().copied().collect::<BTreeSet<_>>(),

@@ -98,7 +98,7 @@ async fn the_flow_read_is_answered_alike_by_the_real_elasticsearch_and_the_stand
         "stand-in as 8.19"
     );
 
-    let mut answers = Vec::new();
+    let (mut answers, mut disk_answers) = (Vec::new(), Vec::new());
     let write_index = format!("{alias}-000001");
     for (who, client) in [("real", &real), ("stand-in", &stand_in)] {
         seed(client, &alias).await;
@@ -140,10 +140,32 @@ async fn the_flow_read_is_answered_alike_by_the_real_elasticsearch_and_the_stand
             .unwrap_or_else(|e| panic!("{who}: {e}"))
             .expect("alias");
         assert_eq!(blocked.blocked, [write_index.as_str()], "{who}");
+        let report = client
+            .get("test", "/_health_report/disk?verbose=false")
+            .await
+            .unwrap_or_else(|e| panic!("{who}: health report: {e}"))
+            .expect("health report");
+        disk_answers.push(report["indicators"].clone());
+        let disk = pipeline::read_disk(client)
+            .await
+            .expect("disk")
+            .expect("served");
+        assert_eq!(disk.status, "red", "{who}: {disk:?}");
+        assert!(
+            disk.symptom
+                .starts_with("1 index is not allowed to be updated."),
+            "{who}: {disk:?}"
+        );
         client
             .put("test", &format!("/{write_index}/_settings"), &block(false))
             .await
             .unwrap_or_else(|e| panic!("{who}: unblock: {e}"));
+
+        let disk = pipeline::read_disk(client)
+            .await
+            .expect("disk")
+            .expect("served");
+        assert_eq!(disk.status, "green", "{who}: {disk:?}");
 
         // A missing alias is no error: nothing to read yet.
         let missing =
@@ -151,6 +173,10 @@ async fn the_flow_read_is_answered_alike_by_the_real_elasticsearch_and_the_stand
         assert!(matches!(missing, Ok(None)), "{who}: {missing:?}");
     }
     assert_eq!(answers[0], answers[1], "real (left) and stand-in (right)");
+    assert_eq!(
+        disk_answers[0], disk_answers[1],
+        "the disk indicator: real (left) and stand-in (right)"
+    );
 }
 
 /// The stand-in's status, once `check` holds for it.
@@ -178,7 +204,9 @@ fn logs_flowing(status: &MeshLoggingStatus) -> (String, String, String) {
 /// LogsFlowing through the controller: Unknown while the fresh alias holds no log, False
 /// (`NoRecentLogs`, phase Degraded) with an hour-old log, True again with a fresh one; an
 /// idle pass reads and never writes. Then IndexLifecycleHealthy: False while the write
-/// index is in ILM's ERROR step (a policy that does not exist), True again once fixed.
+/// index is in ILM's ERROR step (a policy that does not exist), True again once fixed; and
+/// DiskHealthy with LogsFlowing False (`WriteIndexBlocked`) while the flood-stage block is
+/// on the write index.
 #[tokio::test]
 async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
     let server = support::apiserver::get();
@@ -303,6 +331,38 @@ async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
     .await;
     assert_eq!(fixed.phase.map(|p| p.as_str()), Some("Ready"));
     assert!(fixed.lifecycle_errors.is_empty());
+    assert_eq!(support::condition(&fixed, "DiskHealthy").status, "True");
+
+    // The flood stage blocks the write index: logs cannot arrive, the disk is red.
+    let block = |on: bool| json!({ "index.blocks.read_only_allow_delete": if on { json!(true) } else { Value::Null } });
+    es.put("test", &format!("/{write_index}/_settings"), &block(true))
+        .await
+        .expect("block");
+    let blocked = wait_status(&api, &name, "DiskHealthy False", |s| {
+        support::condition(s, "DiskHealthy").status == "False"
+    })
+    .await;
+    let c = support::condition(&blocked, "DiskHealthy");
+    assert_eq!(c.reason, "DiskPressure");
+    assert!(
+        c.message.contains("1 index is not allowed to be updated"),
+        "{}",
+        c.message
+    );
+    assert_eq!(logs_flowing(&blocked).1, "WriteIndexBlocked");
+    assert_eq!(blocked.phase.map(|p| p.as_str()), Some("Degraded"));
+    let logs = blocked.logs.clone().expect("logs");
+    assert_eq!(logs.blocked_indices, [write_index.as_str()]);
+    show(server, &ns, &name);
+    es.put("test", &format!("/{write_index}/_settings"), &block(false))
+        .await
+        .expect("unblock");
+    let unblocked = wait_status(&api, &name, "DiskHealthy True", |s| {
+        support::condition(s, "DiskHealthy").status == "True"
+    })
+    .await;
+    assert_eq!(logs_flowing(&unblocked).0, "True");
+    assert_eq!(unblocked.phase.map(|p| p.as_str()), Some("Ready"));
 
     // `kubectl get mlog -o wide` shows the newest log's age.
     let table = show(server, &ns, &name);

@@ -19,7 +19,7 @@ pub struct MeshLoggingStatus {
     pub phase: Option<Phase>,
     /// One condition per concern (`ElasticsearchReady`, `KibanaReady`, `CollectorReady`,
     /// `IndexManagementApplied`, `SnapshotsConfigured`, `LogsFlowing`,
-    /// `IndexLifecycleHealthy`) and `Ready` for the whole.
+    /// `IndexLifecycleHealthy`, `DiskHealthy`) and `Ready` for the whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -201,8 +201,12 @@ pub mod condition {
     /// No backing index of the write alias is in ILM's `ERROR` step. Not part of `Ready`;
     /// when False the phase is `Degraded`.
     pub const INDEX_LIFECYCLE_HEALTHY: &str = "IndexLifecycleHealthy";
+    /// Elasticsearch's disk health indicator is green: no node past a disk watermark, no
+    /// index blocked by the flood stage. Not part of `Ready`; when False the phase is
+    /// `Degraded`.
+    pub const DISK_HEALTHY: &str = "DiskHealthy";
     /// Every condition type, `Ready` first.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         READY,
         ELASTICSEARCH_READY,
         KIBANA_READY,
@@ -211,5 +215,6 @@ pub mod condition {
         SNAPSHOTS_CONFIGURED,
         LOGS_FLOWING,
         INDEX_LIFECYCLE_HEALTHY,
+        DISK_HEALTHY,
     ];
 }

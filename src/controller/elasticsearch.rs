@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! reconcile ──plan──► known result (shown at once) ─► finish
-//!              └─(due)─► EsQueue: bounded workers ─► health ─► (yellow/green) sync ─► logs, ILM read
+//!              └─(due)─► EsQueue: bounded workers ─► health ─► (yellow/green) sync ─► logs, ILM, disk read
 //!                          └─ result kept; a reconcile triggered to show it
 //! ```
 //!
@@ -301,6 +301,8 @@ impl Job {
             if !report.unsupported.contains_key(&Kind::IlmPolicy) {
                 es.observation.ilm = Some(self.read_ilm(&client).await);
             }
+            let disk = pipeline::read_disk(&client).await;
+            es.observation.disk = Some(disk.map_err(|e| (e.category(), e.to_string())));
         }
         es.report = Some(report);
         es

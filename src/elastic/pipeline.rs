@@ -8,9 +8,10 @@
 //!                       filter(range last day) > terms(kubernetes.host) > max(timestamp)
 //! GET  <alias>/_settings?flat_settings=true   creation dates, index.blocks.*
 //! GET  <alias>-*/_ilm/explain?only_errors=true   (only where the cluster has ILM)
+//! GET  _health_report/disk?verbose=false         Elasticsearch's own disk verdict
 //! ```
 //!
-//! Two or three reads per resource per pass, after the sync; never a write. The query is built
+//! Three or four reads per resource per pass, after the sync; never a write. The query is built
 //! purely from the alias, the threshold and `now` ([`flow_query`]) and its answer parsed
 //! purely ([`parse_flow`]), so both are tested against the real Elasticsearch and the
 //! stand-in with the same bytes.
@@ -271,6 +272,34 @@ pub async fn read_ilm_errors(client: &EsClient, alias: &str) -> Result<Vec<IlmEr
         .get("ilm.explain_lifecycle", &ilm_explain_path(alias))
         .await?;
     Ok(body.as_ref().map(parse_ilm_errors).unwrap_or_default())
+}
+
+/// Elasticsearch's disk health indicator: its watermarks and write blocks, judged by it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskIndicator {
+    /// `green`, `yellow`, `red` or `unknown`.
+    pub status: String,
+    /// Elasticsearch's one-line summary.
+    pub symptom: String,
+}
+
+/// The disk indicator of a health report, if the answer has one.
+pub fn parse_disk(body: &Value) -> Option<DiskIndicator> {
+    let disk = body.pointer("/indicators/disk")?;
+    let text = |key| disk.get(key).and_then(Value::as_str).map(str::to_string);
+    Some(DiskIndicator {
+        status: text("status")?,
+        symptom: text("symptom").unwrap_or_default(),
+    })
+}
+
+/// Reads Elasticsearch's disk health indicator (`GET /_health_report/disk`, 8.7+):
+/// `Ok(None)` when the cluster does not serve it.
+pub async fn read_disk(client: &EsClient) -> Result<Option<DiskIndicator>, EsError> {
+    let body = client
+        .get("health_report", "/_health_report/disk?verbose=false")
+        .await?;
+    Ok(body.as_ref().and_then(parse_disk))
 }
 
 #[cfg(test)]
