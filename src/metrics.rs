@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -46,6 +47,21 @@ struct ConditionLabels {
     condition: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    namespace: String,
+    name: String,
+}
+
+impl ResourceLabels {
+    fn of(namespace: &str, name: &str) -> Self {
+        Self {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
 /// The operator's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -59,6 +75,8 @@ pub struct Metrics {
     es_queued: Gauge,
     es_running: Gauge,
     first_wait: Histogram,
+    newest_log_age: Family<ResourceLabels, Gauge<f64, AtomicU64>>,
+    ilm_errors: Family<ResourceLabels, Gauge>,
     phases: Mutex<BTreeMap<(String, String), Phase>>,
 }
 
@@ -126,8 +144,22 @@ impl Default for Metrics {
             "Time from a resource's creation to the start of its first reconcile by this process",
             first_wait.clone(),
         );
+        let newest_log_age = Family::<ResourceLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "newest_log_age_seconds",
+            "Age of the newest log in a MeshLogging's write alias when last read (every resync); absent before the first read and while the alias holds no log",
+            newest_log_age.clone(),
+        );
+        let ilm_errors = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "ilm_errors",
+            "Backing indices of a MeshLogging's write alias in ILM's ERROR step, when last read (every resync)",
+            ilm_errors.clone(),
+        );
         Self {
             registry,
+            newest_log_age,
+            ilm_errors,
             in_flight,
             es_queued,
             es_running,
@@ -225,8 +257,41 @@ impl Metrics {
         self.publish_phases(&phases);
     }
 
+    /// Records the age of the newest log of `namespace/name` (`None`: no log, or not read).
+    pub fn newest_log_age(&self, namespace: &str, name: &str, age: Option<Duration>) {
+        let labels = ResourceLabels::of(namespace, name);
+        match age {
+            Some(age) => {
+                self.newest_log_age
+                    .get_or_create(&labels)
+                    .set(age.as_secs_f64());
+            }
+            None => {
+                self.newest_log_age.remove(&labels);
+            }
+        }
+    }
+
+    /// Records how many indices of `namespace/name` are in ILM's `ERROR` step (`None`:
+    /// not read).
+    pub fn ilm_errors(&self, namespace: &str, name: &str, count: Option<usize>) {
+        let labels = ResourceLabels::of(namespace, name);
+        match count {
+            Some(n) => {
+                self.ilm_errors
+                    .get_or_create(&labels)
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            None => {
+                self.ilm_errors.remove(&labels);
+            }
+        }
+    }
+
     /// Forgets a deleted resource.
     pub fn forget(&self, namespace: &str, name: &str) {
+        self.newest_log_age(namespace, name, None);
+        self.ilm_errors(namespace, name, None);
         for condition in crate::api::condition::ALL {
             self.conditions.remove(&ConditionLabels {
                 namespace: namespace.to_string(),

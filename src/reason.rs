@@ -112,6 +112,27 @@ reasons! {
     CleanupIncomplete,
     /// Deletion removed the PersistentVolumeClaims (`deletionPolicy: Delete`).
     DataDeleted,
+
+    // The flow of logs (condition LogsFlowing).
+    /// The newest log in the write alias is within the threshold.
+    LogsArriving,
+    /// The write alias exists but no log has arrived yet, within the threshold of its
+    /// creation.
+    AwaitingLogs,
+    /// No log arrived within the threshold.
+    NoRecentLogs,
+    /// An index of the write alias refuses writes (disk flood-stage watermark or a block).
+    WriteIndexBlocked,
+
+    // Index lifecycle (condition IndexLifecycleHealthy).
+    /// No backing index is in ILM's `ERROR` step.
+    NoLifecycleErrors,
+    /// A backing index is in ILM's `ERROR` step.
+    IlmStepFailed,
+
+    // Disk (condition DiskHealthy).
+    /// Elasticsearch reports disk trouble: a watermark reached or indices blocked.
+    DiskPressure,
 }
 
 impl fmt::Display for Reason {

@@ -1,14 +1,23 @@
 //! Status, computed purely from what one reconcile observed, then compared with the
 //! current status so that nothing is written when nothing changed (`lastTransitionTime`
 //! only moves on a real transition, so an unchanged pass computes an equal status).
+//!
+//! `pipeline.rs` judges the pipeline's own conditions (`LogsFlowing`,
+//! `IndexLifecycleHealthy`, `DiskHealthy`) from the Elasticsearch pass's reads.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{
     AppliedStatus, ElasticsearchStatus, MeshLoggingStatus, Phase, WorkloadStatus, condition,
 };
+use crate::elastic::pipeline::{DiskIndicator, IlmError, LogFlow};
 use crate::elastic::sync::{Failure, Kind, SyncReport};
 use crate::reason::Reason;
+use pipeline::{
+    disk_condition, lifecycle_condition, lifecycle_errors, logs_condition, logs_status,
+};
+
+mod pipeline;
 
 /// How Elasticsearch looked this pass.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -23,6 +32,16 @@ pub struct EsObservation {
     pub endpoint: Option<String>,
     /// Version it reported.
     pub version: Option<String>,
+    /// Primary shards assigned to no node, when the cluster reports it.
+    pub unassigned_primaries: Option<u64>,
+    /// The flow of logs into the write alias, when it was read (or why it could not be).
+    pub logs: Option<Result<LogFlow, String>>,
+    /// The backing indices in ILM's `ERROR` step, when read (not where the cluster has no
+    /// ILM), or why they could not be: (reason, message).
+    pub ilm: Option<Result<Vec<IlmError>, (Reason, String)>>,
+    /// Elasticsearch's disk health indicator, when read (`None` inside when the cluster
+    /// does not serve it), or why it could not be: (reason, message).
+    pub disk: Option<Result<Option<DiskIndicator>, (Reason, String)>>,
 }
 
 /// Everything one reconcile observed.
@@ -63,7 +82,11 @@ pub fn compute(
     let prev_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or(&[]);
     let generation = obs.generation;
     let cond = |type_: &str, v: Verdict| {
-        let status = if v.ok { "True" } else { "False" };
+        let status = match (v.unknown, v.ok) {
+            (true, _) => "Unknown",
+            (false, true) => "True",
+            (false, false) => "False",
+        };
         let last = prev_conditions
             .iter()
             .find(|c| c.type_ == type_ && c.status == status)
@@ -150,8 +173,18 @@ pub fn compute(
         )
     });
 
+    let logs = logs_condition(es);
+    let lifecycle = lifecycle_condition(es);
+    let disk = disk_condition(es);
     let was = previous.and_then(|s| s.phase);
-    let phase = if ready.ok {
+    let phase = if ready.ok
+        && [&logs, &lifecycle, &disk]
+            .iter()
+            .any(|v| !v.ok && !v.unknown)
+    {
+        // The stack exists but does not do its job.
+        Phase::Degraded
+    } else if ready.ok {
         Phase::Ready
     } else if !obs.rejected.is_empty() || !obs.conflicts.is_empty() {
         Phase::Degraded
@@ -175,6 +208,9 @@ pub fn compute(
         cond(condition::COLLECTOR_READY, collector),
         cond(condition::INDEX_MANAGEMENT_APPLIED, indices),
         cond(condition::SNAPSHOTS_CONFIGURED, snapshots),
+        cond(condition::LOGS_FLOWING, logs),
+        cond(condition::INDEX_LIFECYCLE_HEALTHY, lifecycle),
+        cond(condition::DISK_HEALTHY, disk),
     ];
 
     let applied = match &obs.sync {
@@ -201,6 +237,16 @@ pub fn compute(
         kibana: obs.kibana.map(|(d, r)| workload_status(d, r)),
         collector: Some(workload_status(obs.collector.0, obs.collector.1)),
         applied,
+        logs: match &es.logs {
+            Some(Ok(flow)) => Some(logs_status(flow)),
+            _ => previous.and_then(|s| s.logs.clone()),
+        },
+        lifecycle_errors: match &es.ilm {
+            Some(Ok(errors)) => lifecycle_errors(errors),
+            _ => previous
+                .map(|s| s.lifecycle_errors.clone())
+                .unwrap_or_default(),
+        },
     }
 }
 
@@ -232,6 +278,8 @@ fn workload_status(desired: i32, ready: i32) -> WorkloadStatus {
 #[derive(Clone, Debug)]
 struct Verdict {
     ok: bool,
+    /// Status `Unknown`: not observed (yet); `ok` is false.
+    unknown: bool,
     reason: Reason,
     message: String,
 }
@@ -240,6 +288,16 @@ impl Verdict {
     fn new(ok: bool, reason: Reason, message: String) -> Self {
         Self {
             ok,
+            unknown: false,
+            reason,
+            message,
+        }
+    }
+
+    fn unknown(reason: Reason, message: String) -> Self {
+        Self {
+            ok: false,
+            unknown: true,
             reason,
             message,
         }
@@ -316,6 +374,13 @@ fn elasticsearch_health(es: &EsObservation) -> Verdict {
             "Elasticsearch has not answered yet",
         ),
     };
+    if let (Reason::Red, Some(n @ 1..)) = (reason, es.unassigned_primaries) {
+        let message = format!(
+            "cluster health is red: {n} primary shard{} unassigned (their indices take no writes)",
+            if n == 1 { " is" } else { "s are" }
+        );
+        return Verdict::new(ok, reason, message);
+    }
     Verdict::new(ok, reason, message.to_string())
 }
 
@@ -406,6 +471,231 @@ mod tests {
             alias: "logs".into(),
             ..Default::default()
         }
+        .with_logs(flow(Some(5), &[]))
+    }
+
+    impl Observations {
+        fn with_logs(mut self, flow: LogFlow) -> Self {
+            self.elasticsearch.logs = Some(Ok(flow));
+            self.elasticsearch.ilm.get_or_insert(Ok(Vec::new()));
+            self.elasticsearch.disk.get_or_insert(Ok(Some(disk(
+                "green",
+                "The cluster has enough available disk space.",
+            ))));
+            self
+        }
+    }
+
+    fn disk(status: &str, symptom: &str) -> DiskIndicator {
+        DiskIndicator {
+            status: status.into(),
+            symptom: symptom.into(),
+        }
+    }
+
+    #[test]
+    fn disk_pressure_is_degraded_quoting_elasticsearch() {
+        let mut obs = ready_obs();
+        obs.elasticsearch.disk = Some(Ok(Some(disk(
+            "yellow",
+            "2 data nodes are running low on disk space.",
+        ))));
+        let s = compute(None, &obs, &time(1));
+        let c = find(&s, condition::DISK_HEALTHY);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "DiskPressure")
+        );
+        assert!(
+            c.message.contains("yellow: 2 data nodes are running low"),
+            "{}",
+            c.message
+        );
+        assert_eq!(s.phase, Some(Phase::Degraded));
+
+        obs.elasticsearch.disk = Some(Ok(None));
+        let s = compute(None, &obs, &time(1));
+        let c = find(&s, condition::DISK_HEALTHY);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("Unknown", "NotSupportedByCluster")
+        );
+        assert_eq!(s.phase, Some(Phase::Ready));
+    }
+
+    #[test]
+    fn red_health_counts_the_unassigned_primaries_when_the_cluster_does() {
+        let mut obs = ready_obs();
+        obs.elasticsearch.health = Some("red".into());
+        let message = |obs: &Observations| {
+            find(
+                &compute(None, obs, &time(1)),
+                condition::ELASTICSEARCH_READY,
+            )
+            .message
+            .clone()
+        };
+        assert!(message(&obs).contains("some primary shards are unassigned"));
+        obs.elasticsearch.unassigned_primaries = Some(3);
+        assert!(
+            message(&obs).contains("3 primary shards are unassigned"),
+            "{}",
+            message(&obs)
+        );
+    }
+
+    #[test]
+    fn an_index_in_an_ilm_error_step_is_degraded_quoting_elasticsearch() {
+        let healthy = compute(None, &ready_obs(), &time(1));
+        let c = find(&healthy, condition::INDEX_LIFECYCLE_HEALTHY);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", "NoLifecycleErrors")
+        );
+
+        let mut obs = ready_obs();
+        obs.elasticsearch.ilm = Some(Ok(vec![IlmError {
+            index: "logs-000001".into(),
+            failed_step: Some("check-rollover-ready".into()),
+            reason: "index.lifecycle.rollover_alias [logs] does not point to index [logs-000001]"
+                .into(),
+        }]));
+        let s = compute(Some(&healthy), &obs, &time(2));
+        let c = find(&s, condition::INDEX_LIFECYCLE_HEALTHY);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "IlmStepFailed")
+        );
+        assert!(
+            c.message.contains(
+                "index logs-000001 failed check-rollover-ready: index.lifecycle.rollover_alias"
+            ),
+            "{}",
+            c.message
+        );
+        assert_eq!(s.phase, Some(Phase::Degraded));
+        assert_eq!(s.lifecycle_errors.len(), 1);
+
+        // A cluster without ILM: unknown, not failed.
+        let mut obs = ready_obs();
+        obs.elasticsearch.ilm = None;
+        let s = compute(None, &obs, &time(3));
+        let c = find(&s, condition::INDEX_LIFECYCLE_HEALTHY);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("Unknown", "NotSupportedByCluster")
+        );
+        assert_eq!(s.phase, Some(Phase::Ready));
+    }
+
+    /// A read at second 1000 with a 600 s threshold: the newest log `newest` seconds old,
+    /// the alias created at second 0, `blocked` indices.
+    fn flow(newest: Option<i64>, blocked: &[&str]) -> LogFlow {
+        let at = |s: i64| time(s).0;
+        LogFlow {
+            checked_at: at(1000),
+            threshold: std::time::Duration::from_secs(600),
+            newest: newest.map(|n| at(1000 - n)),
+            recent: u64::from(newest.is_some_and(|n| n <= 600)),
+            nodes: newest
+                .map(|n| vec![("node-a".to_string(), at(1000 - n))])
+                .unwrap_or_default(),
+            created: Some(at(0)),
+            blocked: blocked.iter().map(|b| b.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn logs_flowing_goes_false_without_recent_logs_and_back() {
+        let flowing = compute(None, &ready_obs(), &time(10));
+        let c = find(&flowing, condition::LOGS_FLOWING);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", "LogsArriving")
+        );
+        let logs = flowing.logs.clone().expect("status.logs");
+        assert_eq!(logs.newest_timestamp, Some(time(995)));
+        assert_eq!((logs.recent, logs.nodes), (Some(1), Some(1)));
+
+        let stale = ready_obs().with_logs(flow(Some(900), &[]));
+        let s = compute(Some(&flowing), &stale, &time(20));
+        let c = find(&s, condition::LOGS_FLOWING);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "NoRecentLogs")
+        );
+        assert!(
+            c.message
+                .contains("since 1970-01-01T00:01:40Z (threshold 10m)"),
+            "{}",
+            c.message
+        );
+        assert_eq!(s.phase, Some(Phase::Degraded));
+        assert_eq!(
+            find(&s, "Ready").status,
+            "True",
+            "Ready says the stack exists"
+        );
+        assert_eq!(s.logs.as_ref().expect("logs").silent_nodes, ["node-a"]);
+        // An unchanged stale read is no change.
+        assert!(!changed(Some(&s), &compute(Some(&s), &stale, &time(30))));
+
+        let back = compute(Some(&s), &ready_obs(), &time(40));
+        assert_eq!(find(&back, condition::LOGS_FLOWING).status, "True");
+        assert_eq!(back.phase, Some(Phase::Ready));
+    }
+
+    #[test]
+    fn no_log_yet_is_unknown_within_the_threshold_of_the_alias_creation() {
+        let mut young = flow(None, &[]);
+        young.created = Some(time(700).0);
+        let s = compute(None, &ready_obs().with_logs(young), &time(1));
+        let c = find(&s, condition::LOGS_FLOWING);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("Unknown", "AwaitingLogs")
+        );
+        assert_eq!(s.phase, Some(Phase::Ready));
+
+        let s = compute(None, &ready_obs().with_logs(flow(None, &[])), &time(1));
+        let c = find(&s, condition::LOGS_FLOWING);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "NoRecentLogs")
+        );
+        assert!(
+            c.message.contains("created at 1970-01-01T00:00:00Z"),
+            "{}",
+            c.message
+        );
+    }
+
+    #[test]
+    fn a_blocked_write_index_is_degraded_and_named() {
+        let obs = ready_obs().with_logs(flow(Some(5), &["logs-000001"]));
+        let s = compute(None, &obs, &time(1));
+        let c = find(&s, condition::LOGS_FLOWING);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "WriteIndexBlocked")
+        );
+        assert!(c.message.contains("logs-000001"), "{}", c.message);
+        assert_eq!(s.phase, Some(Phase::Degraded));
+    }
+
+    #[test]
+    fn logs_not_read_are_unknown_and_keep_the_last_read() {
+        let flowing = compute(None, &ready_obs(), &time(10));
+        let mut obs = ready_obs();
+        obs.elasticsearch.logs = Some(Err("timeout".into()));
+        let s = compute(Some(&flowing), &obs, &time(20));
+        let c = find(&s, condition::LOGS_FLOWING);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("Unknown", "ElasticsearchError")
+        );
+        assert_eq!(s.logs, flowing.logs);
+        assert_eq!(s.phase, Some(Phase::Ready));
     }
 
     #[test]

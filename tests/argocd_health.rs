@@ -386,6 +386,10 @@ fn prometheus_rule_has_the_alerts_users_need() {
         ("MeshLoggingNotReady", Some("30m")),
         ("MeshLoggingElasticsearchSyncFailures", None),
         ("MeshLoggingElasticsearchBacklog", Some("10m")),
+        ("MeshLoggingNoRecentLogs", Some("15m")),
+        ("MeshLoggingLogsNotFlowing", Some("30m")),
+        ("MeshLoggingIndexLifecycleErrors", Some("30m")),
+        ("MeshLoggingDiskPressure", Some("15m")),
     ];
     assert_eq!(
         alerts.keys().copied().collect::<BTreeSet<_>>(),
@@ -581,6 +585,12 @@ fn rendered_metrics() -> String {
         ..Default::default()
     };
     metrics.observe_status("logging", "mesh-logs", &status);
+    metrics.newest_log_age(
+        "logging",
+        "mesh-logs",
+        Some(std::time::Duration::from_secs(60)),
+    );
+    metrics.ilm_errors("logging", "mesh-logs", Some(1));
     drop(metrics.reconcile_timer());
     metrics.render()
 }

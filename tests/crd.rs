@@ -345,6 +345,7 @@ async fn kubectl_get_wide_shows_the_printer_columns() {
             "KIBANA",
             "COLLECTOR",
             "ALIAS",
+            "NEWESTLOG",
             "AGE"
         ]
     );

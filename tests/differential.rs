@@ -44,10 +44,6 @@ use serde_json::{Map, Value, json};
 /// prints them (`case: METHOD path [#n]`, the case's unique name written `{t}`), with why.
 const KNOWN_DISAGREEMENTS: &[(&str, &str)] = &[
     (
-        "documents and dynamic mappings: POST /{t}-1/_search #2",
-        "aggregations: the stand-in refuses them (400) on purpose, it simulates no aggregations",
-    ),
-    (
         "documents and dynamic mappings: POST /_bulk",
         "the reason of a bulk item's strict-mapping error quotes the JSON parser's position of \
          the field ([1:6]); the stand-in does not track positions and says [1:2]",

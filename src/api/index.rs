@@ -36,6 +36,12 @@ pub struct IndexSpec {
         "self == '-1' || self.matches('^[0-9]+(d|h|m|s|ms|micros|nanos)$')"
     ).message("must be an Elasticsearch time value such as 5s or 1m, or -1"))]
     pub refresh_interval: String,
+    /// How old the newest log in the write alias may be before the `LogsFlowing` condition
+    /// turns False, an Elasticsearch time value of at least `1m` and at most `7d`.
+    /// Default `10m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 24), pattern(TIME_PATTERN))]
+    pub logs_flowing_threshold: Option<String>,
 }
 
 impl IndexSpec {
@@ -46,6 +52,7 @@ impl IndexSpec {
             shards: default_shards(),
             replicas: 1,
             refresh_interval: default_refresh(),
+            logs_flowing_threshold: None,
         }
     }
 }

@@ -83,6 +83,13 @@ use super::units::STACK_VERSION_PATTERN;
         priority = 1
     ),
     printcolumn(
+        name = "NewestLog",
+        type_ = "date",
+        json_path = ".status.logs.newestTimestamp",
+        description = "Age of the newest log in the write alias, as last read",
+        priority = 1
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"

@@ -1,7 +1,7 @@
 //! `MeshLoggingStatus`: what the operator observed and did, for `kubectl get/describe`,
 //! Argo CD and alerts. Written only by the operator, only when it changed.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,8 @@ pub struct MeshLoggingStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
     /// One condition per concern (`ElasticsearchReady`, `KibanaReady`, `CollectorReady`,
-    /// `IndexManagementApplied`, `SnapshotsConfigured`) and `Ready` for the whole.
+    /// `IndexManagementApplied`, `SnapshotsConfigured`, `LogsFlowing`,
+    /// `IndexLifecycleHealthy`, `DiskHealthy`) and `Ready` for the whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -34,6 +35,49 @@ pub struct MeshLoggingStatus {
     /// The Elasticsearch objects the operator manages for this resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<AppliedStatus>,
+    /// Whether logs arrive, as last read from the write alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<LogsStatus>,
+    /// Backing indices of the write alias in ILM's `ERROR` step (at most 20), as last read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle_errors: Vec<IndexLifecycleError>,
+}
+
+/// The flow of logs into the write alias, as last read (on the resync timer).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsStatus {
+    /// The `timestamp` of the newest log in the write alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_timestamp: Option<Time>,
+    /// Logs whose `timestamp` is within `spec.index.logsFlowingThreshold` of the read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent: Option<i64>,
+    /// Collector nodes (`kubernetes.host`) that sent logs within the threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<i32>,
+    /// Nodes that sent logs in the last day but none within the threshold (at most 20;
+    /// a node removed from the cluster is listed until its logs are a day old).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub silent_nodes: Vec<String>,
+    /// Indices of the write alias that refuse writes (`index.blocks.write` or
+    /// `index.blocks.read_only_allow_delete`, which Elasticsearch sets when a node's disk
+    /// passes the flood-stage watermark).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_indices: Vec<String>,
+}
+
+/// A backing index in ILM's `ERROR` step.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexLifecycleError {
+    /// The index.
+    pub index: String,
+    /// The step that failed, when Elasticsearch names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    /// Elasticsearch's reason.
+    pub reason: String,
 }
 
 /// Life-cycle phase of the stack.
@@ -150,13 +194,27 @@ pub mod condition {
     pub const INDEX_MANAGEMENT_APPLIED: &str = "IndexManagementApplied";
     /// Snapshot repositories and SLM policies are applied (or none are wanted).
     pub const SNAPSHOTS_CONFIGURED: &str = "SnapshotsConfigured";
+    /// Logs arrive in the write alias: its newest log is within
+    /// `spec.index.logsFlowingThreshold` and it accepts writes. Not part of `Ready` (which
+    /// says the stack exists); when False the phase is `Degraded`.
+    pub const LOGS_FLOWING: &str = "LogsFlowing";
+    /// No backing index of the write alias is in ILM's `ERROR` step. Not part of `Ready`;
+    /// when False the phase is `Degraded`.
+    pub const INDEX_LIFECYCLE_HEALTHY: &str = "IndexLifecycleHealthy";
+    /// Elasticsearch's disk health indicator is green: no node past a disk watermark, no
+    /// index blocked by the flood stage. Not part of `Ready`; when False the phase is
+    /// `Degraded`.
+    pub const DISK_HEALTHY: &str = "DiskHealthy";
     /// Every condition type, `Ready` first.
-    pub const ALL: [&str; 6] = [
+    pub const ALL: [&str; 9] = [
         READY,
         ELASTICSEARCH_READY,
         KIBANA_READY,
         COLLECTOR_READY,
         INDEX_MANAGEMENT_APPLIED,
         SNAPSHOTS_CONFIGURED,
+        LOGS_FLOWING,
+        INDEX_LIFECYCLE_HEALTHY,
+        DISK_HEALTHY,
     ];
 }

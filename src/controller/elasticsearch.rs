@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! reconcile ──plan──► known result (shown at once) ─► finish
-//!              └─(due)─► EsQueue: bounded workers ─► health ─► (yellow/green) sync
+//!              └─(due)─► EsQueue: bounded workers ─► health ─► (yellow/green) sync ─► logs, ILM, disk read
 //!                          └─ result kept; a reconcile triggered to show it
 //! ```
 //!
@@ -31,8 +31,9 @@ use super::finish::Pass;
 use super::secrets::StackSecrets;
 use super::{Context, Settings};
 use crate::api::{AppliedStatus, MeshLogging};
+use crate::elastic::pipeline::{self, IlmError, LogFlow};
 use crate::elastic::sync::{Passwords, SyncInput};
-use crate::elastic::{EsClient, SyncReport, desired, sync};
+use crate::elastic::{EsClient, Kind, SyncReport, desired, sync};
 use crate::reason::Reason;
 use crate::status::EsObservation;
 use crate::validate::Validated;
@@ -282,12 +283,13 @@ impl Job {
             Ok(client) => client,
             Err(e) => return EsPass::unavailable(e.category(), e.to_string()),
         };
-        let health = match client.health().await {
-            Ok(health) => health,
+        let (health, unassigned) = match client.cluster_health().await {
+            Ok(h) => (h.status, h.unassigned_primary_shards),
             Err(e) => return EsPass::unavailable(e.category(), e.to_string()),
         };
         let mut es = EsPass::default();
         es.observation.health = Some(health.clone());
+        es.observation.unassigned_primaries = unassigned;
         if health == "red" {
             return es;
         }
@@ -295,9 +297,47 @@ impl Job {
         es.observation.version = report.version.map(|v| v.to_string());
         if let Some(a) = &report.aborted {
             es.observation.unavailable = Some((a.reason, a.message.clone()));
+        } else {
+            let write_index = report.write_index.as_deref();
+            es.observation.logs = Some(self.read_logs(&client, write_index).await);
+            if !report.unsupported.contains_key(&Kind::IlmPolicy) {
+                es.observation.ilm = Some(self.read_ilm(&client).await);
+            }
+            let disk = pipeline::read_disk(&client).await;
+            es.observation.disk = Some(disk.map_err(|e| (e.category(), e.to_string())));
         }
         es.report = Some(report);
         es
+    }
+
+    /// Whether logs arrive (reads only, after the sync), with its metric.
+    async fn read_logs(
+        &self,
+        client: &EsClient,
+        write_index: Option<&str>,
+    ) -> Result<LogFlow, String> {
+        let (alias, threshold) = (&self.v.index().name, self.v.logs_flowing_threshold());
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let flow = match pipeline::read_flow(client, alias, write_index, threshold, now).await {
+            Ok(Some(flow)) => Ok(flow),
+            Ok(None) => Err(format!("the write alias {alias} does not exist")),
+            Err(e) => Err(e.to_string()),
+        };
+        let age = flow.as_ref().ok().and_then(LogFlow::newest_age);
+        let metrics = &self.ctx.metrics;
+        metrics.newest_log_age(&self.v.namespace, &self.v.name, age);
+        flow
+    }
+
+    /// The backing indices in ILM's `ERROR` step (reads only), with their metric.
+    async fn read_ilm(&self, client: &EsClient) -> Result<Vec<IlmError>, (Reason, String)> {
+        let errors = pipeline::read_ilm_errors(client, &self.v.index().name)
+            .await
+            .map_err(|e| (e.category(), e.to_string()));
+        let count = errors.as_ref().ok().map(Vec::len);
+        let metrics = &self.ctx.metrics;
+        metrics.ilm_errors(&self.v.namespace, &self.v.name, count);
+        errors
     }
 
     /// Syncs the desired configuration and announces what changed.

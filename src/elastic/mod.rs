@@ -1,13 +1,17 @@
 //! Elasticsearch configuration through its REST API.
 //!
 //! `desired` (pure: spec -> bodies) -> `sync` (I/O: GET, normalise, compare, PUT what
-//! differs, prune what this resource owns and no longer wants) -> `SyncReport`.
+//! differs, prune what this resource owns and no longer wants) -> `SyncReport`; then
+//! `pipeline` (I/O, reads only): whether logs arrive.
 
 pub mod client;
 pub mod desired;
 pub mod normalize;
+pub mod pipeline;
 pub mod sync;
 
-pub use client::{ClientConfig, Credentials, EsClient, EsError, EsVersion, RetryPolicy};
+pub use client::{
+    ClientConfig, ClusterHealth, Credentials, EsClient, EsError, EsVersion, RetryPolicy,
+};
 pub use desired::{DesiredConfig, desired};
 pub use sync::{Kind, KindReport, SyncReport, sync};

@@ -10,6 +10,7 @@
 //! managed.rs    the managed cluster: heap, storage, settings, keystore
 //! collector.rs  the collector: buffer, paths, fields
 //! lifecycle.rs  ILM phase order, SLM cron schedules
+//! pipeline.rs   the LogsFlowing threshold
 //! resources.rs  default resources; requests within limits
 //! policy.rs     the administrator's allow-lists (operator flags)
 //! ```
@@ -22,6 +23,7 @@ mod collector;
 mod lifecycle;
 mod managed;
 mod model;
+mod pipeline;
 mod policy;
 mod resources;
 #[cfg(test)]
@@ -42,6 +44,7 @@ pub use collector::{DEFAULT_FLUENT_BIT_IMAGE, DEFAULT_FLUENTD_IMAGE};
 pub use lifecycle::check_cron;
 pub use managed::{DEFAULT_ES_REPLICAS, DEFAULT_ES_STORAGE, MAX_HEAP_MIB, MIN_ES_MEMORY_BYTES};
 pub use model::*;
+pub use pipeline::DEFAULT_LOGS_FLOWING_THRESHOLD;
 pub use policy::AdmissionPolicy;
 pub use resources::{default_collector_resources, default_es_resources, default_kibana_resources};
 
@@ -136,6 +139,7 @@ pub fn validate_with(
 
     check_lifecycle(spec, &mut errs);
     check_snapshot_policies(spec, &mut errs);
+    pipeline::check_logs_flowing_threshold(&spec.index, &mut errs);
 
     if !is_index_name(&spec.index.name) {
         errs.push(

@@ -104,6 +104,13 @@ impl Validated {
         &self.spec.index
     }
 
+    /// `spec.index.logsFlowingThreshold`, resolved: how old the newest log may be before
+    /// `LogsFlowing` turns False.
+    pub fn logs_flowing_threshold(&self) -> std::time::Duration {
+        super::pipeline::logs_flowing_threshold(&self.spec.index)
+            .unwrap_or(super::pipeline::DEFAULT_LOGS_FLOWING_THRESHOLD)
+    }
+
     /// `spec.lifecycle`: the ILM phases.
     pub fn lifecycle(&self) -> &LifecycleSpec {
         &self.spec.lifecycle

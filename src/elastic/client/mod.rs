@@ -115,6 +115,15 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// What `GET /_cluster/health` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterHealth {
+    /// `green`, `yellow` or `red`.
+    pub status: String,
+    /// Primary shards not assigned to any node (absent before 8.x).
+    pub unassigned_primary_shards: Option<u64>,
+}
+
 /// The client. Cheap to clone.
 #[derive(Clone)]
 pub struct EsClient {
@@ -225,6 +234,12 @@ impl EsClient {
     }
     /// Cluster health colour (`green`, `yellow`, `red`) from `GET /_cluster/health`.
     pub async fn health(&self) -> Result<String, EsError> {
+        Ok(self.cluster_health().await?.status)
+    }
+
+    /// `GET /_cluster/health`: the colour and, where the cluster reports it (8.x), how many
+    /// primary shards are unassigned (their indices take no writes).
+    pub async fn cluster_health(&self) -> Result<ClusterHealth, EsError> {
         let body = self
             .send(
                 "cluster.health",
@@ -235,13 +250,20 @@ impl EsClient {
             )
             .await?
             .body;
-        body.get("status")
+        let status = body
+            .get("status")
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| EsError::Decode {
                 request: "GET /_cluster/health".into(),
                 detail: "no status".into(),
-            })
+            })?;
+        Ok(ClusterHealth {
+            status,
+            unassigned_primary_shards: body
+                .get("unassigned_primary_shards")
+                .and_then(Value::as_u64),
+        })
     }
 
     /// Whether `credentials` authenticate (`GET /_security/_authenticate` as that user):

@@ -2,9 +2,11 @@
 //! accepted query parameters), request context, replies and index-expression
 //! resolution. Handlers are plain functions over `&mut State`: no I/O.
 
+pub mod aggs;
 pub mod aliases;
 pub mod cluster;
 pub mod docs;
+pub mod health_report;
 pub mod ilm;
 pub mod indices;
 pub mod search;
@@ -242,6 +244,7 @@ const INDICES_OPTS: &[&str] = &[
 #[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
     Route { methods: &[GET, HEAD], path: "/", handler: cluster::info, access: Access::Cluster("cluster:monitor/main", MONITOR), params: &[] },
+    Route { methods: &[GET], path: "/_health_report/{feature}", handler: health_report::disk, access: Access::Cluster("cluster:monitor/health_api", MONITOR), params: &["verbose", "timeout", "size"] },
     Route { methods: &[GET], path: "/_cluster/health", handler: cluster::health, access: Access::Cluster("cluster:monitor/health", MONITOR), params: cluster::HEALTH_PARAMS },
     Route { methods: &[GET], path: "/_cluster/health/{index}", handler: cluster::health, access: Access::Cluster("cluster:monitor/health", MONITOR), params: cluster::HEALTH_PARAMS },
     Route { methods: &[DEL], path: "/", handler: indices::delete_without_index, access: Access::Authenticated, params: TIMEOUTS },

@@ -1,8 +1,10 @@
 //! `_search` and `_count` with a small query language (match_all, term, terms, match, bool,
-//! exists, ids, range, prefix, wildcard, query_string) over the documents of `docs.rs`.
+//! exists, ids, range, prefix, wildcard, query_string) over the documents of `docs.rs`;
+//! `aggs.rs` answers the aggregations of a search.
 
 use serde_json::{Value, json};
 
+use super::aggs::{Doc, aggregate};
 use super::docs::check_open;
 use super::{Ctx, Method, Reply, ResolveOpts};
 use crate::error::{EsError, EsResult};
@@ -43,7 +45,7 @@ pub const SEARCH_PARAMS: &[&str] = &[
     "ignore_throttled",
 ];
 
-fn field_values<'a>(source: &'a Value, path: &str) -> Vec<&'a Value> {
+pub(super) fn field_values<'a>(source: &'a Value, path: &str) -> Vec<&'a Value> {
     let mut cur: Vec<&Value> = vec![source];
     for part in path.split('.') {
         let mut next = Vec::new();
@@ -339,11 +341,6 @@ fn run_query(ctx: &mut Ctx<'_>) -> EsResult<(Vec<Hit>, u64, Value)> {
     } else {
         ctx.body_or_empty()?
     };
-    if body.get("aggs").is_some() || body.get("aggregations").is_some() {
-        return Err(EsError::illegal_argument(
-            "es-sim: aggregations are not simulated",
-        ));
-    }
     let query = match (body.get("query"), ctx.q("q")) {
         (Some(q), _) => q.clone(),
         (None, Some(q)) => json!({"query_string": {"query": q}}),
@@ -372,6 +369,20 @@ fn run_query(ctx: &mut Ctx<'_>) -> EsResult<(Vec<Hit>, u64, Value)> {
 pub fn search(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let (mut hits, shards, body) = run_query(ctx)?;
     let total = hits.len();
+    let aggregations = match body.get("aggs").or_else(|| body.get("aggregations")) {
+        None => None,
+        Some(aggs) => {
+            let docs: Vec<Doc<'_>> = hits
+                .iter()
+                .map(|h| Doc {
+                    id: &h.id,
+                    source: &h.source,
+                    mappings: &ctx.state.indices[&h.index].mappings,
+                })
+                .collect();
+            Some(aggregate(aggs, &docs)?)
+        }
+    };
     let num = |k: &str, default: usize| -> EsResult<usize> {
         match (body.get(k), ctx.q(k)) {
             (Some(v), _) => v
@@ -450,12 +461,16 @@ pub fn search(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     } else {
         json!({"value": total, "relation": "eq"})
     };
-    Ok(Reply::ok(json!({
+    let mut answer = json!({
         "took": 1,
         "timed_out": false,
         "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0},
         "hits": {"total": total_v, "max_score": if total > 0 && specs.is_empty() { json!(1.0) } else { Value::Null }, "hits": page},
-    })))
+    });
+    if let Some(aggregations) = aggregations {
+        answer["aggregations"] = aggregations;
+    }
+    Ok(Reply::ok(answer))
 }
 
 fn sort_spec(v: &Value) -> Option<(String, bool)> {
@@ -475,7 +490,13 @@ fn sort_spec(v: &Value) -> Option<(String, bool)> {
 }
 
 pub fn count(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let (hits, shards, _) = run_query(ctx)?;
+    let (hits, shards, body) = run_query(ctx)?;
+    if let Some(key) = ["aggs", "aggregations"]
+        .into_iter()
+        .find(|k| body.get(k).is_some())
+    {
+        return Err(EsError::parse(format!("request does not support [{key}]")));
+    }
     Ok(Reply::ok(json!({
         "count": hits.len(),
         "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0},
