@@ -2,19 +2,18 @@
 //! against the **real Elasticsearch** and the stand-in with the same bytes, then the
 //! condition through the controller (API server + stand-in) going False and back to True.
 
-mod support;
-
 use std::time::Duration;
 
 use es_sim::EsSim;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kit::elasticsearch;
+use kit::{operator, wait_for};
 use kube::api::{Api, PostParams};
 use meshlogging_operator::api::{AppliedStatus, MeshLogging, MeshLoggingStatus};
 use meshlogging_operator::elastic::pipeline::{self, LogFlow};
 use meshlogging_operator::elastic::{ClientConfig, Credentials, EsClient};
+use meshlogging_testkit as kit;
 use serde_json::{Value, json};
-use support::elasticsearch;
-use support::{operator, wait_for};
 
 const WAIT: Duration = Duration::from_secs(60);
 const THRESHOLD: Duration = Duration::from_secs(600);
@@ -23,7 +22,7 @@ fn sim_client(sim: &EsSim) -> EsClient {
     let mut config = ClientConfig::new(sim.url());
     config.credentials = Some(Credentials {
         username: "elastic".into(),
-        password: operator::ELASTIC_PASSWORD.into(),
+        password: kit::sim::ELASTIC_PASSWORD.into(),
     });
     config.ca_pem = sim.ca_pem().map(String::into_bytes);
     EsClient::new(config).expect("client")
@@ -57,10 +56,10 @@ async fn index_log(client: &EsClient, alias: &str, timestamp: &str, node: &str) 
 /// Configures `alias` (minimal example) on `client`'s cluster and indexes four logs: two
 /// recent ones (nodes a and b), one an hour old (node c), one three days old (node d).
 async fn seed(client: &EsClient, alias: &str) {
-    let mut spec = support::example("minimal.yaml").spec;
+    let mut spec = kit::example("minimal.yaml").spec;
     spec.index.name = alias.to_string();
-    let desired = support::desired(&spec, &format!("test/{alias}"));
-    let (report, _) = support::sync::pass(client, &desired, &AppliedStatus::default()).await;
+    let desired = kit::desired(&spec, &format!("test/{alias}"));
+    let (report, _) = kit::sync::pass(client, &desired, &AppliedStatus::default()).await;
     assert_eq!(report.write_index, Some(format!("{alias}-000001")));
     for (timestamp, node) in [
         ("2026-11-30T11:58:00.250Z", "node-a"),
@@ -78,7 +77,7 @@ async fn seed(client: &EsClient, alias: &str) {
 #[tokio::test]
 async fn the_flow_read_is_answered_alike_by_the_real_elasticsearch_and_the_stand_in() {
     let real = elasticsearch::get().client();
-    let sim = support::es_sim(1).await;
+    let sim = kit::sim::es_sim(1).await;
     let stand_in = sim_client(&sim);
     let alias = format!("flow-{:06x}", rand::random::<u32>() & 0xff_ffff);
     let now = at("2026-11-30T12:00:00Z");
@@ -197,7 +196,7 @@ where
 }
 
 fn logs_flowing(status: &MeshLoggingStatus) -> (String, String, String) {
-    let c = support::condition(status, "LogsFlowing");
+    let c = kit::condition(status, "LogsFlowing");
     (c.status, c.reason, c.message)
 }
 
@@ -209,15 +208,15 @@ fn logs_flowing(status: &MeshLoggingStatus) -> (String, String, String) {
 /// on the write index.
 #[tokio::test]
 async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
-    let server = support::apiserver::get();
+    let server = kit::apiserver::get();
     let client = server.client().await;
-    support::install_crd(&client).await;
-    let ns = support::namespace(&client, "flow").await;
-    let sim = support::es_sim(1).await;
+    kit::setup::install_crd(&client).await;
+    let ns = kit::setup::namespace(&client, "flow").await;
+    let sim = kit::sim::es_sim(1).await;
     let es = sim_client(&sim);
     let op = operator::start(server, &ns, &sim, &ns).await;
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
-    let ml = support::example("minimal.yaml");
+    let ml = kit::example("minimal.yaml");
     let (name, alias) = (
         ml.metadata.name.clone().expect("name"),
         ml.spec.index.name.clone(),
@@ -227,13 +226,13 @@ async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
         .expect("create");
 
     let status = wait_for(WAIT, "LogsFlowing read", || async {
-        support::pods_ready(&client, &ns, &name).await;
+        kit::Kubelet::new(&client, &ns).mark_ready(&name).await;
         let status = api.get(&name).await.ok()?.status?;
         (logs_flowing(&status).1 == "AwaitingLogs").then_some(status)
     })
     .await;
     assert_eq!(logs_flowing(&status).0, "Unknown");
-    assert_eq!(support::condition(&status, "Ready").status, "True");
+    assert_eq!(kit::condition(&status, "Ready").status, "True");
 
     // An hour-old log: nothing arrived within the 10-minute threshold.
     let hour_ago = Timestamp::now() - SignedDuration::from_hours(1);
@@ -256,7 +255,7 @@ async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
     assert_eq!(logs.silent_nodes, ["node-a"]);
 
     // Idle: passes run (every 2 s in the tests), read, and write nothing anywhere.
-    let api_writes = operator::writes(server, &op.identity).len();
+    let api_writes = kit::audit::writes(server, &op.identity).len();
     sim.clear_requests();
     tokio::time::sleep(Duration::from_secs(7)).await;
     let requests = sim.requests();
@@ -266,7 +265,7 @@ async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
         .count();
     assert!(searches >= 2, "passes ran: {searches}");
     assert_eq!(sim.write_requests().len(), 0, "{:?}", sim.write_requests());
-    let new_writes = operator::writes(server, &op.identity)[api_writes..].to_vec();
+    let new_writes = kit::audit::writes(server, &op.identity)[api_writes..].to_vec();
     assert_eq!(new_writes, Vec::<String>::new(), "API writes while idle");
     eprintln!(
         "idle: {searches} passes, {} Elasticsearch reads ({:.1} per pass), 0 writes",
@@ -286,7 +285,7 @@ async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
     assert_eq!((logs.recent, logs.nodes), (Some(1), Some(1)));
     assert!(logs.silent_nodes.is_empty());
 
-    let c = support::condition(&flowing, "IndexLifecycleHealthy");
+    let c = kit::condition(&flowing, "IndexLifecycleHealthy");
     assert_eq!(
         (c.status.as_str(), c.reason.as_str()),
         ("True", "NoLifecycleErrors")
@@ -303,10 +302,10 @@ async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
     .await
     .expect("break ILM");
     let broken = wait_status(&api, &name, "IndexLifecycleHealthy False", |s| {
-        support::condition(s, "IndexLifecycleHealthy").status == "False"
+        kit::condition(s, "IndexLifecycleHealthy").status == "False"
     })
     .await;
-    let c = support::condition(&broken, "IndexLifecycleHealthy");
+    let c = kit::condition(&broken, "IndexLifecycleHealthy");
     assert_eq!(c.reason, "IlmStepFailed");
     assert!(
         c.message.contains(&write_index)
@@ -326,12 +325,12 @@ async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
     .await
     .expect("fix ILM");
     let fixed = wait_status(&api, &name, "IndexLifecycleHealthy True", |s| {
-        support::condition(s, "IndexLifecycleHealthy").status == "True"
+        kit::condition(s, "IndexLifecycleHealthy").status == "True"
     })
     .await;
     assert_eq!(fixed.phase.map(|p| p.as_str()), Some("Ready"));
     assert!(fixed.lifecycle_errors.is_empty());
-    assert_eq!(support::condition(&fixed, "DiskHealthy").status, "True");
+    assert_eq!(kit::condition(&fixed, "DiskHealthy").status, "True");
 
     // The flood stage blocks the write index: logs cannot arrive, the disk is red.
     let block = |on: bool| json!({ "index.blocks.read_only_allow_delete": if on { json!(true) } else { Value::Null } });
@@ -339,10 +338,10 @@ async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
         .await
         .expect("block");
     let blocked = wait_status(&api, &name, "DiskHealthy False", |s| {
-        support::condition(s, "DiskHealthy").status == "False"
+        kit::condition(s, "DiskHealthy").status == "False"
     })
     .await;
-    let c = support::condition(&blocked, "DiskHealthy");
+    let c = kit::condition(&blocked, "DiskHealthy");
     assert_eq!(c.reason, "DiskPressure");
     assert!(
         c.message.contains("1 index is not allowed to be updated"),
@@ -358,7 +357,7 @@ async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
         .await
         .expect("unblock");
     let unblocked = wait_status(&api, &name, "DiskHealthy True", |s| {
-        support::condition(s, "DiskHealthy").status == "True"
+        kit::condition(s, "DiskHealthy").status == "True"
     })
     .await;
     assert_eq!(logs_flowing(&unblocked).0, "True");
@@ -372,7 +371,7 @@ async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
 
 /// `kubectl get mlog -o wide` and `kubectl describe mlog` (printed for the closing note);
 /// returns the table.
-fn show(server: &support::apiserver::ApiServer, ns: &str, name: &str) -> String {
+fn show(server: &kit::apiserver::ApiServer, ns: &str, name: &str) -> String {
     let run = |args: &[&str]| {
         let out = server
             .kubectl()

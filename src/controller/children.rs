@@ -229,8 +229,11 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
+    // managedFields are never compared (the applier sends only what it renders) and are
+    // often the larger half of an object: the stores keep objects without them.
     let stream = watcher(scoped_api::<K>(client, namespace), config.clone())
         .default_backoff()
+        .modify(|o| o.meta_mut().managed_fields = None)
         .reflect(writer)
         .touched_objects();
     (reader, stream)
