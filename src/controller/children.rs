@@ -31,6 +31,7 @@ use super::finish::Pass;
 use crate::api::MeshLogging;
 use crate::error::Result;
 use crate::reason::Reason;
+use crate::render::collector::OWNER_ANNOTATION;
 use crate::render::{Child, child_kinds, labels};
 use crate::validate::Validated;
 
@@ -239,6 +240,41 @@ where
     (reader, stream)
 }
 
+/// A label-selected watch of the cluster-scoped `K` through a reflector (the stores keep
+/// no `managedFields`).
+fn cluster_watch<K>(
+    client: &kube::Client,
+    config: &watcher::Config,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<Scope = kube::core::ClusterResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(Api::<K>::all(client.clone()), config.clone())
+        .default_backoff()
+        .modify(|o| o.meta_mut().managed_fields = None)
+        .reflect(writer)
+        .touched_objects();
+    (reader, stream)
+}
+
+/// The MeshLogging a cluster-scoped child belongs to: its owner annotation
+/// (`<namespace>/<name>`).
+fn owner_of(meta: &ObjectMeta) -> Option<ObjectRef<MeshLogging>> {
+    let owner = meta.annotations.as_ref()?.get(OWNER_ANNOTATION)?;
+    let (namespace, name) = owner.split_once('/')?;
+    Some(ObjectRef::new(name).within(namespace))
+}
+
 /// The API a child is applied through: its namespace's, or the cluster's.
 macro_rules! child_api {
     (namespaced, $ty:ty, $client:expr, $o:expr) => {
@@ -257,6 +293,13 @@ macro_rules! child_api {
 macro_rules! if_namespaced {
     (namespaced, $($then:tt)*) => { $($then)* };
     (cluster, $($then:tt)*) => {};
+}
+
+/// The cluster-scoped kinds' watches (no owner reference: mapped to their owner by its
+/// annotation).
+macro_rules! if_cluster {
+    (namespaced, $($then:tt)*) => {};
+    (cluster, $($then:tt)*) => { $($then)* };
 }
 
 /// What the pruning of one pass deletes: this resource's children (label selector and
@@ -342,6 +385,11 @@ macro_rules! child_tables {
                 let (store, stream) = cached_watch::<$ty>(client, namespace, config);
                 caches.$field = Some(store);
                 let controller = controller.owns_stream(stream);
+            );)*
+            $(if_cluster!($scope,
+                let (store, stream) = cluster_watch::<$ty>(client, config);
+                caches.$field = Some(store);
+                let controller = controller.watches_stream(stream, |o: $ty| owner_of(&o.metadata));
             );)*
             let (store, stream) = cached_watch::<Secret>(client, namespace, config);
             caches.secrets = Some(store);

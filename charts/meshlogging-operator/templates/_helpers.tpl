@@ -59,10 +59,10 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
 
 {{/* Always cluster-wide: the collector's ClusterRoleBinding. */}}
 {{- define "meshlogging.rules.cluster" -}}
-# The collector's cluster-scoped binding: applied, deleted by the finalizer.
+# The collector's cluster-scoped binding: applied (read from a watch), deleted by the finalizer.
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [clusterrolebindings]
-  verbs: [get, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 # Binding the collector role without holding its permissions.
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [clusterroles]
