@@ -3,7 +3,6 @@
 //! timeout and retries of [`KibanaConfig`], and Kibana's errors classified.
 
 use std::fmt;
-use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -101,31 +100,10 @@ enum Body<'a> {
 }
 
 impl KibanaClient {
-    /// Builds a client; TLS certificates are always verified.
+    /// Builds a client, as Elasticsearch's ([`KibanaConfig::http_client`]): TLS certificates
+    /// are always verified.
     pub fn new(config: KibanaConfig) -> Result<Self, KibanaError> {
-        let base = config.url.trim_end_matches('/').to_string();
-        let parsed =
-            reqwest::Url::parse(&base).map_err(|e| KibanaError::Config(format!("url: {e}")))?;
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(KibanaError::Config(
-                "the url must not carry credentials".into(),
-            ));
-        }
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("meshlogging-operator/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &config.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| KibanaError::Config(format!("CA bundle: {e}")))?;
-            builder = builder.tls_built_in_root_certs(false);
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder
-            .build()
-            .map_err(|e| KibanaError::Config(e.to_string()))?;
+        let (base, http) = config.http_client().map_err(KibanaError::Config)?;
         Ok(Self {
             http,
             base,

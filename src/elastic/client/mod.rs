@@ -50,6 +50,37 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
         }
     }
+
+    /// The base URL (no trailing slash) and an HTTP client for it, with the timeouts and
+    /// the operator's user agent. TLS certificates are always verified: against `ca_pem`
+    /// when given (it must hold a certificate), else against the built-in roots. A URL
+    /// carrying credentials is refused. Elasticsearch's and Kibana's clients both start
+    /// here.
+    pub fn http_client(&self) -> Result<(String, reqwest::Client), String> {
+        let base = self.url.trim_end_matches('/').to_string();
+        let parsed = reqwest::Url::parse(&base).map_err(|e| format!("url: {e}"))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err("the url must not carry credentials; use a credentials Secret".into());
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(self.request_timeout)
+            .connect_timeout(self.request_timeout.min(Duration::from_secs(5)))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("meshlogging-operator/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &self.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("CA bundle: {e}"))?;
+            if certs.is_empty() {
+                return Err("CA bundle holds no certificate".into());
+            }
+            builder = builder.tls_built_in_root_certs(false);
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| e.to_string())?;
+        Ok((base, http))
+    }
 }
 
 /// A user name and password; the password is never printed.
@@ -144,36 +175,9 @@ impl fmt::Debug for EsClient {
 }
 
 impl EsClient {
-    /// Builds a client. TLS certificates are always verified: against `ca_pem` when given,
-    /// else against the built-in roots.
+    /// Builds a client ([`ClientConfig::http_client`]).
     pub fn new(config: ClientConfig) -> Result<Self, EsError> {
-        let base = config.url.trim_end_matches('/').to_string();
-        let parsed =
-            reqwest::Url::parse(&base).map_err(|e| EsError::Config(format!("url: {e}")))?;
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(EsError::Config(
-                "the url must not carry credentials; use a credentials Secret".into(),
-            ));
-        }
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("meshlogging-operator/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &config.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| EsError::Config(format!("CA bundle: {e}")))?;
-            if certs.is_empty() {
-                return Err(EsError::Config("CA bundle holds no certificate".into()));
-            }
-            builder = builder.tls_built_in_root_certs(false);
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder
-            .build()
-            .map_err(|e| EsError::Config(e.to_string()))?;
+        let (base, http) = config.http_client().map_err(EsError::Config)?;
         Ok(Self {
             http,
             base,
