@@ -1,7 +1,11 @@
 //! A real log shipper for the tests: Filebeat (built once by `hack/filebeat.sh`), run with a
-//! configuration derived from the operator's collector contract (`src/render/collector.rs`):
-//! CRI container logs in, a JSON line nested under `app`, its time as `timestamp`, the
-//! raw line as `log`, the container stream as `stream`, written to the write alias.
+//! configuration derived from the operator's collector contract (`src/render/collector/`):
+//! CRI container logs in (partial lines joined), a JSON line nested under `app`, its time
+//! as `timestamp`, the container stream as `stream`, `kubernetes.*` from the log file's
+//! name and the node, a document id hashed from the line and its place in the file
+//! (`create`: a batch sent again is answered 409, not copied), written to the write alias;
+//! a line Elasticsearch refuses goes to the dead-letter index (`non_indexable_policy`),
+//! never into an endless retry.
 //!
 //! Filebeat runs under a `sh` supervisor whose stdin is a pipe from the test binary: when
 //! the [`Filebeat`] is dropped, or the binary ends however it ends, the pipe closes and the
@@ -26,6 +30,39 @@ pub struct Output {
     pub password: String,
     /// The write alias.
     pub index: String,
+    /// Where refused lines go (`<index>-deadletter`, `naming::Names::deadletter_index`).
+    pub deadletter_index: String,
+    /// The node name the collector reports (`kubernetes.host`, as both collectors'
+    /// Kubernetes metadata filters set it).
+    pub node: String,
+}
+
+impl Output {
+    /// `index`'s output as the collector contract has it: its dead-letter index, node
+    /// `node-a`.
+    pub fn new(url: &str, ca_pem: &str, username: &str, password: &str, index: &str) -> Output {
+        Output {
+            url: url.to_string(),
+            ca_pem: ca_pem.to_string(),
+            username: username.to_string(),
+            password: password.to_string(),
+            index: index.to_string(),
+            deadletter_index: meshlogging_operator::naming::Names::new(index).deadletter_index(),
+            node: "node-a".to_string(),
+        }
+    }
+}
+
+/// The name the kubelet gives a container's log file under `/var/log/containers`
+/// (`<pod>_<namespace>_<container>-<container id>.log`); the shipper reads `kubernetes.*`
+/// from it, as the collectors' tail tags do.
+pub fn container_log_file(pod: &str, namespace: &str, container: &str) -> String {
+    let id = format!(
+        "{:032x}{:032x}",
+        rand::random::<u128>(),
+        rand::random::<u128>()
+    );
+    format!("{pod}_{namespace}_{container}-{id}.log")
 }
 
 /// A folder for one shipper: `logs/` (the container log files), `data/` (Filebeat's
@@ -113,18 +150,34 @@ pub fn config(dir: &ShipperDir, out: &Output) -> String {
           target: app
           add_error_key: false
 processors:
-  # The collector's fields: `timestamp` (the event time), `log` (the raw line), `stream`.
-  - drop_fields:
-      fields: [log, input, ecs, agent, host]
-      ignore_missing: true
-  # The event time: the line's own `timestamp` if it logged one, else the runtime's.
+  # The collector's fields: `timestamp` (the line's own `timestamp` if it logged one, else
+  # the runtime's), `stream`, `kubernetes.*` from the file name (the collectors' metadata
+  # filters add labels from the API server too, which the tests do not run) and the node.
   - script:
       lang: javascript
       source: >
         function process(event) {{
           var own = event.Get("app.timestamp");
           event.Put("timestamp", own ? own : event.Get("@timestamp"));
+          var path = event.Get("log.file.path") || "";
+          var m = /([^\/]+)_([^_\/]+)_(.+)-([0-9a-f]{{64}})\.log$/.exec(path);
+          if (m) {{
+            event.Put("kubernetes.pod_name", m[1]);
+            event.Put("kubernetes.namespace_name", m[2]);
+            event.Put("kubernetes.container_name", m[3]);
+          }}
+          event.Put("kubernetes.host", {node});
         }}
+  # The document id: the line's file, place and content. Sent again (a lost answer, a
+  # restart before the registry was written), it is answered 409, not indexed twice.
+  - fingerprint:
+      fields: [log.file.path, log.offset, "@timestamp", message]
+      ignore_missing: true
+      method: sha256
+      target_field: "@metadata._id"
+  - drop_fields:
+      fields: [log, input, ecs, agent, host]
+      ignore_missing: true
   - rename:
       fields:
         - from: message
@@ -142,6 +195,10 @@ output.elasticsearch:
   password: {password}
   ssl.certificate_authorities: [{ca}]
   ssl.verification_mode: full
+  # A line the mappings refuse (4xx but 429) goes to the dead-letter index, with the
+  # reason; 429, 5xx and network errors are retried.
+  non_indexable_policy.dead_letter_index:
+    index: {deadletter}
 setup.template.enabled: false
 setup.ilm.enabled: false
 logging.level: info
@@ -153,6 +210,8 @@ http.enabled: false
         logs = q(&dir.logs().join("*.log").display().to_string()),
         url = q(&out.url),
         index = q(&out.index),
+        deadletter = q(&out.deadletter_index),
+        node = q(&out.node),
         user = q(&out.username),
         password = q(&out.password),
         ca = q(&dir.dir.join("ca.crt").display().to_string()),
