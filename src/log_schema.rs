@@ -139,6 +139,13 @@ fn app_properties() -> Value {
 
 /// The mappings of the dead-letter index: records Elasticsearch refused, kept verbatim as
 /// a string (never parsed into fields, so nothing in them can be refused again).
+///
+/// The index takes a document of any shape (`dynamic: false`: fields not listed here are
+/// kept in `_source`, never mapped). What is mapped is Fluentd's shape (`timestamp`, `tag`,
+/// the refused record as JSON under `record`). Other shippers' dead letters are kept, not
+/// searchable by field: Filebeat's `non_indexable_policy` (the test shipper,
+/// `tests/shipping.rs`) writes `@timestamp`, the event as JSON under `message` and the
+/// status and Elasticsearch's reason under `error.type` and `error.message`.
 pub fn deadletter_mappings() -> Value {
     json!({
         "dynamic": "false",

@@ -815,3 +815,203 @@ fn assert_has_lines(text: &str, lines: &[&str]) {
         );
     }
 }
+
+/// How many lines of `text` read `line`, whitespace runs counted as one space.
+fn count_lines(text: &str, line: &str) -> usize {
+    let want = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    text.lines()
+        .filter(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == want)
+        .count()
+}
+
+/// Issue 17, collector parity: both collector types keep the same contract with
+/// Elasticsearch, the README's table ("The collector contract") row by row: the write
+/// alias, TLS verified with the CA from the generated (managed) or given (external)
+/// Secret, the collector user with the password from the generated Secret, dead letters,
+/// idempotent retries, the node field, CRI parsing. Fluentd's dead-letter output is a
+/// second Elasticsearch output: it must carry the same TLS, user and idempotent create.
+#[test]
+fn both_collectors_keep_the_same_contract_with_elasticsearch() {
+    use meshlogging_operator::api::CollectorType;
+    use meshlogging_operator::render::collector::CA_DIR;
+
+    for (example_name, ca_secret) in [
+        ("production", names::es_http_certs_secret("mcp-mesh-logs")),
+        ("external-elasticsearch", "es-ca".to_string()),
+    ] {
+        for kind in [CollectorType::FluentBit, CollectorType::Fluentd] {
+            let mut ml = example(example_name);
+            ml.spec.collector.kind = kind;
+            ml.spec.collector.image = None;
+            let v = validate(&ml).expect("valid");
+            let children = render(&v, &RenderContext::new(&v));
+            let (alias, user) = (v.names.alias.clone(), v.names.collector_user());
+            let deadletter = v.names.deadletter_index();
+            let ca_file = format!("{CA_DIR}/{}", names::CA_CERT_KEY);
+            let collector = names::collector(&v.name);
+            let (file, contract): (&str, Vec<(&str, Vec<(String, usize)>)>) = match kind {
+                CollectorType::FluentBit => (
+                    "fluent-bit.conf",
+                    vec![
+                        ("write alias", vec![(format!("Index {alias}"), 1)]),
+                        (
+                            "TLS with the CA",
+                            vec![
+                                ("tls On".into(), 1),
+                                ("tls.verify On".into(), 1),
+                                (format!("tls.ca_file {ca_file}"), 1),
+                            ],
+                        ),
+                        (
+                            "credentials",
+                            vec![
+                                (format!("HTTP_User {user}"), 1),
+                                ("HTTP_Passwd ${COLLECTOR_PASSWORD}".into(), 1),
+                            ],
+                        ),
+                        (
+                            "dead letters (kept on the node)",
+                            vec![
+                                ("Retry_Limit 15".into(), 1),
+                                ("storage.keep.rejected On".into(), 1),
+                            ],
+                        ),
+                        (
+                            "idempotent retries",
+                            vec![
+                                ("Generate_ID On".into(), 1),
+                                ("Write_Operation create".into(), 1),
+                            ],
+                        ),
+                        ("node field", vec![("Name kubernetes".into(), 1)]),
+                        ("CRI parsing", vec![("multiline.parser cri".into(), 1)]),
+                    ],
+                ),
+                CollectorType::Fluentd => (
+                    "fluent.conf",
+                    vec![
+                        ("write alias", vec![(format!("index_name '{alias}'"), 1)]),
+                        (
+                            "TLS with the CA",
+                            vec![
+                                ("scheme https".into(), 2),
+                                ("ssl_verify true".into(), 2),
+                                (format!("ca_file {ca_file}"), 2),
+                            ],
+                        ),
+                        (
+                            "credentials",
+                            vec![
+                                (format!("user '{user}'"), 2),
+                                ("password \"#{ENV['COLLECTOR_PASSWORD']}\"".into(), 2),
+                            ],
+                        ),
+                        (
+                            "dead letters",
+                            vec![
+                                ("<label @ERROR>".into(), 1),
+                                (format!("index_name '{deadletter}'"), 1),
+                                ("record ${record.to_json}".into(), 1),
+                            ],
+                        ),
+                        (
+                            "idempotent retries",
+                            vec![
+                                ("@type elasticsearch_genid".into(), 2),
+                                ("id_key _hash".into(), 2),
+                                ("write_operation create".into(), 2),
+                            ],
+                        ),
+                        ("node field", vec![("@type kubernetes_metadata".into(), 1)]),
+                        (
+                            "CRI parsing",
+                            vec![
+                                ("@type cri".into(), 1),
+                                ("use_partial_cri_logtag true".into(), 1),
+                            ],
+                        ),
+                    ],
+                ),
+            };
+            let conf = config_file(&children, &collector, file);
+            for (point, lines) in &contract {
+                for (line, n) in lines {
+                    assert_eq!(
+                        count_lines(conf, line),
+                        *n,
+                        "{example_name}, {kind:?}, {point}: {line:?}\n{conf}"
+                    );
+                }
+            }
+            // The Fluentd dead-letter output comes after the @ERROR label opens.
+            if kind == CollectorType::Fluentd {
+                let label = conf.find("<label @ERROR>").expect("label");
+                let dead = conf
+                    .find(&format!("index_name '{deadletter}'"))
+                    .expect("dead-letter output");
+                assert!(label < dead, "{conf}");
+            }
+
+            // The password from the generated Secret, the CA from its Secret, mounted
+            // where the configuration reads it.
+            let pod = daemonset(&children)
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.clone())
+                .expect("pod");
+            let container = &pod.containers[0];
+            let secret = container
+                .env
+                .iter()
+                .flatten()
+                .find(|e| e.name == "COLLECTOR_PASSWORD")
+                .and_then(|e| e.value_from.as_ref()?.secret_key_ref.clone())
+                .expect("the password from a Secret");
+            assert_eq!(
+                (secret.name.as_str(), secret.key.as_str()),
+                (
+                    names::collector_user_secret(&v.name).as_str(),
+                    names::PASSWORD_KEY
+                ),
+                "{example_name}, {kind:?}"
+            );
+            let volume = pod
+                .volumes
+                .iter()
+                .flatten()
+                .find(|vol| vol.name == "es-ca")
+                .and_then(|vol| vol.secret.clone())
+                .expect("the CA volume");
+            assert_eq!(
+                volume.secret_name.as_deref(),
+                Some(ca_secret.as_str()),
+                "{example_name}, {kind:?}"
+            );
+            let items: Vec<(String, String)> = volume
+                .items
+                .iter()
+                .flatten()
+                .map(|i| (i.key.clone(), i.path.clone()))
+                .collect();
+            assert_eq!(
+                items,
+                [(
+                    names::CA_CERT_KEY.to_string(),
+                    names::CA_CERT_KEY.to_string()
+                )],
+                "{example_name}, {kind:?}"
+            );
+            let mount = container
+                .volume_mounts
+                .iter()
+                .flatten()
+                .find(|m| m.name == "es-ca")
+                .expect("the CA mount");
+            assert_eq!(
+                (mount.mount_path.as_str(), mount.read_only),
+                (CA_DIR, Some(true)),
+                "{example_name}, {kind:?}"
+            );
+        }
+    }
+}
