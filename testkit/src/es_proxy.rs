@@ -11,6 +11,10 @@
 //! `monitor`; the operator's collector role has no cluster privilege (its collectors never
 //! ask), so the proxy answers that too, with the license the node gave the superuser.
 //!
+//! A test can make it lose answers ([`EsProxy::lose_bulk_answers`]): a `_bulk` request is
+//! forwarded and carried out, and its client gets a 502 instead of the answer, as when a
+//! connection drops after the write; the client sends it again.
+//!
 //! It runs on the test's runtime and stops with it (or when [`EsProxy`] is dropped).
 
 use std::sync::Arc;
@@ -34,6 +38,9 @@ pub struct EsProxy {
     pub url: String,
     /// How many requests it forwarded (everything but `GET /` and `GET /_license`).
     pub forwarded: Arc<std::sync::atomic::AtomicU64>,
+    /// How many of the next `_bulk` answers to lose (each is carried out by the node, and
+    /// its client gets a 502); counts down as they are lost.
+    pub lose_bulk_answers: Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -49,6 +56,7 @@ struct Upstream {
     root: Value,
     license: Value,
     forwarded: Arc<std::sync::atomic::AtomicU64>,
+    lose_bulk_answers: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Starts a proxy for `es` on a free loopback port.
@@ -83,12 +91,14 @@ pub async fn start(es: &RealEs) -> EsProxy {
         .expect("GET /_license")
         .expect("a license");
     let forwarded = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let lose_bulk_answers = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let upstream = Arc::new(Upstream {
         url: es.url.clone(),
         http,
         root,
         license,
         forwarded: forwarded.clone(),
+        lose_bulk_answers: lose_bulk_answers.clone(),
     });
 
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
@@ -117,6 +127,7 @@ pub async fn start(es: &RealEs) -> EsProxy {
     EsProxy {
         url,
         forwarded,
+        lose_bulk_answers,
         task,
     }
 }
@@ -198,6 +209,18 @@ async fn forward(up: Arc<Upstream>, req: Request<Incoming>) -> Result<Resp, hype
             headers.append(n, v);
         }
     }
+    let lose = path
+        .split('?')
+        .next()
+        .is_some_and(|p| p.ends_with("/_bulk"))
+        && up
+            .lose_bulk_answers
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
     let body = req.into_body().collect().await?.to_bytes();
     let answer = up
         .http
@@ -207,6 +230,13 @@ async fn forward(up: Arc<Upstream>, req: Request<Incoming>) -> Result<Resp, hype
         .send()
         .await;
     let resp = match answer {
+        Ok(answer) if lose => {
+            // Carried out; the answer is lost on its way back.
+            let _ = answer.bytes().await;
+            let mut resp = Response::new(Full::new(Bytes::from("proxy: answer lost")));
+            *resp.status_mut() = hyper::StatusCode::BAD_GATEWAY;
+            resp
+        }
         Ok(answer) => {
             let status = answer.status().as_u16();
             let content_type = answer.headers().get("content-type").cloned();
