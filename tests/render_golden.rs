@@ -824,6 +824,10 @@ fn count_lines(text: &str, line: &str) -> usize {
         .count()
 }
 
+/// A point of the collector contract and the lines that keep it, each with how often it
+/// appears in the configuration.
+type ContractPoint = (&'static str, Vec<(String, usize)>);
+
 /// Issue 17, collector parity: both collector types keep the same contract with
 /// Elasticsearch, the README's table ("The collector contract") row by row: the write
 /// alias, TLS verified with the CA from the generated (managed) or given (external)
@@ -849,7 +853,7 @@ fn both_collectors_keep_the_same_contract_with_elasticsearch() {
             let deadletter = v.names.deadletter_index();
             let ca_file = format!("{CA_DIR}/{}", names::CA_CERT_KEY);
             let collector = names::collector(&v.name);
-            let (file, contract): (&str, Vec<(&str, Vec<(String, usize)>)>) = match kind {
+            let (file, contract): (&str, Vec<ContractPoint>) = match kind {
                 CollectorType::FluentBit => (
                     "fluent-bit.conf",
                     vec![
