@@ -591,6 +591,13 @@ fn rendered_metrics() -> String {
         Some(std::time::Duration::from_secs(60)),
     );
     metrics.ilm_errors("logging", "mesh-logs", Some(1));
+    metrics.snapshot_policy(
+        "logging",
+        "mesh-logs",
+        "nightly",
+        Some(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+        true,
+    );
     drop(metrics.reconcile_timer());
     metrics.render()
 }
