@@ -390,6 +390,9 @@ fn prometheus_rule_has_the_alerts_users_need() {
         ("MeshLoggingLogsNotFlowing", Some("30m")),
         ("MeshLoggingIndexLifecycleErrors", Some("30m")),
         ("MeshLoggingDiskPressure", Some("15m")),
+        ("MeshLoggingSnapshotFailing", Some("1h")),
+        ("MeshLoggingSnapshotsStale", Some("1h")),
+        ("MeshLoggingSnapshotsUnhealthy", Some("1h")),
     ];
     assert_eq!(
         alerts.keys().copied().collect::<BTreeSet<_>>(),
