@@ -350,6 +350,36 @@ impl Metrics {
         }
     }
 
+    /// Forgets the SLM policies of `namespace/name` that are not in `policies` (removed
+    /// from its spec).
+    pub fn retain_snapshot_policies(&self, namespace: &str, name: &str, policies: &[&str]) {
+        let gone: Vec<String> = match self.snapshot_policies.lock() {
+            Ok(mut known) => {
+                let key = (namespace.to_string(), name.to_string());
+                let Some(set) = known.get_mut(&key) else {
+                    return;
+                };
+                let gone = set
+                    .iter()
+                    .filter(|p| !policies.contains(&p.as_str()))
+                    .cloned()
+                    .collect();
+                set.retain(|p| policies.contains(&p.as_str()));
+                gone
+            }
+            Err(_) => return,
+        };
+        for policy in gone {
+            let labels = PolicyLabels {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                policy,
+            };
+            self.snapshot_last_success.remove(&labels);
+            self.snapshot_failing.remove(&labels);
+        }
+    }
+
     /// Forgets a deleted resource.
     pub fn forget(&self, namespace: &str, name: &str) {
         self.newest_log_age(namespace, name, None);

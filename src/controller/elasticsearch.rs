@@ -389,6 +389,8 @@ impl Job {
         };
         let repositories = self.verify_repositories(client, report, now).await;
         let (metrics, v) = (&self.ctx.metrics, &self.v);
+        let names: Vec<&str> = policies.iter().flatten().map(|p| p.name.as_str()).collect();
+        metrics.retain_snapshot_policies(&v.namespace, &v.name, &names);
         for p in policies.iter().flatten() {
             metrics.snapshot_policy(&v.namespace, &v.name, &p.name, p.last_success, p.failing());
         }

@@ -12,13 +12,25 @@
 
 use std::time::Duration;
 
-/// The interval of `schedule` around `now_ms` (epoch milliseconds): from its next run to
-/// the one after. `None` when it does not parse or never fires again.
+/// How many gaps between runs [`schedule_interval`] looks at: enough to cover a week of a
+/// weekday schedule (`MON-FRI`: the weekend's gap is the longest).
+const GAPS: usize = 8;
+
+/// The interval of `schedule` from `now_ms` (epoch milliseconds): the longest gap between
+/// two of its next runs (a `MON-FRI` schedule's is the weekend's three days, so Monday
+/// morning is not "overdue"). `None` when it does not parse or fires fewer than twice.
 pub fn schedule_interval(schedule: &str, now_ms: u64) -> Option<Duration> {
     let cron = Cron::parse(schedule).ok()?;
-    let next = cron.next_after(now_ms)?;
-    let after = cron.next_after(next)?;
-    Some(Duration::from_millis(after - next))
+    let mut run = cron.next_after(now_ms)?;
+    let mut longest = None::<u64>;
+    for _ in 0..GAPS {
+        let Some(next) = cron.next_after(run) else {
+            break;
+        };
+        longest = Some(longest.map_or(next - run, |l| l.max(next - run)));
+        run = next;
+    }
+    longest.map(Duration::from_millis)
 }
 
 /// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
@@ -316,11 +328,14 @@ mod tests {
             schedule_interval("0 0/15 * * * ?", t),
             Some(Duration::from_secs(900))
         );
-        // Friday noon to Monday noon: the gap that matters is the one ahead.
-        assert_eq!(
-            schedule_interval("0 0 12 ? * MON-FRI", ms("2024-01-05T13:00:00Z")),
-            Some(day)
-        );
+        // Weekdays: the weekend's gap, wherever in the week it is asked.
+        for now in ["2024-01-01T13:00:00Z", "2024-01-05T13:00:00Z"] {
+            assert_eq!(
+                schedule_interval("0 0 12 ? * MON-FRI", ms(now)),
+                Some(3 * day),
+                "{now}"
+            );
+        }
         assert_eq!(schedule_interval("0 0 3 ? * SUN", t), Some(7 * day));
         assert_eq!(schedule_interval("not cron", t), None);
         assert_eq!(schedule_interval("0 0 0 1 1 ? 2020", t), None);
