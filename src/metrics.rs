@@ -3,7 +3,7 @@
 //! Every label comes from a bounded set: result and reason categories, Elasticsearch API
 //! names, HTTP status codes, phases, and the namespace/name of MeshLogging resources.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
@@ -62,6 +62,13 @@ impl ResourceLabels {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyLabels {
+    namespace: String,
+    name: String,
+    policy: String,
+}
+
 /// The operator's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -77,6 +84,10 @@ pub struct Metrics {
     first_wait: Histogram,
     newest_log_age: Family<ResourceLabels, Gauge<f64, AtomicU64>>,
     ilm_errors: Family<ResourceLabels, Gauge>,
+    snapshot_last_success: Family<PolicyLabels, Gauge>,
+    snapshot_failing: Family<PolicyLabels, Gauge>,
+    /// The SLM policies each resource has series for (to forget them).
+    snapshot_policies: Mutex<BTreeMap<(String, String), BTreeSet<String>>>,
     phases: Mutex<BTreeMap<(String, String), Phase>>,
 }
 
@@ -156,10 +167,25 @@ impl Default for Metrics {
             "Backing indices of a MeshLogging's write alias in ILM's ERROR step, when last read (every resync)",
             ilm_errors.clone(),
         );
+        let snapshot_last_success = Family::<PolicyLabels, Gauge>::default();
+        registry.register(
+            "snapshot_last_success_timestamp_seconds",
+            "When an SLM policy of a MeshLogging last took a snapshot successfully (Unix seconds), as last read (every resync); absent until its first success",
+            snapshot_last_success.clone(),
+        );
+        let snapshot_failing = Family::<PolicyLabels, Gauge>::default();
+        registry.register(
+            "snapshot_failing",
+            "1 when an SLM policy's last run failed (a failure and no success since), else 0, as last read (every resync)",
+            snapshot_failing.clone(),
+        );
         Self {
             registry,
             newest_log_age,
             ilm_errors,
+            snapshot_last_success,
+            snapshot_failing,
+            snapshot_policies: Mutex::default(),
             in_flight,
             es_queued,
             es_running,
@@ -288,10 +314,91 @@ impl Metrics {
         }
     }
 
+    /// Records the SLM policy `policy` of `namespace/name`: when it last succeeded (`None`:
+    /// never, the series is absent) and whether its last run failed.
+    pub fn snapshot_policy(
+        &self,
+        namespace: &str,
+        name: &str,
+        policy: &str,
+        last_success: Option<k8s_openapi::jiff::Timestamp>,
+        failing: bool,
+    ) {
+        let labels = PolicyLabels {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            policy: policy.to_string(),
+        };
+        match last_success {
+            Some(t) => {
+                self.snapshot_last_success
+                    .get_or_create(&labels)
+                    .set(t.as_second());
+            }
+            None => {
+                self.snapshot_last_success.remove(&labels);
+            }
+        }
+        self.snapshot_failing
+            .get_or_create(&labels)
+            .set(i64::from(failing));
+        if let Ok(mut known) = self.snapshot_policies.lock() {
+            known
+                .entry((namespace.to_string(), name.to_string()))
+                .or_default()
+                .insert(policy.to_string());
+        }
+    }
+
+    /// Forgets the SLM policies of `namespace/name` that are not in `policies` (removed
+    /// from its spec).
+    pub fn retain_snapshot_policies(&self, namespace: &str, name: &str, policies: &[&str]) {
+        let gone: Vec<String> = match self.snapshot_policies.lock() {
+            Ok(mut known) => {
+                let key = (namespace.to_string(), name.to_string());
+                let Some(set) = known.get_mut(&key) else {
+                    return;
+                };
+                let gone = set
+                    .iter()
+                    .filter(|p| !policies.contains(&p.as_str()))
+                    .cloned()
+                    .collect();
+                set.retain(|p| policies.contains(&p.as_str()));
+                gone
+            }
+            Err(_) => return,
+        };
+        for policy in gone {
+            let labels = PolicyLabels {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                policy,
+            };
+            self.snapshot_last_success.remove(&labels);
+            self.snapshot_failing.remove(&labels);
+        }
+    }
+
     /// Forgets a deleted resource.
     pub fn forget(&self, namespace: &str, name: &str) {
         self.newest_log_age(namespace, name, None);
         self.ilm_errors(namespace, name, None);
+        let policies = self
+            .snapshot_policies
+            .lock()
+            .ok()
+            .and_then(|mut k| k.remove(&(namespace.to_string(), name.to_string())))
+            .unwrap_or_default();
+        for policy in policies {
+            let labels = PolicyLabels {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                policy,
+            };
+            self.snapshot_last_success.remove(&labels);
+            self.snapshot_failing.remove(&labels);
+        }
         for condition in crate::api::condition::ALL {
             self.conditions.remove(&ConditionLabels {
                 namespace: namespace.to_string(),

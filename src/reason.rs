@@ -123,12 +123,26 @@ reasons! {
     NoRecentLogs,
     /// An index of the write alias refuses writes (disk flood-stage watermark or a block).
     WriteIndexBlocked,
+    /// Logs arrive, but not from every node whose collector pod is Ready.
+    NodesSilent,
 
     // Index lifecycle (condition IndexLifecycleHealthy).
     /// No backing index is in ILM's `ERROR` step.
     NoLifecycleErrors,
     /// A backing index is in ILM's `ERROR` step.
     IlmStepFailed,
+    /// The operator retried a failed ILM step (event; `spec.index.retryFailedLifecycleSteps`).
+    RetriedLifecycleStep,
+
+    // Snapshots (condition SnapshotsHealthy).
+    /// Every SLM policy's last run succeeded, and every repository verified.
+    SnapshotsSucceeding,
+    /// An SLM policy's last run failed.
+    SnapshotFailed,
+    /// A snapshot repository could not be verified (`_verify`).
+    RepositoryUnverified,
+    /// An SLM policy produced no snapshot within twice its schedule's interval.
+    NeverSucceeded,
 
     // Disk (condition DiskHealthy).
     /// Elasticsearch reports disk trouble: a watermark reached or indices blocked.

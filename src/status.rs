@@ -3,7 +3,8 @@
 //! only moves on a real transition, so an unchanged pass computes an equal status).
 //!
 //! `pipeline.rs` judges the pipeline's own conditions (`LogsFlowing`,
-//! `IndexLifecycleHealthy`, `DiskHealthy`) from the Elasticsearch pass's reads.
+//! `IndexLifecycleHealthy`, `DiskHealthy`) from the Elasticsearch pass's reads, and
+//! `snapshots.rs` `SnapshotsHealthy`.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
@@ -11,13 +12,17 @@ use crate::api::{
     AppliedStatus, ElasticsearchStatus, MeshLoggingStatus, Phase, WorkloadStatus, condition,
 };
 use crate::elastic::pipeline::{DiskIndicator, IlmError, LogFlow};
+use crate::elastic::snapshots::SnapshotHealth;
 use crate::elastic::sync::{Failure, Kind, SyncReport};
 use crate::reason::Reason;
 use pipeline::{
     disk_condition, lifecycle_condition, lifecycle_errors, logs_condition, logs_status,
+    silent_collector_nodes,
 };
+use snapshots::{snapshots_condition, snapshots_status};
 
 mod pipeline;
+mod snapshots;
 
 /// How Elasticsearch looked this pass.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -42,6 +47,9 @@ pub struct EsObservation {
     /// Elasticsearch's disk health indicator, when read (`None` inside when the cluster
     /// does not serve it), or why it could not be: (reason, message).
     pub disk: Option<Result<Option<DiskIndicator>, (Reason, String)>>,
+    /// The SLM policies and repository verifications, when read (only where the spec asks
+    /// for snapshots), or why they could not be: (reason, message).
+    pub snapshots: Option<Result<SnapshotHealth, (Reason, String)>>,
 }
 
 /// Everything one reconcile observed.
@@ -62,6 +70,9 @@ pub struct Observations {
     pub kibana: Option<(i32, i32)>,
     /// Collector pods (desired, ready).
     pub collector: (i32, i32),
+    /// The nodes whose collector pod is Ready, with when it became Ready (from the pods'
+    /// cache; empty when unknown).
+    pub collector_nodes: Vec<(String, k8s_openapi::jiff::Timestamp)>,
     /// The sync report, when sync ran.
     pub sync: Option<SyncReport>,
     /// Repositories whose credentials are missing: (repository, why).
@@ -173,12 +184,17 @@ pub fn compute(
         )
     });
 
-    let logs = logs_condition(es);
+    let silent = match &es.logs {
+        Some(Ok(flow)) => silent_collector_nodes(flow, &obs.collector_nodes),
+        _ => Vec::new(),
+    };
+    let logs = logs_condition(es, &silent);
     let lifecycle = lifecycle_condition(es);
     let disk = disk_condition(es);
+    let snapshots_health = snapshots_condition(es, obs.snapshots_wanted);
     let was = previous.and_then(|s| s.phase);
     let phase = if ready.ok
-        && [&logs, &lifecycle, &disk]
+        && [&logs, &lifecycle, &disk, &snapshots_health]
             .iter()
             .any(|v| !v.ok && !v.unknown)
     {
@@ -211,6 +227,7 @@ pub fn compute(
         cond(condition::LOGS_FLOWING, logs),
         cond(condition::INDEX_LIFECYCLE_HEALTHY, lifecycle),
         cond(condition::DISK_HEALTHY, disk),
+        cond(condition::SNAPSHOTS_HEALTHY, snapshots_health),
     ];
 
     let applied = match &obs.sync {
@@ -238,7 +255,7 @@ pub fn compute(
         collector: Some(workload_status(obs.collector.0, obs.collector.1)),
         applied,
         logs: match &es.logs {
-            Some(Ok(flow)) => Some(logs_status(flow)),
+            Some(Ok(flow)) => Some(logs_status(flow, &silent)),
             _ => previous.and_then(|s| s.logs.clone()),
         },
         lifecycle_errors: match &es.ilm {
@@ -246,6 +263,11 @@ pub fn compute(
             _ => previous
                 .map(|s| s.lifecycle_errors.clone())
                 .unwrap_or_default(),
+        },
+        snapshots: match &es.snapshots {
+            Some(Ok(h)) => snapshots_status(h),
+            _ if !obs.snapshots_wanted => Vec::new(),
+            _ => previous.map(|s| s.snapshots.clone()).unwrap_or_default(),
         },
     }
 }

@@ -390,6 +390,9 @@ fn prometheus_rule_has_the_alerts_users_need() {
         ("MeshLoggingLogsNotFlowing", Some("30m")),
         ("MeshLoggingIndexLifecycleErrors", Some("30m")),
         ("MeshLoggingDiskPressure", Some("15m")),
+        ("MeshLoggingSnapshotFailing", Some("1h")),
+        ("MeshLoggingSnapshotsStale", Some("1h")),
+        ("MeshLoggingSnapshotsUnhealthy", Some("1h")),
     ];
     assert_eq!(
         alerts.keys().copied().collect::<BTreeSet<_>>(),
@@ -591,6 +594,13 @@ fn rendered_metrics() -> String {
         Some(std::time::Duration::from_secs(60)),
     );
     metrics.ilm_errors("logging", "mesh-logs", Some(1));
+    metrics.snapshot_policy(
+        "logging",
+        "mesh-logs",
+        "nightly",
+        Some(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+        true,
+    );
     drop(metrics.reconcile_timer());
     metrics.render()
 }

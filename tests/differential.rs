@@ -541,6 +541,7 @@ fn handwritten() -> Vec<(&'static str, Vec<Step>)> {
                 ("PUT", "/_snapshot/{t}-out", Some(json!({"type": "fs", "settings": {"location": "/mnt/{t}"}}))),
                 ("PUT", "/_snapshot/{t}-noloc", Some(json!({"type": "fs", "settings": {}}))),
                 ("POST", "/_snapshot/{t}/_verify", None),
+                ("POST", "/_snapshot/{t}-nope/_verify", None),
                 ("DELETE", "/_snapshot/{t}", None),
                 ("GET", "/_snapshot/{t}", None),
             ],

@@ -152,6 +152,27 @@ async fn the_operator_works_with_exactly_its_manifests_rbac_and_nothing_more() {
         .expect_err("pods/exec refused");
     assert_eq!(status_code(&e), Some(403), "{e}");
 
+    // The collector's pods are watched (list/watch, across the namespaces it watches),
+    // never read one by one, changed or deleted.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::all(operator_client.clone());
+    pods.list(
+        &kube::api::ListParams::default()
+            .labels(&meshlogging_operator::controller::collector_pods::selector()),
+    )
+    .await
+    .expect("the collector pods can be listed");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(operator_client.clone(), &ns);
+    let e = pods
+        .get("anything")
+        .await
+        .expect_err("GET of a pod refused");
+    assert_eq!(status_code(&e), Some(403), "{e}");
+    let e = pods
+        .delete("anything", &DeleteParams::default())
+        .await
+        .expect_err("delete pod refused");
+    assert_eq!(status_code(&e), Some(403), "{e}");
+
     let secrets: Api<Secret> = Api::namespaced(operator_client.clone(), &ns);
     let e = secrets
         .patch(

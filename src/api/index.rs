@@ -42,6 +42,12 @@ pub struct IndexSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 24), pattern(TIME_PATTERN))]
     pub logs_flowing_threshold: Option<String>,
+    /// When true, the operator retries the failed step of every backing index in ILM's
+    /// `ERROR` step (`POST <index>/_ilm/retry`), once per resync, with a Normal event
+    /// `RetriedLifecycleStep` each time. Default false: errors are reported
+    /// (`IndexLifecycleHealthy`) and left for a person to fix.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retry_failed_lifecycle_steps: bool,
 }
 
 impl IndexSpec {
@@ -53,6 +59,7 @@ impl IndexSpec {
             replicas: 1,
             refresh_interval: default_refresh(),
             logs_flowing_threshold: None,
+            retry_failed_lifecycle_steps: false,
         }
     }
 }

@@ -19,7 +19,7 @@ pub struct MeshLoggingStatus {
     pub phase: Option<Phase>,
     /// One condition per concern (`ElasticsearchReady`, `KibanaReady`, `CollectorReady`,
     /// `IndexManagementApplied`, `SnapshotsConfigured`, `LogsFlowing`,
-    /// `IndexLifecycleHealthy`, `DiskHealthy`) and `Ready` for the whole.
+    /// `IndexLifecycleHealthy`, `DiskHealthy`, `SnapshotsHealthy`) and `Ready` for the whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -41,6 +41,36 @@ pub struct MeshLoggingStatus {
     /// Backing indices of the write alias in ILM's `ERROR` step (at most 20), as last read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lifecycle_errors: Vec<IndexLifecycleError>,
+    /// The SLM policies of `spec.snapshots`, as last read from Elasticsearch: their last
+    /// success, last failure and next run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<SnapshotPolicyStatus>,
+}
+
+/// One SLM policy as Elasticsearch last reported it (`GET _slm/policy`, `_slm/stats`).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotPolicyStatus {
+    /// The policy.
+    pub policy: String,
+    /// When its last successful snapshot was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<Time>,
+    /// When its last run failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<Time>,
+    /// Elasticsearch's reason for that failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_reason: Option<String>,
+    /// When it runs next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<Time>,
+    /// Snapshots it took (since Elasticsearch's master last started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots_taken: Option<i64>,
+    /// Runs that failed (since Elasticsearch's master last started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots_failed: Option<i64>,
 }
 
 /// The flow of logs into the write alias, as last read (on the resync timer).
@@ -56,8 +86,9 @@ pub struct LogsStatus {
     /// Collector nodes (`kubernetes.host`) that sent logs within the threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<i32>,
-    /// Nodes that sent logs in the last day but none within the threshold (at most 20;
-    /// a node removed from the cluster is listed until its logs are a day old).
+    /// Nodes that sent nothing within the threshold (at most 20): those whose collector
+    /// pod has been Ready for longer than the threshold, and those that sent logs in the
+    /// last day (a node removed from the cluster is listed until its logs are a day old).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub silent_nodes: Vec<String>,
     /// Indices of the write alias that refuse writes (`index.blocks.write` or
@@ -205,8 +236,13 @@ pub mod condition {
     /// index blocked by the flood stage. Not part of `Ready`; when False the phase is
     /// `Degraded`.
     pub const DISK_HEALTHY: &str = "DiskHealthy";
+    /// The SLM policies' last runs succeeded, none went without a snapshot for twice its
+    /// schedule's interval, and the repositories verify (`True` with `NoneRequested` when
+    /// the spec asks for no snapshots). Not part of `Ready`; when False the phase is
+    /// `Degraded`.
+    pub const SNAPSHOTS_HEALTHY: &str = "SnapshotsHealthy";
     /// Every condition type, `Ready` first.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         READY,
         ELASTICSEARCH_READY,
         KIBANA_READY,
@@ -216,5 +252,6 @@ pub mod condition {
         LOGS_FLOWING,
         INDEX_LIFECYCLE_HEALTHY,
         DISK_HEALTHY,
+        SNAPSHOTS_HEALTHY,
     ];
 }

@@ -356,6 +356,8 @@ macro_rules! child_tables {
             $(#[doc = $doc] pub $field: Option<Store<$ty>>,)*
             /// The generated Secrets.
             pub secrets: Option<Store<Secret>>,
+            /// The collector's pods (`collector_pods`), trimmed to node and readiness.
+            pub collector_pods: Option<Store<k8s_openapi::api::core::v1::Pod>>,
         }
 
         impl Caches {

@@ -3,6 +3,7 @@
 //! ```text
 //! reconcile ──plan──► known result (shown at once) ─► finish
 //!              └─(due)─► EsQueue: bounded workers ─► health ─► (yellow/green) sync ─► logs, ILM, disk read
+//!                                                   ─► SLM read, repositories verified (when due), ILM retry (opt-in)
 //!                          └─ result kept; a reconcile triggered to show it
 //! ```
 //!
@@ -32,6 +33,7 @@ use super::secrets::StackSecrets;
 use super::{Context, Settings};
 use crate::api::{AppliedStatus, MeshLogging};
 use crate::elastic::pipeline::{self, IlmError, LogFlow};
+use crate::elastic::snapshots::{self, RepositoryVerification, SnapshotHealth};
 use crate::elastic::sync::{Passwords, SyncInput};
 use crate::elastic::{EsClient, Kind, SyncReport, desired, sync};
 use crate::reason::Reason;
@@ -92,7 +94,14 @@ pub struct EsQueue {
     permits: Arc<Semaphore>,
     state: Mutex<HashMap<String, EsState>>,
     trigger: UnboundedSender<ObjectRef<MeshLogging>>,
+    /// Per resource (uid), per repository: the fingerprint of its definition when last
+    /// verified, and that verification.
+    verified: Mutex<HashMap<String, Verified>>,
 }
+
+/// Per repository: the fingerprint of its definition when last verified, and that
+/// verification.
+type Verified = BTreeMap<String, (String, RepositoryVerification)>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -107,6 +116,7 @@ impl EsQueue {
             permits: Arc::new(Semaphore::new(usize::from(concurrency.max(1)))),
             state: Mutex::default(),
             trigger,
+            verified: Mutex::default(),
         };
         (queue, triggered)
     }
@@ -156,6 +166,7 @@ impl EsQueue {
     /// Forgets a deleted resource.
     pub fn forget(&self, uid: &str) {
         lock(&self.state).remove(uid);
+        lock(&self.verified).remove(uid);
     }
 
     /// Reconciles `resource` now, or at `at`.
@@ -305,6 +316,14 @@ impl Job {
             }
             let disk = pipeline::read_disk(&client).await;
             es.observation.disk = Some(disk.map_err(|e| (e.category(), e.to_string())));
+            if self.v.snapshots_wanted() {
+                es.observation.snapshots = Some(self.read_snapshots(&client, &report).await);
+            }
+            if self.v.index().retry_failed_lifecycle_steps
+                && let Some(Ok(errors)) = &es.observation.ilm
+            {
+                self.retry_lifecycle_steps(&client, errors).await;
+            }
         }
         es.report = Some(report);
         es
@@ -338,6 +357,123 @@ impl Job {
         let metrics = &self.ctx.metrics;
         metrics.ilm_errors(&self.v.namespace, &self.v.name, count);
         errors
+    }
+
+    /// The snapshot policies' state (two reads where the cluster has SLM) and the
+    /// repositories' verification (a `_verify` only where one is due), with their metrics.
+    async fn read_snapshots(
+        &self,
+        client: &EsClient,
+        report: &SyncReport,
+    ) -> Result<SnapshotHealth, (Reason, String)> {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let policies = if self.v.snapshot_policies().is_empty()
+            || report.unsupported.contains_key(&Kind::SlmPolicy)
+        {
+            None
+        } else {
+            let now_ms = u64::try_from(now.as_millisecond()).unwrap_or(0);
+            let wanted: Vec<(&str, Option<Duration>)> = self
+                .v
+                .snapshot_policies()
+                .iter()
+                .map(|p| {
+                    let interval = crate::validate::schedule_interval(&p.schedule, now_ms);
+                    (p.name.as_str(), interval)
+                })
+                .collect();
+            let states = snapshots::read_policies(client, &wanted)
+                .await
+                .map_err(|e| (e.category(), e.to_string()))?;
+            Some(states)
+        };
+        let repositories = self.verify_repositories(client, report, now).await;
+        let (metrics, v) = (&self.ctx.metrics, &self.v);
+        let names: Vec<&str> = policies.iter().flatten().map(|p| p.name.as_str()).collect();
+        metrics.retain_snapshot_policies(&v.namespace, &v.name, &names);
+        for p in policies.iter().flatten() {
+            metrics.snapshot_policy(&v.namespace, &v.name, &p.name, p.last_success, p.failing());
+        }
+        Ok(SnapshotHealth {
+            checked_at: now,
+            policies,
+            repositories,
+        })
+    }
+
+    /// Verifies each repository of the spec whose verification is due (changed, written
+    /// by this pass's sync, failed last time, or a day old); the others keep their last
+    /// verification.
+    async fn verify_repositories(
+        &self,
+        client: &EsClient,
+        report: &SyncReport,
+        now: k8s_openapi::jiff::Timestamp,
+    ) -> Vec<RepositoryVerification> {
+        let written = report.kind(Kind::SnapshotRepository);
+        let interval = self.ctx.settings.repository_verification_interval;
+        let mut last = lock(&self.ctx.es.verified)
+            .get(&self.uid)
+            .cloned()
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for repo in self.v.repositories() {
+            let fingerprint = format!("{repo:?}");
+            let known = last.get(&repo.name).map(|(f, r)| (f.as_str(), r));
+            let wrote =
+                written.created.contains(&repo.name) || written.updated.contains(&repo.name);
+            let verification =
+                if snapshots::verification_due(known, &fingerprint, wrote, now, interval) {
+                    let error = snapshots::verify_repository(client, &repo.name).await;
+                    let verification = RepositoryVerification {
+                        name: repo.name.clone(),
+                        at: now,
+                        error,
+                    };
+                    last.insert(repo.name.clone(), (fingerprint, verification.clone()));
+                    verification
+                } else {
+                    known
+                        .map(|(_, r)| r.clone())
+                        .unwrap_or(RepositoryVerification {
+                            name: repo.name.clone(),
+                            at: now,
+                            error: None,
+                        })
+                };
+            out.push(verification);
+        }
+        last.retain(|name, _| self.v.repositories().iter().any(|r| &r.name == name));
+        lock(&self.ctx.es.verified).insert(self.uid.clone(), last);
+        out
+    }
+
+    /// `spec.index.retryFailedLifecycleSteps`: retries the failed step of each index in
+    /// ILM's `ERROR` step (once per pass, that is per resync), a Normal event each time.
+    async fn retry_lifecycle_steps(&self, client: &EsClient, errors: &[IlmError]) {
+        for e in errors {
+            let path = format!("/{}/_ilm/retry", e.index);
+            let step = e.failed_step.as_deref().unwrap_or("its failed step");
+            match client.post_empty("ilm.retry", &path).await {
+                Ok(_) => {
+                    info!(index = %e.index, step, "retried ILM step");
+                    self.ctx
+                        .publish(
+                            &self.reference,
+                            EventType::Normal,
+                            Reason::RetriedLifecycleStep,
+                            format!(
+                                "retried ILM step {step} of index {} (it failed: {})",
+                                e.index, e.reason
+                            ),
+                        )
+                        .await;
+                }
+                Err(err) => {
+                    info!(index = %e.index, step, error = %err, "ILM retry refused");
+                }
+            }
+        }
     }
 
     /// Syncs the desired configuration and announces what changed.

@@ -102,6 +102,7 @@ pub fn observations(
         elasticsearch: es.observation,
         kibana: applied.workloads.kibana,
         collector: applied.workloads.collector,
+        collector_nodes: Vec::new(),
         sync: es.report,
         missing_credentials: refs.missing_repository_credentials.into_iter().collect(),
         snapshots_wanted: v.snapshots_wanted(),

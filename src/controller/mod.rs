@@ -13,12 +13,14 @@
 //!
 //! Each step is a function of its own module with a typed input and output; [`apply`] only
 //! wires them. Reconciles are triggered by spec changes (generation) and finalizer changes
-//! of the MeshLogging, by changes of its children (label-selected watches), and by the
+//! of the MeshLogging, by changes of its children (label-selected watches) and of its
+//! collector pods (their nodes and readiness, for `LogsFlowing`), and by the
 //! periodic requeue; never by the operator's own status writes.
 
 pub mod apply;
 pub mod children;
 mod cleanup;
+pub mod collector_pods;
 mod context;
 mod dereference;
 mod elasticsearch;
@@ -91,6 +93,9 @@ pub struct Settings {
     pub first_reconcile_warning: Duration,
     /// The administrator's allow-lists (collector images, Ingress annotation keys).
     pub admission: crate::validate::AdmissionPolicy,
+    /// How often a snapshot repository is verified (`POST _snapshot/<repo>/_verify`)
+    /// when nothing changed; also after every change and after a failed verification.
+    pub repository_verification_interval: Duration,
 }
 
 impl Default for Settings {
@@ -112,6 +117,7 @@ impl Default for Settings {
             warning_interval: Duration::from_secs(60),
             first_reconcile_warning: Duration::from_secs(30),
             admission: crate::validate::AdmissionPolicy::default(),
+            repository_verification_interval: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -174,7 +180,11 @@ pub async fn run(
         .with_config(kube::runtime::Config::default().concurrency(ctx.settings.concurrency));
     // Every namespaced child kind, and the generated Secrets, through the caches the
     // reconciles read them from.
-    let (controller, caches) = children::watch(controller, &client, ns.as_deref(), &children);
+    let (controller, mut caches) = children::watch(controller, &client, ns.as_deref(), &children);
+    // The collector's pods: which nodes should be sending logs.
+    let (pods, pod_changes) = collector_pods::watch(&client, ns.as_deref());
+    caches.collector_pods = Some(pods);
+    let controller = controller.watches_stream(pod_changes, |pod| collector_pods::owner(&pod));
     ctx.set_caches(caches);
     // A finished Elasticsearch pass is shown by a reconcile of its resource.
     let finished = ctx
@@ -243,7 +253,12 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Arc<Context>) -> Result<Action> {
     let rendered = render(&v, &pass.render_context(ctx, &v, &refs));
     let applied = children::apply_children(ctx, &pass, &v, &rendered, &refs).await?;
     let es = elasticsearch::observe_and_sync(ctx, &pass, &v, &refs, &applied);
-    let observed = finish::observations(&pass, &v, refs, applied, es);
+    let mut observed = finish::observations(&pass, &v, refs, applied, es);
+    observed.collector_nodes = collector_pods::ready_nodes_in(
+        ctx.caches().collector_pods.as_ref(),
+        &pass.namespace,
+        &pass.name,
+    );
     finish(ctx, &pass, &observed).await?;
     Ok(Action::requeue(finish::requeue(&ctx.settings, &observed)))
 }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod desired;
 pub mod normalize;
 pub mod pipeline;
+pub mod snapshots;
 pub mod sync;
 
 pub use client::{

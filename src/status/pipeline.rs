@@ -1,9 +1,11 @@
 //! The conditions of the pipeline itself (pure), from what the Elasticsearch pass read
 //! after the sync (`elastic::pipeline`): `LogsFlowing`, `IndexLifecycleHealthy`,
-//! `DiskHealthy`, and `status.logs` / `status.lifecycleErrors`. Each is judged at the time
+//! `DiskHealthy`, and `status.logs` / `status.lifecycleErrors`. `LogsFlowing` is also
+//! False (`NodesSilent`) when logs arrive but not from a node whose collector pod is Ready. Each is judged at the time
 //! of its read, so the status does not change between reads.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 
 use super::{EsObservation, Verdict};
 use crate::api::{IndexLifecycleError, LogsStatus};
@@ -28,7 +30,7 @@ fn time_value(d: std::time::Duration) -> String {
 /// The LogsFlowing condition, judged at the time of the read (so that it does not change
 /// between reads): blocked indices first (logs cannot arrive), then the newest log's age;
 /// without any log, `Unknown` within the threshold of the alias' creation.
-pub(super) fn logs_condition(es: &EsObservation) -> Verdict {
+pub(super) fn logs_condition(es: &EsObservation, silent: &[String]) -> Verdict {
     let flow = match &es.logs {
         None => {
             return Verdict::unknown(
@@ -56,6 +58,15 @@ pub(super) fn logs_condition(es: &EsObservation) -> Verdict {
         );
     }
     match (flow.newest, flow.newest_age()) {
+        (Some(_), Some(age)) if age <= flow.threshold && !silent.is_empty() => Verdict::new(
+            false,
+            Reason::NodesSilent,
+            format!(
+                "logs arrive, but none within the last {threshold} from {} {}, whose collector pod is Ready",
+                if silent.len() == 1 { "node" } else { "nodes" },
+                listed(silent)
+            ),
+        ),
         (Some(_), Some(age)) if age <= flow.threshold => Verdict::new(
             true,
             Reason::LogsArriving,
@@ -158,9 +169,49 @@ pub(super) fn disk_condition(es: &EsObservation) -> Verdict {
     }
 }
 
-/// `status.logs` from a read.
-pub(super) fn logs_status(flow: &LogFlow) -> LogsStatus {
-    let silent = flow.silent_nodes();
+/// At most [`MAX_LISTED`] names, joined, with how many more there are.
+fn listed(names: &[String]) -> String {
+    let mut text = names
+        .iter()
+        .take(MAX_LISTED)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > MAX_LISTED {
+        text.push_str(&format!(" (and {} more)", names.len() - MAX_LISTED));
+    }
+    text
+}
+
+/// The nodes whose collector pod has been Ready for longer than the threshold at the time
+/// of the read but that sent no log within the threshold (a pod Ready for less has had no
+/// time to send one), sorted.
+pub(super) fn silent_collector_nodes(flow: &LogFlow, ready: &[(String, Timestamp)]) -> Vec<String> {
+    let threshold = i64::try_from(flow.threshold.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = flow.checked_at.as_millisecond().saturating_sub(threshold);
+    let mut silent: Vec<String> = ready
+        .iter()
+        .filter(|(_, since)| since.as_millisecond() <= cutoff)
+        .filter(|(node, _)| {
+            !flow
+                .nodes
+                .iter()
+                .any(|(n, newest)| n == node && newest.as_millisecond() >= cutoff)
+        })
+        .map(|(node, _)| node.clone())
+        .collect();
+    silent.sort();
+    silent.dedup();
+    silent
+}
+
+/// `status.logs` from a read, with the silent nodes whose collector pod is Ready.
+pub(super) fn logs_status(flow: &LogFlow, ready_silent: &[String]) -> LogsStatus {
+    let mut silent: Vec<&str> = flow.silent_nodes();
+    let sending = flow.nodes.len() - silent.len();
+    silent.extend(ready_silent.iter().map(String::as_str));
+    silent.sort_unstable();
+    silent.dedup();
     LogsStatus {
         // Whole seconds: what a metav1.Time keeps, so the status read back compares equal.
         newest_timestamp: flow
@@ -168,7 +219,7 @@ pub(super) fn logs_status(flow: &LogFlow) -> LogsStatus {
             .and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t.as_second()).ok())
             .map(Time),
         recent: Some(i64::try_from(flow.recent).unwrap_or(i64::MAX)),
-        nodes: Some(i32::try_from(flow.nodes.len() - silent.len()).unwrap_or(i32::MAX)),
+        nodes: Some(i32::try_from(sending).unwrap_or(i32::MAX)),
         silent_nodes: silent
             .into_iter()
             .take(MAX_LISTED)

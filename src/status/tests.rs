@@ -398,3 +398,31 @@ fn a_rejected_object_quotes_elasticsearch() {
     assert!(c.message.contains("SLM policy nightly") && c.message.contains("invalid schedule"));
     assert_eq!(s.phase, Some(Phase::Degraded));
 }
+
+#[test]
+fn a_ready_collector_node_that_sent_nothing_is_named_silent() {
+    // node-a sent 5 s before the read (second 1000, threshold 600 s); node-b's collector
+    // has been Ready since second 100 and sent nothing; node-c's only since second 900,
+    // too recently to be expected to have sent anything.
+    let mut obs = ready_obs().with_logs(flow(Some(5), &[]));
+    obs.collector_nodes = [("node-a", 0), ("node-b", 100), ("node-c", 900)]
+        .into_iter()
+        .map(|(n, s)| (n.to_string(), time(s).0))
+        .collect();
+    let s = compute(None, &obs, &time(1));
+    let c = find(&s, condition::LOGS_FLOWING);
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+        (
+            "False",
+            "NodesSilent",
+            "logs arrive, but none within the last 10m from node node-b, whose collector pod is Ready"
+        )
+    );
+    assert_eq!(s.logs.as_ref().expect("logs").silent_nodes, ["node-b"]);
+    assert_eq!(s.phase, Some(Phase::Degraded));
+    obs.collector_nodes.retain(|(n, _)| n != "node-b");
+    let back = compute(Some(&s), &obs, &time(2));
+    assert_eq!(find(&back, condition::LOGS_FLOWING).status, "True");
+    assert_eq!(back.phase, Some(Phase::Ready));
+}

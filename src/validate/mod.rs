@@ -13,6 +13,7 @@
 //! pipeline.rs   the LogsFlowing threshold
 //! resources.rs  default resources; requests within limits
 //! policy.rs     the administrator's allow-lists (operator flags)
+//! schedule.rs   when an SLM schedule fires, and its interval
 //! ```
 //!
 //! The CRD schema refuses most bad input at admission; this step checks what the schema
@@ -26,6 +27,7 @@ mod model;
 mod pipeline;
 mod policy;
 mod resources;
+mod schedule;
 #[cfg(test)]
 mod tests;
 
@@ -47,6 +49,7 @@ pub use model::*;
 pub use pipeline::DEFAULT_LOGS_FLOWING_THRESHOLD;
 pub use policy::AdmissionPolicy;
 pub use resources::{default_collector_resources, default_es_resources, default_kibana_resources};
+pub use schedule::schedule_interval;
 
 /// Longest MeshLogging name: the StatefulSet `<name>-es` plus the `-<revision hash>` of its
 /// pods' `controller-revision-hash` label must fit in a 63-character label value.

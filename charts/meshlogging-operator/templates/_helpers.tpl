@@ -55,6 +55,11 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
   verbs: [list, delete]
+# The collector's pods, read from a watch: which nodes should be sending logs
+# (LogsFlowing NodesSilent). Read only.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch]
 {{- end }}
 
 {{/* Always cluster-wide: the collector's ClusterRoleBinding. */}}

@@ -228,6 +228,12 @@ impl EsClient {
             .body)
     }
 
+    /// `POST path` without a body (APIs that take none: `_snapshot/<repo>/_verify`,
+    /// `<index>/_ilm/retry`; Elasticsearch refuses a body there).
+    pub async fn post_empty(&self, api: &'static str, path: &str) -> Result<Value, EsError> {
+        Ok(self.send(api, Method::POST, path, None, None).await?.body)
+    }
+
     /// `DELETE path`: `true` when deleted, `false` when it was already gone (404).
     pub async fn delete(&self, api: &'static str, path: &str) -> Result<bool, EsError> {
         match self.send(api, Method::DELETE, path, None, None).await {

@@ -140,7 +140,7 @@ impl EsError {
         EsError::new(status, "security_exception", reason)
     }
 
-    fn cause_object(&self) -> Value {
+    pub fn cause_object(&self) -> Value {
         let mut m = Map::new();
         m.insert("type".into(), Value::String(self.kind.clone()));
         m.insert("reason".into(), Value::String(self.reason.clone()));

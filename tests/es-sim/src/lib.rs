@@ -387,6 +387,60 @@ impl EsSim {
         f(&mut lock(&self.shared.state))
     }
 
+    /// SLM: the next run of policy `id` fails with `reason` (recorded as its
+    /// `last_failure`, the exception a `snapshot_exception` quoting it). `false` when
+    /// there is no such policy.
+    pub fn slm_fail_next(&self, id: &str, reason: &str) -> bool {
+        let mut state = lock(&self.shared.state);
+        match state.slm_policies.get_mut(id) {
+            Some(p) => {
+                p.fail_next = Some(reason.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// SLM: runs policy `id` now, as its schedule would (not a request: not logged);
+    /// returns the snapshot's name, or why the run could not start.
+    pub fn slm_run(&self, id: &str) -> Result<String, String> {
+        let mut state = lock(&self.shared.state);
+        api::slm::run_policy(&mut state, id, util::now_millis()).map_err(|e| e.to_string())
+    }
+
+    /// Repository `name` cannot be verified (`_verify`, a verifying PUT and snapshots fail
+    /// with `repository_verification_exception` caused by `cause`) until
+    /// [`fix_repository`](Self::fix_repository).
+    pub fn break_repository(&self, name: &str, cause: &str) {
+        let mut state = lock(&self.shared.state);
+        state
+            .broken_repositories
+            .insert(name.to_string(), cause.to_string());
+    }
+
+    /// Repository `name` verifies again.
+    pub fn fix_repository(&self, name: &str) {
+        lock(&self.shared.state).broken_repositories.remove(name);
+    }
+
+    /// ILM: `index` enters the `ERROR` step, `failed_step` having failed with `kind`
+    /// (`step_info.type`) and `reason`, until `POST <index>/_ilm/retry`. `false` when there
+    /// is no such index.
+    pub fn ilm_fail_step(&self, index: &str, failed_step: &str, kind: &str, reason: &str) -> bool {
+        let mut state = lock(&self.shared.state);
+        match state.indices.get_mut(index) {
+            Some(ix) => {
+                ix.ilm_error = Some(state::IlmStepError {
+                    failed_step: failed_step.to_string(),
+                    kind: kind.to_string(),
+                    reason: reason.to_string(),
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Changes the version reported and the version-dependent behaviour.
     pub fn set_version(&self, v: &str) {
         lock(&self.shared.state).version = v.to_string();

@@ -35,6 +35,9 @@ pub struct State {
     /// Contents of snapshot repositories, keyed by `type:location` (survives unregistering a repo).
     pub repository_storage: BTreeMap<String, RepositoryStorage>,
     pub slm_policies: BTreeMap<String, SlmPolicy>,
+    /// Test control: repositories whose verification fails, with the cause
+    /// (`EsSim::break_repository`): `_verify`, a verifying PUT and snapshots fail.
+    pub broken_repositories: BTreeMap<String, String>,
     /// Roles created through the API (built-in roles are in `security::builtin_role`).
     pub roles: BTreeMap<String, Role>,
     /// All users: reserved ones, the configured ones and those created through the API.
@@ -106,6 +109,8 @@ impl VersionedPolicy for SlmPolicy {
             version: 1,
             modified_date_millis: now,
             last_success: None,
+            last_failure: None,
+            fail_next: None,
             snapshots_taken: 0,
             snapshots_failed: 0,
         }
@@ -179,6 +184,8 @@ pub struct Index {
     pub next_seq_no: u64,
     /// ILM: when the index entered its current state.
     pub lifecycle_date_millis: u64,
+    /// ILM: the step that failed, while the index is in the `ERROR` step.
+    pub ilm_error: Option<IlmStepError>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -221,8 +228,34 @@ pub struct SlmPolicy {
     pub version: u64,
     pub modified_date_millis: u64,
     pub last_success: Option<(String, u64)>,
+    /// The last failed run, as `GET _slm/policy` shows it.
+    pub last_failure: Option<SlmFailure>,
+    /// Test control: the next run of the policy fails with this reason
+    /// (`EsSim::slm_fail_next`).
+    pub fail_next: Option<String>,
     pub snapshots_taken: u64,
     pub snapshots_failed: u64,
+}
+
+/// A failed SLM run: the snapshot it tried to take, when, and Elasticsearch's error as
+/// `last_failure.details` carries it (the exception as a JSON string).
+#[derive(Debug, Clone, Serialize)]
+pub struct SlmFailure {
+    pub snapshot_name: String,
+    pub time_millis: u64,
+    pub details: String,
+}
+
+/// An index stuck in ILM's `ERROR` step (a test control: `EsSim::ilm_fail_step`), until
+/// `POST <index>/_ilm/retry` moves it back to the failed step.
+#[derive(Debug, Clone, Serialize)]
+pub struct IlmStepError {
+    /// The step that failed (`failed_step`).
+    pub failed_step: String,
+    /// `step_info.type`.
+    pub kind: String,
+    /// `step_info.reason`.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -297,6 +330,7 @@ impl State {
             repositories: BTreeMap::new(),
             repository_storage: BTreeMap::new(),
             slm_policies: BTreeMap::new(),
+            broken_repositories: BTreeMap::new(),
             roles: BTreeMap::new(),
             users: BTreeMap::new(),
         }

@@ -385,3 +385,150 @@ async fn stop_and_drop_release_the_port() {
             .is_err()
     );
 }
+
+/// `POST path` (a JSON body unless null): the status and the JSON body.
+async fn post(c: &reqwest::Client, sim: &EsSim, path: &str, body: Value) -> (u16, Value) {
+    let mut r = c.post(format!("{}{path}", sim.url()));
+    if !body.is_null() {
+        r = r.json(&body);
+    }
+    let r = r.send().await.expect("send");
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn put(c: &reqwest::Client, sim: &EsSim, path: &str, body: Value) -> (u16, Value) {
+    let r = c
+        .put(format!("{}{path}", sim.url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// SLM runs are recorded: a run made to fail shows as `last_failure` with its reason (as
+/// Elasticsearch's `details`, a JSON string), a later success as `last_success`; the
+/// counts in the policy and in `_slm/stats`; the controls are not requests.
+#[tokio::test]
+async fn slm_runs_record_successes_and_failures() {
+    let sim = EsSim::start_with(SimConfig {
+        path_repo: vec!["/snapshots".into()],
+        ..SimConfig::default()
+    })
+    .await;
+    let c = client();
+    let repo = json!({"type": "fs", "settings": {"location": "/snapshots/r"}});
+    assert_eq!(put(&c, &sim, "/_snapshot/r", repo).await.0, 200);
+    let policy = json!({"name": "<n-{now/d}>", "schedule": "0 30 1 * * ?", "repository": "r"});
+    assert_eq!(put(&c, &sim, "/_slm/policy/p", policy).await.0, 200);
+    let (_, stats) = get(&c, &sim, "/_slm/stats").await;
+    assert_eq!(stats["policy_stats"], json!([]));
+    assert_eq!(stats["total_snapshots_taken"], 0);
+
+    assert!(sim.slm_fail_next("p", "disk full"));
+    assert!(!sim.slm_fail_next("nope", "x"));
+    let failed = sim.slm_run("p").expect("run starts");
+    let (_, got) = get(&c, &sim, "/_slm/policy/p").await;
+    let failure = &got["p"]["last_failure"];
+    assert_eq!(failure["snapshot_name"], json!(failed));
+    let details: Value =
+        serde_json::from_str(failure["details"].as_str().expect("details")).expect("json");
+    assert_eq!(details["type"], "snapshot_exception");
+    assert_eq!(details["reason"], json!(format!("[r:{failed}] disk full")));
+    assert!(got["p"].get("last_success").is_none());
+    assert_eq!(got["p"]["stats"]["snapshots_failed"], 1);
+
+    let taken = sim.slm_run("p").expect("the next run succeeds");
+    let (_, got) = get(&c, &sim, "/_slm/policy/p").await;
+    assert_eq!(got["p"]["last_success"]["snapshot_name"], json!(taken));
+    assert!(got["p"]["last_failure"].is_object(), "the failure stays");
+    let (_, stats) = get(&c, &sim, "/_slm/stats").await;
+    assert_eq!(
+        stats["policy_stats"],
+        json!([{"policy": "p", "snapshots_taken": 1, "snapshots_failed": 1,
+            "snapshots_deleted": 0, "snapshot_deletion_failures": 0}])
+    );
+    assert_eq!(
+        (
+            stats["total_snapshots_taken"].clone(),
+            stats["total_snapshots_failed"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    let (_, snaps) = get(&c, &sim, "/_snapshot/r/_all").await;
+    assert_eq!(snaps["snapshots"].as_array().map(Vec::len), Some(1));
+    assert!(
+        sim.requests().iter().all(|r| !r.path.contains("_execute")),
+        "controls are not requests"
+    );
+}
+
+/// A broken repository fails `_verify` (and a verifying PUT) until fixed; an unknown one
+/// is a 404 `repository_missing_exception`.
+#[tokio::test]
+async fn a_broken_repository_does_not_verify() {
+    let sim = EsSim::start_with(SimConfig {
+        path_repo: vec!["/snapshots".into()],
+        ..SimConfig::default()
+    })
+    .await;
+    let c = client();
+    let repo = json!({"type": "fs", "settings": {"location": "/snapshots/r"}});
+    assert_eq!(put(&c, &sim, "/_snapshot/r", repo.clone()).await.0, 200);
+    assert_eq!(
+        post(&c, &sim, "/_snapshot/r/_verify", Value::Null).await.0,
+        200
+    );
+    sim.break_repository("r", "Permission denied");
+    let (status, body) = post(&c, &sim, "/_snapshot/r/_verify", Value::Null).await;
+    assert_eq!(status, 500);
+    assert_eq!(body["error"]["type"], "repository_verification_exception");
+    assert_eq!(
+        body["error"]["reason"],
+        "[r] path [/snapshots/r] is not accessible on master node"
+    );
+    assert_eq!(body["error"]["caused_by"]["reason"], "Permission denied");
+    assert_eq!(put(&c, &sim, "/_snapshot/r", repo).await.0, 500);
+    sim.fix_repository("r");
+    assert_eq!(
+        post(&c, &sim, "/_snapshot/r/_verify", Value::Null).await.0,
+        200
+    );
+    let (status, body) = post(&c, &sim, "/_snapshot/nope/_verify", Value::Null).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["type"], "repository_missing_exception");
+    assert_eq!(body["error"]["reason"], "[nope] missing");
+}
+
+/// An index put in ILM's ERROR step shows it in `_ilm/explain` until `_ilm/retry`; a retry
+/// of an index without an error is refused.
+#[tokio::test]
+async fn an_ilm_error_step_clears_on_retry() {
+    let (sim, c) = started().await;
+    let policy =
+        json!({"policy": {"phases": {"hot": {"actions": {"rollover": {"max_age": "1d"}}}}}});
+    assert_eq!(put(&c, &sim, "/_ilm/policy/p", policy).await.0, 200);
+    let index = json!({"settings": {"index.lifecycle.name": "p", "index.lifecycle.rollover_alias": "a"},
+        "aliases": {"a": {"is_write_index": true}}});
+    assert_eq!(put(&c, &sim, "/a-000001", index).await.0, 200);
+    let (status, body) = post(&c, &sim, "/a-000001/_ilm/retry", Value::Null).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(!sim.ilm_fail_step("nope", "shrink", "t", "r"));
+    assert!(sim.ilm_fail_step("a-000001", "shrink", "illegal_state_exception", "no room"));
+    let (_, explain) = get(&c, &sim, "/a-*/_ilm/explain?only_errors=true").await;
+    let e = &explain["indices"]["a-000001"];
+    assert_eq!(
+        (
+            e["step"].clone(),
+            e["failed_step"].clone(),
+            e["step_info"]["reason"].clone()
+        ),
+        (json!("ERROR"), json!("shrink"), json!("no room"))
+    );
+    let (status, body) = post(&c, &sim, "/a-000001/_ilm/retry", Value::Null).await;
+    assert_eq!((status, body), (200, json!({"acknowledged": true})));
+    let (_, explain) = get(&c, &sim, "/a-*/_ilm/explain?only_errors=true").await;
+    assert_eq!(explain["indices"], json!({}));
+}

@@ -158,6 +158,7 @@ pub fn create_index(
         closed: false,
         next_seq_no: 0,
         lifecycle_date_millis: now,
+        ilm_error: None,
     };
     let mut next_aliases_ok = state.clone_without_docs();
     next_aliases_ok
@@ -182,6 +183,7 @@ impl State {
                 closed: ix.closed,
                 next_seq_no: 0,
                 lifecycle_date_millis: 0,
+                ilm_error: None,
             };
             s.indices.insert(n.clone(), c);
         }

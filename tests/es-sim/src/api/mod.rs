@@ -258,6 +258,7 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[DEL], path: "/_ilm/policy/{policy}", handler: ilm::delete_policy, access: Access::Cluster("cluster:admin/ilm/delete", MANAGE_ILM), params: TIMEOUTS },
     Route { methods: &[GET], path: "/_ilm/status", handler: ilm::status, access: Access::Cluster("cluster:admin/ilm/operation_mode/get", READ_ILM), params: TIMEOUTS },
     Route { methods: &[GET], path: "/{index}/_ilm/explain", handler: ilm::explain, access: Access::Index("index", "indices:admin/ilm/explain", IDX_ILM), params: &["only_managed", "only_errors", "master_timeout"] },
+    Route { methods: &[POST], path: "/{index}/_ilm/retry", handler: ilm::retry, access: Access::Index("index", "indices:admin/ilm/retry", IDX_ILM), params: TIMEOUTS },
     Route { methods: &[POST], path: "/{index}/_ilm/remove", handler: ilm::remove_policy, access: Access::Index("index", "indices:admin/ilm/remove_policy", IDX_ILM), params: TIMEOUTS },
     // component templates
     Route { methods: &[GET], path: "/_component_template", handler: templates::get::<ComponentTemplate>, access: Access::Cluster("cluster:admin/component_template/get", READ_TEMPLATES), params: &[ "master_timeout", "local", "include_defaults", "flat_settings", "settings_filter", ] },
@@ -319,6 +320,7 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[PUT], path: "/_slm/policy/{policy_id}", handler: slm::put_policy, access: Access::Cluster("cluster:admin/slm/put", MANAGE_SLM), params: TIMEOUTS },
     Route { methods: &[DEL], path: "/_slm/policy/{policy_id}", handler: slm::delete_policy, access: Access::Cluster("cluster:admin/slm/delete", MANAGE_SLM), params: TIMEOUTS },
     Route { methods: &[PUT, POST], path: "/_slm/policy/{policy_id}/_execute", handler: slm::execute_policy, access: Access::Cluster("cluster:admin/slm/execute", MANAGE_SLM), params: TIMEOUTS },
+    Route { methods: &[GET], path: "/_slm/stats", handler: slm::stats, access: Access::Cluster("cluster:admin/slm/stats", READ_SLM), params: TIMEOUTS },
     Route { methods: &[GET], path: "/_slm/status", handler: slm::status, access: Access::Cluster("cluster:admin/slm/status", READ_SLM), params: TIMEOUTS },
     // security
     Route { methods: &[GET], path: "/_security/_authenticate", handler: security::authenticate, access: Access::Authenticated, params: &[] },

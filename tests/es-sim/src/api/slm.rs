@@ -1,13 +1,16 @@
 //! SLM: `PUT/GET/DELETE /_slm/policy/{id}`, `POST /_slm/policy/{id}/_execute`,
-//! `GET /_slm/status`. Schedules are Quartz cron or an interval (validated, minimum
-//! interval 15 minutes), the repository must exist, retention is checked.
+//! `GET /_slm/status`, `GET /_slm/stats`. Schedules are Quartz cron or an interval
+//! (validated, minimum interval 15 minutes), the repository must exist, retention is
+//! checked. Runs (`_execute`, or the `slm_run` control standing in for the scheduler)
+//! record `last_success` / `last_failure`; the `slm_fail_next` control makes a policy's
+//! next run fail with a reason.
 
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, Reply};
 use crate::cron::Cron;
 use crate::error::{EsError, EsResult, json_type};
-use crate::state::{SlmPolicy, put_versioned};
+use crate::state::{SlmFailure, SlmPolicy, put_versioned};
 use crate::util::{format_millis, insert_date, now_millis, random_id, resolve_date_math};
 
 const MIN_INTERVAL_MS: u64 = 15 * 60 * 1000;
@@ -240,6 +243,19 @@ fn render(ctx: &Ctx<'_>, id: &str, p: &SlmPolicy) -> Value {
         }
         v.insert("last_success".into(), ls);
     }
+    if let Some(f) = &p.last_failure {
+        let mut lf = json!({
+            "snapshot_name": f.snapshot_name,
+            "start_time_millis": f.time_millis,
+            "time_millis": f.time_millis + 1,
+            "details": f.details,
+        });
+        if human {
+            lf["start_time"] = json!(format_millis(f.time_millis));
+            lf["time"] = json!(format_millis(f.time_millis + 1));
+        }
+        v.insert("last_failure".into(), lf);
+    }
     let next = p
         .policy
         .get("schedule")
@@ -306,12 +322,22 @@ pub fn delete_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 
 pub fn execute_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let id = ctx.param("policy_id").unwrap_or_default().to_string();
-    let Some(p) = ctx.state.slm_policies.get(&id).cloned() else {
+    let snap = run_policy(ctx.state, &id, now_millis())?;
+    Ok(Reply::ok(json!({ "snapshot_name": snap })))
+}
+
+/// One run of policy `id` at `now`, as the SLM scheduler (or `_execute`) runs it: takes
+/// the snapshot and records the outcome (`last_success` or `last_failure` with the error
+/// as `details`, the counts). A failure set up by the `fail_next` control is one that
+/// happens while the snapshot runs: recorded, and the snapshot name still returned (as
+/// `_execute`, which does not wait for completion, answers); a failure to start the
+/// snapshot (no such repository) is recorded and returned.
+pub fn run_policy(state: &mut crate::state::State, id: &str, now: u64) -> EsResult<String> {
+    let Some(p) = state.slm_policies.get(id).cloned() else {
         return Err(EsError::illegal_argument(format!(
             "no such snapshot lifecycle policy [{id}]"
         )));
     };
-    let now = now_millis();
     let name = p
         .policy
         .get("name")
@@ -329,18 +355,74 @@ pub fn execute_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         .unwrap_or_default()
         .to_string();
     let config = p.policy.get("config").cloned().unwrap_or(json!({}));
-    let result = super::snapshot::take_snapshot(ctx.state, &repo, &snap, &config);
-    if let Some(pm) = ctx.state.slm_policies.get_mut(&id) {
+    let (result, returned) = match p.fail_next {
+        Some(reason) => (
+            Err(EsError::new(
+                500,
+                "snapshot_exception",
+                format!("[{repo}:{snap}] {reason}"),
+            )),
+            Ok(()),
+        ),
+        None => {
+            let r = super::snapshot::take_snapshot(state, &repo, &snap, &config).map(|_| ());
+            (r.clone(), r)
+        }
+    };
+    if let Some(pm) = state.slm_policies.get_mut(id) {
+        pm.fail_next = None;
         match &result {
-            Ok(_) => {
+            Ok(()) => {
                 pm.snapshots_taken += 1;
                 pm.last_success = Some((snap.clone(), now));
             }
-            Err(_) => pm.snapshots_failed += 1,
+            Err(e) => {
+                pm.snapshots_failed += 1;
+                pm.last_failure = Some(SlmFailure {
+                    snapshot_name: snap.clone(),
+                    time_millis: now,
+                    details: e.cause_object().to_string(),
+                });
+            }
         }
     }
-    result?;
-    Ok(Reply::ok(json!({ "snapshot_name": snap })))
+    returned?;
+    Ok(snap)
+}
+
+/// `GET /_slm/stats`: the retention counters (no retention runs here) and each policy's
+/// counts, as Elasticsearch's `SnapshotLifecycleStats` renders them.
+pub fn stats(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
+    let policies = &ctx.state.slm_policies;
+    let policy_stats: Vec<Value> = policies
+        .iter()
+        .filter(|(_, p)| p.snapshots_taken + p.snapshots_failed > 0)
+        .map(|(id, p)| {
+            json!({
+                "policy": id,
+                "snapshots_taken": p.snapshots_taken,
+                "snapshots_failed": p.snapshots_failed,
+                "snapshots_deleted": 0,
+                "snapshot_deletion_failures": 0,
+            })
+        })
+        .collect();
+    let total = |f: fn(&SlmPolicy) -> u64| policies.values().map(f).sum::<u64>();
+    let mut body = json!({
+        "retention_runs": 0,
+        "retention_failed": 0,
+        "retention_timed_out": 0,
+        "retention_deletion_time_millis": 0,
+        "policy_stats": policy_stats,
+        "total_snapshots_taken": total(|p| p.snapshots_taken),
+        "total_snapshots_failed": total(|p| p.snapshots_failed),
+        "total_snapshots_deleted": 0,
+        "total_snapshot_deletion_failures": 0,
+    });
+    if ctx.human() {
+        body["retention_deletion_time"] = json!("0s");
+    }
+    Ok(Reply::ok(body))
 }
 
 pub fn status(_ctx: &mut Ctx<'_>) -> EsResult<Reply> {

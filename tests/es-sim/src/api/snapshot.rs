@@ -222,6 +222,18 @@ fn missing_credentials(state: &State, r: &Repository) -> Option<Vec<String>> {
 }
 
 fn verify(state: &State, name: &str, r: &Repository) -> EsResult<()> {
+    if let Some(cause) = state.broken_repositories.get(name) {
+        let path = ["location", "base_path"]
+            .iter()
+            .find_map(|k| r.settings.get(*k).and_then(Value::as_str))
+            .unwrap_or("");
+        return Err(EsError::new(
+            500,
+            "repository_verification_exception",
+            format!("[{name}] path [{path}] is not accessible on master node"),
+        )
+        .caused_by(EsError::new(500, "i_o_exception", cause.clone())));
+    }
     if let Some(missing) = missing_credentials(state, r) {
         let base = r
             .settings

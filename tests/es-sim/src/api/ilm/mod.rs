@@ -1,5 +1,5 @@
 //! ILM: `PUT/GET/DELETE /_ilm/policy/{name}`, `GET /{index}/_ilm/explain`,
-//! `POST /{index}/_ilm/remove`, `GET /_ilm/status`. The policy's validation and
+//! `POST /{index}/_ilm/remove`, `POST /{index}/_ilm/retry`, `GET /_ilm/status`. The policy's validation and
 //! normalisation (the timeseries lifecycle type of Elasticsearch) are in `policy.rs`.
 
 use serde_json::{Map, Value, json};
@@ -215,6 +215,15 @@ pub fn explain(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                 }
             }
         }
+        if let Some(err) = &ix.ilm_error
+            && e["step"] != "ERROR"
+        {
+            e["failed_step"] = json!(err.failed_step);
+            e["is_auto_retryable_error"] = json!(false);
+            e["failed_step_retry_count"] = json!(0);
+            e["step"] = json!("ERROR");
+            e["step_info"] = json!({"type": err.kind, "reason": err.reason});
+        }
         if only_errors && e["step"] != "ERROR" {
             continue;
         }
@@ -235,6 +244,25 @@ fn format_age(ms: u64) -> String {
     } else {
         format!("{ms}ms")
     }
+}
+
+/// `POST /<index>/_ilm/retry`: every index must be in the `ERROR` step; each moves back
+/// to the step that failed (here: the error is cleared, the step is computed again).
+pub fn retry(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
+    let names = ctx.indices("", ResolveOpts::STRICT)?;
+    for n in &names {
+        if ctx.state.indices[n].ilm_error.is_none() {
+            return Err(EsError::illegal_argument(format!(
+                "cannot retry an action for an index [{n}] that has not encountered an error when running a Lifecycle Policy"
+            )));
+        }
+    }
+    for n in names {
+        if let Some(ix) = ctx.state.indices.get_mut(&n) {
+            ix.ilm_error = None;
+        }
+    }
+    Ok(Reply::ack())
 }
 
 pub fn remove_policy(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
