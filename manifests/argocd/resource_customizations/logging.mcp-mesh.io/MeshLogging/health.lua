@@ -7,6 +7,8 @@
 --   paused annotation                     -> Suspended
 --   no status / no observedGeneration     -> Progressing (operator has not seen it)
 --   generation > observedGeneration       -> Progressing (spec change not seen yet)
+--   Ready=True, phase Degraded            -> Degraded (the stack exists but does not do
+--     its job: logs stopped, ILM stuck, disk full, snapshots failing)
 --   Ready=True                            -> Healthy
 --   Ready=False for a reason that needs a
 --     person, or phase Degraded           -> Degraded
@@ -28,6 +30,15 @@ local degradedReasons = {
   Conflict = true,
   Red = true,
   UnsupportedVersion = true,
+}
+
+-- Conditions about whether the pipeline works, not whether its objects exist: one that
+-- is False makes the phase Degraded while Ready stays True.
+local pipelineConditions = {
+  LogsFlowing = true,
+  IndexLifecycleHealthy = true,
+  DiskHealthy = true,
+  SnapshotsHealthy = true,
 }
 
 local function text(value)
@@ -73,10 +84,13 @@ if generation ~= nil and generation > status.observedGeneration then
 end
 
 local ready = nil
+local failing = {}
 if status.conditions ~= nil then
   for _, condition in ipairs(status.conditions) do
     if condition.type == "Ready" then
       ready = condition
+    elseif pipelineConditions[condition.type] and condition.status == "False" then
+      table.insert(failing, condition)
     end
   end
 end
@@ -84,6 +98,19 @@ end
 -- A Ready condition written for an older generation says nothing about this one.
 if ready ~= nil and ready.observedGeneration ~= nil and generation ~= nil and ready.observedGeneration < generation then
   hs.message = "Waiting for the operator to observe generation " .. text(generation)
+  return hs
+end
+
+-- Ready, but a stuck pipeline: every failing pipeline condition, in the status's order.
+if ready ~= nil and ready.status == "True" and status.phase == "Degraded" and #failing > 0 then
+  hs.status = "Degraded"
+  hs.message = ""
+  for i, condition in ipairs(failing) do
+    if i > 1 then
+      hs.message = hs.message .. "; "
+    end
+    hs.message = hs.message .. text(condition.type) .. " " .. describe(condition)
+  end
   return hs
 end
 
