@@ -345,6 +345,7 @@ impl Job {
         let passwords = Passwords {
             collector: self.secrets.collector_password.clone(),
             kibana: self.secrets.kibana_password.clone(),
+            dashboards: self.secrets.dashboards_password.clone(),
         };
         let report = sync(
             client,
