@@ -19,7 +19,7 @@ pub struct MeshLoggingStatus {
     pub phase: Option<Phase>,
     /// One condition per concern (`ElasticsearchReady`, `KibanaReady`, `CollectorReady`,
     /// `IndexManagementApplied`, `SnapshotsConfigured`, `LogsFlowing`,
-    /// `IndexLifecycleHealthy`, `DiskHealthy`) and `Ready` for the whole.
+    /// `IndexLifecycleHealthy`, `DiskHealthy`, `DashboardsReady`) and `Ready` for the whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -41,6 +41,19 @@ pub struct MeshLoggingStatus {
     /// Backing indices of the write alias in ILM's `ERROR` step (at most 20), as last read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lifecycle_errors: Vec<IndexLifecycleError>,
+    /// The log dashboards in Kibana, when `spec.dashboards.enabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboards: Option<DashboardsStatus>,
+}
+
+/// The log dashboards in Kibana.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardsStatus {
+    /// Where the "MCP Mesh Log Analysis" dashboard opens: Kibana's Ingress host and the
+    /// dashboard's path. Set when `spec.kibana.ingress.host` is (and is no wildcard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// The flow of logs into the write alias, as last read (on the resync timer).
@@ -178,6 +191,10 @@ pub struct AppliedStatus {
     /// Security users (passwords are in Secrets, never here).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,
+    /// Kibana saved objects (`<type>/<id>`: the data view, saved searches, Lens charts,
+    /// dashboards and the ownership tag), as last synced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub saved_objects: Vec<String>,
 }
 
 /// Condition types.
@@ -205,8 +222,12 @@ pub mod condition {
     /// index blocked by the flood stage. Not part of `Ready`; when False the phase is
     /// `Degraded`.
     pub const DISK_HEALTHY: &str = "DiskHealthy";
+    /// The data view and dashboards are in Kibana as the spec wants them (or dashboards
+    /// are disabled). Not part of `Ready`: a Kibana that is down or starting does not
+    /// hold up the rest of the stack.
+    pub const DASHBOARDS_READY: &str = "DashboardsReady";
     /// Every condition type, `Ready` first.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         READY,
         ELASTICSEARCH_READY,
         KIBANA_READY,
@@ -216,5 +237,6 @@ pub mod condition {
         LOGS_FLOWING,
         INDEX_LIFECYCLE_HEALTHY,
         DISK_HEALTHY,
+        DASHBOARDS_READY,
     ];
 }

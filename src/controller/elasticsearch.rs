@@ -3,6 +3,7 @@
 //! ```text
 //! reconcile ──plan──► known result (shown at once) ─► finish
 //!              └─(due)─► EsQueue: bounded workers ─► health ─► (yellow/green) sync ─► logs, ILM, disk read
+//!                          │                                                   └─► Kibana: dashboards
 //!                          └─ result kept; a reconcile triggered to show it
 //! ```
 //!
@@ -12,7 +13,9 @@
 //! spec's generation, the credentials, the repositories' Secrets, the Elasticsearch pods'
 //! readiness: a node becoming Ready probes at once) or when its interval is up: the resync
 //! interval after a clean pass, the pending one after failures, and for a cluster that did
-//! not answer a per-resource exponential backoff.
+//! not answer a per-resource exponential backoff. Kibana being ready is an input too (when
+//! the pass loads dashboards), and a Kibana that did not answer is retried with a backoff
+//! of its own (the pass's Elasticsearch reads come with it).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,6 +29,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tracing::{debug, info};
 
 use super::children::Applied;
+use super::dashboards::{self, DashboardsInput};
 use super::dereference::Dereferenced;
 use super::finish::Pass;
 use super::secrets::StackSecrets;
@@ -35,7 +39,7 @@ use crate::elastic::pipeline::{self, IlmError, LogFlow};
 use crate::elastic::sync::{Passwords, SyncInput};
 use crate::elastic::{EsClient, Kind, SyncReport, desired, sync};
 use crate::reason::Reason;
-use crate::status::EsObservation;
+use crate::status::{DashboardsObservation, EsObservation};
 use crate::validate::Validated;
 
 /// What a pass saw and did.
@@ -45,6 +49,8 @@ pub struct EsPass {
     pub observation: EsObservation,
     /// The sync's report, when it ran.
     pub report: Option<SyncReport>,
+    /// The Kibana step, when it ran (after a sync that was not aborted).
+    pub dashboards: Option<DashboardsObservation>,
 }
 
 impl EsPass {
@@ -55,8 +61,13 @@ impl EsPass {
         pass
     }
 
-    /// A clean pass: it answered, is not red, and every object synced.
+    /// A clean pass: it answered, is not red, every object synced, and so did Kibana's.
     fn clean(&self) -> bool {
+        self.es_clean() && self.dashboards.as_ref().is_none_or(|d| !d.failed())
+    }
+
+    /// Elasticsearch's part of the pass is clean.
+    fn es_clean(&self) -> bool {
         let o = &self.observation;
         o.unavailable.is_none()
             && o.health.as_deref().is_some_and(|h| h != "red")
@@ -84,6 +95,8 @@ struct EsState {
     running: bool,
     /// Passes in a row in which Elasticsearch did not answer.
     failures: u32,
+    /// Passes in a row in which Kibana did not answer.
+    kibana_failures: u32,
 }
 
 /// The Elasticsearch passes of every resource: queued apart from the reconciles, run by
@@ -137,11 +150,23 @@ impl EsQueue {
         s.running = false;
         let answered = result.observation.unavailable.is_none();
         s.failures = if answered { 0 } else { s.failures + 1 };
+        let kibana_down = result
+            .dashboards
+            .as_ref()
+            .is_some_and(DashboardsObservation::unavailable);
+        s.kibana_failures = if kibana_down {
+            s.kibana_failures + 1
+        } else {
+            0
+        };
         let due = now
             + if !answered {
                 probe_backoff(settings, s.failures)
             } else if result.clean() {
                 settings.resync_ready
+            } else if kibana_down && result.es_clean() {
+                // Only Kibana is missing: its own backoff, not the pending interval.
+                probe_backoff(settings, s.kibana_failures)
             } else {
                 settings.resync_pending
             };
@@ -196,17 +221,30 @@ pub fn observe_and_sync(
     applied: &Applied,
 ) -> EsPass {
     let nodes = applied.workloads.elasticsearch;
+    let previously = pass
+        .previous
+        .as_ref()
+        .and_then(|s| s.applied.clone())
+        .unwrap_or_default();
     let mut es = match &refs.secrets {
         None => {
             let why = refs.credentials_missing.clone().unwrap_or_default();
             EsPass::unavailable(Reason::CredentialsMissing, why)
         }
         Some(secrets) => {
+            // Kibana becoming ready loads the dashboards at once (only where they are
+            // loaded and Kibana can be reached: other passes do not depend on Kibana).
+            let kibana_ready = applied.workloads.kibana.is_some_and(|(_, ready)| ready > 0);
+            let kibana_input = ((v.dashboards_enabled()
+                || dashboards::removal_pending(v, &previously.saved_objects))
+                && ctx.endpoint.kibana_config(v, None).is_some())
+            .then_some(kibana_ready);
             let inputs = crate::fingerprint::of_parts([
                 pass.generation.unwrap_or_default().to_string().as_str(),
                 &format!("{:?}", secrets.fingerprints),
                 &format!("{:?}", refs.missing_repository_credentials),
                 &format!("{nodes:?}"),
+                &format!("{kibana_input:?}"),
             ]);
             let (known, start) = ctx.es.plan(&pass.uid, &inputs, Instant::now());
             if start {
@@ -219,11 +257,8 @@ pub fn observe_and_sync(
                     v: v.clone(),
                     secrets: secrets.clone(),
                     missing_credentials: refs.missing_repository_credentials.clone(),
-                    previously: pass
-                        .previous
-                        .as_ref()
-                        .and_then(|s| s.applied.clone())
-                        .unwrap_or_default(),
+                    kibana_ready,
+                    previously,
                 };
                 tokio::spawn(job.run());
             }
@@ -245,6 +280,7 @@ struct Job {
     v: Validated,
     secrets: StackSecrets,
     missing_credentials: BTreeMap<String, String>,
+    kibana_ready: bool,
     previously: AppliedStatus,
 }
 
@@ -298,6 +334,7 @@ impl Job {
         if let Some(a) = &report.aborted {
             es.observation.unavailable = Some((a.reason, a.message.clone()));
         } else {
+            es.dashboards = Some(self.dashboards(&report).await);
             let write_index = report.write_index.as_deref();
             es.observation.logs = Some(self.read_logs(&client, write_index).await);
             if !report.unsupported.contains_key(&Kind::IlmPolicy) {
@@ -308,6 +345,18 @@ impl Job {
         }
         es.report = Some(report);
         es
+    }
+
+    /// The Kibana step: the resource's saved objects kept in Kibana, or removed.
+    async fn dashboards(&self, report: &SyncReport) -> DashboardsObservation {
+        let input = DashboardsInput {
+            v: &self.v,
+            password: self.secrets.dashboards_password.as_deref(),
+            kibana_ready: self.kibana_ready,
+            previously: &self.previously.saved_objects,
+            reference: &self.reference,
+        };
+        dashboards::step(&self.ctx, input, report).await
     }
 
     /// Whether logs arrive (reads only, after the sync), with its metric.
@@ -347,9 +396,15 @@ impl Job {
             kibana: self.secrets.kibana_password.clone(),
             dashboards: self.secrets.dashboards_password.clone(),
         };
+        let mut wanted = desired(&self.v);
+        if dashboards::removal_pending(&self.v, &self.previously.saved_objects) {
+            // Dashboards turned off: the operator removes their objects as its Kibana user,
+            // which stays until they are gone.
+            wanted.add_dashboards_identity(&self.v);
+        }
         let report = sync(
             client,
-            &desired(&self.v),
+            &wanted,
             SyncInput {
                 passwords: &passwords,
                 previously_applied: &self.previously,
@@ -463,6 +518,7 @@ mod tests {
                 ..Default::default()
             },
             report: None,
+            dashboards: None,
         };
         let due = queue.finished("a", "again".into(), answered, &s) - Instant::now();
         assert!(

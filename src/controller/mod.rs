@@ -20,6 +20,7 @@ pub mod apply;
 pub mod children;
 mod cleanup;
 mod context;
+mod dashboards;
 mod dereference;
 mod elasticsearch;
 mod finish;
@@ -126,6 +127,16 @@ pub trait EsEndpoint: Send + Sync + 'static {
         admin: Option<Credentials>,
         ca_pem: Option<Vec<u8>>,
     ) -> ClientConfig;
+
+    /// The client configuration of `v`'s Kibana, signing in as `user` (the operator's own
+    /// Kibana user); `None` when this operator has no way to reach a Kibana (the
+    /// dashboards are then not loaded and `DashboardsReady` says so). By default Kibana's
+    /// Service, `http://<n>-kibana.<ns>.svc:5601`.
+    fn kibana_config(&self, v: &Validated, user: Option<Credentials>) -> Option<ClientConfig> {
+        let mut config = ClientConfig::new(names::kibana_url(&v.name, &v.namespace));
+        config.credentials = user;
+        Some(config)
+    }
 }
 
 /// The real thing: the managed cluster's HTTP Service, or the external URL.
