@@ -13,6 +13,7 @@ use std::time::Duration;
 use es_sim::EsSim;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kibana_sim::{Availability, KibanaSim};
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
@@ -100,6 +101,19 @@ fn dashboards_ready(ml: &MeshLogging) -> Option<Condition> {
         .iter()
         .find(|c| c.type_ == condition::DASHBOARDS_READY)
         .cloned()
+}
+
+/// The notes of the events in `ns` with `reason` (every event when empty).
+async fn events(client: &kube::Client, ns: &str, reason: &str) -> Vec<String> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    api.list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| reason.is_empty() || e.reason.as_deref() == Some(reason))
+        .filter_map(|e| e.note)
+        .collect()
 }
 
 fn is(c: &Condition, status: &str, reason: &str) -> bool {
@@ -326,6 +340,31 @@ async fn production_example_gets_its_dashboards_kept_in_sync_and_removed_when_tu
         stack.stored().contains_key(&mine),
         "the user's dashboard stays"
     );
+    // Announced: the first import, then what was put back, each an event of its own
+    // (events on changes only).
+    let put_back = [
+        format!("created dashboard {}", log_dashboard.1),
+        format!("restored index-pattern {}", data_view.1),
+    ];
+    let notes = wait_for(WAIT, "the DashboardsConfigured events", || async {
+        let notes = events(client, ns, "DashboardsConfigured").await;
+        notes
+            .iter()
+            .any(|n| put_back.iter().all(|p| n.contains(p.as_str())))
+            .then_some(notes)
+    })
+    .await;
+    assert!(
+        notes.iter().any(|n| n.contains("created 16 saved objects")),
+        "{notes:?}"
+    );
+    // The operator's Kibana password is in its Secret only.
+    let ml = stack.api().get(PRODUCTION).await.expect("resource");
+    let status = serde_json::to_string(&ml.status).expect("status");
+    let all_events = events(client, ns, "").await.join("\n");
+    for text in [&status, &all_events] {
+        assert!(!text.contains(&password), "the password leaked: {text}");
+    }
 
     // Dashboards off: the operator's objects go, the user's stays; the condition says so.
     stack

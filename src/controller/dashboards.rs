@@ -154,8 +154,15 @@ async fn announce(ctx: &Context, reference: &ObjectReference, report: &KibanaRep
         ("restored", &report.updated),
         ("deleted", &report.deleted),
     ] {
-        for o in objects {
-            changes.push(format!("{verb} {} {}", o.kind, o.id));
+        // A few are named; many (a first import, a removal) are counted.
+        if objects.len() > 3 {
+            changes.push(format!("{verb} {} saved objects", objects.len()));
+        } else {
+            changes.extend(
+                objects
+                    .iter()
+                    .map(|o| format!("{verb} {} {}", o.kind, o.id)),
+            );
         }
     }
     if changes.is_empty() {
