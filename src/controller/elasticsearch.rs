@@ -528,6 +528,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn kibana_down_is_retried_with_its_own_backoff_and_a_clean_pass_resets_it() {
+        let (queue, _rx) = EsQueue::new(1);
+        let s = Settings {
+            es_probe_backoff: Duration::from_secs(10),
+            es_probe_backoff_max: Duration::from_secs(1000),
+            resync_ready: Duration::from_secs(3000),
+            resync_pending: Duration::from_secs(3000),
+            ..settings()
+        };
+        // Elasticsearch configured and clean; only Kibana did not answer.
+        let es_clean = |dashboards: DashboardsObservation| EsPass {
+            observation: EsObservation {
+                health: Some("green".into()),
+                ..Default::default()
+            },
+            report: Some(SyncReport::default()),
+            dashboards: Some(dashboards),
+        };
+        let down = || {
+            es_clean(DashboardsObservation::Failed(
+                Reason::KibanaUnavailable,
+                "503".into(),
+            ))
+        };
+        assert!(down().es_clean() && !down().clean());
+        queue.plan("a", "in", Instant::now());
+        let first = queue.finished("a", "in".into(), down(), &s) - Instant::now();
+        queue.plan("a", "x", Instant::now());
+        let second = queue.finished("a", "x".into(), down(), &s) - Instant::now();
+        // Jitter halves at most: 5..10 s, then 10..20 s; never the 3000 s intervals.
+        assert!(first <= Duration::from_secs(10), "{first:?}");
+        assert!(
+            second >= Duration::from_secs(9) && second <= Duration::from_secs(20),
+            "{second:?}"
+        );
+        queue.plan("a", "y", Instant::now());
+        let applied = es_clean(DashboardsObservation::Synced {
+            report: Default::default(),
+            objects: vec![],
+        });
+        let due = queue.finished("a", "y".into(), applied, &s) - Instant::now();
+        assert!(
+            due > Duration::from_secs(2000),
+            "clean: the resync, {due:?}"
+        );
+        assert_eq!(lock(&queue.state)["a"].kibana_failures, 0);
+    }
+
+    #[tokio::test]
     async fn a_forgotten_resource_stays_forgotten() {
         let (queue, _rx) = EsQueue::new(1);
         queue.plan("gone", "in", Instant::now());
