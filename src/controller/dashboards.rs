@@ -67,7 +67,7 @@ pub(super) async fn step(
     if !input.kibana_ready {
         return DashboardsObservation::Waiting(
             Reason::KibanaUnavailable,
-            "Kibana has no ready replica yet".to_string(),
+            "Kibana has no ready replica".to_string(),
         );
     }
     let credentials = input.password.map(|password| Credentials {
