@@ -245,6 +245,9 @@ pub fn observe_and_sync(
                 &format!("{:?}", refs.missing_repository_credentials),
                 &format!("{nodes:?}"),
                 &format!("{kibana_input:?}"),
+                // Not read by any pod, so not among the fingerprints: a new password of the
+                // operator's Kibana user (its Secret deleted) is set in Elasticsearch at once.
+                &crate::fingerprint::of_parts(secrets.dashboards_password.as_deref()),
             ]);
             let (known, start) = ctx.es.plan(&pass.uid, &inputs, Instant::now());
             if start {
