@@ -117,8 +117,9 @@ impl Default for Settings {
     }
 }
 
-/// How the operator reaches Elasticsearch for a resource. Replaceable so tests can point a
-/// managed-mode resource at the Elasticsearch stand-in.
+/// How the operator reaches Elasticsearch (and Kibana, for the dashboards) for a resource.
+/// Replaceable so tests can point a managed-mode resource at the Elasticsearch stand-in and
+/// the Kibana stand-in.
 pub trait EsEndpoint: Send + Sync + 'static {
     /// The client configuration for `v`, given the operator's login and the CA to trust.
     fn client_config(
