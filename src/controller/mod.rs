@@ -5,10 +5,10 @@
 //! apply:   validate ─► dereference (Secrets: generated once, derived ones kept consistent;
 //!          referenced credentials) ─► render ─► apply children (SSA, only what differs,
 //!          never someone else's object; prune the rest) ─► Elasticsearch (health, then
-//!          yellow/green: sync) ─► finish (status written only when changed, events for
-//!          transitions) ─► requeue (Elasticsearch drift cannot be watched)
-//! cleanup: Elasticsearch objects (bounded) ─► ClusterRoleBinding (when it is this
-//!          resource's) ─► PVCs (Delete policy)
+//!          yellow/green: sync, then Kibana's saved objects) ─► finish (status written only
+//!          when changed, events for transitions) ─► requeue (drift cannot be watched)
+//! cleanup: Kibana saved objects (bounded) ─► Elasticsearch objects (bounded) ─►
+//!          ClusterRoleBinding (when it is this resource's) ─► PVCs (Delete policy)
 //! ```
 //!
 //! Each step is a function of its own module with a typed input and output; [`apply`] only
