@@ -1,7 +1,8 @@
 //! `make demo`: the whole MeshLogging flow on a fresh machine, locally and throwaway.
 //!
-//! A LOCAL DEMO: it starts its own kube-apiserver + etcd (the test harness, no kubelet)
-//! and the Elasticsearch API stand-in, installs the CRD with kubectl, runs the operator,
+//! A LOCAL DEMO: it starts its own kube-apiserver + etcd (the test harness, no kubelet),
+//! the Elasticsearch API stand-in and the Kibana stand-in, installs the CRD with kubectl,
+//! runs the operator,
 //! applies examples/minimal.yaml pointed at the stand-in (external mode), plays the
 //! kubelet's part for readiness, and prints what a user would look at. Nothing touches a
 //! real cluster; everything stops at the end.
@@ -9,12 +10,37 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meshlogging_operator::controller::{ServiceEndpoint, Settings};
+use meshlogging_operator::controller::{EsEndpoint, ServiceEndpoint, Settings};
+use meshlogging_operator::elastic::{ClientConfig, Credentials};
+use meshlogging_operator::validate::Validated;
 use meshlogging_testkit::apiserver::{self, ApiServer};
 use meshlogging_testkit::{Kubelet, kubectl as kubectl_run, operator, sim, wait_for};
 
 const NS: &str = "demo";
 const PASSWORD: &str = "demo-elastic-password";
+
+/// Elasticsearch as the resource says (the stand-in's URL, external mode); Kibana at the
+/// Kibana stand-in instead of the Kibana Service nothing runs behind.
+struct DemoEndpoint {
+    kibana: String,
+}
+
+impl EsEndpoint for DemoEndpoint {
+    fn client_config(
+        &self,
+        v: &Validated,
+        admin: Option<Credentials>,
+        ca_pem: Option<Vec<u8>>,
+    ) -> ClientConfig {
+        ServiceEndpoint.client_config(v, admin, ca_pem)
+    }
+
+    fn kibana_config(&self, _: &Validated, user: Option<Credentials>) -> Option<ClientConfig> {
+        let mut config = ClientConfig::new(self.kibana.clone());
+        config.credentials = user;
+        Some(config)
+    }
+}
 
 fn step(text: &str) {
     println!("\n\x1b[1m==> {text}\x1b[0m");
@@ -48,6 +74,8 @@ async fn main() {
     step("Starting the Elasticsearch API stand-in (TLS, basic auth)");
     let sim = sim::green(PASSWORD).await;
     println!("Elasticsearch stand-in at {}", sim.url());
+    let kibana = kibana_sim::KibanaSim::start().await;
+    println!("Kibana stand-in at {}", kibana.url());
 
     step("Installing the CRD: kubectl apply --server-side -f crds/meshlogging.yaml");
     let crd = format!("{}/crds/meshlogging.yaml", env!("CARGO_MANIFEST_DIR"));
@@ -76,7 +104,9 @@ async fn main() {
     let running = operator::run_as(
         client.clone(),
         operator::options("demo", settings, None),
-        Arc::new(ServiceEndpoint),
+        Arc::new(DemoEndpoint {
+            kibana: kibana.url(),
+        }),
     );
 
     step("Applying examples/minimal.yaml, pointed at the stand-in (spec.elasticsearch.external)");
@@ -216,6 +246,21 @@ async fn main() {
                     grant.names.join(", ")
                 );
             }
+            for app in &r.applications {
+                let list = |k: &str| -> Vec<String> {
+                    app[k]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p.as_str().map(str::to_string))
+                        .collect()
+                };
+                println!(
+                    "role                {name}: Kibana {} on {}",
+                    list("privileges").join(", "),
+                    list("resources").join(", ")
+                );
+            }
         }
         for (name, u) in s
             .users
@@ -234,9 +279,35 @@ async fn main() {
         sim.requests().len()
     );
 
+    step("What the operator keeps in Kibana (saved objects API)");
+    wait_for(
+        Duration::from_secs(60),
+        "the dashboards in Kibana",
+        || async {
+            kibana
+                .with_state(|s| s.objects.keys().any(|(t, _)| t == "dashboard"))
+                .then_some(())
+        },
+    )
+    .await;
+    kibana.with_state(|s| {
+        for ((kind, id), o) in &s.objects {
+            let title = o.attributes["title"]
+                .as_str()
+                .or_else(|| o.attributes["name"].as_str())
+                .unwrap_or_default();
+            println!("{kind:<19} {title}  ({id})");
+        }
+    });
+    println!(
+        "\nKibana requests so far: {} ({} writes)",
+        kibana.requests().len(),
+        kibana.writes()
+    );
+
     running.stop().await;
     println!(
-        "\n\x1b[1mLocal demo finished in {:.1?}; the API server, etcd and the stand-in stop now.\x1b[0m",
+        "\n\x1b[1mLocal demo finished in {:.1?}; the API server, etcd and the stand-ins stop now.\x1b[0m",
         start.elapsed()
     );
 }

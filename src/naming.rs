@@ -11,14 +11,16 @@
 //!                PodDisruptionBudget <n>-es, ConfigMap <n>-es-config
 //! Secrets        <n>-es-elastic-user, <n>-es-operator-user, <n>-es-file-realm, <n>-ca, <n>-es-http-certs,
 //!                <n>-es-transport-certs, <n>-kibana-user, <n>-collector-user,
-//!                <n>-kibana-encryption-keys
+//!                <n>-kibana-encryption-keys, <n>-kibana-dashboards-user
 //! Kibana         Deployment, Service and Ingress <n>-kibana, ConfigMap <n>-kibana-config
 //! Collector      DaemonSet, ServiceAccount and ConfigMap <n>-collector,
 //!                ClusterRoleBinding meshlogging-collector.<ns>.<n>
 //! In Elasticsearch  ILM policy and index template <i>, component templates <i>-settings and
 //!                <i>-mappings, write alias <i> over <i>-000001, dead letters <i>-deadletter,
 //!                role and user <i>-collector, Kibana user kibana_system (managed) or
-//!                <i>-kibana (external)
+//!                <i>-kibana (external), role and user <i>-kibana-dashboards (the
+//!                operator's Kibana identity, when dashboards are enabled)
+//! In Kibana      saved objects meshlogging.<ns>.<n>.<object> (see kibana_object_id)
 //! ```
 
 use crate::api::{RepositoryType, SnapshotRepository};
@@ -111,6 +113,9 @@ suffixed_names! {
     kibana_encryption_keys_secret => "-kibana-encryption-keys";
     /// Secret `<n>-collector-user`: key `password` of the collector user `<index>-collector`.
     collector_user_secret => "-collector-user";
+    /// Secret `<n>-kibana-dashboards-user`: key `password` of the user the operator loads
+    /// the dashboards into Kibana as (`<index>-kibana-dashboards`).
+    kibana_dashboards_user_secret => "-kibana-dashboards-user";
     /// Kibana Deployment, Service and Ingress `<n>-kibana`.
     kibana => "-kibana";
     /// ConfigMap `<n>-kibana-config` holding `kibana.yml`.
@@ -216,6 +221,12 @@ fn service_dns_names(service: &str, namespace: &str) -> Vec<String> {
     ]
 }
 
+/// The URL of Kibana inside the cluster: `http://<n>-kibana.<ns>.svc:5601` (plain HTTP;
+/// TLS ends at the Ingress).
+pub fn kibana_url(name: &str, namespace: &str) -> String {
+    format!("http://{}.{namespace}.svc:{KIBANA_PORT}", kibana(name))
+}
+
 /// The built-in user Kibana connects as in managed mode.
 pub const KIBANA_SYSTEM_USER: &str = "kibana_system";
 /// The built-in role the user Kibana connects as to an external cluster gets.
@@ -272,6 +283,9 @@ impl Names {
         /// The user Kibana connects as to an external cluster (the built-in `kibana_system`
         /// of a shared cluster is not the operator's to change).
         external_kibana_user => "-kibana";
+        /// Role and user the operator signs in to Kibana as to keep the dashboards: only
+        /// the Kibana feature privileges the saved objects need.
+        dashboards_user => "-kibana-dashboards";
     }
 }
 

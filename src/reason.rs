@@ -144,6 +144,15 @@ reasons! {
     /// An SLM policy produced no snapshot within twice its schedule's interval.
     NeverSucceeded,
 
+    // Kibana's saved objects (condition DashboardsReady).
+    /// Kibana did not answer, answered 503 (starting), or says it is not available; or it
+    /// has no ready replica yet.
+    KibanaUnavailable,
+    /// Kibana answered an error (5xx other than 503).
+    KibanaError,
+    /// The sync created, changed or deleted saved objects in Kibana (event).
+    DashboardsConfigured,
+
     // Disk (condition DiskHealthy).
     /// Elasticsearch reports disk trouble: a watermark reached or indices blocked.
     DiskPressure,

@@ -15,12 +15,15 @@ use crate::elastic::pipeline::{DiskIndicator, IlmError, LogFlow};
 use crate::elastic::snapshots::SnapshotHealth;
 use crate::elastic::sync::{Failure, Kind, SyncReport};
 use crate::reason::Reason;
+pub use dashboards::DashboardsObservation;
+use dashboards::{dashboards_condition, dashboards_status, saved_objects};
 use pipeline::{
     disk_condition, lifecycle_condition, lifecycle_errors, logs_condition, logs_status,
     silent_collector_nodes,
 };
 use snapshots::{snapshots_condition, snapshots_status};
 
+mod dashboards;
 mod pipeline;
 mod snapshots;
 
@@ -81,6 +84,12 @@ pub struct Observations {
     pub snapshots_wanted: bool,
     /// The write alias name.
     pub alias: String,
+    /// Whether the spec wants the dashboards in Kibana.
+    pub dashboards_wanted: bool,
+    /// What the Kibana step of the last Elasticsearch pass saw and did, when one ran.
+    pub dashboards: Option<DashboardsObservation>,
+    /// The log dashboard's URL for people (Ingress host), when there is one.
+    pub dashboard_url: Option<String>,
 }
 
 /// Computes the status. `previous` supplies `lastTransitionTime` of unchanged conditions
@@ -192,6 +201,11 @@ pub fn compute(
     let lifecycle = lifecycle_condition(es);
     let disk = disk_condition(es);
     let snapshots_health = snapshots_condition(es, obs.snapshots_wanted);
+    let dashboards = dashboards_condition(
+        obs.dashboards_wanted,
+        obs.dashboards.as_ref(),
+        prev_conditions,
+    );
     let was = previous.and_then(|s| s.phase);
     let phase = if ready.ok
         && [&logs, &lifecycle, &disk, &snapshots_health]
@@ -228,6 +242,7 @@ pub fn compute(
         cond(condition::INDEX_LIFECYCLE_HEALTHY, lifecycle),
         cond(condition::DISK_HEALTHY, disk),
         cond(condition::SNAPSHOTS_HEALTHY, snapshots_health),
+        cond(condition::DASHBOARDS_READY, dashboards),
     ];
 
     let applied = match &obs.sync {
@@ -237,6 +252,17 @@ pub fn compute(
         )),
         None => previous.and_then(|s| s.applied.clone()),
     }
+    .map(|mut a| {
+        a.saved_objects = saved_objects(obs.dashboards.as_ref(), &a.saved_objects);
+        a
+    })
+    .or_else(|| {
+        let objects = saved_objects(obs.dashboards.as_ref(), &[]);
+        (!objects.is_empty()).then(|| AppliedStatus {
+            saved_objects: objects,
+            ..Default::default()
+        })
+    })
     .filter(|a| *a != AppliedStatus::default());
 
     MeshLoggingStatus {
@@ -269,6 +295,7 @@ pub fn compute(
             _ if !obs.snapshots_wanted => Vec::new(),
             _ => previous.map(|s| s.snapshots.clone()).unwrap_or_default(),
         },
+        dashboards: dashboards_status(obs.dashboard_url.as_deref()),
     }
 }
 

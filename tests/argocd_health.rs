@@ -383,6 +383,7 @@ fn prometheus_rule_has_the_alerts_users_need() {
         ("MeshLoggingReconcileErrors", Some("15m")),
         ("MeshLoggingElasticsearchNotReady", Some("10m")),
         ("MeshLoggingCollectorNotReady", Some("15m")),
+        ("MeshLoggingDashboardsNotReady", Some("30m")),
         ("MeshLoggingNotReady", Some("30m")),
         ("MeshLoggingElasticsearchSyncFailures", None),
         ("MeshLoggingElasticsearchBacklog", Some("10m")),

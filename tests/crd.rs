@@ -6,7 +6,7 @@ use std::process::Output;
 
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use meshlogging_operator::api::{
-    ElasticsearchStatus, MeshLogging, MeshLoggingStatus, Phase, WorkloadStatus,
+    DashboardsStatus, ElasticsearchStatus, MeshLogging, MeshLoggingStatus, Phase, WorkloadStatus,
 };
 use meshlogging_testkit::apiserver::ApiServer;
 use meshlogging_testkit::kubectl::{self, text};
@@ -318,6 +318,9 @@ async fn kubectl_get_wide_shows_the_printer_columns() {
             ready: Some("4/5".into()),
             ..Default::default()
         }),
+        dashboards: Some(DashboardsStatus {
+            url: Some("https://kibana.example.com/app/dashboards#/view/d".into()),
+        }),
         ..Default::default()
     };
     api.patch_status(
@@ -345,6 +348,7 @@ async fn kubectl_get_wide_shows_the_printer_columns() {
             "KIBANA",
             "COLLECTOR",
             "ALIAS",
+            "DASHBOARDS",
             "NEWESTLOG",
             "AGE"
         ]
@@ -353,6 +357,10 @@ async fn kubectl_get_wide_shows_the_printer_columns() {
     assert_eq!(&row[..4], [name.as_str(), "8.15.3", "green", "Ready"]);
     assert!(
         row.contains(&"3/3") && row.contains(&"1/1") && row.contains(&"4/5"),
+        "{row:?}"
+    );
+    assert!(
+        row.contains(&"https://kibana.example.com/app/dashboards#/view/d"),
         "{row:?}"
     );
 

@@ -93,12 +93,15 @@ async fn from_empty_applies_everything_in_dependency_order() {
         "PUT /mcp-mesh-logs-000001",
         "GET /_security/role",
         "PUT /_security/role/mcp-mesh-logs-collector",
+        // The operator's own Kibana user (dashboards): a role of Kibana privileges only.
+        "PUT /_security/role/mcp-mesh-logs-kibana-dashboards",
         "GET /mcp-mesh-logs-deadletter/_mapping",
         "PUT /mcp-mesh-logs-deadletter",
         "GET /_security/user",
         "GET /_security/_authenticate",
         "POST /_security/user/kibana_system/_password",
         "PUT /_security/user/mcp-mesh-logs-collector",
+        "PUT /_security/user/mcp-mesh-logs-kibana-dashboards",
         "GET /_snapshot",
         "PUT /_snapshot/mcp_mesh_backup",
         "GET /_slm/policy",
@@ -110,8 +113,8 @@ async fn from_empty_applies_everything_in_dependency_order() {
         sim.requests().len(),
         sim.write_requests().len()
     );
-    assert_eq!(report.writes(), 12);
-    assert_eq!(sim.write_requests().len(), 12);
+    assert_eq!(report.writes(), 14);
+    assert_eq!(sim.write_requests().len(), 14);
 
     // The dead-letter index gets its own template, not the log indices' rollover alias
     // and ILM policy (which would put it in an ILM error step).

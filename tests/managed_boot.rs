@@ -108,6 +108,10 @@ impl EsEndpoint for LoopbackEndpoint {
         config.ca_pem = ca_pem;
         config
     }
+    /// No Kibana runs here: no dashboards (tests/dashboards.rs has them).
+    fn kibana_config(&self, _: &Validated, _: Option<Credentials>) -> Option<ClientConfig> {
+        None
+    }
 }
 
 fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {

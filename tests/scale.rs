@@ -49,6 +49,10 @@ impl EsEndpoint for SilentEndpoint {
         config.credentials = admin;
         config
     }
+    /// No Kibana runs here: no dashboards.
+    fn kibana_config(&self, _: &Validated, _: Option<Credentials>) -> Option<ClientConfig> {
+        None
+    }
 }
 
 #[tokio::test]

@@ -83,6 +83,13 @@ use super::units::STACK_VERSION_PATTERN;
         priority = 1
     ),
     printcolumn(
+        name = "Dashboards",
+        type_ = "string",
+        json_path = ".status.dashboards.url",
+        description = "Where the log dashboard opens (Kibana's Ingress host)",
+        priority = 1
+    ),
+    printcolumn(
         name = "NewestLog",
         type_ = "date",
         json_path = ".status.logs.newestTimestamp",
@@ -139,8 +146,8 @@ pub struct MeshLoggingSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshots: Option<SnapshotsSpec>,
 
-    /// The Kibana data view and log dashboards. Reserved: this version of the operator does
-    /// not load them yet (see the README's known limitations).
+    /// The Kibana data view, saved searches, charts and log dashboards, kept in Kibana by
+    /// the operator (condition `DashboardsReady`).
     #[serde(default = "DashboardsSpec::recommended")]
     pub dashboards: DashboardsSpec,
 
@@ -154,8 +161,10 @@ pub struct MeshLoggingSpec {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DashboardsSpec {
-    /// Load the data view and the log dashboards into Kibana (not implemented yet; accepted
-    /// and kept for compatibility). Default true.
+    /// Keep the data view, saved searches, Lens charts and the "MCP Mesh Log Analysis" and
+    /// "MCP Mesh Security Audit" dashboards in Kibana: created, restored when changed or
+    /// deleted there, and removed (only the operator's own) when this turns false or the
+    /// resource is deleted. Needs `kibana.enabled`. Default true.
     #[serde(default = "default_true")]
     pub enabled: bool,
 }

@@ -19,7 +19,8 @@ pub struct MeshLoggingStatus {
     pub phase: Option<Phase>,
     /// One condition per concern (`ElasticsearchReady`, `KibanaReady`, `CollectorReady`,
     /// `IndexManagementApplied`, `SnapshotsConfigured`, `LogsFlowing`,
-    /// `IndexLifecycleHealthy`, `DiskHealthy`, `SnapshotsHealthy`) and `Ready` for the whole.
+    /// `IndexLifecycleHealthy`, `DiskHealthy`, `SnapshotsHealthy`, `DashboardsReady`) and `Ready`
+    /// for the whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -45,6 +46,9 @@ pub struct MeshLoggingStatus {
     /// success, last failure and next run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snapshots: Vec<SnapshotPolicyStatus>,
+    /// The log dashboards in Kibana, when `spec.dashboards.enabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboards: Option<DashboardsStatus>,
 }
 
 /// One SLM policy as Elasticsearch last reported it (`GET _slm/policy`, `_slm/stats`).
@@ -71,6 +75,16 @@ pub struct SnapshotPolicyStatus {
     /// Runs that failed (since Elasticsearch's master last started).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshots_failed: Option<i64>,
+}
+
+/// The log dashboards in Kibana.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardsStatus {
+    /// Where the "MCP Mesh Log Analysis" dashboard opens: Kibana's Ingress host and the
+    /// dashboard's path. Set when `spec.kibana.ingress.host` is (and is no wildcard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// The flow of logs into the write alias, as last read (on the resync timer).
@@ -209,6 +223,10 @@ pub struct AppliedStatus {
     /// Security users (passwords are in Secrets, never here).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,
+    /// Kibana saved objects (`<type>/<id>`: the data view, saved searches, Lens charts,
+    /// dashboards and the ownership tag), as last synced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub saved_objects: Vec<String>,
 }
 
 /// Condition types.
@@ -241,8 +259,12 @@ pub mod condition {
     /// the spec asks for no snapshots). Not part of `Ready`; when False the phase is
     /// `Degraded`.
     pub const SNAPSHOTS_HEALTHY: &str = "SnapshotsHealthy";
+    /// The data view and dashboards are in Kibana as the spec wants them (or dashboards
+    /// are disabled). Not part of `Ready`: a Kibana that is down or starting does not
+    /// hold up the rest of the stack.
+    pub const DASHBOARDS_READY: &str = "DashboardsReady";
     /// Every condition type, `Ready` first.
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 11] = [
         READY,
         ELASTICSEARCH_READY,
         KIBANA_READY,
@@ -253,5 +275,6 @@ pub mod condition {
         INDEX_LIFECYCLE_HEALTHY,
         DISK_HEALTHY,
         SNAPSHOTS_HEALTHY,
+        DASHBOARDS_READY,
     ];
 }

@@ -1,4 +1,6 @@
-//! Deletion of a MeshLogging: the Elasticsearch objects it owns (bounded in time), the
+//! Deletion of a MeshLogging: its saved objects in Kibana (bounded in time; before the
+//! Elasticsearch cleanup deletes the user the operator signs in to Kibana as), the
+//! Elasticsearch objects it owns (bounded in time), the
 //! cluster-scoped ClusterRoleBinding (only when it is this resource's), and the PVCs when
 //! `deletionPolicy: Delete`. Namespaced children go with their owner reference.
 
@@ -14,6 +16,7 @@ use kube::{Resource, ResourceExt};
 use tracing::info;
 
 use super::apply::OWNER_UID_ANNOTATION;
+use super::dashboards::kibana_client;
 use super::{Context, secrets};
 use crate::api::{DeletionPolicy, MeshLogging};
 use crate::elastic::SyncReport;
@@ -84,6 +87,9 @@ pub async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
     let delete_data = ml.spec.deletion_policy == DeletionPolicy::Delete;
     ctx.forget(&ml.uid().unwrap_or_default());
 
+    if let Some((type_, reason, note)) = kibana(&ml, ctx).await {
+        ctx.publish(&reference, type_, reason, note).await;
+    }
     let (type_, reason, note) = elasticsearch(&ml, ctx, delete_data).await.event();
     ctx.publish(&reference, type_, reason, note).await;
     delete_bindings(&ml, ctx).await?;
@@ -138,6 +144,56 @@ async fn elasticsearch(ml: &MeshLogging, ctx: &Context, delete_data: bool) -> Es
     tokio::time::timeout(bound, run)
         .await
         .unwrap_or(EsCleanup::TimedOut(bound))
+}
+
+/// Removes the resource's saved objects from Kibana (only its own), within
+/// [`super::Settings::cleanup_timeout`], when status records any. The event announcing the
+/// outcome; `None` when there was nothing to remove.
+async fn kibana(ml: &MeshLogging, ctx: &Context) -> Option<(EventType, Reason, String)> {
+    let recorded = ml
+        .status
+        .as_ref()
+        .and_then(|s| s.applied.as_ref())
+        .is_some_and(|a| !a.saved_objects.is_empty());
+    if !recorded {
+        return None;
+    }
+    let v = validate(ml).ok()?;
+    let incomplete = |why: String| {
+        let note = format!("saved objects were not removed from Kibana: {why}");
+        (EventType::Warning, Reason::CleanupIncomplete, note)
+    };
+    let bound = ctx.settings.cleanup_timeout;
+    let run = async {
+        let user = match secrets::dashboards_user(&ctx.client, &v).await {
+            Ok(user) => user,
+            Err(e) => return incomplete(e.to_string()),
+        };
+        let client = match kibana_client(ctx, &v, user) {
+            Ok(Some(client)) => client,
+            Ok(None) => return incomplete("this operator has no way to reach Kibana".into()),
+            Err(e) => return incomplete(e.to_string()),
+        };
+        match crate::kibana::remove(&client, &crate::kibana::objects(&v)).await {
+            Ok(report) => {
+                let mut note =
+                    format!("deleted {} saved objects from Kibana", report.deleted.len());
+                if !report.not_owned.is_empty() {
+                    note.push_str(&format!(
+                        "; left {} that are not this resource's",
+                        report.not_owned.len()
+                    ));
+                }
+                (EventType::Normal, Reason::DashboardsConfigured, note)
+            }
+            Err(e) => incomplete(e.to_string()),
+        }
+    };
+    Some(
+        tokio::time::timeout(bound, run)
+            .await
+            .unwrap_or_else(|_| incomplete(format!("Kibana did not answer within {bound:?}"))),
+    )
 }
 
 /// Cluster-scoped children: a namespaced owner cannot own them. The binding is deleted

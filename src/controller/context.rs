@@ -154,8 +154,8 @@ impl Context {
     ) {
         let note = truncate(note, 1000);
         // The recorder adds an event with the same type, reason and action to the earlier
-        // one's count, keeping the earlier note: a Warning whose message changed gets an
-        // action of its own, so users see the new message, at most once per interval.
+        // one's count, keeping the earlier note: an event whose note changed gets an action
+        // of its own, so users see the new note (a Warning at most once per interval).
         let action = match type_ {
             EventType::Warning => {
                 let key = (
@@ -178,7 +178,9 @@ impl Context {
                 warned.insert(key, now);
                 format!("Reconcile-{:08x}", fnv1a64(note.as_bytes()) as u32)
             }
-            EventType::Normal => "Reconcile".to_string(),
+            // A Normal event with a new note (what a sync changed this time) is an event
+            // of its own too; the same note again adds to its count.
+            EventType::Normal => format!("Reconcile-{:08x}", fnv1a64(note.as_bytes()) as u32),
         };
         let event = Event {
             type_,

@@ -3,7 +3,8 @@
 //! ```text
 //! reconcile ──plan──► known result (shown at once) ─► finish
 //!              └─(due)─► EsQueue: bounded workers ─► health ─► (yellow/green) sync ─► logs, ILM, disk read
-//!                                                   ─► SLM read, repositories verified (when due), ILM retry (opt-in)
+//!                          │                        ─► SLM read, repositories verified (when due), ILM retry (opt-in)
+//!                          │                        └─► Kibana: dashboards
 //!                          └─ result kept; a reconcile triggered to show it
 //! ```
 //!
@@ -13,7 +14,9 @@
 //! spec's generation, the credentials, the repositories' Secrets, the Elasticsearch pods'
 //! readiness: a node becoming Ready probes at once) or when its interval is up: the resync
 //! interval after a clean pass, the pending one after failures, and for a cluster that did
-//! not answer a per-resource exponential backoff.
+//! not answer a per-resource exponential backoff. Kibana being ready is an input too (when
+//! the pass loads dashboards), and a Kibana that did not answer is retried with a backoff
+//! of its own (the pass's Elasticsearch reads come with it).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +30,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tracing::{debug, info};
 
 use super::children::Applied;
+use super::dashboards::{self, DashboardsInput};
 use super::dereference::Dereferenced;
 use super::finish::Pass;
 use super::secrets::StackSecrets;
@@ -37,7 +41,7 @@ use crate::elastic::snapshots::{self, RepositoryVerification, SnapshotHealth};
 use crate::elastic::sync::{Passwords, SyncInput};
 use crate::elastic::{EsClient, Kind, SyncReport, desired, sync};
 use crate::reason::Reason;
-use crate::status::EsObservation;
+use crate::status::{DashboardsObservation, EsObservation};
 use crate::validate::Validated;
 
 /// What a pass saw and did.
@@ -47,6 +51,8 @@ pub struct EsPass {
     pub observation: EsObservation,
     /// The sync's report, when it ran.
     pub report: Option<SyncReport>,
+    /// The Kibana step, when it ran (after a sync that was not aborted).
+    pub dashboards: Option<DashboardsObservation>,
 }
 
 impl EsPass {
@@ -57,8 +63,13 @@ impl EsPass {
         pass
     }
 
-    /// A clean pass: it answered, is not red, and every object synced.
+    /// A clean pass: it answered, is not red, every object synced, and so did Kibana's.
     fn clean(&self) -> bool {
+        self.es_clean() && self.dashboards.as_ref().is_none_or(|d| !d.failed())
+    }
+
+    /// Elasticsearch's part of the pass is clean.
+    fn es_clean(&self) -> bool {
         let o = &self.observation;
         o.unavailable.is_none()
             && o.health.as_deref().is_some_and(|h| h != "red")
@@ -86,6 +97,8 @@ struct EsState {
     running: bool,
     /// Passes in a row in which Elasticsearch did not answer.
     failures: u32,
+    /// Passes in a row in which Kibana did not answer.
+    kibana_failures: u32,
 }
 
 /// The Elasticsearch passes of every resource: queued apart from the reconciles, run by
@@ -147,11 +160,23 @@ impl EsQueue {
         s.running = false;
         let answered = result.observation.unavailable.is_none();
         s.failures = if answered { 0 } else { s.failures + 1 };
+        let kibana_down = result
+            .dashboards
+            .as_ref()
+            .is_some_and(DashboardsObservation::unavailable);
+        s.kibana_failures = if kibana_down {
+            s.kibana_failures + 1
+        } else {
+            0
+        };
         let due = now
             + if !answered {
                 probe_backoff(settings, s.failures)
             } else if result.clean() {
                 settings.resync_ready
+            } else if kibana_down && result.es_clean() {
+                // Only Kibana is missing: its own backoff, not the pending interval.
+                probe_backoff(settings, s.kibana_failures)
             } else {
                 settings.resync_pending
             };
@@ -207,17 +232,33 @@ pub fn observe_and_sync(
     applied: &Applied,
 ) -> EsPass {
     let nodes = applied.workloads.elasticsearch;
+    let previously = pass
+        .previous
+        .as_ref()
+        .and_then(|s| s.applied.clone())
+        .unwrap_or_default();
     let mut es = match &refs.secrets {
         None => {
             let why = refs.credentials_missing.clone().unwrap_or_default();
             EsPass::unavailable(Reason::CredentialsMissing, why)
         }
         Some(secrets) => {
+            // Kibana becoming ready loads the dashboards at once (only where they are
+            // loaded and Kibana can be reached: other passes do not depend on Kibana).
+            let kibana_ready = applied.workloads.kibana.is_some_and(|(_, ready)| ready > 0);
+            let kibana_input = ((v.dashboards_enabled()
+                || dashboards::removal_pending(v, &previously.saved_objects))
+                && ctx.endpoint.kibana_config(v, None).is_some())
+            .then_some(kibana_ready);
             let inputs = crate::fingerprint::of_parts([
                 pass.generation.unwrap_or_default().to_string().as_str(),
                 &format!("{:?}", secrets.fingerprints),
                 &format!("{:?}", refs.missing_repository_credentials),
                 &format!("{nodes:?}"),
+                &format!("{kibana_input:?}"),
+                // Not read by any pod, so not among the fingerprints: a new password of the
+                // operator's Kibana user (its Secret deleted) is set in Elasticsearch at once.
+                &crate::fingerprint::of_parts(secrets.dashboards_password.as_deref()),
             ]);
             let (known, start) = ctx.es.plan(&pass.uid, &inputs, Instant::now());
             if start {
@@ -230,11 +271,8 @@ pub fn observe_and_sync(
                     v: v.clone(),
                     secrets: secrets.clone(),
                     missing_credentials: refs.missing_repository_credentials.clone(),
-                    previously: pass
-                        .previous
-                        .as_ref()
-                        .and_then(|s| s.applied.clone())
-                        .unwrap_or_default(),
+                    kibana_ready,
+                    previously,
                 };
                 tokio::spawn(job.run());
             }
@@ -256,6 +294,7 @@ struct Job {
     v: Validated,
     secrets: StackSecrets,
     missing_credentials: BTreeMap<String, String>,
+    kibana_ready: bool,
     previously: AppliedStatus,
 }
 
@@ -309,6 +348,7 @@ impl Job {
         if let Some(a) = &report.aborted {
             es.observation.unavailable = Some((a.reason, a.message.clone()));
         } else {
+            es.dashboards = Some(self.dashboards(&report).await);
             let write_index = report.write_index.as_deref();
             es.observation.logs = Some(self.read_logs(&client, write_index).await);
             if !report.unsupported.contains_key(&Kind::IlmPolicy) {
@@ -327,6 +367,18 @@ impl Job {
         }
         es.report = Some(report);
         es
+    }
+
+    /// The Kibana step: the resource's saved objects kept in Kibana, or removed.
+    async fn dashboards(&self, report: &SyncReport) -> DashboardsObservation {
+        let input = DashboardsInput {
+            v: &self.v,
+            password: self.secrets.dashboards_password.as_deref(),
+            kibana_ready: self.kibana_ready,
+            previously: &self.previously.saved_objects,
+            reference: &self.reference,
+        };
+        dashboards::step(&self.ctx, input, report).await
     }
 
     /// Whether logs arrive (reads only, after the sync), with its metric.
@@ -481,10 +533,17 @@ impl Job {
         let passwords = Passwords {
             collector: self.secrets.collector_password.clone(),
             kibana: self.secrets.kibana_password.clone(),
+            dashboards: self.secrets.dashboards_password.clone(),
         };
+        let mut wanted = desired(&self.v);
+        if dashboards::removal_pending(&self.v, &self.previously.saved_objects) {
+            // Dashboards turned off: the operator removes their objects as its Kibana user,
+            // which stays until they are gone.
+            wanted.add_dashboards_identity(&self.v);
+        }
         let report = sync(
             client,
-            &desired(&self.v),
+            &wanted,
             SyncInput {
                 passwords: &passwords,
                 previously_applied: &self.previously,
@@ -598,12 +657,62 @@ mod tests {
                 ..Default::default()
             },
             report: None,
+            dashboards: None,
         };
         let due = queue.finished("a", "again".into(), answered, &s) - Instant::now();
         assert!(
             due <= s.resync_pending,
             "red is retried at the pending interval: {due:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn kibana_down_is_retried_with_its_own_backoff_and_a_clean_pass_resets_it() {
+        let (queue, _rx) = EsQueue::new(1);
+        let s = Settings {
+            es_probe_backoff: Duration::from_secs(10),
+            es_probe_backoff_max: Duration::from_secs(1000),
+            resync_ready: Duration::from_secs(3000),
+            resync_pending: Duration::from_secs(3000),
+            ..settings()
+        };
+        // Elasticsearch configured and clean; only Kibana did not answer.
+        let es_clean = |dashboards: DashboardsObservation| EsPass {
+            observation: EsObservation {
+                health: Some("green".into()),
+                ..Default::default()
+            },
+            report: Some(SyncReport::default()),
+            dashboards: Some(dashboards),
+        };
+        let down = || {
+            es_clean(DashboardsObservation::Failed(
+                Reason::KibanaUnavailable,
+                "503".into(),
+            ))
+        };
+        assert!(down().es_clean() && !down().clean());
+        queue.plan("a", "in", Instant::now());
+        let first = queue.finished("a", "in".into(), down(), &s) - Instant::now();
+        queue.plan("a", "x", Instant::now());
+        let second = queue.finished("a", "x".into(), down(), &s) - Instant::now();
+        // Jitter halves at most: 5..10 s, then 10..20 s; never the 3000 s intervals.
+        assert!(first <= Duration::from_secs(10), "{first:?}");
+        assert!(
+            second >= Duration::from_secs(9) && second <= Duration::from_secs(20),
+            "{second:?}"
+        );
+        queue.plan("a", "y", Instant::now());
+        let applied = es_clean(DashboardsObservation::Synced {
+            report: Default::default(),
+            objects: vec![],
+        });
+        let due = queue.finished("a", "y".into(), applied, &s) - Instant::now();
+        assert!(
+            due > Duration::from_secs(2000),
+            "clean: the resync, {due:?}"
+        );
+        assert_eq!(lock(&queue.state)["a"].kibana_failures, 0);
     }
 
     #[tokio::test]

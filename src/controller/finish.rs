@@ -107,6 +107,9 @@ pub fn observations(
         missing_credentials: refs.missing_repository_credentials.into_iter().collect(),
         snapshots_wanted: v.snapshots_wanted(),
         alias: v.index().name.clone(),
+        dashboards_wanted: v.dashboards_enabled(),
+        dashboards: es.dashboards,
+        dashboard_url: v.dashboard_url(&crate::kibana::log_dashboard_id(v)),
     }
 }
 

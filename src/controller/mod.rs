@@ -5,10 +5,10 @@
 //! apply:   validate ─► dereference (Secrets: generated once, derived ones kept consistent;
 //!          referenced credentials) ─► render ─► apply children (SSA, only what differs,
 //!          never someone else's object; prune the rest) ─► Elasticsearch (health, then
-//!          yellow/green: sync) ─► finish (status written only when changed, events for
-//!          transitions) ─► requeue (Elasticsearch drift cannot be watched)
-//! cleanup: Elasticsearch objects (bounded) ─► ClusterRoleBinding (when it is this
-//!          resource's) ─► PVCs (Delete policy)
+//!          yellow/green: sync, then Kibana's saved objects) ─► finish (status written only
+//!          when changed, events for transitions) ─► requeue (drift cannot be watched)
+//! cleanup: Kibana saved objects (bounded) ─► Elasticsearch objects (bounded) ─►
+//!          ClusterRoleBinding (when it is this resource's) ─► PVCs (Delete policy)
 //! ```
 //!
 //! Each step is a function of its own module with a typed input and output; [`apply`] only
@@ -22,6 +22,7 @@ pub mod children;
 mod cleanup;
 pub mod collector_pods;
 mod context;
+mod dashboards;
 mod dereference;
 mod elasticsearch;
 mod finish;
@@ -122,8 +123,9 @@ impl Default for Settings {
     }
 }
 
-/// How the operator reaches Elasticsearch for a resource. Replaceable so tests can point a
-/// managed-mode resource at the Elasticsearch stand-in.
+/// How the operator reaches Elasticsearch (and Kibana, for the dashboards) for a resource.
+/// Replaceable so tests can point a managed-mode resource at the Elasticsearch stand-in and
+/// the Kibana stand-in.
 pub trait EsEndpoint: Send + Sync + 'static {
     /// The client configuration for `v`, given the operator's login and the CA to trust.
     fn client_config(
@@ -132,6 +134,16 @@ pub trait EsEndpoint: Send + Sync + 'static {
         admin: Option<Credentials>,
         ca_pem: Option<Vec<u8>>,
     ) -> ClientConfig;
+
+    /// The client configuration of `v`'s Kibana, signing in as `user` (the operator's own
+    /// Kibana user); `None` when this operator has no way to reach a Kibana (the
+    /// dashboards are then not loaded and `DashboardsReady` says so). By default Kibana's
+    /// Service, `http://<n>-kibana.<ns>.svc:5601`.
+    fn kibana_config(&self, v: &Validated, user: Option<Credentials>) -> Option<ClientConfig> {
+        let mut config = ClientConfig::new(names::kibana_url(&v.name, &v.namespace));
+        config.credentials = user;
+        Some(config)
+    }
 }
 
 /// The real thing: the managed cluster's HTTP Service, or the external URL.

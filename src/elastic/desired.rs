@@ -40,6 +40,8 @@ pub enum PasswordRef {
     Collector,
     /// Kibana's password.
     Kibana,
+    /// The password of the operator's own Kibana user (the dashboards).
+    Dashboards,
 }
 
 /// A security user.
@@ -240,7 +242,7 @@ pub fn desired(v: &Validated) -> DesiredConfig {
         .map(|p| (p.name.clone(), slm_policy(p, names, owner)))
         .collect();
 
-    DesiredConfig {
+    let mut config = DesiredConfig {
         owner: owner.to_string(),
         ilm_policies,
         component_templates,
@@ -251,7 +253,11 @@ pub fn desired(v: &Validated) -> DesiredConfig {
         users,
         repositories,
         slm_policies,
+    };
+    if v.dashboards_enabled() {
+        config.add_dashboards_identity(v);
     }
+    config
 }
 
 /// `mappings` with the ownership marker as their `_meta`, so every backing index, the
@@ -262,6 +268,32 @@ fn with_meta(mut mappings: Value, meta: &Value) -> Value {
 }
 
 impl DesiredConfig {
+    /// Adds the operator's Kibana identity: the role `<index>-kibana-dashboards` with only
+    /// the Kibana feature privileges the saved objects need ([`crate::kibana::operator_role`])
+    /// and the user of that name, whose password is in the generated Secret
+    /// `<n>-kibana-dashboards-user`. Part of the desired configuration while dashboards are
+    /// enabled, and while the objects of dashboards just turned off are still to be removed
+    /// (the operator signs in as this user to remove them).
+    pub fn add_dashboards_identity(&mut self, v: &Validated) {
+        let meta = marker(&self.owner);
+        let name = v.names.dashboards_user();
+        let mut role = crate::kibana::operator_role();
+        role["metadata"] = meta.clone();
+        self.roles.insert(name.clone(), role);
+        self.users.insert(
+            name.clone(),
+            DesiredUser {
+                roles: vec![name],
+                body: json!({
+                    "full_name": format!("MeshLogging operator's Kibana dashboards of {}", self.owner),
+                    "metadata": meta,
+                }),
+                password: PasswordRef::Dashboards,
+                builtin: false,
+            },
+        );
+    }
+
     /// The component templates without `index.lifecycle.*` settings, for a cluster that
     /// does not serve ILM (it refuses those settings as unknown).
     pub fn component_templates_without_lifecycle(&self) -> BTreeMap<String, Value> {

@@ -14,5 +14,7 @@ pub mod objects;
 pub mod sync;
 
 pub use client::{KibanaClient, KibanaConfig, KibanaError};
-pub use objects::{DesiredObjects, dashboard_path, import_ndjson, objects, operator_role};
+pub use objects::{
+    DesiredObjects, dashboard_path, import_ndjson, log_dashboard_id, objects, operator_role,
+};
 pub use sync::{KibanaReport, remove, sync};

@@ -426,3 +426,41 @@ fn a_ready_collector_node_that_sent_nothing_is_named_silent() {
     assert_eq!(find(&back, condition::LOGS_FLOWING).status, "True");
     assert_eq!(back.phase, Some(Phase::Ready));
 }
+
+#[test]
+fn kibana_unavailable_leaves_the_stack_ready_and_its_objects_recorded() {
+    let mut obs = ready_obs();
+    obs.dashboards_wanted = true;
+    obs.dashboards = Some(DashboardsObservation::Synced {
+        report: Default::default(),
+        objects: vec!["tag/t".into(), "dashboard/d".into()],
+    });
+    obs.dashboard_url = Some("https://k.example/app/dashboards#/view/d".into());
+    let applied = compute(None, &obs, &time(1));
+    let c = find(&applied, condition::DASHBOARDS_READY);
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "Applied"));
+    let objects = &applied.applied.as_ref().expect("applied").saved_objects;
+    assert_eq!(objects, &["tag/t", "dashboard/d"]);
+    assert_eq!(
+        applied.dashboards.as_ref().and_then(|d| d.url.as_deref()),
+        Some("https://k.example/app/dashboards#/view/d")
+    );
+
+    obs.dashboards = Some(DashboardsObservation::Failed(
+        Reason::KibanaUnavailable,
+        "Kibana at http://k is unavailable: 503: Kibana server is not ready yet".into(),
+    ));
+    let down = compute(Some(&applied), &obs, &time(2));
+    let c = find(&down, condition::DASHBOARDS_READY);
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "KibanaUnavailable")
+    );
+    assert_eq!(find(&down, condition::READY).status, "True");
+    assert_eq!(down.phase, Some(Phase::Ready));
+    assert_eq!(
+        &down.applied.as_ref().expect("applied").saved_objects,
+        objects,
+        "kept while Kibana cannot be asked"
+    );
+}

@@ -137,6 +137,27 @@ impl Validated {
         !self.repositories().is_empty() || !self.snapshot_policies().is_empty()
     }
 
+    /// Whether the operator keeps the data view and dashboards in Kibana:
+    /// `spec.dashboards.enabled` with Kibana deployed (admission refuses dashboards without
+    /// Kibana; this holds for specs stored before that rule too).
+    pub fn dashboards_enabled(&self) -> bool {
+        self.spec.dashboards.enabled && self.kibana.is_some()
+    }
+
+    /// The URL of the log dashboard for people: Kibana's public URL (its Ingress host)
+    /// with the dashboard's path; `None` without dashboards, an Ingress or with a wildcard
+    /// host.
+    pub fn dashboard_url(&self, dashboard_id: &str) -> Option<String> {
+        if !self.dashboards_enabled() {
+            return None;
+        }
+        let base = self.kibana.as_ref()?.public_url()?;
+        Some(format!(
+            "{base}{}",
+            crate::kibana::dashboard_path(dashboard_id)
+        ))
+    }
+
     /// `spec.deletionPolicy`: what deleting the resource does to the data.
     pub fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy
@@ -211,6 +232,23 @@ pub struct ValidKibana {
     pub username: String,
     /// The Ingress, when wanted.
     pub ingress: Option<KibanaIngress>,
+}
+
+impl ValidKibana {
+    /// Where people reach Kibana: `https://<host>` (`http://` without a TLS Secret) of the
+    /// Ingress; `None` without an Ingress or with a wildcard host.
+    pub fn public_url(&self) -> Option<String> {
+        let ingress = self.ingress.as_ref()?;
+        if ingress.host.starts_with('*') {
+            return None;
+        }
+        let scheme = if ingress.tls_secret_name.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        Some(format!("{scheme}://{}", ingress.host))
+    }
 }
 
 /// The collector, defaults resolved.

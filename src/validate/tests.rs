@@ -460,3 +460,36 @@ fn versions() {
     assert_eq!(StackVersion::parse("8.15"), None);
     assert_eq!(StackVersion::parse("8.15.3.1"), None);
 }
+
+#[test]
+fn the_dashboard_url_needs_dashboards_and_a_real_ingress_host() {
+    let url = |spec: serde_json::Value| {
+        let v = validate(&ml(spec)).expect("valid");
+        v.dashboard_url("d")
+    };
+    let ingress = |host: &str, tls: bool| {
+        let mut i = json!({"host": host});
+        if tls {
+            i["tlsSecretName"] = json!("kibana-tls");
+        }
+        json!({"version": "8.15.3", "kibana": {"ingress": i}})
+    };
+    assert_eq!(
+        url(ingress("kibana.example.com", false)).as_deref(),
+        Some("http://kibana.example.com/app/dashboards#/view/d")
+    );
+    assert_eq!(
+        url(ingress("kibana.example.com", true)).as_deref(),
+        Some("https://kibana.example.com/app/dashboards#/view/d")
+    );
+    assert_eq!(url(ingress("*.example.com", true)), None, "a wildcard host");
+    assert_eq!(url(json!({"version": "8.15.3"})), None, "no Ingress");
+    let mut off = ingress("kibana.example.com", true);
+    off["dashboards"] = json!({"enabled": false});
+    assert_eq!(url(off), None, "dashboards off");
+    let v = validate(&ml(
+        json!({"version": "8.15.3", "kibana": {"enabled": false}, "dashboards": {"enabled": true}}),
+    ))
+    .expect("valid without admission's rule");
+    assert!(!v.dashboards_enabled(), "no Kibana, no dashboards");
+}

@@ -77,10 +77,12 @@ pub fn fast_retry() -> RetryPolicy {
 
 /// Reaches the stand-in whatever the resource says (managed or external), as `elastic`:
 /// the operator's own credentials and CA are not used (see `tests/managed_boot.rs` for
-/// the test where they are).
+/// the test where they are). Kibana: none unless [`SimEndpoint::with_kibana`] names one
+/// (the dashboards are then not loaded, and `DashboardsReady` says so).
 pub struct SimEndpoint {
     url: String,
     ca: Option<Vec<u8>>,
+    kibana: Option<String>,
 }
 
 impl SimEndpoint {
@@ -89,7 +91,15 @@ impl SimEndpoint {
         Self {
             url: sim.url(),
             ca: sim.ca_pem().map(String::into_bytes),
+            kibana: None,
         }
+    }
+
+    /// Also reaches Kibana at `url` (the Kibana stand-in's), whatever the resource says, as
+    /// the operator's own Kibana user.
+    pub fn with_kibana(mut self, url: String) -> Self {
+        self.kibana = Some(url);
+        self
     }
 }
 
@@ -107,5 +117,11 @@ impl EsEndpoint for SimEndpoint {
         });
         config.ca_pem = self.ca.clone();
         config
+    }
+
+    fn kibana_config(&self, _: &Validated, user: Option<Credentials>) -> Option<ClientConfig> {
+        let mut config = ClientConfig::new(self.kibana.clone()?);
+        config.credentials = user;
+        Some(config)
     }
 }

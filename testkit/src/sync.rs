@@ -11,12 +11,15 @@ use meshlogging_operator::elastic::{DesiredConfig, EsClient, SyncReport, sync};
 pub const COLLECTOR_PASSWORD: &str = "collector-Pw-77ab20";
 /// Kibana's password in every sync test.
 pub const KIBANA_PASSWORD: &str = "kibana-Pw-0c4e91";
+/// The password of the operator's Kibana user (dashboards) in every sync test.
+pub const DASHBOARDS_PASSWORD: &str = "dashboards-Pw-5d1f08";
 
 /// The passwords of the managed users.
 pub fn passwords() -> Passwords {
     Passwords {
         collector: COLLECTOR_PASSWORD.into(),
         kibana: Some(KIBANA_PASSWORD.into()),
+        dashboards: Some(DASHBOARDS_PASSWORD.into()),
     }
 }
 

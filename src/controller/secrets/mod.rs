@@ -6,7 +6,8 @@
 //! source Secrets (created when missing, never changed)    derived Secrets (kept consistent)
 //! <n>-es-operator-user (password) ─────────────────────►  <n>-es-file-realm (bcrypt hash)
 //! <n>-ca (CA; renewed 30 days before it expires) ──────►  <n>-es-http-certs, <n>-es-transport-certs
-//! <n>-es-elastic-user, <n>-kibana-user, <n>-collector-user, <n>-kibana-encryption-keys
+//! <n>-es-elastic-user, <n>-kibana-user, <n>-collector-user, <n>-kibana-encryption-keys,
+//! <n>-kibana-dashboards-user (the operator's own Kibana user; whenever Kibana is enabled)
 //! ```
 //!
 //! Every generated Secret is owned by the MeshLogging. Deleting a source Secret makes the
@@ -57,6 +58,9 @@ pub struct StackSecrets {
     pub collector_password: String,
     /// Kibana's password (when Kibana is enabled).
     pub kibana_password: Option<String>,
+    /// The password of the operator's own Kibana user, the dashboards' (when Kibana is
+    /// enabled). Not read by any pod.
+    pub dashboards_password: Option<String>,
     /// Hashes of generated material that pods read, for pod-template annotations.
     pub fingerprints: SecretFingerprints,
     /// Generated Secrets whose name is taken by a Secret this resource does not own and
@@ -155,6 +159,25 @@ pub async fn ensure(
     } else {
         None
     };
+    // The operator's own Kibana user: made with Kibana, so that turning dashboards off
+    // and on again keeps one password, and their removal can still sign in.
+    let dashboards_password = if v.kibana.is_some() {
+        let secret = names::kibana_dashboards_user_secret(name);
+        Some(
+            generated
+                .ensure(&secret, || {
+                    Ok(BTreeMap::from([(
+                        names::PASSWORD_KEY.to_string(),
+                        password(),
+                    )]))
+                })
+                .await?
+                .remove(names::PASSWORD_KEY)
+                .ok_or_else(|| missing_key(&secret, names::PASSWORD_KEY))?,
+        )
+    } else {
+        None
+    };
 
     let (admin, es_ca_pem) = match &v.mode {
         EsMode::Managed(managed) => {
@@ -249,6 +272,7 @@ pub async fn ensure(
         es_ca_pem,
         collector_password,
         kibana_password,
+        dashboards_password,
         fingerprints,
         conflicts,
     })
@@ -285,6 +309,20 @@ pub async fn admin(
             Err(e) => Err(e),
         },
     }
+}
+
+/// The operator's Kibana user and its password, read without generating anything
+/// (cleanup): `None` when its Secret is gone.
+pub async fn dashboards_user(client: &kube::Client, v: &Validated) -> Result<Option<Credentials>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), &v.namespace);
+    let password = api
+        .get_opt(&names::kibana_dashboards_user_secret(&v.name))
+        .await?
+        .and_then(|s| decode(&s).remove(names::PASSWORD_KEY));
+    Ok(password.map(|password| Credentials {
+        username: v.names.dashboards_user(),
+        password,
+    }))
 }
 
 /// Reads the credentials and CA of an external cluster.

@@ -49,6 +49,8 @@ pub struct Passwords {
     pub collector: String,
     /// Kibana's password, when Kibana is enabled.
     pub kibana: Option<String>,
+    /// The password of the operator's Kibana user, when the dashboards need it.
+    pub dashboards: Option<String>,
 }
 
 impl fmt::Debug for Passwords {

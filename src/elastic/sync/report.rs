@@ -159,6 +159,9 @@ impl SyncReport {
             slm_policies: merge(Kind::SlmPolicy, &before.slm_policies),
             roles: merge(Kind::Role, &before.roles),
             users: merge(Kind::User, &before.users),
+            // Kibana's, not Elasticsearch's: kept as recorded (the dashboards step of the
+            // status records them).
+            saved_objects: previous.saved_objects.clone(),
         }
     }
 }

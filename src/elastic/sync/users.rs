@@ -40,6 +40,7 @@ impl Pass<'_> {
             let password = match user.password {
                 PasswordRef::Collector => Some(&passwords.collector),
                 PasswordRef::Kibana => passwords.kibana.as_ref(),
+                PasswordRef::Dashboards => passwords.dashboards.as_ref(),
             };
             let Some(password) = password else {
                 let message = format!("no password for user {name}");

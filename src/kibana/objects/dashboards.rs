@@ -47,7 +47,7 @@ impl Render<'_> {
     /// next to the log table, then the services with most errors and request latency.
     pub(super) fn log_dashboard(&self) -> Value {
         self.dashboard(
-            "dashboard-logs",
+            super::LOG_DASHBOARD,
             "MCP Mesh Log Analysis",
             "Log analysis for the MCP Mesh: errors over time, logs by agent, the noisiest services, request latency and the logs themselves.",
             &[

@@ -76,7 +76,7 @@ impl DesiredObjects {
                 o["type"] == DASHBOARD
                     && o["id"]
                         .as_str()
-                        .is_some_and(|i| i.ends_with(".dashboard-logs"))
+                        .is_some_and(|i| i.ends_with(&format!(".{LOG_DASHBOARD}")))
             })
             .and_then(|o| o["id"].as_str())
     }
@@ -128,6 +128,14 @@ pub fn objects(v: &Validated) -> DesiredObjects {
         tag_id: r.id("tag"),
         objects,
     }
+}
+
+/// Slug of the "MCP Mesh Log Analysis" dashboard.
+const LOG_DASHBOARD: &str = "dashboard-logs";
+
+/// Id of `v`'s "MCP Mesh Log Analysis" dashboard (without rendering the objects).
+pub fn log_dashboard_id(v: &Validated) -> String {
+    kibana_object_id(&v.name, &v.namespace, LOG_DASHBOARD)
 }
 
 /// The body of `POST /api/saved_objects/_import`: one object per line (NDJSON), in order.

@@ -67,6 +67,10 @@ pub struct State {
     pub objects: BTreeMap<(String, String), Stored>,
     /// Counts writes, for `version` and timestamps.
     pub seq: u64,
+    /// Test control: the import refuses every object of these types with an `unknown`
+    /// error carrying the message (as Kibana refuses an object its validation or a
+    /// migration rejects), the others of the same file still import.
+    pub refuse: BTreeMap<String, String>,
 }
 
 /// An answer: status and body (JSON, or NDJSON text for the export).
@@ -200,6 +204,12 @@ impl State {
             };
             if id.is_empty() || !attributes.is_object() {
                 errors.push(fail(json!({"type": "unknown", "message": "a saved object needs an id and attributes", "statusCode": 400})));
+                continue;
+            }
+            if let Some(message) = self.refuse.get(&kind) {
+                errors.push(fail(
+                    json!({"type": "unknown", "message": message, "statusCode": 400}),
+                ));
                 continue;
             }
             if let Some(message) = check_document(&d, &kind, latest) {
