@@ -71,11 +71,17 @@ fn proc_stat(pid: u32) -> (f64, f64) {
     (cpu, rss_kib / 1024.0)
 }
 
-/// Reads and writes audited for user agents starting with `agent`, from line `from` on.
-fn audited(server: &ApiServer, agent: &str, from: usize) -> (usize, usize, usize) {
+/// Reads and writes audited for user agents starting with `agent`, from line `from` on, and
+/// the writes by verb and resource (`patch meshloggings/status`), most frequent first.
+fn audited(
+    server: &ApiServer,
+    agent: &str,
+    from: usize,
+) -> (usize, usize, usize, Vec<(String, usize)>) {
     let log = std::fs::read_to_string(&server.audit_log).unwrap_or_default();
     let lines: Vec<&str> = log.lines().collect();
     let (mut reads, mut writes) = (0, 0);
+    let mut by_kind = std::collections::BTreeMap::<String, usize>::new();
     for line in lines.iter().skip(from) {
         let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
@@ -91,12 +97,20 @@ fn audited(server: &ApiServer, agent: &str, from: usize) -> (usize, usize, usize
         match (verb, stage) {
             ("get" | "list", "ResponseComplete") | ("watch", "ResponseStarted") => reads += 1,
             ("create" | "update" | "patch" | "delete" | "deletecollection", "ResponseComplete") => {
-                writes += 1
+                writes += 1;
+                let target = &e["objectRef"];
+                let mut what = format!("{verb} {}", target["resource"].as_str().unwrap_or("?"));
+                if let Some(sub) = target["subresource"].as_str() {
+                    what = format!("{what}/{sub}");
+                }
+                *by_kind.entry(what).or_default() += 1;
             }
             _ => {}
         }
     }
-    (reads, writes, lines.len())
+    let mut by_kind: Vec<(String, usize)> = by_kind.into_iter().collect();
+    by_kind.sort_by(|a, b| b.1.cmp(&a.1));
+    (reads, writes, lines.len(), by_kind)
 }
 
 fn kubectl(server: &ApiServer, args: &[&str], stdin: Option<&str>) {
@@ -190,7 +204,7 @@ async fn run(
     let mut out = Vec::new();
     let mut created = 0;
     for &total in sizes {
-        let (_, writes_before, _) = audited(server, &s.agent, 0);
+        let (_, writes_before, mark_before, _) = audited(server, &s.agent, 0);
         let start = Instant::now();
         if s.name == "ECK" {
             create_eck(server, created, total);
@@ -221,12 +235,22 @@ async fn run(
         f.p50 = p50.unwrap_or(f64::NAN);
         f.p90 = p90.unwrap_or(f64::NAN);
         tokio::time::sleep(Duration::from_secs(10)).await;
-        let (_, writes_after, mark) = audited(server, &s.agent, 0);
+        let (_, writes_after, mark, _) = audited(server, &s.agent, 0);
+        let (_, _, _, batch_writes) = audited(server, &s.agent, mark_before);
+        let list: Vec<String> = batch_writes
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        eprintln!(
+            "  {} N={total}: writes of the batch: {}",
+            s.name,
+            list.join(", ")
+        );
         f.writes_per_resource = (writes_after - writes_before) as f64 / batch as f64;
         let (cpu0, _) = proc_stat(s.pid);
         tokio::time::sleep(idle).await;
         let (cpu1, rss) = proc_stat(s.pid);
-        let (reads, writes, _) = audited(server, &s.agent, mark);
+        let (reads, writes, _, idle_writes) = audited(server, &s.agent, mark);
         f.cpu = cpu1 - cpu0;
         f.reads = reads;
         f.writes = writes;
@@ -241,6 +265,18 @@ async fn run(
             f.cpu,
             f.rss_mib
         );
+        if !idle_writes.is_empty() {
+            let list: Vec<String> = idle_writes
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            eprintln!("  idle writes: {}", list.join(", "));
+        }
+        if let Some(copy) = std::env::var_os("AUDIT_COPY") {
+            // For a closer look at what the writes were (status patches and events are
+            // audited with their bodies when reads are audited).
+            let _ = std::fs::copy(&server.audit_log, copy);
+        }
         out.push(f);
         created = total;
     }

@@ -63,6 +63,16 @@ impl EsPass {
         pass
     }
 
+    /// Both passes did not get as far as the sync, and for the same reason: showing the
+    /// second changes nothing (so it needs no reconcile, and writes nothing).
+    fn same_failure(&self, other: &EsPass) -> bool {
+        self.report.is_none()
+            && other.report.is_none()
+            && self.dashboards.is_none()
+            && other.dashboards.is_none()
+            && self.observation == other.observation
+    }
+
     /// A clean pass: it answered, is not red, every object synced, and so did Kibana's.
     fn clean(&self) -> bool {
         self.es_clean() && self.dashboards.as_ref().is_none_or(|d| !d.failed())
@@ -149,13 +159,20 @@ impl EsQueue {
         (known, start)
     }
 
-    /// Records a finished pass of `uid`; returns when the next one is due. A resource
-    /// forgotten meanwhile (deleted) stays forgotten.
-    fn finished(&self, uid: &str, inputs: String, result: EsPass, settings: &Settings) -> Instant {
+    /// Records a finished pass of `uid`: when the next one is due, and whether the result
+    /// shows anything new (a pass that answered, or a failure other than the last one). A
+    /// resource forgotten meanwhile (deleted) stays forgotten.
+    fn finished(
+        &self,
+        uid: &str,
+        inputs: String,
+        result: EsPass,
+        settings: &Settings,
+    ) -> (Instant, bool) {
         let now = Instant::now();
         let mut state = lock(&self.state);
         let Some(s) = state.get_mut(uid) else {
-            return now;
+            return (now, false);
         };
         s.running = false;
         let answered = result.observation.unavailable.is_none();
@@ -180,12 +197,32 @@ impl EsQueue {
             } else {
                 settings.resync_pending
             };
+        let news = s
+            .last
+            .as_ref()
+            .is_none_or(|l| !l.result.same_failure(&result));
         s.last = Some(LastSync {
             inputs,
             due,
             result,
         });
-        due
+        (due, news)
+    }
+
+    /// Whether the retry of `uid`'s pass over `inputs` should run now (then it is marked as
+    /// running): nothing else runs, the inputs are still the last pass's (a reconcile that
+    /// saw new ones started its own pass), and the retry is due.
+    fn retry(&self, uid: &str, inputs: &str, now: Instant) -> bool {
+        let mut state = lock(&self.state);
+        let Some(s) = state.get_mut(uid) else {
+            return false;
+        };
+        let start = !s.running
+            && s.last
+                .as_ref()
+                .is_some_and(|l| l.inputs == inputs && now >= l.due);
+        s.running |= start;
+        start
     }
 
     /// Forgets a deleted resource.
@@ -299,30 +336,45 @@ struct Job {
 }
 
 impl Job {
-    /// Waits for a worker, runs the pass, keeps its result and triggers a reconcile to
-    /// show it (and, unless it was clean, another when the next pass is due).
+    /// Waits for a worker, runs the pass, keeps its result and — when it shows something
+    /// new — triggers a reconcile to show it. A pass that is not clean is retried when due:
+    /// one that did not reach the sync (no answer, red, no client) by this job itself, as
+    /// long as nothing it depends on changed meanwhile (then a reconcile started a pass of
+    /// its own), so a cluster that keeps not answering costs a probe per backoff and no
+    /// reconcile; one that synced with failures by a reconcile, which plans afresh.
     async fn run(self) {
         let metrics = &self.ctx.metrics;
-        metrics.es_pass_queued();
-        let result = {
-            let _permit = self.ctx.es.permits.clone().acquire_owned().await;
-            metrics.es_pass_started();
-            let result = self.pass().await;
-            metrics.es_pass_finished();
-            result
-        };
-        let clean = result.clean();
-        let settings = &self.ctx.settings;
-        let due = self
-            .ctx
-            .es
-            .finished(&self.uid, self.inputs, result, settings);
-        debug!(resource = %self.resource, clean, "Elasticsearch pass finished");
-        self.ctx.es.trigger(self.resource.clone(), None);
-        // A clean pass is looked at again with the resync; anything else (no answer, red,
-        // objects refused) when its retry is due.
-        if !clean {
-            self.ctx.es.trigger(self.resource, Some(due));
+        loop {
+            metrics.es_pass_queued();
+            let result = {
+                let _permit = self.ctx.es.permits.clone().acquire_owned().await;
+                metrics.es_pass_started();
+                let result = self.pass().await;
+                metrics.es_pass_finished();
+                result
+            };
+            let (clean, synced) = (result.clean(), result.report.is_some());
+            let settings = &self.ctx.settings;
+            let (due, news) =
+                self.ctx
+                    .es
+                    .finished(&self.uid, self.inputs.clone(), result, settings);
+            debug!(resource = %self.resource, clean, news, "Elasticsearch pass finished");
+            if news {
+                self.ctx.es.trigger(self.resource.clone(), None);
+            }
+            if clean {
+                // Looked at again with the resync.
+                return;
+            }
+            if synced {
+                self.ctx.es.trigger(self.resource.clone(), Some(due));
+                return;
+            }
+            tokio::time::sleep_until(due.into()).await;
+            if !self.ctx.es.retry(&self.uid, &self.inputs, Instant::now()) {
+                return;
+            }
         }
     }
 
@@ -620,7 +672,8 @@ mod tests {
         assert!(matches!(queue.plan("a", "in-1", now), (None, true)));
         // Queued or running: not again, whatever the inputs.
         assert!(matches!(queue.plan("a", "in-2", now), (None, false)));
-        let due = queue.finished("a", "in-1".into(), unreachable(), &s);
+        let (due, news) = queue.finished("a", "in-1".into(), unreachable(), &s);
+        assert!(news, "a first result is news");
         assert!(due > Instant::now());
         // Same inputs before it is due: the known result, no probe.
         let (known, start) = queue.plan("a", "in-1", Instant::now());
@@ -645,9 +698,9 @@ mod tests {
             ..settings()
         };
         queue.plan("a", "in", Instant::now());
-        let first = queue.finished("a", "in".into(), unreachable(), &s) - Instant::now();
+        let first = queue.finished("a", "in".into(), unreachable(), &s).0 - Instant::now();
         queue.plan("a", "other", Instant::now());
-        let second = queue.finished("a", "other".into(), unreachable(), &s) - Instant::now();
+        let second = queue.finished("a", "other".into(), unreachable(), &s).0 - Instant::now();
         // Jitter halves at most: 5..10 s, then 10..20 s.
         assert!(first <= Duration::from_secs(10) && second >= Duration::from_secs(9));
         queue.plan("a", "again", Instant::now());
@@ -659,7 +712,7 @@ mod tests {
             report: None,
             dashboards: None,
         };
-        let due = queue.finished("a", "again".into(), answered, &s) - Instant::now();
+        let due = queue.finished("a", "again".into(), answered, &s).0 - Instant::now();
         assert!(
             due <= s.resync_pending,
             "red is retried at the pending interval: {due:?}"
@@ -693,9 +746,9 @@ mod tests {
         };
         assert!(down().es_clean() && !down().clean());
         queue.plan("a", "in", Instant::now());
-        let first = queue.finished("a", "in".into(), down(), &s) - Instant::now();
+        let first = queue.finished("a", "in".into(), down(), &s).0 - Instant::now();
         queue.plan("a", "x", Instant::now());
-        let second = queue.finished("a", "x".into(), down(), &s) - Instant::now();
+        let second = queue.finished("a", "x".into(), down(), &s).0 - Instant::now();
         // Jitter halves at most: 5..10 s, then 10..20 s; never the 3000 s intervals.
         assert!(first <= Duration::from_secs(10), "{first:?}");
         assert!(
@@ -707,12 +760,43 @@ mod tests {
             report: Default::default(),
             objects: vec![],
         });
-        let due = queue.finished("a", "y".into(), applied, &s) - Instant::now();
+        let due = queue.finished("a", "y".into(), applied, &s).0 - Instant::now();
         assert!(
             due > Duration::from_secs(2000),
             "clean: the resync, {due:?}"
         );
         assert_eq!(lock(&queue.state)["a"].kibana_failures, 0);
+    }
+
+    #[tokio::test]
+    async fn the_same_failure_again_is_no_news_and_is_retried_by_the_queue() {
+        let (queue, _rx) = EsQueue::new(1);
+        let s = Settings {
+            es_probe_backoff: Duration::from_millis(1),
+            es_probe_backoff_max: Duration::from_millis(1),
+            ..settings()
+        };
+        queue.plan("a", "in", Instant::now());
+        assert!(queue.finished("a", "in".into(), unreachable(), &s).1);
+        std::thread::sleep(Duration::from_millis(5));
+        // Due, same inputs, nothing running: the queue retries it itself.
+        assert!(queue.retry("a", "in", Instant::now()));
+        assert!(!queue.retry("a", "in", Instant::now()), "already running");
+        let (_, news) = queue.finished("a", "in".into(), unreachable(), &s);
+        assert!(!news, "the same failure shows nothing new");
+        let refused = EsPass::unavailable(Reason::Unauthorized, "refused".into());
+        queue.plan("a", "in", Instant::now() + Duration::from_secs(1));
+        assert!(
+            queue.finished("a", "in".into(), refused, &s).1,
+            "a new failure is news"
+        );
+        // A reconcile saw new inputs and started its own pass: the old retry stands down.
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(queue.plan("a", "new", Instant::now()).1);
+        queue.finished("a", "new".into(), unreachable(), &s);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!queue.retry("a", "in", Instant::now()));
+        assert!(queue.retry("a", "new", Instant::now()));
     }
 
     #[tokio::test]

@@ -252,11 +252,18 @@ rules:
 - level: None
 ";
 
-/// Every request at Metadata level, reads too (for the bench's read counts).
+/// Every request at Metadata level, reads too (for the bench's read counts); status patches
+/// and events with their bodies (so the bench can say what a write in an idle window changed).
 const AUDIT_POLICY_WITH_READS: &str = "apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
+- level: Request
+  verbs: [create, patch]
+  resources:
+  - {group: logging.mcp-mesh.io, resources: [meshloggings/status]}
+  - {group: '', resources: [events]}
+  - {group: events.k8s.io, resources: [events]}
 - level: Metadata
 ";
 

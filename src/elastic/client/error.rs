@@ -121,19 +121,27 @@ pub(super) fn unreachable(base: &str, e: &reqwest::Error) -> EsError {
     }
     tracing::debug!(error = %raw, "no answer from Elasticsearch");
     let lower = raw.to_lowercase();
-    let detail = if e.is_timeout() || lower.contains("timed out") {
-        "no answer within the request timeout".to_string()
-    } else if refused || lower.contains("connection refused") {
+    // From the innermost source only: the outer texts carry the URL, whose host may hold
+    // any of these words.
+    let inner = innermost.to_lowercase();
+    let tls = inner.contains("certificate") || inner.contains("tls") || inner.contains("handshake");
+    let detail = if refused || lower.contains("connection refused") {
         "connection refused".to_string()
-    } else if lower.contains("dns error")
+    } else if tls {
+        // rustls's own words are stable ("invalid peer certificate: UnknownIssuer").
+        format!("TLS failed: {innermost}")
+    } else if e.is_connect()
+        || lower.contains("dns error")
         || lower.contains("failed to lookup address")
         || lower.contains("name or service not known")
     {
-        "the host name does not resolve".to_string()
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
-    {
-        // rustls's own words are stable ("invalid peer certificate: UnknownIssuer").
-        format!("TLS failed: {innermost}")
+        // The name not resolving and the connect timeout are one state to a user (there
+        // is nothing to talk to yet) and alternate from one attempt to the next while a
+        // resolver is loaded: one message, so a cluster that stays unreachable reads the
+        // same in every pass.
+        "no connection: the host name does not resolve or the host does not answer".to_string()
+    } else if e.is_timeout() || lower.contains("timed out") {
+        "no answer within the request timeout".to_string()
     } else if lower.contains("reset") || lower.contains("closed") || lower.contains("eof") {
         "the connection was closed".to_string()
     } else {
