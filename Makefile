@@ -26,11 +26,13 @@ test-fast:
 ## The benchmarks (figures, not tests), against the real API server: the operator with the
 ## Elasticsearch stand-in (benches/operator.rs), and a hundred clusters bootstrapping at once
 ## beside ECK, built from its Go module (benches/bootstrap.rs; SIZES=1,10,100,300 and
-## IDLE_SECS=60 by default).
+## IDLE_SECS=60 by default), its growth curves drawn to target/bench/bootstrap.png
+## (hack/plot.sh: matplotlib from PyPI, in the cache).
 bench: envtest
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(CARGO) bench --bench operator
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" MESHLOGGING_AUDIT_READS=1 ECK_OPERATOR="$$(hack/eck.sh)" \
-		$(CARGO) bench --bench bootstrap
+		BENCH_CSV="$(CURDIR)/target/bench/bootstrap.csv" $(CARGO) bench --bench bootstrap
+	hack/plot.sh target/bench/bootstrap.csv target/bench/bootstrap.png
 
 ## The tools the tests run, each built once from pinned Go modules into the cache.
 tools: envtest elasticsearch es-policy-validator argocd-lua helm kubeconform filebeat

@@ -33,6 +33,36 @@ struct Subject {
     pid: u32,
 }
 
+/// The growth curves: `subject,batch,seconds,with_workloads` per poll, for `hack/plot.py`.
+struct Curves(Option<std::fs::File>);
+
+impl Curves {
+    /// Writes to `BENCH_CSV` (default `target/bench/bootstrap.csv`).
+    fn create() -> Self {
+        let path = std::env::var("BENCH_CSV").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench/bootstrap.csv").into()
+        });
+        let path = PathBuf::from(path);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let file = std::fs::File::create(&path).ok();
+        if file.is_some() {
+            eprintln!("growth curves: {}", path.display());
+        }
+        let mut curves = Self(file);
+        curves.row("subject,batch,seconds,with_workloads");
+        curves
+    }
+
+    fn row(&mut self, line: &str) {
+        use std::io::Write as _;
+        if let Some(f) = &mut self.0 {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
 /// The figures of one batch.
 #[derive(Clone, Copy, Default)]
 struct Figures {
@@ -200,11 +230,13 @@ async fn run(
     s: &Subject,
     sizes: &[usize],
     idle: Duration,
+    curves: &mut Curves,
 ) -> Vec<Figures> {
     let mut out = Vec::new();
     let mut created = 0;
     for &total in sizes {
         let (_, writes_before, mark_before, _) = audited(server, &s.agent, 0);
+        let (cpu_start, _) = proc_stat(s.pid);
         let start = Instant::now();
         if s.name == "ECK" {
             create_eck(server, created, total);
@@ -220,6 +252,7 @@ async fn run(
         while start.elapsed() < Duration::from_secs(300) {
             let done = with_workloads(client, s, created, total).await;
             let t = start.elapsed().as_secs_f64();
+            curves.row(&format!("{},{total},{t:.2},{done}", s.name));
             if p50.is_none() && done * 2 >= batch {
                 p50 = Some(t);
             }
@@ -248,6 +281,11 @@ async fn run(
         );
         f.writes_per_resource = (writes_after - writes_before) as f64 / batch as f64;
         let (cpu0, _) = proc_stat(s.pid);
+        eprintln!(
+            "  {} N={total}: CPU until settled (creation + 10 s): {:.2}s",
+            s.name,
+            cpu0 - cpu_start
+        );
         tokio::time::sleep(idle).await;
         let (cpu1, rss) = proc_stat(s.pid);
         let (reads, writes, _, idle_writes) = audited(server, &s.agent, mark);
@@ -341,7 +379,8 @@ async fn main() {
         pid: ours.id(),
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mine = run(server, &client, &subject, &sizes, idle).await;
+    let mut curves = Curves::create();
+    let mine = run(server, &client, &subject, &sizes, idle, &mut curves).await;
     drop(ours);
 
     let theirs = match std::env::var_os("ECK_OPERATOR") {
@@ -385,7 +424,7 @@ async fn main() {
                 pid: eck.id(),
             };
             tokio::time::sleep(Duration::from_secs(3)).await;
-            Some(run(server, &client, &subject, &sizes, idle).await)
+            Some(run(server, &client, &subject, &sizes, idle, &mut curves).await)
         }
     };
 

@@ -275,7 +275,14 @@ pub fn compute(
             ready_replicas: es.nodes.map(|(_, r)| r),
             replicas: es.nodes.map(|(d, _)| d),
             endpoint: es.endpoint.clone(),
-            version: es.version.clone(),
+            // The version last reported: a cluster that formed once keeps it while it
+            // does not answer (rendering reads it: a formed cluster is never bootstrapped
+            // again).
+            version: es.version.clone().or_else(|| {
+                previous
+                    .and_then(|s| s.elasticsearch.as_ref())
+                    .and_then(|e| e.version.clone())
+            }),
         }),
         kibana: obs.kibana.map(|(d, r)| workload_status(d, r)),
         collector: Some(workload_status(obs.collector.0, obs.collector.1)),

@@ -247,6 +247,17 @@ async fn production_example_becomes_a_ready_stack() {
         owned_child::<Secret>(&client, &ns, &uid, secret).await;
     }
 
+    // No node is Ready yet: the status says so, and Elasticsearch is not asked (its
+    // Service would have no endpoint to answer).
+    wait_for(WAIT, "NodesNotReady", || async {
+        let ml: MeshLogging = get(&client, &ns, name).await?;
+        let es = condition(&ml, "ElasticsearchReady")?;
+        (es.1 == "NodesNotReady").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(sim.requests().is_empty(), "{:?}", sim.requests());
+
     // The kubelet reports pods ready and Elasticsearch is green: Ready.
     sim.set_health(Health::Green);
     let ml = wait_ready(&client, &ns, name).await;

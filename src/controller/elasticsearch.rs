@@ -12,7 +12,8 @@
 //! new pass is due, hands it to the queue, whose own bounded workers run it and then
 //! trigger a reconcile of the resource. A pass is due when what it depends on changed (the
 //! spec's generation, the credentials, the repositories' Secrets, the Elasticsearch pods'
-//! readiness: a node becoming Ready probes at once) or when its interval is up: the resync
+//! readiness: a node becoming Ready probes at once; while no managed node is Ready there
+//! is nothing to probe) or when its interval is up: the resync
 //! interval after a clean pass, the pending one after failures, and for a cluster that did
 //! not answer a per-resource exponential backoff. Kibana being ready is an input too (when
 //! the pass loads dashboards), and a Kibana that did not answer is retried with a backoff
@@ -279,6 +280,10 @@ pub fn observe_and_sync(
             let why = refs.credentials_missing.clone().unwrap_or_default();
             EsPass::unavailable(Reason::CredentialsMissing, why)
         }
+        // Managed, and no node is Ready: the Service has no endpoint, so there is no one
+        // to ask (the status says how many nodes are ready). A node becoming Ready changes
+        // the inputs below and is probed at once.
+        Some(_) if matches!(nodes, Some((_, 0))) => EsPass::default(),
         Some(secrets) => {
             // Kibana becoming ready loads the dashboards at once (only where they are
             // loaded and Kibana can be reached: other passes do not depend on Kibana).

@@ -464,3 +464,27 @@ fn kibana_unavailable_leaves_the_stack_ready_and_its_objects_recorded() {
         "kept while Kibana cannot be asked"
     );
 }
+
+#[test]
+fn a_cluster_that_formed_keeps_its_version_while_it_does_not_answer() {
+    let mut obs = ready_obs();
+    obs.elasticsearch.version = Some("8.15.3".into());
+    let formed = compute(None, &obs, &time(1));
+    let version = |s: &MeshLoggingStatus| s.elasticsearch.as_ref().and_then(|e| e.version.clone());
+    assert_eq!(version(&formed).as_deref(), Some("8.15.3"));
+    // Every node down: nothing answers, and rendering must still see a formed cluster.
+    let mut down = ready_obs();
+    down.elasticsearch = EsObservation {
+        nodes: Some((3, 0)),
+        ..Default::default()
+    };
+    let later = compute(Some(&formed), &down, &time(2));
+    assert_eq!(version(&later).as_deref(), Some("8.15.3"));
+    let c = find(&later, condition::ELASTICSEARCH_READY);
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+        ("False", "NodesNotReady", "Elasticsearch: 0/3 nodes ready")
+    );
+    // A cluster that never formed has none.
+    assert_eq!(version(&compute(None, &down, &time(3))), None);
+}

@@ -27,14 +27,63 @@ pub(super) struct Generated<'a> {
 }
 
 impl Generated<'_> {
-    /// The Secret `name`: from the cache when it holds it, else read (a Secret made a
-    /// moment ago may not be in the cache yet).
-    async fn lookup(&self, name: &str) -> Result<Option<Secret>> {
+    /// The Secret `name` as the cache holds it; `None` without a cache.
+    fn cached(&self, name: &str) -> Option<Secret> {
         let key = ObjectRef::new(name).within(self.namespace);
-        if let Some(cached) = self.cache.and_then(|c| c.get(&key)) {
-            return Ok(Some((*cached).clone()));
+        self.cache
+            .and_then(|c| c.get(&key))
+            .map(|cached| (*cached).clone())
+    }
+
+    /// The Secret `name`, or that it does not exist: from the cache, else — when the cache
+    /// is not told, or only for creating it first — read.
+    async fn lookup(&self, name: &str) -> Result<Lookup> {
+        if let Some(cached) = self.cached(name) {
+            return Ok(Lookup::Found(cached));
         }
-        Ok(self.api.get_opt(name).await?)
+        // A miss in a synced cache: missing, or made a moment ago, or someone else's (the
+        // cache holds only Secrets labelled as ours); the create tells which, so a new
+        // resource's Secrets cost one request each, not two. Without a cache, or before it
+        // synced (the operator starting), a read.
+        let synced = self.cache.is_some_and(|c| {
+            futures::FutureExt::now_or_never(c.wait_until_ready()).is_some_and(|r| r.is_ok())
+        });
+        if synced {
+            return Ok(Lookup::Absent);
+        }
+        Ok(match self.api.get_opt(name).await? {
+            Some(existing) => Lookup::Found(existing),
+            None => Lookup::Absent,
+        })
+    }
+
+    /// Creates the Secret `name` holding `data`; `Err(existing)` when one exists already
+    /// (made a moment ago, or someone else's).
+    async fn create(
+        &self,
+        name: &str,
+        data: &BTreeMap<String, String>,
+    ) -> Result<std::result::Result<(), Secret>> {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(self.namespace.to_string()),
+                labels: Some(self.labels.clone()),
+                owner_references: Some(vec![self.owner.clone()]),
+                ..Default::default()
+            },
+            data: Some(to_bytes(data)),
+            type_: Some("Opaque".into()),
+            ..Default::default()
+        };
+        match self.api.create(&PostParams::default(), &secret).await {
+            Ok(_) => {
+                tracing::info!(secret = name, "generated Secret");
+                Ok(Ok(()))
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(Err(self.api.get(name).await?)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Returns the Secret's data, creating it from `make` when it does not exist. An
@@ -44,33 +93,13 @@ impl Generated<'_> {
         name: &str,
         make: impl FnOnce() -> Result<BTreeMap<String, String>>,
     ) -> Result<BTreeMap<String, String>> {
-        if let Some(existing) = self.lookup(name).await? {
+        if let Lookup::Found(existing) = self.lookup(name).await? {
             return Ok(decode(&existing));
         }
         let data = make()?;
-        let secret = Secret {
-            metadata: ObjectMeta {
-                name: Some(name.to_string()),
-                namespace: Some(self.namespace.to_string()),
-                labels: Some(self.labels.clone()),
-                owner_references: Some(vec![self.owner.clone()]),
-                ..Default::default()
-            },
-            data: Some(to_bytes(&data)),
-            type_: Some("Opaque".into()),
-            ..Default::default()
-        };
-        match self.api.create(&PostParams::default(), &secret).await {
-            Ok(_) => {
-                tracing::info!(secret = name, "generated Secret");
-                Ok(data)
-            }
-            // Created concurrently: read what won.
-            Err(kube::Error::Api(e)) if e.code == 409 => {
-                let existing = self.api.get(name).await?;
-                Ok(decode(&existing))
-            }
-            Err(e) => Err(e.into()),
+        match self.create(name, &data).await? {
+            Ok(()) => Ok(data),
+            Err(existing) => Ok(decode(&existing)),
         }
     }
 
@@ -83,11 +112,18 @@ impl Generated<'_> {
         &self,
         name: &str,
         consistent: impl FnOnce(&BTreeMap<String, String>) -> bool,
-        make: impl FnOnce() -> Result<BTreeMap<String, String>>,
+        make: impl Fn() -> Result<BTreeMap<String, String>>,
         conflicts: &mut Vec<String>,
     ) -> Result<BTreeMap<String, String>> {
-        let Some(existing) = self.lookup(name).await? else {
-            return self.ensure(name, make).await;
+        let existing = match self.lookup(name).await? {
+            Lookup::Found(existing) => existing,
+            Lookup::Absent => {
+                let data = make()?;
+                match self.create(name, &data).await? {
+                    Ok(()) => return Ok(data),
+                    Err(existing) => existing,
+                }
+            }
         };
         let data = decode(&existing);
         if consistent(&data) {
@@ -116,6 +152,13 @@ impl Generated<'_> {
         );
         Ok(fresh)
     }
+}
+
+/// What a lookup found.
+enum Lookup {
+    Found(Secret),
+    /// Not in the synced cache (then the create tells whether it exists), or not there.
+    Absent,
 }
 
 fn to_bytes(data: &BTreeMap<String, String>) -> BTreeMap<String, ByteString> {

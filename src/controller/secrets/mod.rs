@@ -34,7 +34,7 @@ use rand::RngExt;
 use certs::{ca_valid, leaf, leaf_matches, leaf_sans, new_ca};
 use generated::Generated;
 pub use realm::VerifiedRealms;
-use realm::{file_realm, realm_matches};
+use realm::{new_file_realm, realm_matches};
 
 use crate::api::{ExternalElasticsearch, SnapshotRepository};
 use crate::elastic::Credentials;
@@ -214,7 +214,7 @@ pub async fn ensure(
                 .ensure_derived(
                     &names::es_file_realm_secret(name),
                     |data| realm_matches(data, &operator, &owner_id, realms),
-                    || file_realm(&operator),
+                    || new_file_realm(&operator, &owner_id, realms),
                     &mut conflicts,
                 )
                 .await?;

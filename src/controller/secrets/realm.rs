@@ -79,6 +79,21 @@ pub(super) fn realm_matches(
     ok
 }
 
+/// [`file_realm`], remembered as verified for `resource`: the pass that reads it back does
+/// not spend a second bcrypt on the hash it just made. (Should another process's realm win
+/// the race to create the Secret, its `users` differ and are verified as usual.)
+pub(super) fn new_file_realm(
+    password: &str,
+    resource: &str,
+    realms: &VerifiedRealms,
+) -> Result<BTreeMap<String, String>> {
+    let realm = file_realm(password)?;
+    if let Some(users) = realm.get(names::FILE_REALM_USERS_KEY) {
+        realms.insert(resource, password, users);
+    }
+    Ok(realm)
+}
+
 /// The file realm holding the operator's superuser: `users` (bcrypt hash) and
 /// `users_roles`. The operator's login works whatever the native realm holds (for example
 /// on retained data), as ECK does.
@@ -102,6 +117,17 @@ pub(super) fn file_realm(password: &str) -> Result<BTreeMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_realm_is_known_without_verifying_it_again() {
+        let realms = VerifiedRealms::default();
+        let realm = new_file_realm("pw-1", "ns/a", &realms).expect("realm");
+        let users = &realm[names::FILE_REALM_USERS_KEY];
+        assert!(realms.contains("ns/a", "pw-1", users));
+        assert!(!realms.contains("ns/a", "pw-2", users), "another password");
+        assert!(!realms.contains("ns/b", "pw-1", users), "another resource");
+        assert!(realm_matches(&realm, "pw-1", "ns/a", &realms));
+    }
 
     #[test]
     fn the_file_realm_verifies_the_password() {
