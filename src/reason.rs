@@ -130,6 +130,20 @@ reasons! {
     /// A backing index is in ILM's `ERROR` step.
     IlmStepFailed,
 
+    // Day-2 operations of a managed cluster (condition Progressing, and events).
+    /// No day-2 operation is in progress.
+    Idle,
+    /// Nodes are leaving the cluster: their shards are moved off first.
+    ScalingDown,
+    /// A scale-down finished: the nodes left and the exclusions were cleared (event).
+    ScaledDown,
+    /// A scale-down would leave too few nodes for the indices' replicas: refused.
+    ScaleDownRefused,
+    /// The volumes are being expanded and the StatefulSet recreated for the new size.
+    ExpandingVolumes,
+    /// A larger `storage.size` whose StorageClass does not allow volume expansion.
+    VolumeExpansionNotAllowed,
+
     // Disk (condition DiskHealthy).
     /// Elasticsearch reports disk trouble: a watermark reached or indices blocked.
     DiskPressure,

@@ -17,7 +17,10 @@ use pipeline::{
     disk_condition, lifecycle_condition, lifecycle_errors, logs_condition, logs_status,
 };
 
+mod operation;
 mod pipeline;
+
+pub use operation::Operation;
 
 /// How Elasticsearch looked this pass.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -70,6 +73,9 @@ pub struct Observations {
     pub snapshots_wanted: bool,
     /// The write alias name.
     pub alias: String,
+    /// Day-2 operations of the managed cluster in progress or refused (volume
+    /// expansion, scale-down).
+    pub operations: Vec<Operation>,
 }
 
 /// Computes the status. `previous` supplies `lastTransitionTime` of unchanged conditions
@@ -152,9 +158,10 @@ pub fn compute(
             obs.conflicts.join(", ")
         ),
     );
+    let refused = operation::refusal(&obs.operations);
     // Ready is the first of these that fails.
     let ready = [
-        &conflicts, &rejected, &es_ready, &indices, &snapshots, &kibana, &collector,
+        &conflicts, &rejected, &refused, &es_ready, &indices, &snapshots, &kibana, &collector,
     ]
     .into_iter()
     .find(|v| !v.ok)
@@ -186,7 +193,7 @@ pub fn compute(
         Phase::Degraded
     } else if ready.ok {
         Phase::Ready
-    } else if !obs.rejected.is_empty() || !obs.conflicts.is_empty() {
+    } else if !obs.rejected.is_empty() || !obs.conflicts.is_empty() || !refused.ok {
         Phase::Degraded
     } else if !es_ready.ok {
         match was {
@@ -211,6 +218,10 @@ pub fn compute(
         cond(condition::LOGS_FLOWING, logs),
         cond(condition::INDEX_LIFECYCLE_HEALTHY, lifecycle),
         cond(condition::DISK_HEALTHY, disk),
+        cond(
+            condition::PROGRESSING,
+            operation::progressing_condition(&obs.operations),
+        ),
     ];
 
     let applied = match &obs.sync {

@@ -644,13 +644,15 @@ async fn a_child_the_api_server_refuses_is_reported_not_retried_blindly() {
     let (Stack(_, client, ns, _sim, op), _) = Stack::minimal_ready("refused", |_| {}).await;
     let name = MINIMAL;
 
-    // Storage was defaulted (10Gi); setting it now changes the StatefulSet's immutable
-    // volume claim templates, which the API server refuses.
+    // Storage was defaulted (10Gi, the default class); naming a class now changes the
+    // StatefulSet's immutable volume claim templates, which the API server refuses. (A
+    // larger size is a volume expansion instead: tests/day2.rs.)
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
     api.patch(
         name,
         &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"elasticsearch": {"storage": {"size": "50Gi"}}}})),
+        &Patch::Merge(json!({"spec": {"elasticsearch": {"storage":
+            {"size": "10Gi", "storageClassName": "standard"}}}})),
     )
     .await
     .expect("patch");

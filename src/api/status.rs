@@ -205,8 +205,13 @@ pub mod condition {
     /// index blocked by the flood stage. Not part of `Ready`; when False the phase is
     /// `Degraded`.
     pub const DISK_HEALTHY: &str = "DiskHealthy";
+    /// A day-2 operation of the managed cluster is in progress (True: `ScalingDown`,
+    /// `ExpandingVolumes`, the message says which nodes or volumes), or one the spec asks
+    /// for is refused (False, the reason and message name the field), or none (False,
+    /// `Idle`). Not part of `Ready` while in progress; a refusal makes `Ready` False.
+    pub const PROGRESSING: &str = "Progressing";
     /// Every condition type, `Ready` first.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         READY,
         ELASTICSEARCH_READY,
         KIBANA_READY,
@@ -216,5 +221,6 @@ pub mod condition {
         LOGS_FLOWING,
         INDEX_LIFECYCLE_HEALTHY,
         DISK_HEALTHY,
+        PROGRESSING,
     ];
 }

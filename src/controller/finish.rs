@@ -106,6 +106,7 @@ pub fn observations(
         missing_credentials: refs.missing_repository_credentials.into_iter().collect(),
         snapshots_wanted: v.snapshots_wanted(),
         alias: v.index().name.clone(),
+        operations: Vec::new(),
     }
 }
 
@@ -143,7 +144,9 @@ pub fn requeue(settings: &Settings, observed: &Observations) -> Duration {
         .is_some_and(|(r, _)| *r == Reason::CredentialsMissing)
         || !observed.missing_credentials.is_empty()
         || !observed.conflicts.is_empty()
-        || !observed.rejected.is_empty();
+        || !observed.rejected.is_empty()
+        // A StorageClass is not watched; an operation's next step may not change a child.
+        || !observed.operations.is_empty();
     if unwatched {
         settings.resync_pending
     } else {
@@ -193,7 +196,7 @@ pub fn transitions(
             };
             let waiting = matches!(
                 reason,
-                Reason::WaitingForElasticsearch | Reason::Progressing
+                Reason::WaitingForElasticsearch | Reason::Progressing | Reason::Idle
             );
             if ready && reason == Reason::InvalidSpec {
                 out.push(Transition::Failed {

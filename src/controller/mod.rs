@@ -24,6 +24,7 @@ mod dereference;
 mod elasticsearch;
 mod finish;
 pub mod secrets;
+mod volumes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -240,10 +241,12 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Arc<Context>) -> Result<Action> {
         }
     };
     let refs = dereference::dereference(ctx, &v).await?;
-    let rendered = render(&v, &pass.render_context(ctx, &v, &refs));
+    let mut rendered = render(&v, &pass.render_context(ctx, &v, &refs));
+    let expansion = volumes::expand(ctx, &pass, &v, &mut rendered).await?;
     let applied = children::apply_children(ctx, &pass, &v, &rendered, &refs).await?;
     let es = elasticsearch::observe_and_sync(ctx, &pass, &v, &refs, &applied);
-    let observed = finish::observations(&pass, &v, refs, applied, es);
+    let mut observed = finish::observations(&pass, &v, refs, applied, es);
+    observed.operations.extend(expansion);
     finish(ctx, &pass, &observed).await?;
     Ok(Action::requeue(finish::requeue(&ctx.settings, &observed)))
 }

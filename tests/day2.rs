@@ -1,0 +1,350 @@
+//! Day-2 operations of a managed cluster against a real API server and the Elasticsearch
+//! stand-in: volume expansion (claims resized in place, the StatefulSet recreated with
+//! orphan semantics, or nothing touched when the StorageClass does not allow it) and the
+//! safe scale-down. The tests play the kubelet (workload status), the StatefulSet
+//! controller (the claims of its pods) and the garbage collector (an orphaning delete).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use es_sim::EsSim;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use meshlogging_operator::api::MeshLogging;
+use meshlogging_testkit::apiserver::ApiServer;
+use meshlogging_testkit::sim::SimEndpoint;
+use meshlogging_testkit::{Setup, audit, kubectl, operator, resource, wait_for};
+use serde_json::json;
+
+const WAIT: Duration = resource::WAIT;
+const NAME: &str = "logs";
+const STS: &str = "logs-es";
+
+/// The API server, an admin client, a fresh namespace, a stand-in of `nodes` nodes and the
+/// operator for the namespace.
+struct Stack {
+    server: &'static ApiServer,
+    client: kube::Client,
+    ns: String,
+    sim: EsSim,
+    op: operator::Running,
+}
+
+impl Stack {
+    async fn start(prefix: &str, nodes: u32) -> Stack {
+        let Setup { server, client, ns } = Setup::new(prefix).await;
+        let sim = meshlogging_testkit::sim::es_sim(nodes).await;
+        let settings = operator::settings(&ns);
+        let endpoint = Arc::new(SimEndpoint::new(&sim));
+        let op = operator::start_with(server, settings, endpoint, &ns).await;
+        Stack {
+            server,
+            client,
+            ns,
+            sim,
+            op,
+        }
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// `kubectl apply` of the MeshLogging `logs` with `elasticsearch` as its
+    /// `spec.elasticsearch`.
+    fn apply(&self, elasticsearch: serde_json::Value) {
+        let doc = json!({
+            "apiVersion": "logging.mcp-mesh.io/v1alpha1",
+            "kind": "MeshLogging",
+            "metadata": {"name": NAME},
+            "spec": {"version": "8.15.3", "elasticsearch": elasticsearch},
+        });
+        kubectl::run_with_input(
+            self.server,
+            &["apply", "-n", &self.ns, "-f", "-"],
+            &doc.to_string(),
+        );
+    }
+
+    async fn ready(&self) -> MeshLogging {
+        resource::wait_ready(&self.client, &self.ns, NAME, "Ready=True").await
+    }
+
+    async fn sts(&self) -> Option<StatefulSet> {
+        self.api::<StatefulSet>().get_opt(STS).await.expect("get")
+    }
+
+    /// What the StatefulSet controller does for each pod: its claim
+    /// `data-<sts>-<ordinal>`, from the claim template, bound.
+    async fn create_claims(&self, replicas: i32, class: &str, size: &str) {
+        for ordinal in 0..replicas {
+            let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+                "metadata": {"name": format!("data-{STS}-{ordinal}"),
+                    "labels": {"app.kubernetes.io/instance": NAME}},
+                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class,
+                    "resources": {"requests": {"storage": size}}},
+            }))
+            .expect("pvc");
+            let api = self.api::<PersistentVolumeClaim>();
+            api.create(&PostParams::default(), &pvc)
+                .await
+                .expect("create claim");
+            // The volume binder's part: only a bound claim can be resized.
+            api.patch_status(
+                &format!("data-{STS}-{ordinal}"),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"phase": "Bound",
+                    "capacity": {"storage": size}}})),
+            )
+            .await
+            .expect("bind claim");
+        }
+    }
+
+    /// The storage each claim requests, by name.
+    async fn claim_sizes(&self) -> Vec<(String, String)> {
+        let list = self
+            .api::<PersistentVolumeClaim>()
+            .list(&Default::default())
+            .await
+            .expect("claims");
+        list.items
+            .iter()
+            .map(|c| {
+                let size = c
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.resources.as_ref())
+                    .and_then(|r| r.requests.as_ref())
+                    .and_then(|r| r.get("storage"))
+                    .map(|q| q.0.clone())
+                    .unwrap_or_default();
+                (c.name_any(), size)
+            })
+            .collect()
+    }
+
+    async fn resource(&self) -> MeshLogging {
+        self.api::<MeshLogging>().get(NAME).await.expect("get")
+    }
+}
+
+/// A StorageClass `name` (cluster-scoped), expandable or not.
+async fn storage_class(client: &kube::Client, name: &str, expandable: Option<bool>) {
+    let mut sc = json!({"metadata": {"name": name}, "provisioner": "example.com/none"});
+    if let Some(e) = expandable {
+        sc["allowVolumeExpansion"] = json!(e);
+    }
+    let sc: StorageClass = serde_json::from_value(sc).expect("class");
+    Api::<StorageClass>::all(client.clone())
+        .create(&PostParams::default(), &sc)
+        .await
+        .expect("create class");
+}
+
+fn condition(ml: &MeshLogging, type_: &str) -> Option<(String, String, String)> {
+    ml.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+fn claim_template_size(sts: &StatefulSet) -> String {
+    let templates = sts
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_claim_templates.as_ref())
+        .expect("templates");
+    let requests = templates[0]
+        .spec
+        .as_ref()
+        .and_then(|s| s.resources.as_ref())
+        .and_then(|r| r.requests.as_ref())
+        .expect("requests");
+    requests["storage"].0.clone()
+}
+
+/// The events of the resource with `reason`.
+async fn events(client: &kube::Client, ns: &str, reason: &str) -> Vec<String> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    let list = api.list(&Default::default()).await.expect("events");
+    list.items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .map(|e| e.note.unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_larger_size_expands_each_claim_and_recreates_the_statefulset_keeping_its_pods() {
+    let stack = Stack::start("expand", 3).await;
+    let class = format!("{}-expandable", stack.ns);
+    storage_class(&stack.client, &class, Some(true)).await;
+    stack.apply(json!({"storage": {"size": "10Gi", "storageClassName": class}}));
+    stack.ready().await;
+    stack.create_claims(3, &class, "10Gi").await;
+    let before = stack.sts().await.expect("sts");
+    let old_uid = before.uid().expect("uid");
+
+    stack.apply(json!({"storage": {"size": "20Gi", "storageClassName": class}}));
+    // The operator deletes the StatefulSet orphaning its pods: the API server keeps it
+    // with the `orphan` finalizer until the garbage collector (played here) has orphaned
+    // the dependents.
+    let deleting = wait_for(WAIT, "the StatefulSet deleted with Orphan", || async {
+        let sts = stack.sts().await?;
+        sts.metadata.deletion_timestamp.is_some().then_some(sts)
+    })
+    .await;
+    assert_eq!(
+        deleting.finalizers(),
+        ["orphan"],
+        "propagationPolicy Orphan"
+    );
+    // Every claim was expanded before the StatefulSet was deleted.
+    let sizes = stack.claim_sizes().await;
+    assert_eq!(
+        sizes,
+        (0..3)
+            .map(|o| (format!("data-{STS}-{o}"), "20Gi".to_string()))
+            .collect::<Vec<_>>()
+    );
+    let ml = stack.resource().await;
+    let progressing = wait_for(WAIT, "Progressing ExpandingVolumes", || async {
+        let ml = stack.resource().await;
+        let c = condition(&ml, "Progressing")?;
+        (c.1 == "ExpandingVolumes").then_some(c)
+    })
+    .await;
+    assert_eq!(progressing.0, "True");
+    assert!(
+        progressing
+            .2
+            .contains("spec.elasticsearch.storage.size 10Gi → 20Gi"),
+        "{}",
+        progressing.2
+    );
+    drop(ml);
+    stack
+        .api::<StatefulSet>()
+        .patch(
+            STS,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("the garbage collector's part");
+
+    // Created anew with the new claim template.
+    let recreated = wait_for(WAIT, "the StatefulSet recreated", || async {
+        let sts = stack.sts().await?;
+        (sts.uid() != Some(old_uid.clone())).then_some(sts)
+    })
+    .await;
+    assert_eq!(claim_template_size(&recreated), "20Gi");
+    let ml = stack.ready().await;
+    let idle = condition(&ml, "Progressing").expect("Progressing");
+    assert_eq!((idle.0.as_str(), idle.1.as_str()), ("False", "Idle"));
+    let announced = events(&stack.client, &stack.ns, "ExpandingVolumes").await;
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    assert!(
+        announced[0].contains("data-logs-es-0, data-logs-es-1, data-logs-es-2"),
+        "{}",
+        announced[0]
+    );
+    // Each claim was patched once, and the StatefulSet deleted once.
+    let writes = audit::writes(stack.server, &stack.op.identity);
+    let patched = writes
+        .iter()
+        .filter(|w| w.contains("persistentvolumeclaims"))
+        .count();
+    let deleted = writes
+        .iter()
+        .filter(|w| w.starts_with("delete") && w.contains("statefulsets"))
+        .count();
+    assert_eq!((patched, deleted), (3, 1), "{writes:#?}");
+    drop(stack.sim);
+    stack.op.stop().await;
+}
+
+#[tokio::test]
+async fn a_class_that_cannot_expand_refuses_the_size_and_touches_nothing() {
+    let stack = Stack::start("noexpand", 3).await;
+    let class = format!("{}-fixed", stack.ns);
+    storage_class(&stack.client, &class, None).await;
+    stack.apply(json!({"storage": {"size": "10Gi", "storageClassName": class}}));
+    stack.ready().await;
+    stack.create_claims(3, &class, "10Gi").await;
+    let before = stack.sts().await.expect("sts");
+
+    stack.apply(json!({"storage": {"size": "20Gi", "storageClassName": class}}));
+    let ml = wait_for(WAIT, "Progressing VolumeExpansionNotAllowed", || async {
+        let ml = stack.resource().await;
+        let c = condition(&ml, "Progressing")?;
+        (c.1 == "VolumeExpansionNotAllowed").then_some(ml)
+    })
+    .await;
+    let (status, _, message) = condition(&ml, "Progressing").expect("Progressing");
+    assert_eq!(status, "False");
+    assert!(
+        message.contains("spec.elasticsearch.storage.size 10Gi → 20Gi")
+            && message.contains(&format!(
+                "StorageClass {class} does not allow volume expansion"
+            )),
+        "{message}"
+    );
+    let ready = condition(&ml, "Ready").expect("Ready");
+    assert_eq!(
+        (ready.0.as_str(), ready.1.as_str()),
+        ("False", "VolumeExpansionNotAllowed")
+    );
+    // A Warning says so, once.
+    wait_for(WAIT, "the Warning", || async {
+        let e = events(&stack.client, &stack.ns, "VolumeExpansionNotAllowed").await;
+        (!e.is_empty()).then_some(())
+    })
+    .await;
+    // Nothing touched: the same StatefulSet (same uid, same claim template, same
+    // resourceVersion), the claims as they were, and no immutable change sent.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = stack.sts().await.expect("sts");
+    assert_eq!(after.uid(), before.uid());
+    assert_eq!(after.resource_version(), before.resource_version());
+    assert_eq!(claim_template_size(&after), "10Gi");
+    assert!(stack.claim_sizes().await.iter().all(|(_, s)| s == "10Gi"));
+    let writes = audit::writes(stack.server, &stack.op.identity);
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w.contains("persistentvolumeclaims") || w.starts_with("delete")),
+        "{writes:#?}"
+    );
+
+    // The administrator allows expansion: the next pass expands.
+    Api::<StorageClass>::all(stack.client.clone())
+        .patch(
+            &class,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"allowVolumeExpansion": true})),
+        )
+        .await
+        .expect("allow expansion");
+    wait_for(WAIT, "the claims expanded", || async {
+        let sizes = stack.claim_sizes().await;
+        sizes.iter().all(|(_, s)| s == "20Gi").then_some(())
+    })
+    .await;
+    let _ = stack
+        .api::<StatefulSet>()
+        .delete(STS, &DeleteParams::default())
+        .await;
+    drop(stack.sim);
+    stack.op.stop().await;
+}
