@@ -16,7 +16,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use meshlogging_operator::api::MeshLogging;
 use meshlogging_testkit::apiserver::ApiServer;
 use meshlogging_testkit::sim::SimEndpoint;
-use meshlogging_testkit::{Setup, audit, kubectl, operator, resource, wait_for};
+use meshlogging_testkit::{Kubelet, Setup, audit, kubectl, operator, resource, wait_for};
 use serde_json::json;
 
 const WAIT: Duration = resource::WAIT;
@@ -346,5 +346,226 @@ async fn a_class_that_cannot_expand_refuses_the_size_and_touches_nothing() {
         .delete(STS, &DeleteParams::default())
         .await;
     drop(stack.sim);
+    stack.op.stop().await;
+}
+
+/// The pod names of the first `n` nodes: the Elasticsearch node names.
+fn pods(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{STS}-{i}")).collect()
+}
+
+/// The kubelet's and Elasticsearch's part of a StatefulSet going down: when its replicas
+/// fall below the nodes in the cluster, the last pods stop and their nodes leave. Returns
+/// the shard copies the leaving nodes still held when they left (must be none).
+fn nodes_follow_the_statefulset(sim: &EsSim, sts: &StatefulSet) -> Vec<String> {
+    let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) as usize;
+    let present = sim.with_state(|s| s.node_names());
+    if replicas >= present.len() {
+        return Vec::new();
+    }
+    let leaving: Vec<String> = present[replicas..].to_vec();
+    let lost = sim
+        .shard_table()
+        .into_iter()
+        .filter(|r| r.node.as_ref().is_some_and(|n| leaving.contains(n)))
+        .map(|r| format!("{}[{}] on {:?}", r.index, r.shard, r.node))
+        .collect();
+    let names = pods(replicas);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    sim.set_node_names(&names);
+    lost
+}
+
+#[tokio::test]
+async fn a_scale_down_moves_the_shards_off_first_then_lowers_the_statefulset() {
+    let stack = Stack::start("scaledown", 5).await;
+    let five = pods(5);
+    stack
+        .sim
+        .set_node_names(&five.iter().map(String::as_str).collect::<Vec<_>>());
+    stack.apply(json!({"replicas": 5}));
+    stack.ready().await;
+    let table = stack.sim.shard_table();
+    assert!(
+        table.iter().any(|r| r.node.as_deref() == Some("logs-es-4")),
+        "the last node holds shards: {table:?}"
+    );
+    stack.sim.clear_requests();
+
+    // Shards take their time to move: held until released.
+    stack.sim.hold_relocation(true);
+    stack.apply(json!({"replicas": 3}));
+    let ml = wait_for(WAIT, "Progressing ScalingDown", || async {
+        let ml = stack.resource().await;
+        let c = condition(&ml, "Progressing")?;
+        (c.1 == "ScalingDown" && c.2.contains("moving")).then_some(ml)
+    })
+    .await;
+    let (status, _, message) = condition(&ml, "Progressing").expect("Progressing");
+    assert_eq!(status, "True");
+    assert!(
+        message.starts_with("spec.elasticsearch.replicas 5 → 3: moving ")
+            && message.ends_with("shard copies off logs-es-3, logs-es-4"),
+        "{message}"
+    );
+    // Several passes later the StatefulSet still has 5 replicas: nothing leaves with data.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sts = stack.sts().await.expect("sts");
+    assert_eq!(sts.spec.as_ref().and_then(|s| s.replicas), Some(5));
+    let excluded = stack.sim.with_state(|s| {
+        s.persistent_settings
+            .get("cluster.routing.allocation.exclude._name")
+            .cloned()
+    });
+    assert_eq!(excluded, Some(json!("logs-es-3,logs-es-4")));
+    let puts = stack
+        .sim
+        .write_requests()
+        .iter()
+        .filter(|r| r.path == "/_cluster/settings")
+        .count();
+    assert_eq!(puts, 1, "the allocation filter is set once, not every pass");
+
+    // The shards move; the operator lowers the StatefulSet; the nodes leave; the
+    // exclusions are cleared. At every step no leaving node holds a copy.
+    stack.sim.hold_relocation(false);
+    let lost = std::sync::Mutex::new(Vec::new());
+    let kubelet = Kubelet::new(&stack.client, &stack.ns);
+    let ml = wait_for(WAIT, "scaled down and Idle", || async {
+        if let Some(sts) = stack.sts().await {
+            let left = nodes_follow_the_statefulset(&stack.sim, &sts);
+            lost.lock().expect("lost").extend(left);
+        }
+        kubelet.mark_ready(NAME).await;
+        let ml = stack.resource().await;
+        let c = condition(&ml, "Progressing")?;
+        let cleared = stack.sim.with_state(|s| s.voting_exclusions.is_empty());
+        (c.1 == "Idle" && stack.sim.with_state(|s| s.nodes) == 3 && cleared).then_some(ml)
+    })
+    .await;
+    let lost = lost.into_inner().expect("lost");
+    assert!(lost.is_empty(), "nodes left holding shards: {lost:?}");
+    assert_eq!(condition(&ml, "Ready").expect("Ready").0, "True");
+    let sts = stack.sts().await.expect("sts");
+    assert_eq!(sts.spec.as_ref().and_then(|s| s.replicas), Some(3));
+    assert!(
+        stack.sim.with_state(|s| s.persistent_settings.is_empty()),
+        "the allocation filter is reset"
+    );
+    // The writes to Elasticsearch, in order.
+    let writes: Vec<String> = stack
+        .sim
+        .write_requests()
+        .iter()
+        .map(|r| {
+            let q = if r.query.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", r.query)
+            };
+            format!(
+                "{} {}{q} {}",
+                r.method,
+                r.path,
+                r.body.clone().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            r#"PUT /_cluster/settings {"persistent":{"cluster.routing.allocation.exclude._name":"logs-es-3,logs-es-4"}}"#,
+            "POST /_cluster/voting_config_exclusions?node_names=logs-es-3,logs-es-4 null",
+            "DELETE /_cluster/voting_config_exclusions null",
+            r#"PUT /_cluster/settings {"persistent":{"cluster.routing.allocation.exclude._name":null}}"#,
+        ],
+        "{writes:#?}"
+    );
+    for reason in ["ScalingDown", "ScaledDown"] {
+        let e = events(&stack.client, &stack.ns, reason).await;
+        assert!(!e.is_empty(), "a {reason} event");
+    }
+    // Steady again: passes read, write nothing.
+    stack.sim.clear_requests();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(stack.sim.write_requests().is_empty());
+    assert!(
+        stack
+            .sim
+            .requests()
+            .iter()
+            .any(|r| r.path == "/_cluster/settings"),
+        "passes ran"
+    );
+    stack.op.stop().await;
+}
+
+#[tokio::test]
+async fn a_scale_down_below_the_copies_of_a_shard_is_refused_naming_the_field() {
+    let stack = Stack::start("scalerefuse", 3).await;
+    let three = pods(3);
+    stack
+        .sim
+        .set_node_names(&three.iter().map(String::as_str).collect::<Vec<_>>());
+    stack.apply(json!({"replicas": 3}));
+    stack.ready().await;
+    stack.sim.clear_requests();
+
+    // From the spec: 1 replica + the primary need 2 nodes.
+    stack.apply(json!({"replicas": 1}));
+    let ml = wait_for(WAIT, "ScaleDownRefused", || async {
+        let ml = stack.resource().await;
+        let c = condition(&ml, "Progressing")?;
+        (c.1 == "ScaleDownRefused").then_some(ml)
+    })
+    .await;
+    let (status, _, message) = condition(&ml, "Progressing").expect("Progressing");
+    assert_eq!(status, "False");
+    assert!(
+        message.starts_with("spec.elasticsearch.replicas 3 → 1 refused"),
+        "{message}"
+    );
+    assert_eq!(
+        condition(&ml, "Ready").map(|c| c.1),
+        Some("ScaleDownRefused".to_string())
+    );
+    // From the indices: one of them keeps 3 copies, so 2 nodes are too few.
+    let index = stack.sim.with_state(|s| {
+        let name = s
+            .indices
+            .keys()
+            .find(|n| n.starts_with("mcp-mesh-logs-"))
+            .cloned()
+            .expect("a backing index");
+        let ix = s.indices.get_mut(&name).expect("index");
+        ix.settings
+            .insert("index.number_of_replicas".into(), json!("2"));
+        name
+    });
+    stack.apply(json!({"replicas": 2}));
+    let ml = wait_for(WAIT, "ScaleDownRefused from the indices", || async {
+        let ml = stack.resource().await;
+        let c = condition(&ml, "Progressing")?;
+        (c.1 == "ScaleDownRefused" && c.2.contains("3 copies")).then_some(ml)
+    })
+    .await;
+    let message = condition(&ml, "Progressing").expect("Progressing").2;
+    assert!(
+        message.starts_with("spec.elasticsearch.replicas 3 → 2 refused"),
+        "{message} ({index})"
+    );
+    // The StatefulSet untouched, nothing written to Elasticsearch.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sts = stack.sts().await.expect("sts");
+    assert_eq!(sts.spec.as_ref().and_then(|s| s.replicas), Some(3));
+    assert!(
+        stack
+            .sim
+            .write_requests()
+            .iter()
+            .all(|r| r.path != "/_cluster/settings" && !r.path.contains("voting")),
+        "{:#?}",
+        stack.sim.write_requests()
+    );
     stack.op.stop().await;
 }

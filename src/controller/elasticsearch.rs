@@ -28,6 +28,7 @@ use tracing::{debug, info};
 use super::children::Applied;
 use super::dereference::Dereferenced;
 use super::finish::Pass;
+use super::scale::{self, ScalePlan, ScaleState};
 use super::secrets::StackSecrets;
 use super::{Context, Settings};
 use crate::api::{AppliedStatus, MeshLogging};
@@ -45,6 +46,8 @@ pub struct EsPass {
     pub observation: EsObservation,
     /// The sync's report, when it ran.
     pub report: Option<SyncReport>,
+    /// Where a scale-down is (managed mode), when one runs or refused.
+    pub scale: Option<ScaleState>,
 }
 
 impl EsPass {
@@ -59,6 +62,7 @@ impl EsPass {
     fn clean(&self) -> bool {
         let o = &self.observation;
         o.unavailable.is_none()
+            && self.scale.is_none()
             && o.health.as_deref().is_some_and(|h| h != "red")
             && self.report.as_ref().is_some_and(|r| {
                 r.aborted.is_none() && r.kinds.values().all(|k| k.failed.is_empty())
@@ -153,6 +157,13 @@ impl EsQueue {
         due
     }
 
+    /// The last known result of `uid`, without planning a pass.
+    pub fn known(&self, uid: &str) -> Option<EsPass> {
+        lock(&self.state)
+            .get(uid)
+            .and_then(|s| s.last.as_ref().map(|l| l.result.clone()))
+    }
+
     /// Forgets a deleted resource.
     pub fn forget(&self, uid: &str) {
         lock(&self.state).remove(uid);
@@ -194,6 +205,7 @@ pub fn observe_and_sync(
     v: &Validated,
     refs: &Dereferenced,
     applied: &Applied,
+    scale: Option<&ScalePlan>,
 ) -> EsPass {
     let nodes = applied.workloads.elasticsearch;
     let mut es = match &refs.secrets {
@@ -207,6 +219,7 @@ pub fn observe_and_sync(
                 &format!("{:?}", secrets.fingerprints),
                 &format!("{:?}", refs.missing_repository_credentials),
                 &format!("{nodes:?}"),
+                &format!("{scale:?}"),
             ]);
             let (known, start) = ctx.es.plan(&pass.uid, &inputs, Instant::now());
             if start {
@@ -224,6 +237,7 @@ pub fn observe_and_sync(
                         .as_ref()
                         .and_then(|s| s.applied.clone())
                         .unwrap_or_default(),
+                    scale: scale.cloned(),
                 };
                 tokio::spawn(job.run());
             }
@@ -246,6 +260,7 @@ struct Job {
     secrets: StackSecrets,
     missing_credentials: BTreeMap<String, String>,
     previously: AppliedStatus,
+    scale: Option<ScalePlan>,
 }
 
 impl Job {
@@ -292,6 +307,16 @@ impl Job {
         es.observation.unassigned_primaries = unassigned;
         if health == "red" {
             return es;
+        }
+        if self.v.managed().is_some() {
+            es.scale = scale::step(
+                &self.ctx,
+                &self.reference,
+                &client,
+                &self.v,
+                self.scale.as_ref(),
+            )
+            .await;
         }
         let report = self.configure(&client).await;
         es.observation.version = report.version.map(|v| v.to_string());

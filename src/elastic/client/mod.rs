@@ -228,6 +228,12 @@ impl EsClient {
             .body)
     }
 
+    /// `POST path` without a body (APIs that refuse one, such as
+    /// `/_cluster/voting_config_exclusions`).
+    pub async fn post_empty(&self, api: &'static str, path: &str) -> Result<Value, EsError> {
+        Ok(self.send(api, Method::POST, path, None, None).await?.body)
+    }
+
     /// `DELETE path`: `true` when deleted, `false` when it was already gone (404).
     pub async fn delete(&self, api: &'static str, path: &str) -> Result<bool, EsError> {
         match self.send(api, Method::DELETE, path, None, None).await {
