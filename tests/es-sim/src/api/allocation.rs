@@ -337,7 +337,7 @@ pub fn add_voting_exclusions(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             .collect(),
         _ => {
             return Err(EsError::illegal_argument(
-                "Please set node identifiers correctly. One and only one of [node_name], [node_names] and [node_ids] has to be set",
+                "You must set [node_names] or [node_ids] but not both",
             ));
         }
     };
