@@ -8,8 +8,9 @@
 //! `cluster.routing.allocation.exclude._name` excludes moves to an eligible node at the
 //! next look at the table — unless the test holds relocation
 //! ([`State::relocation_held`]), when it stays `RELOCATING` (and counts as on its node).
-//! A copy on a node that left the cluster is lost; a primary whose copies are all lost
-//! is unassigned (red).
+//! A copy on a node that left the cluster is lost (a surviving replica of a lost primary
+//! becomes the primary); copies are then placed again where they can be. Cluster health
+//! is still computed from the node count (`cluster::health`), not from this table.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -91,6 +92,24 @@ pub fn shard_table(state: &mut State) -> Vec<ShardRow> {
     state
         .allocation
         .retain(|key, node| wanted.contains_key(key) && nodes.contains(node));
+    // A primary that was lost is replaced by a surviving replica, as Elasticsearch promotes.
+    let lost_primaries: Vec<CopyKey> = wanted
+        .keys()
+        .filter(|k| k.2 == 0 && !state.allocation.contains_key(*k))
+        .cloned()
+        .collect();
+    for primary in lost_primaries {
+        let survivor = state
+            .allocation
+            .keys()
+            .find(|k| k.0 == primary.0 && k.1 == primary.1 && k.2 > 0)
+            .cloned();
+        if let Some(replica) = survivor
+            && let Some(node) = state.allocation.remove(&replica)
+        {
+            state.allocation.insert(primary, node);
+        }
+    }
     // Copies on excluded nodes move unless relocation is held.
     if !held {
         state.allocation.retain(|_, node| !excluded.contains(node));
