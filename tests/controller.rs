@@ -255,10 +255,11 @@ async fn production_example_becomes_a_ready_stack() {
     assert_eq!(status.phase.map(|p| p.as_str()), Some("Ready"));
     for c in &status.conditions {
         // No log reaches the stand-in: LogsFlowing waits for one (tests/pipeline_status.rs).
-        let want = if c.type_ == "LogsFlowing" {
-            "Unknown"
-        } else {
-            "True"
+        // No day-2 operation runs: Progressing is False (tests/day2.rs).
+        let want = match c.type_.as_str() {
+            "LogsFlowing" => "Unknown",
+            "Progressing" => "False",
+            _ => "True",
         };
         assert_eq!(c.status, want, "{c:?}");
         assert_eq!(c.observed_generation, ml.metadata.generation);
