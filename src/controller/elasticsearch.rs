@@ -487,6 +487,7 @@ mod tests {
                 ..Default::default()
             },
             report: None,
+            scale: None,
         };
         let due = queue.finished("a", "again".into(), answered, &s) - Instant::now();
         assert!(

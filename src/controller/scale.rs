@@ -294,3 +294,34 @@ async fn clean_up(
         .await;
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_names_the_field_the_nodes_and_the_copies() {
+        let moving = ScaleState::Moving {
+            plan: (5, 3),
+            copies: 4,
+            nodes: vec!["logs-es-3".into(), "logs-es-4".into()],
+        };
+        let op = moving.operation();
+        assert_eq!(op.reason, Reason::ScalingDown);
+        assert!(!op.refused);
+        assert_eq!(
+            op.message,
+            "spec.elasticsearch.replicas 5 → 3: moving 4 shard copies off logs-es-3, logs-es-4"
+        );
+        let refused = ScaleState::Refused("spec.elasticsearch.replicas 3 → 1 refused".into());
+        let op = refused.operation();
+        assert!(op.refused);
+        assert_eq!(op.reason, Reason::ScaleDownRefused);
+        let failed = ScaleState::Failed(Reason::ElasticsearchUnreachable).operation();
+        assert!(
+            failed.message.contains("ElasticsearchUnreachable"),
+            "{}",
+            failed.message
+        );
+    }
+}
