@@ -30,7 +30,8 @@ struct Stack {
     client: kube::Client,
     ns: String,
     sim: EsSim,
-    op: operator::Running,
+    /// The operator (taken to stop or restart it).
+    op: Option<operator::Running>,
 }
 
 impl Stack {
@@ -45,7 +46,7 @@ impl Stack {
             client,
             ns,
             sim,
-            op,
+            op: Some(op),
         }
     }
 
@@ -185,7 +186,7 @@ async fn events(client: &kube::Client, ns: &str, reason: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_larger_size_expands_each_claim_and_recreates_the_statefulset_keeping_its_pods() {
-    let stack = Stack::start("expand", 3).await;
+    let mut stack = Stack::start("expand", 3).await;
     let class = format!("{}-expandable", stack.ns);
     storage_class(&stack.client, &class, Some(true)).await;
     stack.apply(json!({"storage": {"size": "10Gi", "storageClassName": class}}));
@@ -194,6 +195,7 @@ async fn a_larger_size_expands_each_claim_and_recreates_the_statefulset_keeping_
     let before = stack.sts().await.expect("sts");
     let old_uid = before.uid().expect("uid");
 
+    let asked = std::time::Instant::now();
     stack.apply(json!({"storage": {"size": "20Gi", "storageClassName": class}}));
     // The operator deletes the StatefulSet orphaning its pods: the API server keeps it
     // with the `orphan` finalizer until the garbage collector (played here) has orphaned
@@ -249,6 +251,10 @@ async fn a_larger_size_expands_each_claim_and_recreates_the_statefulset_keeping_
     })
     .await;
     assert_eq!(claim_template_size(&recreated), "20Gi");
+    eprintln!(
+        "volume expansion 10Gi → 20Gi, 3 claims: {:?} from the apply to the new StatefulSet",
+        asked.elapsed()
+    );
     let ml = stack.ready().await;
     let idle = condition(&ml, "Progressing").expect("Progressing");
     assert_eq!((idle.0.as_str(), idle.1.as_str()), ("False", "Idle"));
@@ -260,7 +266,7 @@ async fn a_larger_size_expands_each_claim_and_recreates_the_statefulset_keeping_
         announced[0]
     );
     // Each claim was patched once, and the StatefulSet deleted once.
-    let writes = audit::writes(stack.server, &stack.op.identity);
+    let writes = audit::writes(stack.server, &stack.op.as_ref().expect("operator").identity);
     let patched = writes
         .iter()
         .filter(|w| w.contains("persistentvolumeclaims"))
@@ -270,13 +276,12 @@ async fn a_larger_size_expands_each_claim_and_recreates_the_statefulset_keeping_
         .filter(|w| w.starts_with("delete") && w.contains("statefulsets"))
         .count();
     assert_eq!((patched, deleted), (3, 1), "{writes:#?}");
-    drop(stack.sim);
-    stack.op.stop().await;
+    stack.op.take().expect("operator").stop().await;
 }
 
 #[tokio::test]
 async fn a_class_that_cannot_expand_refuses_the_size_and_touches_nothing() {
-    let stack = Stack::start("noexpand", 3).await;
+    let mut stack = Stack::start("noexpand", 3).await;
     let class = format!("{}-fixed", stack.ns);
     storage_class(&stack.client, &class, None).await;
     stack.apply(json!({"storage": {"size": "10Gi", "storageClassName": class}}));
@@ -319,7 +324,7 @@ async fn a_class_that_cannot_expand_refuses_the_size_and_touches_nothing() {
     assert_eq!(after.resource_version(), before.resource_version());
     assert_eq!(claim_template_size(&after), "10Gi");
     assert!(stack.claim_sizes().await.iter().all(|(_, s)| s == "10Gi"));
-    let writes = audit::writes(stack.server, &stack.op.identity);
+    let writes = audit::writes(stack.server, &stack.op.as_ref().expect("operator").identity);
     assert!(
         !writes
             .iter()
@@ -345,8 +350,7 @@ async fn a_class_that_cannot_expand_refuses_the_size_and_touches_nothing() {
         .api::<StatefulSet>()
         .delete(STS, &DeleteParams::default())
         .await;
-    drop(stack.sim);
-    stack.op.stop().await;
+    stack.op.take().expect("operator").stop().await;
 }
 
 /// The pod names of the first `n` nodes: the Elasticsearch node names.
@@ -378,7 +382,7 @@ fn nodes_follow_the_statefulset(sim: &EsSim, sts: &StatefulSet) -> Vec<String> {
 
 #[tokio::test]
 async fn a_scale_down_moves_the_shards_off_first_then_lowers_the_statefulset() {
-    let stack = Stack::start("scaledown", 5).await;
+    let mut stack = Stack::start("scaledown", 5).await;
     let five = pods(5);
     stack
         .sim
@@ -429,6 +433,7 @@ async fn a_scale_down_moves_the_shards_off_first_then_lowers_the_statefulset() {
     // The shards move; the operator lowers the StatefulSet; the nodes leave; the
     // exclusions are cleared. At every step no leaving node holds a copy.
     stack.sim.hold_relocation(false);
+    let released = std::time::Instant::now();
     let lost = std::sync::Mutex::new(Vec::new());
     let kubelet = Kubelet::new(&stack.client, &stack.ns);
     let ml = wait_for(WAIT, "scaled down and Idle", || async {
@@ -443,6 +448,10 @@ async fn a_scale_down_moves_the_shards_off_first_then_lowers_the_statefulset() {
         (c.1 == "Idle" && stack.sim.with_state(|s| s.nodes) == 3 && cleared).then_some(ml)
     })
     .await;
+    eprintln!(
+        "scale-down 5 → 3: {:?} from the shards' release to Idle (exclusions cleared)",
+        released.elapsed()
+    );
     let lost = lost.into_inner().expect("lost");
     assert!(lost.is_empty(), "nodes left holding shards: {lost:?}");
     assert_eq!(condition(&ml, "Ready").expect("Ready").0, "True");
@@ -497,12 +506,12 @@ async fn a_scale_down_moves_the_shards_off_first_then_lowers_the_statefulset() {
             .any(|r| r.path == "/_cluster/settings"),
         "passes ran"
     );
-    stack.op.stop().await;
+    stack.op.take().expect("operator").stop().await;
 }
 
 #[tokio::test]
 async fn a_scale_down_below_the_copies_of_a_shard_is_refused_naming_the_field() {
-    let stack = Stack::start("scalerefuse", 3).await;
+    let mut stack = Stack::start("scalerefuse", 3).await;
     let three = pods(3);
     stack
         .sim
@@ -567,5 +576,73 @@ async fn a_scale_down_below_the_copies_of_a_shard_is_refused_naming_the_field() 
         "{:#?}",
         stack.sim.write_requests()
     );
-    stack.op.stop().await;
+    stack.op.take().expect("operator").stop().await;
+}
+
+/// The operator keeps nothing it cannot read back: stopped while the shards move and
+/// started again, it resumes without repeating a write, and the scale-down completes.
+#[tokio::test]
+async fn an_operator_restarted_during_a_scale_down_resumes_from_the_cluster() {
+    let mut stack = Stack::start("scalerestart", 4).await;
+    let four = pods(4);
+    stack
+        .sim
+        .set_node_names(&four.iter().map(String::as_str).collect::<Vec<_>>());
+    stack.apply(json!({"replicas": 4}));
+    stack.ready().await;
+    stack.sim.clear_requests();
+    stack.sim.hold_relocation(true);
+    stack.apply(json!({"replicas": 3}));
+    wait_for(WAIT, "the shards moving", || async {
+        let ml = stack.resource().await;
+        let c = condition(&ml, "Progressing")?;
+        c.2.contains("moving").then_some(())
+    })
+    .await;
+    stack.op.take().expect("operator").stop().await;
+
+    let settings = operator::settings(&stack.ns);
+    let endpoint = Arc::new(SimEndpoint::new(&stack.sim));
+    let identity = format!("{}-second", stack.ns);
+    let op = operator::start_with(stack.server, settings, endpoint, &identity).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sts = stack.sts().await.expect("sts");
+    assert_eq!(
+        sts.spec.as_ref().and_then(|s| s.replicas),
+        Some(4),
+        "the restarted operator holds the StatefulSet too"
+    );
+    stack.sim.hold_relocation(false);
+    let kubelet = Kubelet::new(&stack.client, &stack.ns);
+    let lost = std::sync::Mutex::new(Vec::new());
+    wait_for(WAIT, "scaled down and Idle", || async {
+        if let Some(sts) = stack.sts().await {
+            let left = nodes_follow_the_statefulset(&stack.sim, &sts);
+            lost.lock().expect("lost").extend(left);
+        }
+        kubelet.mark_ready(NAME).await;
+        let ml = stack.resource().await;
+        let c = condition(&ml, "Progressing")?;
+        let cleared = stack.sim.with_state(|s| s.persistent_settings.is_empty());
+        (c.1 == "Idle" && stack.sim.with_state(|s| s.nodes) == 3 && cleared).then_some(())
+    })
+    .await;
+    assert!(lost.into_inner().expect("lost").is_empty());
+    let writes: Vec<String> = stack
+        .sim
+        .write_requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            "PUT /_cluster/settings",
+            "POST /_cluster/voting_config_exclusions",
+            "DELETE /_cluster/voting_config_exclusions",
+            "PUT /_cluster/settings",
+        ],
+        "no write repeated across the restart"
+    );
+    op.stop().await;
 }
