@@ -191,6 +191,8 @@ pub fn compute(
     {
         // The stack exists but does not do its job.
         Phase::Degraded
+    } else if ready.ok && obs.operations.iter().any(|o| !o.refused) {
+        Phase::Scaling
     } else if ready.ok {
         Phase::Ready
     } else if !obs.rejected.is_empty() || !obs.conflicts.is_empty() || !refused.ok {

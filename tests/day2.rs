@@ -407,6 +407,12 @@ async fn a_scale_down_moves_the_shards_off_first_then_lowers_the_statefulset() {
     .await;
     let (status, _, message) = condition(&ml, "Progressing").expect("Progressing");
     assert_eq!(status, "True");
+    let phase = ml.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str());
+    assert_eq!(
+        phase,
+        Some("Scaling"),
+        "kubectl get mlog shows the operation"
+    );
     assert!(
         message.starts_with("spec.elasticsearch.replicas 5 → 3: moving ")
             && message.ends_with("shard copies off logs-es-3, logs-es-4"),

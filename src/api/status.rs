@@ -93,6 +93,9 @@ pub enum Phase {
     Ready,
     /// Something failed or stopped being ready; see the conditions.
     Degraded,
+    /// Ready, with a day-2 operation in progress (scale-down, volume expansion): see the
+    /// `Progressing` condition.
+    Scaling,
 }
 
 impl Phase {
@@ -104,6 +107,7 @@ impl Phase {
             Self::Configuring => "Configuring",
             Self::Ready => "Ready",
             Self::Degraded => "Degraded",
+            Self::Scaling => "Scaling",
         }
     }
 }

@@ -405,7 +405,7 @@ fn a_rejected_object_quotes_elasticsearch() {
 }
 
 #[test]
-fn an_operation_in_progress_is_progressing_and_leaves_ready_alone() {
+fn an_operation_in_progress_is_progressing_and_phase_scaling_with_ready_true() {
     let mut obs = ready_obs();
     obs.operations.push(crate::status::Operation::in_progress(
         Reason::ScalingDown,
@@ -422,7 +422,7 @@ fn an_operation_in_progress_is_progressing_and_leaves_ready_alone() {
         )
     );
     assert_eq!(find(&s, condition::READY).status, "True");
-    assert_eq!(s.phase, Some(Phase::Ready));
+    assert_eq!(s.phase, Some(Phase::Scaling));
 }
 
 #[test]
