@@ -184,7 +184,17 @@ async fn expansion_refused(ctx: &Context, class: Option<&str>) -> Result<Option<
         ));
     };
     let classes: Api<StorageClass> = Api::all(ctx.client.clone());
-    Ok(match classes.get_opt(class).await? {
+    let found = match classes.get_opt(class).await {
+        Ok(found) => found,
+        // An installation with older RBAC: say so rather than fail the whole pass.
+        Err(kube::Error::Api(e)) if e.code == 403 => {
+            return Ok(Some(format!(
+                "the operator may not read StorageClass {class} (its RBAC lacks get on storageclasses)"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match found {
         None => Some(format!("StorageClass {class} does not exist")),
         Some(sc) if sc.allow_volume_expansion == Some(true) => None,
         Some(_) => Some(format!(
