@@ -500,10 +500,14 @@ async fn a_scale_down_moves_the_shards_off_first_then_lowers_the_statefulset() {
         let e = events(&stack.client, &stack.ns, reason).await;
         assert!(!e.is_empty(), "a {reason} event");
     }
-    // Steady again: passes read, write nothing.
+    // Steady again: passes read, write nothing, to Elasticsearch or the API server.
     stack.sim.clear_requests();
+    let identity = stack.op.as_ref().expect("operator").identity.clone();
+    let api_writes = audit::writes(stack.server, &identity).len();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(stack.sim.write_requests().is_empty());
+    let after = audit::writes(stack.server, &identity);
+    assert_eq!(after.len(), api_writes, "{:#?}", &after[api_writes..]);
     assert!(
         stack
             .sim
