@@ -1019,7 +1019,14 @@ async fn child_status_changes_do_not_send_the_operator_to_elasticsearch() {
     })
     .await;
     let name = MINIMAL;
-    sim.clear_requests();
+    // Ready can show while a pass started by the nodes becoming ready is still running:
+    // wait until Elasticsearch hears nothing for a second.
+    wait_for(WAIT, "no Elasticsearch pass running", || async {
+        sim.clear_requests();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sim.requests().is_empty().then_some(())
+    })
+    .await;
 
     // The collector rolls out: its DaemonSet's status changes three times, and each change
     // reaches the operator (the resource's status follows it).
