@@ -656,3 +656,43 @@ async fn an_operator_restarted_during_a_scale_down_resumes_from_the_cluster() {
     );
     op.stop().await;
 }
+
+/// A scale-down replaced by one that is refused: the StatefulSet keeps its nodes, so the
+/// exclusions the first one set are cleared (the shards may come back), and nothing waits
+/// for nodes that are not leaving.
+#[tokio::test]
+async fn a_scale_down_replaced_by_a_refused_one_clears_its_exclusions() {
+    let mut stack = Stack::start("scalecancel", 5).await;
+    let five = pods(5);
+    stack
+        .sim
+        .set_node_names(&five.iter().map(String::as_str).collect::<Vec<_>>());
+    stack.apply(json!({"replicas": 5}));
+    stack.ready().await;
+    stack.sim.hold_relocation(true);
+    stack.apply(json!({"replicas": 3}));
+    wait_for(WAIT, "the shards moving", || async {
+        let ml = stack.resource().await;
+        let c = condition(&ml, "Progressing")?;
+        c.2.contains("moving").then_some(())
+    })
+    .await;
+
+    stack.apply(json!({"replicas": 1}));
+    let ml = wait_for(WAIT, "refused, exclusions cleared", || async {
+        let ml = stack.resource().await;
+        let c = condition(&ml, "Progressing")?;
+        let cleared = stack.sim.with_state(|s| s.persistent_settings.is_empty());
+        (c.1 == "ScaleDownRefused" && cleared).then_some(ml)
+    })
+    .await;
+    assert!(
+        condition(&ml, "Progressing")
+            .expect("Progressing")
+            .2
+            .starts_with("spec.elasticsearch.replicas 5 → 1 refused")
+    );
+    let sts = stack.sts().await.expect("sts");
+    assert_eq!(sts.spec.as_ref().and_then(|s| s.replicas), Some(5));
+    stack.op.take().expect("operator").stop().await;
+}

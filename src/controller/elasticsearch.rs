@@ -28,7 +28,7 @@ use tracing::{debug, info};
 use super::children::Applied;
 use super::dereference::Dereferenced;
 use super::finish::Pass;
-use super::scale::{self, ScalePlan, ScaleState};
+use super::scale::{self, ScaleInput, ScaleState};
 use super::secrets::StackSecrets;
 use super::{Context, Settings};
 use crate::api::{AppliedStatus, MeshLogging};
@@ -205,7 +205,7 @@ pub fn observe_and_sync(
     v: &Validated,
     refs: &Dereferenced,
     applied: &Applied,
-    scale: Option<&ScalePlan>,
+    scale: &ScaleInput,
 ) -> EsPass {
     let nodes = applied.workloads.elasticsearch;
     let mut es = match &refs.secrets {
@@ -237,7 +237,7 @@ pub fn observe_and_sync(
                         .as_ref()
                         .and_then(|s| s.applied.clone())
                         .unwrap_or_default(),
-                    scale: scale.cloned(),
+                    scale: scale.clone(),
                 };
                 tokio::spawn(job.run());
             }
@@ -260,7 +260,7 @@ struct Job {
     secrets: StackSecrets,
     missing_credentials: BTreeMap<String, String>,
     previously: AppliedStatus,
-    scale: Option<ScalePlan>,
+    scale: ScaleInput,
 }
 
 impl Job {
@@ -309,14 +309,7 @@ impl Job {
             return es;
         }
         if self.v.managed().is_some() {
-            es.scale = scale::step(
-                &self.ctx,
-                &self.reference,
-                &client,
-                &self.v,
-                self.scale.as_ref(),
-            )
-            .await;
+            es.scale = scale::step(&self.ctx, &self.reference, &client, &self.v, &self.scale).await;
         }
         let report = self.configure(&client).await;
         es.observation.version = report.version.map(|v| v.to_string());

@@ -245,9 +245,9 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Arc<Context>) -> Result<Action> {
     let mut rendered = render(&v, &pass.render_context(ctx, &v, &refs));
     let expansion = volumes::expand(ctx, &pass, &v, &mut rendered).await?;
     let known = ctx.es.known(&pass.uid).and_then(|k| k.scale);
-    let (plan, refused) = scale::hold(ctx, &v, &mut rendered, known.as_ref());
+    let (scaling, refused) = scale::hold(ctx, &v, &mut rendered, known.as_ref());
     let applied = children::apply_children(ctx, &pass, &v, &rendered, &refs).await?;
-    let es = elasticsearch::observe_and_sync(ctx, &pass, &v, &refs, &applied, plan.as_ref());
+    let es = elasticsearch::observe_and_sync(ctx, &pass, &v, &refs, &applied, &scaling);
     let scaling = es.scale.as_ref().map(scale::ScaleState::operation);
     let mut observed = finish::observations(&pass, &v, refs, applied, es);
     observed.operations.extend(expansion);

@@ -47,6 +47,17 @@ pub struct ScalePlan {
     pub leaving: BTreeSet<String>,
 }
 
+/// What the Elasticsearch pass is told: the plan, and the replicas the StatefulSet is
+/// applied with this pass (the nodes that stay; a held or refused scale-down keeps them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScaleInput {
+    /// The scale-down under way, if any.
+    pub plan: Option<ScalePlan>,
+    /// Replicas of the StatefulSet as applied this pass (`None`: not managed, or no
+    /// StatefulSet yet).
+    pub replicas: Option<i32>,
+}
+
 /// Where a scale-down is, as the last Elasticsearch pass saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScaleState {
@@ -117,6 +128,20 @@ pub fn hold(
     v: &Validated,
     rendered: &mut [Child],
     known: Option<&ScaleState>,
+) -> (ScaleInput, Option<Operation>) {
+    let (plan, refused) = hold_replicas(ctx, v, rendered, known);
+    let replicas = rendered.iter().find_map(|c| match c {
+        Child::StatefulSet(s) => s.spec.as_ref().and_then(|s| s.replicas),
+        _ => None,
+    });
+    (ScaleInput { plan, replicas }, refused)
+}
+
+fn hold_replicas(
+    ctx: &Context,
+    v: &Validated,
+    rendered: &mut [Child],
+    known: Option<&ScaleState>,
 ) -> (Option<ScalePlan>, Option<Operation>) {
     let Some(m) = v.managed() else {
         return (None, None);
@@ -176,11 +201,11 @@ pub async fn step(
     reference: &ObjectReference,
     client: &EsClient,
     v: &Validated,
-    plan: Option<&ScalePlan>,
+    input: &ScaleInput,
 ) -> Option<ScaleState> {
-    let result = match plan {
+    let result = match &input.plan {
         Some(plan) => advance(ctx, reference, client, v, plan).await.map(Some),
-        None => clean_up(ctx, reference, client, v).await,
+        None => clean_up(ctx, reference, client, v, input.replicas).await,
     };
     result.unwrap_or_else(|e| Some(ScaleState::Failed(e.category())))
 }
@@ -256,6 +281,7 @@ async fn clean_up(
     reference: &ObjectReference,
     client: &EsClient,
     v: &Validated,
+    replicas: Option<i32>,
 ) -> Result<Option<ScaleState>, EsError> {
     let excluded = nodes::excluded(client).await?;
     let ours: Vec<&String> = excluded
@@ -265,7 +291,11 @@ async fn clean_up(
     if ours.is_empty() {
         return Ok(None);
     }
-    let wanted = v.managed().map(|m| m.replicas).unwrap_or(0);
+    // The nodes that stay are those the StatefulSet keeps (more than the spec's while a
+    // scale-down is refused).
+    let wanted = replicas
+        .or_else(|| v.managed().map(|m| m.replicas))
+        .unwrap_or(0);
     let present = nodes::node_names(client).await?;
     let waiting: Vec<String> = ours
         .iter()
