@@ -420,6 +420,7 @@ impl Metrics {
             Phase::Configuring,
             Phase::Ready,
             Phase::Degraded,
+            Phase::Scaling,
         ] {
             let n = phases.values().filter(|p| **p == phase).count();
             self.resources

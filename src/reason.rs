@@ -153,6 +153,20 @@ reasons! {
     /// The sync created, changed or deleted saved objects in Kibana (event).
     DashboardsConfigured,
 
+    // Day-2 operations of a managed cluster (condition Progressing, and events).
+    /// No day-2 operation is in progress.
+    Idle,
+    /// Nodes are leaving the cluster: their shards are moved off first.
+    ScalingDown,
+    /// A scale-down finished: the nodes left and the exclusions were cleared (event).
+    ScaledDown,
+    /// A scale-down would leave too few nodes for the indices' replicas: refused.
+    ScaleDownRefused,
+    /// The volumes are being expanded and the StatefulSet recreated for the new size.
+    ExpandingVolumes,
+    /// A larger `storage.size` whose StorageClass does not allow volume expansion.
+    VolumeExpansionNotAllowed,
+
     // Disk (condition DiskHealthy).
     /// Elasticsearch reports disk trouble: a watermark reached or indices blocked.
     DiskPressure,

@@ -24,8 +24,11 @@ use pipeline::{
 use snapshots::{snapshots_condition, snapshots_status};
 
 mod dashboards;
+mod operation;
 mod pipeline;
 mod snapshots;
+
+pub use operation::Operation;
 
 /// How Elasticsearch looked this pass.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -90,6 +93,9 @@ pub struct Observations {
     pub dashboards: Option<DashboardsObservation>,
     /// The log dashboard's URL for people (Ingress host), when there is one.
     pub dashboard_url: Option<String>,
+    /// Day-2 operations of the managed cluster in progress or refused (volume
+    /// expansion, scale-down).
+    pub operations: Vec<Operation>,
 }
 
 /// Computes the status. `previous` supplies `lastTransitionTime` of unchanged conditions
@@ -172,9 +178,10 @@ pub fn compute(
             obs.conflicts.join(", ")
         ),
     );
+    let refused = operation::refusal(&obs.operations);
     // Ready is the first of these that fails.
     let ready = [
-        &conflicts, &rejected, &es_ready, &indices, &snapshots, &kibana, &collector,
+        &conflicts, &rejected, &refused, &es_ready, &indices, &snapshots, &kibana, &collector,
     ]
     .into_iter()
     .find(|v| !v.ok)
@@ -214,9 +221,11 @@ pub fn compute(
     {
         // The stack exists but does not do its job.
         Phase::Degraded
+    } else if ready.ok && obs.operations.iter().any(|o| !o.refused) {
+        Phase::Scaling
     } else if ready.ok {
         Phase::Ready
-    } else if !obs.rejected.is_empty() || !obs.conflicts.is_empty() {
+    } else if !obs.rejected.is_empty() || !obs.conflicts.is_empty() || !refused.ok {
         Phase::Degraded
     } else if !es_ready.ok {
         match was {
@@ -243,6 +252,10 @@ pub fn compute(
         cond(condition::DISK_HEALTHY, disk),
         cond(condition::SNAPSHOTS_HEALTHY, snapshots_health),
         cond(condition::DASHBOARDS_READY, dashboards),
+        cond(
+            condition::PROGRESSING,
+            operation::progressing_condition(&obs.operations),
+        ),
     ];
 
     let applied = match &obs.sync {

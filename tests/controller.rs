@@ -267,10 +267,11 @@ async fn production_example_becomes_a_ready_stack() {
     for c in &status.conditions {
         // No log reaches the stand-in: LogsFlowing waits for one (tests/pipeline_status.rs).
         // No Kibana here: DashboardsReady says so, Unknown (tests/dashboards.rs has one).
-        let want = if c.type_ == "LogsFlowing" || c.type_ == "DashboardsReady" {
-            "Unknown"
-        } else {
-            "True"
+        // No day-2 operation runs: Progressing is False (tests/day2.rs).
+        let want = match c.type_.as_str() {
+            "LogsFlowing" | "DashboardsReady" => "Unknown",
+            "Progressing" => "False",
+            _ => "True",
         };
         assert_eq!(c.status, want, "{c:?}");
         assert_eq!(c.observed_generation, ml.metadata.generation);
@@ -657,13 +658,15 @@ async fn a_child_the_api_server_refuses_is_reported_not_retried_blindly() {
     let (Stack(_, client, ns, _sim, op), _) = Stack::minimal_ready("refused", |_| {}).await;
     let name = MINIMAL;
 
-    // Storage was defaulted (10Gi); setting it now changes the StatefulSet's immutable
-    // volume claim templates, which the API server refuses.
+    // Storage was defaulted (10Gi, the default class); naming a class now changes the
+    // StatefulSet's immutable volume claim templates, which the API server refuses. (A
+    // larger size is a volume expansion instead: tests/day2.rs.)
     let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
     api.patch(
         name,
         &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"elasticsearch": {"storage": {"size": "50Gi"}}}})),
+        &Patch::Merge(json!({"spec": {"elasticsearch": {"storage":
+            {"size": "10Gi", "storageClassName": "standard"}}}})),
     )
     .await
     .expect("patch");
@@ -1029,7 +1032,14 @@ async fn child_status_changes_do_not_send_the_operator_to_elasticsearch() {
     })
     .await;
     let name = MINIMAL;
-    sim.clear_requests();
+    // Ready can show while a pass started by the nodes becoming ready is still running:
+    // wait until Elasticsearch hears nothing for a second.
+    wait_for(WAIT, "no Elasticsearch pass running", || async {
+        sim.clear_requests();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sim.requests().is_empty().then_some(())
+    })
+    .await;
 
     // The collector rolls out: its DaemonSet's status changes three times, and each change
     // reaches the operator (the resource's status follows it).

@@ -407,36 +407,107 @@ async fn kubectl_explain_prints_the_field_docs() {
     );
 }
 
+/// `kubectl apply -n ns -f -` of `doc`: its output, whatever the exit code.
+fn apply_doc(server: &ApiServer, ns: &str, doc: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = server
+        .kubectl()
+        .args(["apply", "-n", ns, "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(doc.as_bytes())
+        .expect("kubectl stdin");
+    child.wait_with_output().expect("run kubectl")
+}
+
+/// Each fixture of `tests/fixtures/invalid-updates` holds a resource and an update of it:
+/// the first is applied, and the API server refuses the update (a transition rule, which
+/// sees `oldSelf`) naming the field.
 #[tokio::test]
-async fn storage_cannot_change_once_set() {
-    let (_, client, ns) = setup("immutable").await;
-    let api: Api<MeshLogging> = Api::namespaced(client, &ns);
-    let mut ml = example("minimal.yaml");
-    ml.spec.elasticsearch.storage =
-        Some(serde_json::from_value(json!({"size": "10Gi"})).expect("storage"));
-    api.create(&PostParams::default(), &ml)
-        .await
-        .expect("create");
-    let e = api
-        .patch(
-            "mesh-logs",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"elasticsearch": {"storage": {"size": "20Gi"}}}})),
+async fn every_invalid_update_is_refused_naming_its_field() {
+    let (server, _, ns) = setup("updates").await;
+    let fixtures = yaml_files("tests/fixtures/invalid-updates");
+    assert!(fixtures.len() >= 5, "only {} fixtures", fixtures.len());
+    let mut failures = Vec::new();
+    for file in &fixtures {
+        let content = std::fs::read_to_string(file).expect("read fixture");
+        let expected: Vec<&str> = content
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        assert!(
+            !expected.is_empty(),
+            "{} has no `# expect:`",
+            file.display()
+        );
+        let (before, after) = content
+            .split_once("\n---\n")
+            .expect("two documents: the resource and its update");
+        let created = apply_doc(server, &ns, before);
+        assert!(
+            created.status.success(),
+            "{}: {}",
+            file.display(),
+            text(&created)
+        );
+        let out = apply_doc(server, &ns, after);
+        let message = text(&out);
+        if out.status.success() {
+            failures.push(format!("{}: update accepted", file.display()));
+        }
+        for e in expected {
+            if !message.contains(e) {
+                failures.push(format!(
+                    "{}: message lacks {e:?}:\n{message}",
+                    file.display()
+                ));
+            }
+        }
+        kubectl::run(server, &["delete", "-n", &ns, "meshlogging", "update"]);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The updates the transition rules must let through, applied with `kubectl apply` in turn
+/// to one resource: upgrades (patch, minor, across one major), a larger volume; and in
+/// external mode, where the operator follows a cluster it does not upgrade, a lower version.
+#[tokio::test]
+async fn upgrades_and_larger_volumes_are_accepted() {
+    let (server, _, ns) = setup("upgrades").await;
+    let doc = |version: &str, es: &str| {
+        format!(
+            "apiVersion: logging.mcp-mesh.io/v1alpha1\nkind: MeshLogging\nmetadata: {{name: up}}\nspec:\n  version: \"{version}\"\n  elasticsearch: {es}\n"
         )
-        .await
-        .expect_err("a storage change is refused");
-    let message = e.to_string();
-    assert!(message.contains("spec.elasticsearch.storage"), "{message}");
-    assert!(
-        message.contains("storage cannot change once set"),
-        "{message}"
-    );
-    // Other fields still change.
-    api.patch(
-        "mesh-logs",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"elasticsearch": {"replicas": 5}}})),
-    )
-    .await
-    .expect("replicas change");
+    };
+    let managed = |size: &str| format!("{{storage: {{size: {size}, storageClassName: standard}}}}");
+    for (version, es) in [
+        ("8.9.4", managed("10Gi")),
+        ("8.10.0", managed("10Gi")),
+        ("8.10.1", managed("10Gi")),
+        ("8.10.1", managed("10240Mi")),
+        ("8.10.1", managed("20Gi")),
+        ("8.19.2", managed("1Ti")),
+        ("9.0.1", managed("1Ti")),
+        ("9.0.1", managed("1Ti")),
+    ] {
+        let out = apply_doc(server, &ns, &doc(version, &es));
+        assert!(out.status.success(), "{version} {es}: {}", text(&out));
+    }
+    let external =
+        "{external: {url: \"https://es.example.com:9200\", credentialsSecretRef: {name: es}}}";
+    for version in ["9.1.0", "8.18.0"] {
+        let out = apply_doc(
+            server,
+            &ns,
+            &doc(version, external).replace("name: up", "name: ext"),
+        );
+        assert!(out.status.success(), "external {version}: {}", text(&out));
+    }
 }

@@ -187,12 +187,28 @@ fn sim_config(es: &RealEs, modules: Modules) -> SimConfig {
     }
 }
 
-/// A stand-in built like the real node.
-async fn like_real_sim(es: &RealEs) -> EsSim {
+/// A stand-in built like the real node, with its node name (`_cat/shards` shows it).
+async fn like_real_sim(es: &RealEs, node_name: &str) -> EsSim {
     let mut cfg = sim_config(es, Modules::INTEG_TEST_DISTRIBUTION);
     // the real node's keystore holds no S3 client settings
     cfg.keystore.clear();
-    EsSim::start_with(cfg).await
+    let sim = EsSim::start_with(cfg).await;
+    sim.with_state(|s| s.node_name = node_name.to_string());
+    sim
+}
+
+/// The real node's name.
+async fn node_name(real: &Target) -> String {
+    let a = real
+        .send(&Req::new(
+            "GET",
+            "/_nodes/_local?filter_path=nodes.*.name",
+            None,
+        ))
+        .await;
+    let nodes = a.body["nodes"].as_object().cloned().unwrap_or_default();
+    let name = nodes.values().find_map(|n| n["name"].as_str());
+    name.expect("the real node's name").to_string()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -503,6 +519,31 @@ fn handwritten() -> Vec<(&'static str, Vec<Step>)> {
                 ("GET", "/{t}-nope/_doc/1", None),
                 ("GET", "/_component_template/{t}-nope*", None),
                 ("GET", "/_index_template/{t}-nope*", None),
+            ],
+        ),
+        (
+            // What a safe scale-down sends (src/elastic/nodes.rs), on one node: the
+            // allocation filter, the shard table, voting exclusions of a node not in the
+            // cluster (Elasticsearch records it as `_absent_`), and their clearing.
+            "scale-down requests",
+            vec![
+                ("GET", "/_cluster/settings?flat_settings=true", None),
+                ("PUT", "/_cluster/settings", Some(json!({"persistent": {"cluster.routing.allocation.exclude._name": "{t}-gone,{t}-leaving"}}))),
+                ("GET", "/_cluster/settings?flat_settings=true", None),
+                ("GET", "/_cluster/settings", None),
+                ("PUT", "/{t}-1", Some(json!({"settings": {"number_of_shards": 2, "number_of_replicas": 1}}))),
+                ("GET", "/_cat/shards/{t}-1?format=json&h=index,shard,prirep,state,node&s=shard,prirep", None),
+                ("PUT", "/_cluster/settings", Some(json!({"persistent": {"cluster.routing.allocation.exclude._name": null}}))),
+                ("GET", "/_cluster/settings?flat_settings=true", None),
+                ("PUT", "/_cluster/settings", Some(json!({"persistent": {"cluster.routing.allocation.nope": "x"}}))),
+                ("GET", "/_cluster/state/metadata?filter_path=metadata.cluster_coordination.voting_config_exclusions", None),
+                ("POST", "/_cluster/voting_config_exclusions?node_names={t}-gone", None),
+                ("GET", "/_cluster/state/metadata?filter_path=metadata.cluster_coordination.voting_config_exclusions", None),
+                ("POST", "/_cluster/voting_config_exclusions", None),
+                ("DELETE", "/_cluster/voting_config_exclusions", None),
+                ("GET", "/_cluster/state/metadata?filter_path=metadata.cluster_coordination.voting_config_exclusions", None),
+                ("GET", "/_nodes?filter_path=nodes.*.name", None),
+                ("DELETE", "/{t}-1", None),
             ],
         ),
         (
@@ -832,6 +873,7 @@ async fn the_stand_in_answers_as_the_real_elasticsearch_does() {
     let started = Instant::now();
     let es = elasticsearch::get();
     let real = Target::real(es);
+    let node_name = node_name(&real).await;
     let es_ready = started.elapsed();
 
     let mut cases = Vec::new();
@@ -854,7 +896,7 @@ async fn the_stand_in_answers_as_the_real_elasticsearch_does() {
     let mut reasons: Vec<String> = Vec::new();
     for case in &cases {
         reset_real(&real).await;
-        let sim = like_real_sim(es).await;
+        let sim = like_real_sim(es, &node_name).await;
         let sim_target = Target::sim(&sim);
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for r in &case.requests {

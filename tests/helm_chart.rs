@@ -297,11 +297,12 @@ fn a_watched_namespace_gets_namespaced_rbac() {
     assert_eq!(binding["metadata"]["namespace"], "apps");
     assert_eq!(binding["subjects"][0]["namespace"], RELEASE_NS);
 
-    // Cluster-wide, only the collector's ClusterRoleBinding remains.
+    // Cluster-wide, only the collector's ClusterRoleBinding and the StorageClasses (read
+    // before a volume expansion) remain.
     let cluster_role = find(&objects, "ClusterRole", "meshlogging-operator").expect("ClusterRole");
     assert_eq!(
         resources_of(&cluster_role["rules"]),
-        ["clusterrolebindings", "clusterroles"]
+        ["clusterrolebindings", "storageclasses", "clusterroles"]
     );
 
     // All namespaces: everything in the ClusterRole, no Role besides leader election.

@@ -1,13 +1,16 @@
 //! Least privilege, proven: the operator runs as its ServiceAccount with exactly the RBAC of
 //! `manifests/` against an RBAC-enforcing API server with the
 //! `OwnerReferencesPermissionEnforcement` admission plugin (as on OpenShift); a full create ->
-//! ready -> rotate a Secret -> delete cycle works, and what it must not do is refused.
+//! ready -> rotate a Secret -> expand the volumes -> delete cycle works, and what it must not
+//! do is refused.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::rbac::v1::ClusterRole;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use meshlogging_operator::api::MeshLogging;
 use meshlogging_operator::controller::Settings;
@@ -115,6 +118,8 @@ async fn the_operator_works_with_exactly_its_manifests_rbac_and_nothing_more() {
     )
     .await;
 
+    expand_volumes(&admin, &ns, name).await;
+
     resource::delete_and_wait(
         &admin,
         &ns,
@@ -185,4 +190,74 @@ async fn the_operator_works_with_exactly_its_manifests_rbac_and_nothing_more() {
     assert_eq!(status_code(&e), Some(403), "{e}");
 
     running.stop().await;
+}
+
+/// A volume expansion as the ServiceAccount: it reads the StorageClass, patches each bound
+/// claim and deletes the StatefulSet orphaning its pods (the tests play the volume binder
+/// and the garbage collector; see tests/day2.rs).
+async fn expand_volumes(admin: &kube::Client, ns: &str, name: &str) {
+    let class = format!("{ns}-grow");
+    let sc: StorageClass = serde_json::from_value(json!({"metadata": {"name": class},
+        "provisioner": "example.com/none", "allowVolumeExpansion": true}))
+    .expect("class");
+    Api::<StorageClass>::all(admin.clone())
+        .create(&PostParams::default(), &sc)
+        .await
+        .expect("class");
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(admin.clone(), ns);
+    let sts_name = format!("{name}-es");
+    for ordinal in 0..3 {
+        let claim = format!("data-{sts_name}-{ordinal}");
+        let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+            "metadata": {"name": claim},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class,
+                "resources": {"requests": {"storage": "10Gi"}}}}))
+        .expect("pvc");
+        pvcs.create(&PostParams::default(), &pvc)
+            .await
+            .expect("pvc");
+        pvcs.patch_status(
+            &claim,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Bound", "capacity": {"storage": "10Gi"}}})),
+        )
+        .await
+        .expect("bind");
+    }
+    Api::<MeshLogging>::namespaced(admin.clone(), ns)
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"elasticsearch": {"storage": {"size": "20Gi"}}}})),
+        )
+        .await
+        .expect("a larger size");
+    let stss: Api<StatefulSet> = Api::namespaced(admin.clone(), ns);
+    wait_for(
+        WAIT,
+        "the StatefulSet deleted with Orphan by the ServiceAccount",
+        || async {
+            let sts = stss.get_opt(&sts_name).await.ok()??;
+            sts.metadata.deletion_timestamp.is_some().then_some(())
+        },
+    )
+    .await;
+    let list = pvcs.list(&Default::default()).await.expect("claims");
+    for pvc in &list.items {
+        let size = pvc
+            .spec
+            .as_ref()
+            .and_then(|s| s.resources.as_ref())
+            .and_then(|r| r.requests.as_ref())
+            .map(|r| r["storage"].0.clone());
+        assert_eq!(size.as_deref(), Some("20Gi"), "{:?}", pvc.metadata.name);
+    }
+    stss.patch(
+        &sts_name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("the garbage collector's part");
+    resource::wait_ready(admin, ns, name, "Ready again with the new StatefulSet").await;
 }

@@ -629,3 +629,75 @@ async fn index_names_that_prefix_each_other_conflict_before_elasticsearch_has_to
     assert_eq!(role["indices"][0]["privileges"], json!(["create_doc"]));
     assert!(!exists(&client, &format!("/{longer}")).await);
 }
+
+/// The scale-down requests (`elastic::nodes`) against the real node, read back by the
+/// operator's own parsing: the allocation filter set and reset, the shard table with the
+/// node holding each copy (a replica with no second node: unassigned), the node names,
+/// and voting exclusions added (a node not in the cluster, as Elasticsearch allows) and
+/// cleared.
+#[tokio::test]
+async fn the_scale_down_requests_are_accepted_and_read_back() {
+    use meshlogging_operator::elastic::nodes;
+    let _serial = SERIAL.lock().await;
+    let client = es().client();
+    let index = unique("scale");
+    let body = json!({"settings": {"number_of_shards": 2, "number_of_replicas": 1}});
+    client
+        .put("indices.create", &format!("/{index}-000001"), &body)
+        .await
+        .expect("index");
+
+    let names = nodes::node_names(&client).await.expect("nodes");
+    assert_eq!(names.len(), 1, "{names:?}");
+    let node = names.iter().next().cloned().expect("node");
+    let shards = nodes::shards(&client).await.expect("shards");
+    let ours: Vec<_> = shards
+        .iter()
+        .filter(|s| s.index.starts_with(&index))
+        .collect();
+    assert_eq!(ours.len(), 4, "{ours:?}");
+    assert_eq!(
+        ours.iter()
+            .filter(|s| s.node.as_deref() == Some(node.as_str()))
+            .count(),
+        2
+    );
+    assert_eq!(ours.iter().filter(|s| s.node.is_none()).count(), 2);
+    assert_eq!(nodes::most_copies(&shards, &format!("{index}-")), 2);
+
+    let gone = nodes::names(&format!("{index}-gone-1,{index}-gone-2"));
+    assert!(nodes::excluded(&client).await.expect("read").is_empty());
+    nodes::set_excluded(&client, &gone).await.expect("exclude");
+    assert_eq!(nodes::excluded(&client).await.expect("read"), gone);
+    // Excluding absent nodes moves nothing off the one that is there.
+    let shards = nodes::shards(&client).await.expect("shards");
+    assert_eq!(nodes::copies_on(&shards, &gone), 0);
+    nodes::set_excluded(&client, &BTreeSet::new())
+        .await
+        .expect("reset");
+    assert!(nodes::excluded(&client).await.expect("read").is_empty());
+
+    assert!(
+        nodes::voting_exclusions(&client)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    nodes::exclude_from_voting(&client, &gone)
+        .await
+        .expect("voting exclusions");
+    assert_eq!(nodes::voting_exclusions(&client).await.expect("read"), gone);
+    nodes::clear_voting_exclusions(&client)
+        .await
+        .expect("clear");
+    assert!(
+        nodes::voting_exclusions(&client)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    client
+        .delete("indices.delete", &format!("/{index}-000001"))
+        .await
+        .expect("delete");
+}

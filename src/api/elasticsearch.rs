@@ -29,11 +29,9 @@ pub struct ElasticsearchSpec {
     pub resources: Option<ResourceRequirements>,
 
     /// The data volume of each node (managed mode). Default 10Gi in the default storage class.
-    /// Cannot change once set: a StatefulSet's volume claim templates are immutable.
+    /// `size` can grow (each volume is expanded in place when its StorageClass allows
+    /// expansion) but never shrink; `storageClassName` cannot change once set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message(
-        "storage cannot change once set: the volume claim templates of the Elasticsearch StatefulSet are immutable"
-    ))]
     pub storage: Option<StorageSpec>,
 
     /// How nodes are spread over Kubernetes nodes (managed mode): `hard` never puts two
@@ -67,10 +65,18 @@ pub struct ElasticsearchSpec {
 }
 
 /// A persistent volume for each Elasticsearch node.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new(
+    "has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)"
+).message("storageClassName cannot change once set: the volumes of the Elasticsearch nodes stay in their StorageClass").field_path(".storageClassName"))]
 pub struct StorageSpec {
-    /// Size of the volume, for example `100Gi`.
+    /// Size of the volume, for example `100Gi`. It can grow (the volumes are expanded in
+    /// place when the StorageClass has `allowVolumeExpansion: true`), never shrink.
+    // `string(...)`: the field is int-or-string.
+    #[x_kube(validation = kube::core::Rule::new(
+        "!isQuantity(string(self)) || !isQuantity(string(oldSelf)) || quantity(string(self)).compareTo(quantity(string(oldSelf))) >= 0"
+    ).message("storage.size cannot shrink: Kubernetes can expand a volume but never shrink one"))]
     pub size: Quantity,
     /// StorageClass of the volume; the cluster's default class when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -112,10 +112,17 @@ use super::units::STACK_VERSION_PATTERN;
 #[x_kube(validation = kube::core::Rule::new(
     "!has(self.lifecycle) || !has(self.lifecycle.warm) || !has(self.lifecycle.warm.shrinkTo) || !has(self.index) || self.index.shards % self.lifecycle.warm.shrinkTo == 0"
 ).message("lifecycle.warm.shrinkTo must divide index.shards evenly (Elasticsearch can only shrink to a factor of the primary shard count)").field_path(".lifecycle.warm.shrinkTo"))]
+#[x_kube(validation = kube::core::Rule::new(VERSION_NOT_LOWER_RULE)
+    .message("version cannot go down: Elasticsearch cannot read data written by a newer version (a managed cluster is only upgraded)")
+    .field_path(".version"))]
+#[x_kube(validation = kube::core::Rule::new(VERSION_ONE_MAJOR_RULE)
+    .message("version can go up by at most one major version at a time (Elasticsearch upgrades from the last minor of one major to the next major)")
+    .field_path(".version"))]
 pub struct MeshLoggingSpec {
     /// Elastic Stack version used for the Elasticsearch and Kibana images, for example `8.15.3`.
-    /// Versions 8.x and 9.x are supported.
-    #[schemars(pattern(STACK_VERSION_PATTERN))]
+    /// Versions 8.x and 9.x are supported. With a managed Elasticsearch it never goes down
+    /// and goes up by at most one major version at a time.
+    #[schemars(length(max = 32), pattern(STACK_VERSION_PATTERN))]
     pub version: String,
 
     /// Elasticsearch: either managed by the operator (the default: `replicas`, `resources`,
@@ -156,6 +163,28 @@ pub struct MeshLoggingSpec {
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 }
+
+/// The transition rules on `version` apply to a managed Elasticsearch only (an external
+/// cluster is upgraded by its owners; the operator follows it). Versions are parsed with
+/// `split`/`int` rather than the semver library: that library is new in Kubernetes 1.33 and
+/// not available to CRD rules there, and the pattern admits leading zeros (`8.015.3`), which
+/// strict semver refuses.
+///
+/// This one: `version` (major, minor, patch) is not lower than before.
+const VERSION_NOT_LOWER_RULE: &str = concat!(
+    "(has(self.elasticsearch) && has(self.elasticsearch.external)) || (has(oldSelf.elasticsearch) && has(oldSelf.elasticsearch.external)) || ",
+    "int(self.version.split('.')[0]) > int(oldSelf.version.split('.')[0]) || ",
+    "(int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) && ",
+    "(int(self.version.split('.')[1]) > int(oldSelf.version.split('.')[1]) || ",
+    "(int(self.version.split('.')[1]) == int(oldSelf.version.split('.')[1]) && ",
+    "int(self.version.split('.')[2]) >= int(oldSelf.version.split('.')[2]))))"
+);
+
+/// `version`'s major is at most one above the old one.
+const VERSION_ONE_MAJOR_RULE: &str = concat!(
+    "(has(self.elasticsearch) && has(self.elasticsearch.external)) || (has(oldSelf.elasticsearch) && has(oldSelf.elasticsearch.external)) || ",
+    "int(self.version.split('.')[0]) <= int(oldSelf.version.split('.')[0]) + 1"
+);
 
 /// Kibana dashboards.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

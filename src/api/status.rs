@@ -19,8 +19,8 @@ pub struct MeshLoggingStatus {
     pub phase: Option<Phase>,
     /// One condition per concern (`ElasticsearchReady`, `KibanaReady`, `CollectorReady`,
     /// `IndexManagementApplied`, `SnapshotsConfigured`, `LogsFlowing`,
-    /// `IndexLifecycleHealthy`, `DiskHealthy`, `SnapshotsHealthy`, `DashboardsReady`) and `Ready`
-    /// for the whole.
+    /// `IndexLifecycleHealthy`, `DiskHealthy`, `SnapshotsHealthy`, `DashboardsReady`,
+    /// `Progressing`) and `Ready` for the whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -138,6 +138,9 @@ pub enum Phase {
     Ready,
     /// Something failed or stopped being ready; see the conditions.
     Degraded,
+    /// Ready, with a day-2 operation in progress (scale-down, volume expansion): see the
+    /// `Progressing` condition.
+    Scaling,
 }
 
 impl Phase {
@@ -149,6 +152,7 @@ impl Phase {
             Self::Configuring => "Configuring",
             Self::Ready => "Ready",
             Self::Degraded => "Degraded",
+            Self::Scaling => "Scaling",
         }
     }
 }
@@ -263,8 +267,13 @@ pub mod condition {
     /// are disabled). Not part of `Ready`: a Kibana that is down or starting does not
     /// hold up the rest of the stack.
     pub const DASHBOARDS_READY: &str = "DashboardsReady";
+    /// A day-2 operation of the managed cluster is in progress (True: `ScalingDown`,
+    /// `ExpandingVolumes`, the message says which nodes or volumes), or one the spec asks
+    /// for is refused (False, the reason and message name the field), or none (False,
+    /// `Idle`). Not part of `Ready` while in progress; a refusal makes `Ready` False.
+    pub const PROGRESSING: &str = "Progressing";
     /// Every condition type, `Ready` first.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         READY,
         ELASTICSEARCH_READY,
         KIBANA_READY,
@@ -276,5 +285,6 @@ pub mod condition {
         DISK_HEALTHY,
         SNAPSHOTS_HEALTHY,
         DASHBOARDS_READY,
+        PROGRESSING,
     ];
 }

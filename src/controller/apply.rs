@@ -42,6 +42,9 @@ pub enum Outcome {
     Unchanged,
     /// An object with this name exists and belongs to someone else: nothing was sent.
     NotOwned,
+    /// The live object is being deleted (a StatefulSet recreated for a new volume claim
+    /// template): nothing was sent; once it is gone, a later pass creates it anew.
+    Deleting,
 }
 
 /// Applies `desired` through `api` if the live object lacks any of its fields. The live
@@ -65,6 +68,10 @@ where
     if let Some(live) = &live {
         if !owned_by_the_same(live.meta(), desired.meta()) {
             return Ok((Outcome::NotOwned, live.clone()));
+        }
+        // A patch would land on the object being deleted (and fail on what cannot change).
+        if live.meta().deletion_timestamp.is_some() {
+            return Ok((Outcome::Deleting, live.clone()));
         }
         let live_value = serde_json::to_value(live).map_err(kube::Error::SerdeError)?;
         if contains(&live_value, &body) {

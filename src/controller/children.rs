@@ -111,7 +111,7 @@ pub async fn apply_all(
             }
             Ok((outcome, live)) => {
                 applied.workloads.observe(child, Some(&live));
-                if outcome != Outcome::Unchanged {
+                if !matches!(outcome, Outcome::Unchanged | Outcome::Deleting) {
                     let verb = if outcome == Outcome::Created {
                         "created"
                     } else {
@@ -445,7 +445,12 @@ impl Prune<'_> {
                 .iter()
                 .flatten()
                 .any(|o| o.uid == self.owner_uid);
-            if !owned || self.wanted.contains(&(kind, name.clone())) {
+            // Already being deleted: a second delete could change how (an orphaning
+            // delete of the StatefulSet must keep its pods).
+            if !owned
+                || meta.deletion_timestamp.is_some()
+                || self.wanted.contains(&(kind, name.clone()))
+            {
                 continue;
             }
             match api.delete(&name, &DeleteParams::background()).await {

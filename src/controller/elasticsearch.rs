@@ -34,6 +34,7 @@ use super::children::Applied;
 use super::dashboards::{self, DashboardsInput};
 use super::dereference::Dereferenced;
 use super::finish::Pass;
+use super::scale::{self, ScaleInput, ScaleState};
 use super::secrets::StackSecrets;
 use super::{Context, Settings};
 use crate::api::{AppliedStatus, MeshLogging};
@@ -54,6 +55,8 @@ pub struct EsPass {
     pub report: Option<SyncReport>,
     /// The Kibana step, when it ran (after a sync that was not aborted).
     pub dashboards: Option<DashboardsObservation>,
+    /// Where a scale-down is (managed mode), when one runs or refused.
+    pub scale: Option<ScaleState>,
 }
 
 impl EsPass {
@@ -83,6 +86,7 @@ impl EsPass {
     fn es_clean(&self) -> bool {
         let o = &self.observation;
         o.unavailable.is_none()
+            && self.scale.is_none()
             && o.health.as_deref().is_some_and(|h| h != "red")
             && self.report.as_ref().is_some_and(|r| {
                 r.aborted.is_none() && r.kinds.values().all(|k| k.failed.is_empty())
@@ -226,6 +230,13 @@ impl EsQueue {
         start
     }
 
+    /// The last known result of `uid`, without planning a pass.
+    pub fn known(&self, uid: &str) -> Option<EsPass> {
+        lock(&self.state)
+            .get(uid)
+            .and_then(|s| s.last.as_ref().map(|l| l.result.clone()))
+    }
+
     /// Forgets a deleted resource.
     pub fn forget(&self, uid: &str) {
         lock(&self.state).remove(uid);
@@ -268,6 +279,7 @@ pub fn observe_and_sync(
     v: &Validated,
     refs: &Dereferenced,
     applied: &Applied,
+    scale: &ScaleInput,
 ) -> EsPass {
     let nodes = applied.workloads.elasticsearch;
     let previously = pass
@@ -301,6 +313,7 @@ pub fn observe_and_sync(
                 // Not read by any pod, so not among the fingerprints: a new password of the
                 // operator's Kibana user (its Secret deleted) is set in Elasticsearch at once.
                 &crate::fingerprint::of_parts(secrets.dashboards_password.as_deref()),
+                &format!("{scale:?}"),
             ]);
             let (known, start) = ctx.es.plan(&pass.uid, &inputs, Instant::now());
             if start {
@@ -315,6 +328,7 @@ pub fn observe_and_sync(
                     missing_credentials: refs.missing_repository_credentials.clone(),
                     kibana_ready,
                     previously,
+                    scale: scale.clone(),
                 };
                 tokio::spawn(job.run());
             }
@@ -338,6 +352,7 @@ struct Job {
     missing_credentials: BTreeMap<String, String>,
     kibana_ready: bool,
     previously: AppliedStatus,
+    scale: ScaleInput,
 }
 
 impl Job {
@@ -399,6 +414,9 @@ impl Job {
         es.observation.unassigned_primaries = unassigned;
         if health == "red" {
             return es;
+        }
+        if self.v.managed().is_some() {
+            es.scale = scale::step(&self.ctx, &self.reference, &client, &self.v, &self.scale).await;
         }
         let report = self.configure(&client).await;
         es.observation.version = report.version.map(|v| v.to_string());
@@ -716,6 +734,7 @@ mod tests {
             },
             report: None,
             dashboards: None,
+            scale: None,
         };
         let due = queue.finished("a", "again".into(), answered, &s).0 - Instant::now();
         assert!(

@@ -110,6 +110,7 @@ pub fn observations(
         dashboards_wanted: v.dashboards_enabled(),
         dashboards: es.dashboards,
         dashboard_url: v.dashboard_url(&crate::kibana::log_dashboard_id(v)),
+        operations: Vec::new(),
     }
 }
 
@@ -147,7 +148,9 @@ pub fn requeue(settings: &Settings, observed: &Observations) -> Duration {
         .is_some_and(|(r, _)| *r == Reason::CredentialsMissing)
         || !observed.missing_credentials.is_empty()
         || !observed.conflicts.is_empty()
-        || !observed.rejected.is_empty();
+        || !observed.rejected.is_empty()
+        // A StorageClass is not watched; an operation's next step may not change a child.
+        || !observed.operations.is_empty();
     if unwatched {
         settings.resync_pending
     } else {
@@ -197,7 +200,7 @@ pub fn transitions(
             };
             let waiting = matches!(
                 reason,
-                Reason::WaitingForElasticsearch | Reason::Progressing
+                Reason::WaitingForElasticsearch | Reason::Progressing | Reason::Idle
             );
             if ready && reason == Reason::InvalidSpec {
                 out.push(Transition::Failed {

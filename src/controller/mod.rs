@@ -26,7 +26,9 @@ mod dashboards;
 mod dereference;
 mod elasticsearch;
 mod finish;
+mod scale;
 pub mod secrets;
+mod volumes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -262,15 +264,22 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Arc<Context>) -> Result<Action> {
         }
     };
     let refs = dereference::dereference(ctx, &v).await?;
-    let rendered = render(&v, &pass.render_context(ctx, &v, &refs));
+    let mut rendered = render(&v, &pass.render_context(ctx, &v, &refs));
+    let expansion = volumes::expand(ctx, &pass, &v, &mut rendered).await?;
+    let known = ctx.es.known(&pass.uid).and_then(|k| k.scale);
+    let (scaling, refused) = scale::hold(ctx, &v, &mut rendered, known.as_ref());
     let applied = children::apply_children(ctx, &pass, &v, &rendered, &refs).await?;
-    let es = elasticsearch::observe_and_sync(ctx, &pass, &v, &refs, &applied);
+    let es = elasticsearch::observe_and_sync(ctx, &pass, &v, &refs, &applied, &scaling);
+    let scaling = es.scale.as_ref().map(scale::ScaleState::operation);
     let mut observed = finish::observations(&pass, &v, refs, applied, es);
     observed.collector_nodes = collector_pods::ready_nodes_in(
         ctx.caches().collector_pods.as_ref(),
         &pass.namespace,
         &pass.name,
     );
+    observed.operations.extend(expansion);
+    observed.operations.extend(refused);
+    observed.operations.extend(scaling);
     finish(ctx, &pass, &observed).await?;
     Ok(Action::requeue(finish::requeue(&ctx.settings, &observed)))
 }

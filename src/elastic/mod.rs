@@ -2,10 +2,12 @@
 //!
 //! `desired` (pure: spec -> bodies) -> `sync` (I/O: GET, normalise, compare, PUT what
 //! differs, prune what this resource owns and no longer wants) -> `SyncReport`; then
-//! `pipeline` (I/O, reads only): whether logs arrive.
+//! `pipeline` (I/O, reads only): whether logs arrive. `nodes`: the requests of a safe
+//! scale-down (allocation filter, shard table, voting configuration exclusions).
 
 pub mod client;
 pub mod desired;
+pub mod nodes;
 pub mod normalize;
 pub mod pipeline;
 pub mod snapshots;

@@ -268,11 +268,16 @@ fn logs_not_read_are_unknown_and_keep_the_last_read() {
 fn everything_ready_is_ready() {
     let s = compute(None, &ready_obs(), &time(10));
     assert_eq!(s.phase, Some(Phase::Ready));
+    // Every condition True but Progressing: no operation runs.
     assert!(
-        s.conditions.iter().all(|c| c.status == "True"),
+        s.conditions
+            .iter()
+            .all(|c| (c.status == "True") != (c.type_ == condition::PROGRESSING)),
         "{:?}",
         s.conditions
     );
+    let p = find(&s, condition::PROGRESSING);
+    assert_eq!((p.status.as_str(), p.reason.as_str()), ("False", "Idle"));
     assert!(
         s.conditions
             .iter()
@@ -487,4 +492,45 @@ fn a_cluster_that_formed_keeps_its_version_while_it_does_not_answer() {
     );
     // A cluster that never formed has none.
     assert_eq!(version(&compute(None, &down, &time(3))), None);
+}
+
+#[test]
+fn an_operation_in_progress_is_progressing_and_phase_scaling_with_ready_true() {
+    let mut obs = ready_obs();
+    obs.operations.push(crate::status::Operation::in_progress(
+        Reason::ScalingDown,
+        "moving 4 shards off logs-es-3, logs-es-4".into(),
+    ));
+    let s = compute(None, &obs, &time(10));
+    let p = find(&s, condition::PROGRESSING);
+    assert_eq!(
+        (p.status.as_str(), p.reason.as_str(), p.message.as_str()),
+        (
+            "True",
+            "ScalingDown",
+            "moving 4 shards off logs-es-3, logs-es-4"
+        )
+    );
+    assert_eq!(find(&s, condition::READY).status, "True");
+    assert_eq!(s.phase, Some(Phase::Scaling));
+}
+
+#[test]
+fn a_refused_operation_makes_ready_false_naming_the_field() {
+    let mut obs = ready_obs();
+    let message = "spec.elasticsearch.replicas 3 → 1 would leave 1 node".to_string();
+    obs.operations.push(crate::status::Operation::refused(
+        Reason::ScaleDownRefused,
+        message.clone(),
+    ));
+    let s = compute(None, &obs, &time(10));
+    for type_ in [condition::PROGRESSING, condition::READY] {
+        let c = find(&s, type_);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+            ("False", "ScaleDownRefused", message.as_str()),
+            "{type_}"
+        );
+    }
+    assert_eq!(s.phase, Some(Phase::Degraded));
 }

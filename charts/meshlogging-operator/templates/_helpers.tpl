@@ -51,10 +51,11 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, update]
-# deletionPolicy: Delete removes the Elasticsearch volumes.
+# deletionPolicy: Delete removes the Elasticsearch volumes; a larger storage.size
+# expands them in place (patch spec.resources.requests.storage).
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
-  verbs: [list, delete]
+  verbs: [list, patch, delete]
 # The collector's pods, read from a watch: which nodes should be sending logs
 # (LogsFlowing NodesSilent). Read only.
 - apiGroups: [""]
@@ -68,6 +69,10 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [clusterrolebindings]
   verbs: [get, list, watch, create, patch, delete]
+# Whether a StorageClass allows volume expansion, before expanding the volumes.
+- apiGroups: [storage.k8s.io]
+  resources: [storageclasses]
+  verbs: [get]
 # Binding the collector role without holding its permissions.
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [clusterroles]

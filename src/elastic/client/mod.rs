@@ -228,8 +228,8 @@ impl EsClient {
             .body)
     }
 
-    /// `POST path` without a body (APIs that take none: `_snapshot/<repo>/_verify`,
-    /// `<index>/_ilm/retry`; Elasticsearch refuses a body there).
+    /// `POST path` without a body (APIs that refuse one: `_snapshot/<repo>/_verify`,
+    /// `<index>/_ilm/retry`, `/_cluster/voting_config_exclusions`).
     pub async fn post_empty(&self, api: &'static str, path: &str) -> Result<Value, EsError> {
         Ok(self.send(api, Method::POST, path, None, None).await?.body)
     }

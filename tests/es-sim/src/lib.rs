@@ -441,6 +441,21 @@ impl EsSim {
         }
     }
 
+    /// The cluster's nodes are now `names` (a node that left loses its shard copies).
+    pub fn set_node_names(&self, names: &[&str]) {
+        lock(&self.shared.state).set_node_names(names);
+    }
+
+    /// Holds (or releases) relocation: while held, shard copies on excluded nodes stay.
+    pub fn hold_relocation(&self, held: bool) {
+        lock(&self.shared.state).relocation_held = held;
+    }
+
+    /// The shard table as `_cat/shards` would show it now.
+    pub fn shard_table(&self) -> Vec<api::allocation::ShardRow> {
+        api::allocation::shard_table(&mut lock(&self.shared.state))
+    }
+
     /// Changes the version reported and the version-dependent behaviour.
     pub fn set_version(&self, v: &str) {
         lock(&self.shared.state).version = v.to_string();

@@ -42,6 +42,20 @@ pub struct State {
     pub roles: BTreeMap<String, Role>,
     /// All users: reserved ones, the configured ones and those created through the API.
     pub users: BTreeMap<String, User>,
+    /// The nodes' names when a test set them ([`State::set_node_names`]); else
+    /// `node_name`, `es-sim-1`, ... (`nodes` of them).
+    pub member_names: Option<Vec<String>>,
+    /// Persistent cluster settings (flat).
+    pub persistent_settings: BTreeMap<String, Value>,
+    /// Transient cluster settings (flat).
+    pub transient_settings: BTreeMap<String, Value>,
+    /// Voting configuration exclusions: (node id, node name).
+    pub voting_exclusions: Vec<(String, String)>,
+    /// Test control: copies on excluded nodes stay there (`RELOCATING`) until released.
+    pub relocation_held: bool,
+    /// Where each shard copy lives (see `api::allocation`).
+    #[serde(skip)]
+    pub allocation: BTreeMap<crate::api::allocation::CopyKey, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -311,6 +325,37 @@ pub const RESERVED_USERS: &[(&str, &str)] = &[
 ];
 
 impl State {
+    /// The names of the nodes in the cluster, in order.
+    pub fn node_names(&self) -> Vec<String> {
+        match &self.member_names {
+            Some(names) => names.clone(),
+            None => (0..self.nodes)
+                .map(|i| {
+                    if i == 0 {
+                        self.node_name.clone()
+                    } else {
+                        format!("es-sim-{i}")
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The nodes of the cluster are now `names` (nodes that left lose their shard copies).
+    pub fn set_node_names(&mut self, names: &[&str]) {
+        self.member_names = Some(names.iter().map(|n| n.to_string()).collect());
+        self.nodes = names.len().max(1) as u32;
+    }
+
+    /// The id of node `name` (the first node keeps the state's own id).
+    pub fn node_id_of(&self, name: &str) -> String {
+        if self.node_names().first().map(String::as_str) == Some(name) {
+            self.node_id.clone()
+        } else {
+            crate::api::allocation::node_id(name)
+        }
+    }
+
     pub fn new(version: &str) -> State {
         State {
             version: version.to_string(),
@@ -332,6 +377,12 @@ impl State {
             slm_policies: BTreeMap::new(),
             broken_repositories: BTreeMap::new(),
             roles: BTreeMap::new(),
+            member_names: None,
+            persistent_settings: BTreeMap::new(),
+            transient_settings: BTreeMap::new(),
+            voting_exclusions: Vec::new(),
+            relocation_held: false,
+            allocation: BTreeMap::new(),
             users: BTreeMap::new(),
         }
     }

@@ -532,3 +532,135 @@ async fn an_ilm_error_step_clears_on_retry() {
     let (_, explain) = get(&c, &sim, "/a-*/_ilm/explain?only_errors=true").await;
     assert_eq!(explain["indices"], json!({}));
 }
+
+/// Nodes by name, and the shard table: copies spread over the nodes (never two of a shard
+/// on one), moved off a node the allocation filter excludes unless relocation is held, and
+/// lost with a node that leaves.
+#[tokio::test]
+async fn shards_move_off_excluded_nodes_unless_held_and_leave_with_their_node() {
+    let (sim, c) = started().await;
+    sim.set_node_names(&["n-0", "n-1", "n-2"]);
+    let put = |path: &str, body: Value| {
+        let c = c.clone();
+        let url = format!("{}{path}", sim.url());
+        async move { c.put(url).json(&body).send().await.expect("put").status() }
+    };
+    let s = put(
+        "/logs-1",
+        json!({"settings": {"number_of_shards": 3, "number_of_replicas": 1}}),
+    )
+    .await;
+    assert!(s.is_success());
+    let on = |node: &str| {
+        sim.shard_table()
+            .iter()
+            .filter(|r| r.node.as_deref() == Some(node))
+            .count()
+    };
+    assert_eq!((on("n-0"), on("n-1"), on("n-2")), (2, 2, 2));
+    let table = sim.shard_table();
+    for shard in 0..3 {
+        let nodes: Vec<_> = table
+            .iter()
+            .filter(|r| r.shard == shard)
+            .map(|r| r.node.clone())
+            .collect();
+        assert_eq!(nodes.len(), 2);
+        assert_ne!(
+            nodes[0], nodes[1],
+            "two copies of shard {shard} on one node"
+        );
+    }
+
+    sim.hold_relocation(true);
+    let exclude = json!({"persistent": {"cluster.routing.allocation.exclude._name": "n-2"}});
+    assert!(put("/_cluster/settings", exclude).await.is_success());
+    let (_, rows) = get(&c, &sim, "/_cat/shards?format=json&h=shard,state,node").await;
+    let relocating: Vec<&Value> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["state"] == "RELOCATING")
+        .collect();
+    assert_eq!(relocating.len(), 2, "{rows}");
+    assert!(
+        relocating[0]["node"]
+            .as_str()
+            .expect("node")
+            .starts_with("n-2 -> ")
+    );
+
+    sim.hold_relocation(false);
+    // n-0 and n-1 now hold one copy of each shard; n-2 none.
+    assert_eq!((on("n-0"), on("n-1"), on("n-2")), (3, 3, 0));
+    let (_, nodes) = get(&c, &sim, "/_nodes?filter_path=nodes.*.name").await;
+    assert_eq!(nodes["nodes"].as_object().map(|n| n.len()), Some(3));
+
+    // A node that leaves takes its copies with it; they are placed again where they can be
+    // (one node left for two copies: the replicas stay unassigned).
+    sim.set_node_names(&["n-0"]);
+    let table = sim.shard_table();
+    assert_eq!(table.iter().filter(|r| r.node.is_none()).count(), 3);
+    assert!(
+        table
+            .iter()
+            .filter(|r| r.primary)
+            .all(|r| r.node.as_deref() == Some("n-0"))
+    );
+}
+
+/// Voting configuration exclusions: by name (an unknown name is `_absent_`), read back
+/// through the cluster state, cleared; a clear that would wait for a node still in the
+/// cluster fails as Elasticsearch's wait would.
+#[tokio::test]
+async fn voting_exclusions_are_recorded_and_cleared() {
+    let (sim, c) = started().await;
+    sim.set_node_names(&["n-0", "n-1", "n-2"]);
+    let send = |method: reqwest::Method, path: &str| {
+        let c = c.clone();
+        let url = format!("{}{path}", sim.url());
+        async move {
+            c.request(method, url)
+                .send()
+                .await
+                .expect("send")
+                .status()
+                .as_u16()
+        }
+    };
+    let state = "/_cluster/state/metadata?filter_path=metadata.cluster_coordination.voting_config_exclusions";
+    assert_eq!(
+        send(
+            reqwest::Method::POST,
+            "/_cluster/voting_config_exclusions?node_names=n-2,gone"
+        )
+        .await,
+        200
+    );
+    let (_, body) = get(&c, &sim, state).await;
+    let list = &body["metadata"]["cluster_coordination"]["voting_config_exclusions"];
+    assert_eq!(list[1], json!({"node_id": "_absent_", "node_name": "gone"}));
+    assert_eq!(list[0]["node_name"], "n-2");
+    assert_eq!(
+        send(
+            reqwest::Method::DELETE,
+            "/_cluster/voting_config_exclusions"
+        )
+        .await,
+        500
+    );
+    sim.set_node_names(&["n-0", "n-1"]);
+    assert_eq!(
+        send(
+            reqwest::Method::DELETE,
+            "/_cluster/voting_config_exclusions"
+        )
+        .await,
+        200
+    );
+    assert!(sim.with_state(|s| s.voting_exclusions.is_empty()));
+    assert_eq!(
+        send(reqwest::Method::POST, "/_cluster/voting_config_exclusions").await,
+        400
+    );
+}

@@ -36,30 +36,35 @@ pub fn info(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     })))
 }
 
-/// `GET /_nodes[/{node_id}]`: the one simulated node (`_local`, `_all`, `*`, its id or name).
+/// `GET /_nodes[/{node_id}]`: the simulated nodes (`_all`, `*`, ids or names; `_local`
+/// and `_master` are the first node).
 pub fn nodes_info(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let s = &*ctx.state;
-    let selected = match ctx.param("node_id") {
-        None => true,
-        Some(ids) => ids.split(',').any(|id| {
-            matches!(id, "_local" | "_all" | "*" | "_master")
-                || id == s.node_id
-                || id == s.node_name
-        }),
-    };
     let mut nodes = serde_json::Map::new();
-    if selected {
-        nodes.insert(
-            s.node_id.clone(),
-            json!({
-                "name": s.node_name,
-                "transport_address": "127.0.0.1:9300",
-                "host": "127.0.0.1",
-                "ip": "127.0.0.1",
-                "version": s.version,
-                "roles": ["data", "ingest", "master"],
+    for (i, name) in s.node_names().iter().enumerate() {
+        let id = s.node_id_of(name);
+        let selected = match ctx.param("node_id") {
+            None => true,
+            Some(ids) => ids.split(',').any(|sel| {
+                matches!(sel, "_all" | "*")
+                    || (i == 0 && matches!(sel, "_local" | "_master"))
+                    || sel == id
+                    || sel == name
             }),
-        );
+        };
+        if selected {
+            nodes.insert(
+                id,
+                json!({
+                    "name": name,
+                    "transport_address": "127.0.0.1:9300",
+                    "host": "127.0.0.1",
+                    "ip": "127.0.0.1",
+                    "version": s.version,
+                    "roles": ["data", "ingest", "master"],
+                }),
+            );
+        }
     }
     let n = nodes.len();
     Ok(Reply::ok(json!({

@@ -4,6 +4,7 @@
 
 pub mod aggs;
 pub mod aliases;
+pub mod allocation;
 pub mod cluster;
 pub mod docs;
 pub mod health_report;
@@ -250,6 +251,13 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[DEL], path: "/", handler: indices::delete_without_index, access: Access::Authenticated, params: TIMEOUTS },
     Route { methods: &[GET], path: "/_nodes", handler: cluster::nodes_info, access: Access::Cluster("cluster:monitor/nodes/info", MONITOR), params: &["flat_settings", "timeout"] },
     Route { methods: &[GET], path: "/_nodes/{node_id}", handler: cluster::nodes_info, access: Access::Cluster("cluster:monitor/nodes/info", MONITOR), params: &["flat_settings", "timeout"] },
+    Route { methods: &[GET], path: "/_cluster/settings", handler: allocation::get_settings, access: Access::Cluster("cluster:monitor/settings", MONITOR), params: &["flat_settings", "include_defaults", "master_timeout", "timeout", "local"] },
+    Route { methods: &[PUT], path: "/_cluster/settings", handler: allocation::put_settings, access: Access::Cluster("cluster:admin/settings/update", MANAGE), params: &["flat_settings", "master_timeout", "timeout"] },
+    Route { methods: &[GET], path: "/_cluster/state/metadata", handler: allocation::state_metadata, access: Access::Cluster("cluster:monitor/state", MONITOR), params: &["local", "master_timeout", "flat_settings", "wait_for_metadata_version", "wait_for_timeout", "ignore_unavailable", "allow_no_indices", "expand_wildcards"] },
+    Route { methods: &[POST], path: "/_cluster/voting_config_exclusions", handler: allocation::add_voting_exclusions, access: Access::Cluster("cluster:admin/voting_config/add_exclusions", MANAGE), params: &["node_names", "node_ids", "timeout", "master_timeout"] },
+    Route { methods: &[DEL], path: "/_cluster/voting_config_exclusions", handler: allocation::clear_voting_exclusions, access: Access::Cluster("cluster:admin/voting_config/clear_exclusions", MANAGE), params: &["wait_for_removal", "master_timeout"] },
+    Route { methods: &[GET], path: "/_cat/shards", handler: allocation::cat_shards, access: Access::Cluster("cluster:monitor/state", MONITOR), params: &["h", "s", "v", "help", "bytes", "time", "local", "master_timeout"] },
+    Route { methods: &[GET], path: "/_cat/shards/{index}", handler: allocation::cat_shards, access: Access::Cluster("cluster:monitor/state", MONITOR), params: &["h", "s", "v", "help", "bytes", "time", "local", "master_timeout"] },
     Route { methods: &[GET], path: "/_capabilities", handler: cluster::capabilities, access: Access::Authenticated, params: &["method", "path", "parameters", "capabilities", "local_only"] },
     // ILM
     Route { methods: &[GET], path: "/_ilm/policy", handler: ilm::get_policy, access: Access::Cluster("cluster:admin/ilm/get", READ_ILM), params: TIMEOUTS },
