@@ -74,6 +74,7 @@ impl EsPass {
             && other.report.is_none()
             && self.dashboards.is_none()
             && other.dashboards.is_none()
+            && self.scale == other.scale
             && self.observation == other.observation
     }
 
@@ -761,6 +762,7 @@ mod tests {
             },
             report: Some(SyncReport::default()),
             dashboards: Some(dashboards),
+            scale: None,
         };
         let down = || {
             es_clean(DashboardsObservation::Failed(
