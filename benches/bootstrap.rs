@@ -139,7 +139,7 @@ fn audited(
         }
     }
     let mut by_kind: Vec<(String, usize)> = by_kind.into_iter().collect();
-    by_kind.sort_by(|a, b| b.1.cmp(&a.1));
+    by_kind.sort_by_key(|k| std::cmp::Reverse(k.1));
     (reads, writes, lines.len(), by_kind)
 }
 

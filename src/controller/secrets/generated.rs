@@ -35,11 +35,11 @@ impl Generated<'_> {
             .map(|cached| (*cached).clone())
     }
 
-    /// The Secret `name`, or that it does not exist: from the cache, else — when the cache
-    /// is not told, or only for creating it first — read.
-    async fn lookup(&self, name: &str) -> Result<Lookup> {
+    /// The Secret `name`, or `None`: not in the synced cache (then the create tells
+    /// whether it exists), or not there at all (read, without a synced cache).
+    async fn lookup(&self, name: &str) -> Result<Option<Secret>> {
         if let Some(cached) = self.cached(name) {
-            return Ok(Lookup::Found(cached));
+            return Ok(Some(cached));
         }
         // A miss in a synced cache: missing, or made a moment ago, or someone else's (the
         // cache holds only Secrets labelled as ours); the create tells which, so a new
@@ -49,12 +49,9 @@ impl Generated<'_> {
             futures::FutureExt::now_or_never(c.wait_until_ready()).is_some_and(|r| r.is_ok())
         });
         if synced {
-            return Ok(Lookup::Absent);
+            return Ok(None);
         }
-        Ok(match self.api.get_opt(name).await? {
-            Some(existing) => Lookup::Found(existing),
-            None => Lookup::Absent,
-        })
+        Ok(self.api.get_opt(name).await?)
     }
 
     /// Creates the Secret `name` holding `data`; `Err(existing)` when one exists already
@@ -93,7 +90,7 @@ impl Generated<'_> {
         name: &str,
         make: impl FnOnce() -> Result<BTreeMap<String, String>>,
     ) -> Result<BTreeMap<String, String>> {
-        if let Lookup::Found(existing) = self.lookup(name).await? {
+        if let Some(existing) = self.lookup(name).await? {
             return Ok(decode(&existing));
         }
         let data = make()?;
@@ -116,8 +113,8 @@ impl Generated<'_> {
         conflicts: &mut Vec<String>,
     ) -> Result<BTreeMap<String, String>> {
         let existing = match self.lookup(name).await? {
-            Lookup::Found(existing) => existing,
-            Lookup::Absent => {
+            Some(existing) => existing,
+            None => {
                 let data = make()?;
                 match self.create(name, &data).await? {
                     Ok(()) => return Ok(data),
@@ -152,13 +149,6 @@ impl Generated<'_> {
         );
         Ok(fresh)
     }
-}
-
-/// What a lookup found.
-enum Lookup {
-    Found(Secret),
-    /// Not in the synced cache (then the create tells whether it exists), or not there.
-    Absent,
 }
 
 fn to_bytes(data: &BTreeMap<String, String>) -> BTreeMap<String, ByteString> {
