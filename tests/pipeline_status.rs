@@ -613,7 +613,10 @@ async fn snapshots_silent_nodes_and_ilm_retry_go_false_and_back_to_true() {
         "idle with snapshots: {passes} passes, {} Elasticsearch reads ({per_pass:.1} per pass), 0 writes: {per_path:?}",
         requests.len()
     );
-    assert!(per_pass <= 20.0, "reads per pass are bounded: {per_pass}");
+    // 19 of every idle pass (README: health, the sync's GETs, a login check per generated
+    // user, the pipeline reads), 2 for SLM (policies, stats), 1 for a managed cluster's
+    // allocation filter.
+    assert!(per_pass <= 22.0, "reads per pass are bounded: {per_pass}");
     show(server, &ns, &name);
 
     // All at once: a third node Ready but silent, the nightly run failing, an ILM error.
