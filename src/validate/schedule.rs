@@ -4,9 +4,9 @@
 //! `SnapshotsHealthy` allows twice over before a policy that produced nothing is
 //! `NeverSucceeded`. Pure (the time is an argument).
 //!
-//! The evaluator is the Elasticsearch stand-in's (`tests/es-sim/src/cron.rs`), which the
-//! policy oracle checks against Elasticsearch's own `Cron`; copied, not shared, because the
-//! stand-in is test-only and the operator does not depend on it.
+//! [`Cron`] is also the Elasticsearch stand-in's scheduler (`tests/es-sim/src/cron.rs`
+//! re-exports it), so the SLM runs the stand-in schedules and the intervals the operator
+//! expects come from one evaluator.
 
 #![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
@@ -75,8 +75,9 @@ enum DowSpec {
     Nth(u32, u32),
 }
 
+/// A parsed Quartz cron expression: the set of values each field allows.
 #[derive(Debug, Clone)]
-pub(crate) struct Cron {
+pub struct Cron {
     seconds: Vec<u32>,
     minutes: Vec<u32>,
     hours: Vec<u32>,
@@ -154,7 +155,8 @@ fn parse_set(
 }
 
 impl Cron {
-    pub(crate) fn parse(expr: &str) -> Result<Cron, String> {
+    /// Parses `expr` (six or seven fields), or says which field is wrong.
+    pub fn parse(expr: &str) -> Result<Cron, String> {
         let f: Vec<&str> = expr.split_whitespace().collect();
         if f.len() < 6 || f.len() > 7 {
             return Err(format!("Unexpected end of expression [{expr}]"));
@@ -268,7 +270,7 @@ impl Cron {
     }
 
     /// The first firing time strictly after `after_ms` (epoch millis, UTC).
-    pub(crate) fn next_after(&self, after_ms: u64) -> Option<u64> {
+    pub fn next_after(&self, after_ms: u64) -> Option<u64> {
         let start = after_ms / 1000 + 1;
         let first_day = (start / 86_400) as i64;
         for day in first_day..first_day + 366 * 400 {
