@@ -701,3 +701,67 @@ async fn the_scale_down_requests_are_accepted_and_read_back() {
         .await
         .expect("delete");
 }
+
+/// The role the operator signs in to Kibana with, exactly as it sends it, is one this
+/// Elasticsearch parses and holds as meant: the Kibana feature privileges on the default
+/// space, no cluster privilege, no index. The native realm does not work in this
+/// distribution (its security index cannot be created), so the user and role go to the
+/// file realm, whose `roles.yml` takes the same body; a role it cannot parse is skipped and
+/// the user would hold nothing. Whether Kibana then lets these privileges keep the saved
+/// objects is Kibana's to say; none can run here.
+#[tokio::test]
+async fn the_kibana_dashboards_role_holds_the_kibana_features_and_nothing_else() {
+    use meshlogging_operator::elastic::Credentials;
+    use meshlogging_operator::naming::Names;
+    let index = unique("dash");
+    let spec = spec_for("production", &index);
+    let desired = desired(&spec, "ns/dash");
+    let user = Names::new(&index).dashboards_user();
+    let role = desired.roles.get(&user).expect("the dashboards role");
+    assert_eq!(desired.users[&user].roles, vec![user.clone()]);
+    let password = format!("{:024x}", rand::random::<u128>());
+    es().add_file_user(&user, &password, &user, role)
+        .expect("file-realm user");
+
+    let mut config = es().client_config();
+    config.credentials = Some(Credentials {
+        username: user.clone(),
+        password,
+    });
+    let as_user = EsClient::new(config).expect("client");
+    // The node reloads its realm files within seconds (users and roles apart).
+    let held = kit::wait_for(Duration::from_secs(30), "the file-realm role", || async {
+        let held = as_user
+            .get("test", "/_security/user/_privileges")
+            .await
+            .ok()??;
+        (held["applications"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()))
+        .then_some(held)
+    })
+    .await;
+    assert_eq!(held["cluster"], json!([]), "{held}");
+    assert_eq!(held["indices"], json!([]), "{held}");
+    assert_eq!(held["run_as"], json!([]), "{held}");
+    let applications = held["applications"].as_array().expect("applications");
+    assert_eq!(applications.len(), 1, "{held}");
+    let want = &role["applications"][0];
+    let got = &applications[0];
+    assert_eq!(got["application"], want["application"], "{held}");
+    assert_eq!(got["resources"], json!(["space:default"]), "{held}");
+    let set = |v: &Value| -> BTreeSet<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!(set(&got["privileges"]), set(&want["privileges"]), "{held}");
+    assert!(
+        set(&got["privileges"])
+            .iter()
+            .all(|p| p.starts_with("feature_")),
+        "Kibana feature privileges only: {held}"
+    );
+}
