@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
-use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use meshlogging_operator::api::MeshLogging;
 use meshlogging_operator::controller::Settings;
@@ -65,30 +65,6 @@ impl Stack {
         let ready = wait_ready(&stack.1, &stack.2, MINIMAL).await;
         (stack, ready)
     }
-}
-
-async fn s3_secret(client: &kube::Client, ns: &str) {
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some("s3-credentials".into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([
-            (
-                "access_key".to_string(),
-                ByteString(b"AKIAEXAMPLE".to_vec()),
-            ),
-            (
-                "secret_key".to_string(),
-                ByteString(b"wJalrEXAMPLEKEY".to_vec()),
-            ),
-        ])),
-        ..Default::default()
-    };
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("s3 secret");
 }
 
 /// A namespaced Kubernetes object of a built-in kind.
@@ -148,7 +124,7 @@ async fn wait_ready(client: &kube::Client, ns: &str, name: &str) -> MeshLogging 
 #[tokio::test]
 async fn production_example_becomes_a_ready_stack() {
     let Stack(server, client, ns, sim, op) = Stack::start("prod", |_| {}).await;
-    s3_secret(&client, &ns).await;
+    resource::production_s3_secret(&client, &ns).await;
     kubectl::apply_example(server, &ns, "production.yaml");
     let name = "mcp-mesh-logs";
 
@@ -606,7 +582,7 @@ async fn deletion_gives_up_on_a_vanished_elasticsearch_within_the_bound() {
 async fn an_operator_killed_mid_reconcile_converges_after_restart() {
     let Setup { server, client, ns } = Setup::new("restart").await;
     let sim = sim().await;
-    s3_secret(&client, &ns).await;
+    resource::production_s3_secret(&client, &ns).await;
     // Slow Elasticsearch, so the kill lands in the middle of a pass.
     sim.inject(Fault::Latency(Duration::from_millis(150)));
     sim.set_health(Health::Green);

@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use es_sim::EsSim;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kibana_sim::{Availability, KibanaSim};
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use meshlogging_operator::api::{MeshLogging, condition};
 use meshlogging_operator::naming as names;
 use meshlogging_testkit::apiserver::ApiServer;
@@ -120,30 +119,6 @@ fn is(c: &Condition, status: &str, reason: &str) -> bool {
     c.status == status && c.reason == reason
 }
 
-async fn s3_secret(client: &kube::Client, ns: &str) {
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some("s3-credentials".into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([
-            (
-                "access_key".to_string(),
-                ByteString(b"AKIAEXAMPLE".to_vec()),
-            ),
-            (
-                "secret_key".to_string(),
-                ByteString(b"wJalrEXAMPLEKEY".to_vec()),
-            ),
-        ])),
-        ..Default::default()
-    };
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("s3 secret");
-}
-
 /// Kibana's requests as `(passes, reads, writes)`: a pass starts with `/api/status`.
 fn counts(kibana: &KibanaSim) -> (usize, usize, usize) {
     let passes = kibana
@@ -174,7 +149,7 @@ fn users_dashboard(kibana: &KibanaSim) {
 async fn production_example_gets_its_dashboards_kept_in_sync_and_removed_when_turned_off() {
     let stack = Stack::start("dash-prod").await;
     let (client, ns, kibana) = (&stack.client, &stack.ns, &stack.kibana);
-    s3_secret(client, ns).await;
+    resource::production_s3_secret(client, ns).await;
     // Kibana's security is on, and nobody it knows is the operator yet: the operator must
     // sign in as its own user, whose password only its Secret holds.
     kibana.set_users(&[("someone-else", "not-the-operator")]);

@@ -37,3 +37,32 @@ pub async fn delete_and_wait(client: &kube::Client, ns: &str, name: &str, what: 
     })
     .await;
 }
+
+/// Creates in `ns` the Secret `s3-credentials` that `examples/production.yaml`'s snapshot
+/// repository names (example keys, not real ones).
+pub async fn production_s3_secret(client: &kube::Client, ns: &str) {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{ObjectMeta, PostParams};
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some("s3-credentials".into()),
+            ..Default::default()
+        },
+        data: Some(std::collections::BTreeMap::from([
+            (
+                "access_key".to_string(),
+                ByteString(b"AKIAEXAMPLE".to_vec()),
+            ),
+            (
+                "secret_key".to_string(),
+                ByteString(b"wJalrEXAMPLEKEY".to_vec()),
+            ),
+        ])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("s3 secret");
+}
