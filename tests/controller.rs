@@ -364,6 +364,66 @@ async fn drift_is_restored_and_an_idle_reconcile_writes_nothing() {
     })
     .await;
 
+    // Drift in what the operator's caches do not keep (the pod template, a ConfigMap's
+    // data; compared against the whole object once per version) is restored as well.
+    let image = |s: &StatefulSet| {
+        s.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|p| {
+                p.containers
+                    .iter()
+                    .find(|c| c.name == "elasticsearch")
+                    .and_then(|c| c.image.clone())
+            })
+    };
+    let rendered = image(&sts.get("mesh-logs-es").await.expect("sts")).expect("image");
+    sts.patch(
+        "mesh-logs-es",
+        &PatchParams::apply("someone-else").force(),
+        &Patch::Apply(
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": {
+            "template": {"spec": {"containers": [
+                {"name": "elasticsearch", "image": "example.org/not-elasticsearch:1"}
+            ]}}}}),
+        ),
+    )
+    .await
+    .expect("change the image by hand");
+    wait_for(WAIT, "image restored", || async {
+        let s = sts.get("mesh-logs-es").await.ok()?;
+        (image(&s).as_deref() == Some(rendered.as_str())).then_some(())
+    })
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let config = |c: &ConfigMap| {
+        c.data
+            .as_ref()
+            .and_then(|d| d.get("elasticsearch.yml").cloned())
+    };
+    let rendered = config(&config_maps.get("mesh-logs-es-config").await.expect("cm"));
+    config_maps
+        .patch(
+            "mesh-logs-es-config",
+            &PatchParams::apply("someone-else").force(),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "data": {"elasticsearch.yml": "cluster.name: hijacked\n"}})),
+        )
+        .await
+        .expect("edit the config by hand");
+    wait_for(WAIT, "elasticsearch.yml restored", || async {
+        let c = config_maps.get("mesh-logs-es-config").await.ok()?;
+        (config(&c) == rendered).then_some(())
+    })
+    .await;
+    let settled = audit::writes(server, &op.identity).len();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        audit::writes(server, &op.identity)[settled..].to_vec(),
+        Vec::<String>::new(),
+        "API writes once the drift was restored"
+    );
+
     // Elasticsearch drift is restored on the periodic re-check.
     sim.with_state(|s| {
         s.ilm_policies.remove("mcp-mesh-logs");

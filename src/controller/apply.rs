@@ -10,6 +10,14 @@
 //! with the same value; what the API server defaulted or other managers added is ignored.
 //! Only a difference leads to a PATCH.
 //!
+//! Lean caches: the reflector stores keep the children without what is large and only
+//! ever compared (the workloads' pod templates, the ConfigMaps' data, the specs of
+//! Services, disruption budgets and Ingresses: [`Trim`]). Such a
+//! part is compared once against the whole object (one GET) and then remembered as
+//! verified for that object's generation ([`Verified`]; a ConfigMap's resourceVersion):
+//! while neither the rendering nor the object changes, the cached rest is enough. Anyone
+//! changing the object changes its generation, so the next pass reads it whole again.
+//!
 //! Never a takeover: an object that exists without this resource's ownership marker (the
 //! controller owner reference of a namespaced child; the owner-uid annotation of a
 //! cluster-scoped one) is left exactly as it is and reported as [`Outcome::NotOwned`].
@@ -17,6 +25,14 @@
 //! by someone else between that read and the PATCH would still be adopted; the window is
 //! one round trip.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
@@ -26,6 +42,7 @@ use serde_json::Value;
 use std::fmt::Debug;
 
 use crate::api::units::quantity_value;
+use crate::fingerprint::fnv1a64;
 pub use crate::render::collector::OWNER_UID_ANNOTATION;
 
 /// The field manager of every write the operator makes.
@@ -47,22 +64,175 @@ pub enum Outcome {
     Deleting,
 }
 
+/// What a reflector store keeps of an object: everything the operator reads from a live
+/// child (metadata, replicas, status, claim templates), without the large parts it only
+/// ever compares. Those are compared through [`Verified`].
+pub trait Trim {
+    /// Drops the parts the stores do not keep (default: none).
+    fn trim(&mut self) {}
+}
+
+macro_rules! keep_whole {
+    ($($ty:ty),*) => { $(impl Trim for $ty {})* };
+}
+keep_whole!(ServiceAccount, ClusterRoleBinding, Secret, Pod);
+
+macro_rules! drop_spec {
+    ($($ty:ty),*) => {$(
+        impl Trim for $ty {
+            fn trim(&mut self) {
+                self.spec = None;
+            }
+        }
+    )*};
+}
+drop_spec!(Service, PodDisruptionBudget, Ingress);
+
+macro_rules! drop_pod_template {
+    ($($ty:ty),*) => {$(
+        impl Trim for $ty {
+            fn trim(&mut self) {
+                if let Some(spec) = self.spec.as_mut() {
+                    spec.template = Default::default();
+                }
+            }
+        }
+    )*};
+}
+drop_pod_template!(StatefulSet, Deployment, DaemonSet);
+
+impl Trim for ConfigMap {
+    fn trim(&mut self) {
+        self.data = None;
+        self.binary_data = None;
+    }
+}
+
+/// The trimmed parts of live children found to hold everything the operator renders:
+/// per object (uid), the version it was seen at (its generation, or its resourceVersion
+/// for kinds without one) and a hash of the rendered object. In memory only: after a
+/// restart each trimmed child is read whole once, then no more.
+#[derive(Default)]
+pub struct Verified(Mutex<HashMap<String, Seen>>);
+
+/// One object's verified state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Seen {
+    version: String,
+    rendered: u64,
+    /// The resource it was rendered for (`<namespace>/<name>`), for [`Verified::forget`].
+    owner: String,
+}
+
+/// The version a change of the object's content changes: its generation (workloads: the
+/// API server bumps it for every spec change, not for status), else its resourceVersion.
+fn version_of(meta: &ObjectMeta) -> Option<String> {
+    match meta.generation {
+        Some(g) => Some(format!("g{g}")),
+        None => meta.resource_version.clone(),
+    }
+}
+
+impl Verified {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seen>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the object `meta` names, at its current version, was verified to hold the
+    /// rendering hashed `rendered`.
+    fn holds(&self, meta: &ObjectMeta, rendered: u64) -> bool {
+        let (Some(uid), Some(version)) = (&meta.uid, version_of(meta)) else {
+            return false;
+        };
+        self.map()
+            .get(uid)
+            .is_some_and(|s| s.version == version && s.rendered == rendered)
+    }
+
+    /// Remembers that the object `meta` names holds the rendering hashed `rendered`.
+    fn record(&self, meta: &ObjectMeta, rendered: u64, owner: &str) {
+        if let (Some(uid), Some(version)) = (&meta.uid, version_of(meta)) {
+            let seen = Seen {
+                version,
+                rendered,
+                owner: owner.to_string(),
+            };
+            self.map().insert(uid.clone(), seen);
+        }
+    }
+
+    /// Forgets the children of the resource `owner` (`<namespace>/<name>`), deleted.
+    pub fn forget(&self, owner: &str) {
+        self.map().retain(|_, s| s.owner != owner);
+    }
+
+    /// How many objects are remembered.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.map().is_empty()
+    }
+}
+
+/// Where the live object of an apply comes from.
+pub enum Live<'a, K> {
+    /// Read by a GET.
+    Read,
+    /// A reflector store's (trimmed, see [`Trim`]) copy, with the memory of what was
+    /// verified of the trimmed parts and the resource the object is rendered for.
+    Cached(K, &'a Verified, &'a str),
+}
+
 /// Applies `desired` through `api` if the live object lacks any of its fields. The live
-/// object is `cached` (from a reflector store) when given, else read; an object missing
-/// from the cache is always read, so one made a moment ago by someone else is seen.
+/// object is cached (from a reflector store) when given, else read; an object missing
+/// from the cache is always read, so one made a moment ago by someone else is seen. The
+/// parts a store does not keep are compared against the object read whole, once per
+/// version of it and of the rendering (see [`Verified`]).
 pub async fn apply<K>(
     api: Api<K>,
     desired: &K,
-    cached: Option<K>,
+    live: Live<'_, K>,
 ) -> Result<(Outcome, K), kube::Error>
 where
-    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+    K: Resource + Trim + Clone + Debug + Serialize + DeserializeOwned,
     K::DynamicType: Default,
 {
     let name = desired.name_any();
     let body = with_type_meta(desired)?;
+    let (cached, memo) = match live {
+        Live::Cached(object, verified, owner) => (Some(object), Some((verified, owner))),
+        Live::Read => (None, None),
+    };
+    let rendered = fnv1a64(body.to_string().as_bytes());
     let live = match cached {
-        Some(live) => Some(live),
+        Some(cached) => {
+            let mut trimmed = desired.clone();
+            trimmed.trim();
+            let trimmed = with_type_meta(&trimmed)?;
+            let verified = memo.is_some_and(|(v, _)| v.holds(cached.meta(), rendered));
+            let cached_value = serde_json::to_value(&cached).map_err(kube::Error::SerdeError)?;
+            // Ownership and deletion are read from the cached metadata (kept whole).
+            if !owned_by_the_same(cached.meta(), desired.meta()) {
+                return Ok((Outcome::NotOwned, cached));
+            }
+            if cached.meta().deletion_timestamp.is_some() {
+                return Ok((Outcome::Deleting, cached));
+            }
+            match (
+                contains(&cached_value, &trimmed),
+                trimmed == body || verified,
+            ) {
+                (true, true) => return Ok((Outcome::Unchanged, cached)),
+                // The kept parts match; the trimmed ones were not verified at this
+                // version: compare the whole object.
+                (true, false) => api.get_opt(&name).await?,
+                // A kept part differs: no need to read more to know a patch is due.
+                (false, _) => Some(cached),
+            }
+        }
         None => api.get_opt(&name).await?,
     };
     if let Some(live) = &live {
@@ -75,11 +245,17 @@ where
         }
         let live_value = serde_json::to_value(live).map_err(kube::Error::SerdeError)?;
         if contains(&live_value, &body) {
+            if let Some((verified, owner)) = memo {
+                verified.record(live.meta(), rendered, owner);
+            }
             return Ok((Outcome::Unchanged, live.clone()));
         }
     }
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let applied = api.patch(&name, &params, &Patch::Apply(&body)).await?;
+    if let Some((verified, owner)) = memo {
+        verified.record(applied.meta(), rendered, owner);
+    }
     let outcome = if live.is_some() {
         Outcome::Updated
     } else {

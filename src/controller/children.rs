@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use futures::Stream;
 use k8s_openapi::api::core::v1::Secret;
@@ -25,7 +26,7 @@ use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
 use super::Context;
-use super::apply::{Outcome, apply};
+use super::apply::{Live, Outcome, Trim, Verified, apply};
 use super::dereference::Dereferenced;
 use super::finish::Pass;
 use crate::api::MeshLogging;
@@ -100,9 +101,11 @@ pub async fn apply_all(
 ) -> Result<Applied> {
     let mut applied = Applied::default();
     let mut wanted: BTreeSet<(&'static str, String)> = BTreeSet::new();
+    let owner = format!("{}/{}", v.namespace, v.name);
     for child in children {
         let (kind, name) = (child.kind(), child.name().to_string());
-        match apply_child(client, child, caches.live(child)).await {
+        let cached = caches.live(child);
+        match apply_child(client, child, cached, &caches.verified, &owner).await {
             // Not ours: not applied, and not in `wanted` either (prune only ever deletes
             // objects carrying this resource's owner reference anyway).
             Ok((Outcome::NotOwned, _)) => {
@@ -222,6 +225,7 @@ fn cached_watch<K>(
 )
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Trim
         + Clone
         + Debug
         + DeserializeOwned
@@ -231,17 +235,24 @@ where
 {
     let (reader, writer) = reflector::store();
     // managedFields are never compared (the applier sends only what it renders) and are
-    // often the larger half of an object: the stores keep objects without them.
+    // often the larger half of an object: the stores keep objects without them, and
+    // without the large parts the applier verifies once per version ([`Trim`]).
     let stream = watcher(scoped_api::<K>(client, namespace), config.clone())
         .default_backoff()
-        .modify(|o| o.meta_mut().managed_fields = None)
+        .modify(lean)
         .reflect(writer)
         .touched_objects();
     (reader, stream)
 }
 
+/// What a store keeps of an object: no `managedFields`, and what [`Trim`] keeps.
+fn lean<K: Resource + Trim>(o: &mut K) {
+    o.meta_mut().managed_fields = None;
+    o.trim();
+}
+
 /// A label-selected watch of the cluster-scoped `K` through a reflector (the stores keep
-/// no `managedFields`).
+/// what [`lean`] keeps).
 fn cluster_watch<K>(
     client: &kube::Client,
     config: &watcher::Config,
@@ -251,6 +262,7 @@ fn cluster_watch<K>(
 )
 where
     K: Resource<Scope = kube::core::ClusterResourceScope, DynamicType = ()>
+        + Trim
         + Clone
         + Debug
         + DeserializeOwned
@@ -261,7 +273,7 @@ where
     let (reader, writer) = reflector::store();
     let stream = watcher(Api::<K>::all(client.clone()), config.clone())
         .default_backoff()
-        .modify(|o| o.meta_mut().managed_fields = None)
+        .modify(lean)
         .reflect(writer)
         .touched_objects();
     (reader, stream)
@@ -322,15 +334,17 @@ macro_rules! child_tables {
             client: &kube::Client,
             child: &Child,
             cached: Option<Child>,
+            verified: &Verified,
+            owner: &str,
         ) -> Result<(Outcome, Child), kube::Error> {
             Ok(match (child, cached) {
                 $((Child::$variant(o), cached) => {
-                    let cached = match cached {
-                        Some(Child::$variant(live)) => Some(live),
-                        _ => None,
+                    let live = match cached {
+                        Some(Child::$variant(live)) => Live::Cached(live, verified, owner),
+                        _ => Live::Read,
                     };
                     let api = child_api!($scope, $ty, client, o);
-                    let (outcome, live) = apply(api, o, cached).await?;
+                    let (outcome, live) = apply(api, o, live).await?;
                     (outcome, Child::$variant(live))
                 })*
             })
@@ -358,6 +372,8 @@ macro_rules! child_tables {
             pub secrets: Option<Store<Secret>>,
             /// The collector's pods (`collector_pods`), trimmed to node and readiness.
             pub collector_pods: Option<Store<k8s_openapi::api::core::v1::Pod>>,
+            /// What the applier verified of the parts the stores do not keep.
+            pub verified: Arc<Verified>,
         }
 
         impl Caches {

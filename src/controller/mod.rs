@@ -177,8 +177,11 @@ pub async fn run(
         None => Api::all(client),
     };
     let (reader, writer) = reflector::store();
+    // The store keeps the resources without managedFields (never read; about as large as
+    // the rest of a resource).
     let resources = watcher(scoped(client.clone()), watcher::Config::default())
         .default_backoff()
+        .modify(|ml| ml.metadata.managed_fields = None)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
