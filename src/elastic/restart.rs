@@ -77,14 +77,17 @@ pub async fn yellow_allows_restart(client: &EsClient, nodes: usize) -> Result<bo
     Ok(yellow_is_permanent(&body, nodes))
 }
 
-/// The pure half of [`yellow_allows_restart`].
+/// The pure half of [`yellow_allows_restart`]. A yellow cluster that names no index that
+/// is not green is not understood: no restart.
 pub fn yellow_is_permanent(health: &Value, nodes: usize) -> bool {
-    health["indices"]
+    let mut not_green = health["indices"]
         .as_object()
         .into_iter()
         .flatten()
         .filter(|(_, ix)| ix["status"].as_str() != Some("green"))
-        .all(|(_, ix)| {
+        .peekable();
+    not_green.peek().is_some()
+        && not_green.all(|(_, ix)| {
             let replicas = ix["number_of_replicas"].as_u64().unwrap_or(0);
             ix["status"].as_str() == Some("yellow") && replicas as usize >= nodes
         })
@@ -142,6 +145,11 @@ mod tests {
         assert!(!yellow_is_permanent(&one_node, 3), "a node away");
         let red = json!({"indices": {"a": {"status": "red", "number_of_replicas": 5}}});
         assert!(!yellow_is_permanent(&red, 1));
+        let all_green = json!({"indices": {"a": {"status": "green", "number_of_replicas": 1}}});
+        assert!(
+            !yellow_is_permanent(&all_green, 3),
+            "yellow, yet no index says why"
+        );
         let flat = json!({"persistent": {"cluster.routing.allocation.enable": "primaries"}});
         assert_eq!(allocation_enable(&flat).as_deref(), Some("primaries"));
         assert_eq!(allocation_enable(&json!({"persistent": {}})), None);
