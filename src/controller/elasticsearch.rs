@@ -324,6 +324,12 @@ pub fn observe_and_sync(
                 &format!("{roll:?}"),
             ]);
             let (known, start) = ctx.es.plan(&pass.uid, &inputs, Instant::now());
+            // What the last pass said was upgraded from, for the message only (once the
+            // last old node is away, the cluster no longer shows its version).
+            let roll_versions = known
+                .as_ref()
+                .and_then(|k| k.rolling.as_ref())
+                .and_then(|r| r.versions.clone());
             if start {
                 let job = Job {
                     ctx: ctx.clone(),
@@ -338,6 +344,7 @@ pub fn observe_and_sync(
                     previously,
                     scale: scale.clone(),
                     roll: roll.clone(),
+                    roll_versions,
                 };
                 tokio::spawn(job.run());
             }
@@ -363,6 +370,8 @@ struct Job {
     previously: AppliedStatus,
     scale: ScaleInput,
     roll: RollPlan,
+    /// The last pass's (from, to) of an upgrade under way (display only).
+    roll_versions: Option<(String, String)>,
 }
 
 impl Job {
@@ -434,9 +443,13 @@ impl Job {
                 // A scale-down first: no node restarts while shards move off others.
                 Ok(_) if self.scale.plan.is_some() => {}
                 Ok(s) => {
-                    es.rolling =
-                        rolling::step(ctx, reference, &client, &self.v, &self.roll, s, &health)
-                            .await;
+                    let input = rolling::StepInput {
+                        plan: &self.roll,
+                        settings: s,
+                        health: &health,
+                        last_versions: self.roll_versions.as_ref(),
+                    };
+                    es.rolling = rolling::step(ctx, reference, &client, &self.v, input).await;
                 }
                 Err(e) => {
                     if self.roll != RollPlan::Unknown {

@@ -254,17 +254,34 @@ fn pod_version(p: &Pod) -> Option<String> {
     (!tag.contains('/')).then(|| tag.to_string())
 }
 
-/// The Elasticsearch pass's part: one step. `settings`: this pass's cluster settings (flat);
-/// `health`: its colour. `None`: nothing under way (the steady state: no request).
+/// What the Elasticsearch pass gives the step.
+pub struct StepInput<'a> {
+    /// The reconcile's plan.
+    pub plan: &'a RollPlan,
+    /// This pass's cluster settings (flat).
+    pub settings: &'a Value,
+    /// This pass's health colour.
+    pub health: &'a str,
+    /// The (from, to) the last pass showed, for the message once the cluster no longer
+    /// shows the old version (its last old node away). Display only.
+    pub last_versions: Option<&'a (String, String)>,
+}
+
+/// The Elasticsearch pass's part: one step. `None`: nothing under way (the steady state:
+/// no request).
 pub async fn step(
     ctx: &Context,
     reference: &ObjectReference,
     client: &EsClient,
     v: &Validated,
-    plan: &RollPlan,
-    settings: &Value,
-    health: &str,
+    input: StepInput<'_>,
 ) -> Option<RollState> {
+    let StepInput {
+        plan,
+        settings,
+        health,
+        last_versions,
+    } = input;
     let enable = restart::allocation_enable(settings);
     let result = match plan {
         RollPlan::Unknown => return None,
@@ -283,11 +300,29 @@ pub async fn step(
                     version: None,
                 })
                 .collect();
-            advance(ctx, reference, client, v, &pods, true, health).await
+            advance(
+                ctx,
+                reference,
+                client,
+                v,
+                &pods,
+                (true, health),
+                last_versions,
+            )
+            .await
         }
         RollPlan::Rolling { pods, .. } => {
             let primaries = enable.as_deref() == Some(PRIMARIES);
-            advance(ctx, reference, client, v, pods, primaries, health).await
+            advance(
+                ctx,
+                reference,
+                client,
+                v,
+                pods,
+                (primaries, health),
+                last_versions,
+            )
+            .await
         }
     };
     match result {
@@ -315,8 +350,8 @@ async fn advance(
     client: &EsClient,
     v: &Validated,
     pods: &[RollPod],
-    primaries: bool,
-    health: &str,
+    (primaries, health): (bool, &str),
+    last_versions: Option<&(String, String)>,
 ) -> Result<Option<RollState>, EsError> {
     let outdated: Vec<&RollPod> = pods.iter().filter(|p| !p.updated).collect();
     if outdated.is_empty() && !primaries {
@@ -325,8 +360,9 @@ async fn advance(
         return Ok(None);
     }
     let nodes = restart::cat_nodes(client).await?;
-    let versions = versions(v, pods, &nodes);
     let target = v.version.to_string();
+    let versions = versions(v, pods, &nodes)
+        .or_else(|| last_versions.filter(|(_, to)| *to == target).cloned());
     let in_cluster: BTreeMap<&str, &NodeRow> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
     // A pod whose node is not (yet) in the cluster, or not at its new version.
     let away: Vec<&RollPod> = pods

@@ -82,7 +82,7 @@ pub fn allocation_enable(state: &State) -> String {
         .or_else(|| state.persistent_settings.get(key))
         .and_then(Value::as_str)
         .unwrap_or("all")
-        .to_string()
+        .to_ascii_lowercase()
 }
 
 /// Brings the table up to date with the nodes, the indices and the filters, then returns
@@ -309,11 +309,27 @@ pub fn put_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             None => BTreeMap::new(),
             Some(v) => crate::settings::flatten_settings(v)?,
         };
-        for key in flat.keys() {
+        for (key, value) in &flat {
             if !KNOWN_SETTINGS.contains(&key.as_str()) {
                 return Err(EsError::illegal_argument(format!(
                     "{scope} setting [{key}], not recognized"
                 )));
+            }
+            if key.ends_with(".enable")
+                && let Some(v) = value.as_str()
+            {
+                // EnableAllocationDecider's Allocation / Rebalance parse (case-insensitive).
+                let allowed: &[&str] = if key == "cluster.routing.allocation.enable" {
+                    &["all", "primaries", "new_primaries", "none"]
+                } else {
+                    &["all", "primaries", "replicas", "none"]
+                };
+                if !allowed.contains(&v.to_ascii_lowercase().as_str()) {
+                    let what = key.trim_start_matches("cluster.routing.");
+                    return Err(EsError::illegal_argument(format!(
+                        "Illegal {what} value [{v}]"
+                    )));
+                }
             }
         }
         updates.push((scope, flat));
