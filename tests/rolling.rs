@@ -330,10 +330,13 @@ async fn an_upgrade_restarts_each_node_once_the_elected_master_last_never_unless
             .all(|e| matches!(e, NodeEvent::Joined { version, .. } if version == "8.16.1"))
     );
 
-    let requests = restart_requests(&stack.sim.requests());
+    let all = stack.sim.requests();
+    let requests = restart_requests(&all);
     println!(
-        "the upgrade took {:.1}s; its Elasticsearch requests:",
-        took.as_secs_f64()
+        "the upgrade took {:.1}s; {} Elasticsearch requests in all ({} writes), the rolling restart's:",
+        took.as_secs_f64(),
+        all.len(),
+        all.iter().filter(|r| r.is_write()).count()
     );
     for r in &requests {
         println!("  {r}");
