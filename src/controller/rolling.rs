@@ -26,7 +26,7 @@ use kube::api::{Api, DeleteParams, ListParams, Preconditions};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::Value;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::Context;
 use crate::elastic::restart::{self, NodeRow, PRIMARIES};
@@ -118,6 +118,11 @@ pub enum RollStep {
     },
     /// A request failed (its category); the next pass retries.
     Failed(Reason),
+    /// The API server refused to delete the pod: allocation restored; the next pass retries.
+    DeleteRefused {
+        /// The pod (= node).
+        node: String,
+    },
 }
 
 impl RollState {
@@ -148,6 +153,12 @@ impl RollState {
                 format!("Recovering {node}"),
                 format!(
                     "{what}: node {index}/{total} back ({node}), shard allocation restored, waiting for green"
+                ),
+            ),
+            RollStep::DeleteRefused { node } => (
+                format!("DeleteRefused {node}"),
+                format!(
+                    "{what}: the API server refused to delete pod {node} (see the operator's log); shard allocation restored; retrying"
                 ),
             ),
             RollStep::Failed(r) => (
@@ -449,9 +460,22 @@ async fn advance(
         }),
         ..DeleteParams::default()
     };
-    if let Err(e) = api.delete(&next.name, &params).await {
-        // Gone or replaced meanwhile: the next pass sees it.
-        info!(pod = %next.name, error = %e, "rolling restart: pod not deleted");
+    match api.delete(&next.name, &params).await {
+        Ok(_) => {}
+        // Gone or replaced meanwhile (404, or 409: the uid precondition): the next pass
+        // sees it as it is.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {
+            info!(pod = %next.name, code = e.code, "rolling restart: pod already gone or replaced");
+        }
+        Err(e) => {
+            // Refused (RBAC, admission): no node is away, so allocation goes back at once
+            // rather than waiting for a restart that is not happening.
+            warn!(pod = %next.name, error = %e, "rolling restart: pod deletion refused");
+            restart::restore_allocation(client).await?;
+            return Ok(state(RollStep::DeleteRefused {
+                node: next.name.clone(),
+            }));
+        }
     }
     let index = done + 1;
     let what = match &versions {
