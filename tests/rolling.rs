@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use es_sim::{EsSim, Health, RecordedRequest};
+use es_sim::{EsSim, Fault, Health, RecordedRequest};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use meshlogging_operator::api::MeshLogging;
@@ -375,9 +375,30 @@ async fn an_operator_killed_after_each_step_resumes_and_restarts_no_pod_twice() 
     stack.sim.set_master_node("logs-es-0");
     let events_before = stack.kubelet.events().len();
     let started = Instant::now();
+    // The first pass dies between its steps: allocation set to primaries, the flush fails
+    // (500, not retried), no pod deleted; the operator is killed right there.
+    stack.sim.inject(Fault::Status {
+        status: 500,
+        count: 1,
+        path_prefix: Some("/_flush".into()),
+    });
     // A config change: a new pod template, a restart at the same version.
     stack.apply("8.15.3", json!({"indices.memory.index_buffer_size": "20%"}));
-    let mut restarts = 0;
+    wait_for(
+        WAIT,
+        "the flush to fail with allocation at primaries",
+        || async {
+            let failed = stack
+                .sim
+                .requests()
+                .iter()
+                .any(|r| r.path == "/_flush" && r.status == 500);
+            (failed && stack.sim.allocation_enable() == "primaries").then_some(())
+        },
+    )
+    .await;
+    stack.restart_operator().await;
+    let mut restarts = 1;
     let mut seen = (stack.kubelet.events().len(), stack.sim.allocation_enable());
     let deadline = Instant::now() + WAIT;
     while !stack.finished("8.15.3").await
@@ -411,6 +432,17 @@ async fn an_operator_killed_after_each_step_resumes_and_restarts_no_pod_twice() 
         assert_eq!(allocation, "primaries", "{node}");
     }
     assert!(restarts >= 6, "killed after each step: {restarts}");
+    // The node whose restart died before its pod was deleted was restarted once, later.
+    assert!(
+        stack
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/_flush")
+            .count()
+            >= 4,
+        "the failed flush and one per node"
+    );
     // Nothing more once finished.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(

@@ -413,7 +413,9 @@ async fn advance(
             .as_ref()
             .map(|(_, to)| format!(" at {to}"))
             .unwrap_or_default();
-        let note = if outdated.is_empty() {
+        let note = if done == 0 {
+            "no node away (a restart was interrupted before its pod was deleted); shard allocation restored (cluster.routing.allocation.enable: null)".to_string()
+        } else if outdated.is_empty() {
             format!(
                 "all {total} nodes restarted{what}; shard allocation restored (cluster.routing.allocation.enable: null)"
             )
