@@ -108,6 +108,22 @@ impl Stack {
         .await;
     }
 
+    /// Makes `node` the elected master, once every node is in the stand-in's cluster.
+    async fn elect(&self, node: &str) {
+        wait_for(WAIT, "every node in", || async {
+            let joined = self
+                .kubelet
+                .events()
+                .iter()
+                .filter(|e| matches!(e, NodeEvent::Joined { .. }))
+                .count();
+            (joined == 3).then_some(())
+        })
+        .await;
+        self.sim.set_master_node(node);
+        assert_eq!(self.sim.master_node(), node);
+    }
+
     /// `kubectl get mlog` (the printer columns a user sees).
     fn get(&self) -> String {
         kubectl::run(self.server, &["get", "mlog", "-n", &self.ns, NAME])
@@ -201,6 +217,17 @@ fn restart_requests(log: &[RecordedRequest]) -> Vec<String> {
         .collect()
 }
 
+/// The notes of the resource's events with `reason`.
+async fn k8s_events(client: &kube::Client, ns: &str, reason: &str) -> Vec<String> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    let list = api.list(&Default::default()).await.expect("events");
+    list.items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .map(|e| e.note.unwrap_or_default())
+        .collect()
+}
+
 /// The nodes that left, in order, each with what the cluster looked like just before.
 fn departures(events: &[NodeEvent]) -> Vec<(String, Health, String, bool)> {
     events
@@ -223,7 +250,7 @@ async fn an_upgrade_restarts_each_node_once_the_elected_master_last_never_unless
     stack.apply("8.15.3", json!({}));
     stack.ready().await;
     // logs-es-1 is the elected master: it goes last, after logs-es-2 then logs-es-0.
-    stack.sim.set_master_node("logs-es-1");
+    stack.elect("logs-es-1").await;
     let before = stack.pods().await;
     assert_eq!(before.len(), 3, "{before:?}");
     assert!(before.iter().all(|(_, _, v)| v == "8.15.3"), "{before:?}");
@@ -253,6 +280,22 @@ async fn an_upgrade_restarts_each_node_once_the_elected_master_last_never_unless
     )
     .await;
     let (op, table) = seen;
+    let shown = kubectl::run(
+        stack.server,
+        &[
+            "get",
+            "mlog",
+            "-n",
+            &stack.ns,
+            NAME,
+            "-o",
+            "jsonpath={.status.phase}: {.status.operation.message}",
+        ],
+    );
+    assert_eq!(
+        shown,
+        "Upgrading: Upgrading 8.15.3 → 8.16.1: node 1/3 restarting (logs-es-2)"
+    );
     assert_eq!(op.type_, "Upgrading");
     assert_eq!(
         op.message,
@@ -353,6 +396,31 @@ async fn an_upgrade_restarts_each_node_once_the_elected_master_last_never_unless
     let expected: Vec<&str> = one.iter().chain(&one).chain(&one).copied().collect();
     assert_eq!(writes, expected, "{requests:#?}");
 
+    // An event per step: each node's restart and its return.
+    let restarting = wait_for(WAIT, "an event per step", || async {
+        let restarting = k8s_events(&stack.client, &stack.ns, "RestartingNode").await;
+        let back = k8s_events(&stack.client, &stack.ns, "NodeRestarted").await;
+        (restarting.len() == 3 && back.len() == 3).then_some(restarting)
+    })
+    .await;
+    assert!(
+        restarting.contains(&"Upgrading 8.15.3 → 8.16.1: restarting node 3/3 (logs-es-1): shard allocation set to primaries, flushed, pod deleted".to_string()),
+        "{restarting:#?}"
+    );
+    let gone = kubectl::run(
+        stack.server,
+        &[
+            "get",
+            "mlog",
+            "-n",
+            &stack.ns,
+            NAME,
+            "-o",
+            "jsonpath={.status.operation}",
+        ],
+    );
+    assert_eq!(gone, "", "status.operation is gone");
+
     // Steady again: nothing more.
     stack.sim.clear_requests();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -372,7 +440,7 @@ async fn an_operator_killed_after_each_step_resumes_and_restarts_no_pod_twice() 
     let mut stack = Stack::start("roll-kill").await;
     stack.apply("8.15.3", json!({}));
     stack.ready().await;
-    stack.sim.set_master_node("logs-es-0");
+    stack.elect("logs-es-0").await;
     let events_before = stack.kubelet.events().len();
     let started = Instant::now();
     // The first pass dies between its steps: allocation set to primaries, the flush fails
