@@ -355,6 +355,19 @@ fn versions(v: &Validated, pods: &[RollPod], nodes: &[NodeRow]) -> Option<(Strin
     Some((from, to))
 }
 
+/// The pod to restart next: nodes that are not master-eligible first, then master-eligible
+/// ones from the highest ordinal, the elected master very last (a node not in `nodes`
+/// counts as master-eligible).
+pub fn next_pod<'a>(outdated: &[&'a RollPod], nodes: &[NodeRow]) -> Option<&'a RollPod> {
+    let rank = |p: &&&RollPod| {
+        let n = nodes.iter().find(|n| n.name == p.name);
+        let elected = n.is_some_and(|n| n.elected);
+        let eligible = n.is_none_or(|n| n.master_eligible);
+        (elected, eligible, -p.ordinal)
+    };
+    outdated.iter().min_by_key(rank).copied()
+}
+
 async fn advance(
     ctx: &Context,
     reference: &ObjectReference,
@@ -441,15 +454,7 @@ async fn advance(
     if !away.is_empty() || !allowed {
         return Ok(state(RollStep::WaitingForGreen { done, total }));
     }
-    // Non-master-eligible nodes first, then master-eligible ones from the highest ordinal,
-    // the elected master very last.
-    let rank = |p: &&&RollPod| {
-        let n = in_cluster.get(p.name.as_str());
-        let elected = n.is_some_and(|n| n.elected);
-        let eligible = n.is_none_or(|n| n.master_eligible);
-        (elected, eligible, -p.ordinal)
-    };
-    let Some(next) = outdated.iter().min_by_key(rank).copied() else {
+    let Some(next) = next_pod(&outdated, &nodes) else {
         return Ok(None);
     };
     restart::allocate_primaries_only(client).await?;
@@ -501,6 +506,44 @@ async fn advance(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pod(ordinal: i32) -> RollPod {
+        RollPod {
+            name: format!("logs-es-{ordinal}"),
+            uid: String::new(),
+            ordinal,
+            updated: false,
+            ready: true,
+            version: Some("8.15.3".into()),
+        }
+    }
+
+    fn node(ordinal: i32, master_eligible: bool, elected: bool) -> NodeRow {
+        NodeRow {
+            name: format!("logs-es-{ordinal}"),
+            version: "8.15.3".into(),
+            master_eligible,
+            elected,
+        }
+    }
+
+    #[test]
+    fn data_only_nodes_first_then_the_highest_ordinal_and_the_elected_master_last() {
+        let pods: Vec<RollPod> = (0..4).map(pod).collect();
+        let mut outdated: Vec<&RollPod> = pods.iter().collect();
+        let nodes = vec![
+            node(0, true, false),
+            node(1, true, true),
+            node(2, false, false),
+            node(3, true, false),
+        ];
+        let mut order = Vec::new();
+        while let Some(next) = next_pod(&outdated, &nodes) {
+            order.push(next.name.clone());
+            outdated.retain(|p| p.name != next.name);
+        }
+        assert_eq!(order, ["logs-es-2", "logs-es-3", "logs-es-0", "logs-es-1"]);
+    }
 
     #[test]
     fn the_status_says_upgrade_node_and_step() {
