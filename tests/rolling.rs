@@ -17,7 +17,7 @@ use meshlogging_operator::api::MeshLogging;
 use meshlogging_testkit::apiserver::ApiServer;
 use meshlogging_testkit::node_kubelet::{NodeEvent, NodeKubelet};
 use meshlogging_testkit::sim::SimEndpoint;
-use meshlogging_testkit::{Kubelet, Setup, controller_manager, kubectl, operator, wait_for};
+use meshlogging_testkit::{Kubelet, Setup, audit, controller_manager, kubectl, operator, wait_for};
 use serde_json::json;
 
 const NAME: &str = "logs";
@@ -421,7 +421,22 @@ async fn an_upgrade_restarts_each_node_once_the_elected_master_last_never_unless
     );
     assert_eq!(gone, "", "status.operation is gone");
 
-    // Steady again: nothing more.
+    // The operator deleted each pod once (the audit log of the API server).
+    let deletes: Vec<String> = audit::writes(stack.server, &stack.ns)
+        .into_iter()
+        .filter(|w| w.starts_with("delete pods/"))
+        .collect();
+    assert_eq!(
+        deletes,
+        [
+            "delete pods/logs-es-2",
+            "delete pods/logs-es-0",
+            "delete pods/logs-es-1"
+        ]
+    );
+
+    // Steady again: nothing more, neither to Elasticsearch nor to the API server.
+    let writes_before = audit::writes(stack.server, &stack.ns).len();
     stack.sim.clear_requests();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let steady = restart_requests(&stack.sim.requests());
@@ -429,6 +444,13 @@ async fn an_upgrade_restarts_each_node_once_the_elected_master_last_never_unless
         steady.is_empty(),
         "after the upgrade a steady pass sent {steady:?}"
     );
+    let writes = audit::writes(stack.server, &stack.ns);
+    assert!(
+        writes.len() == writes_before,
+        "steady, yet the operator wrote {:?}",
+        &writes[writes_before..]
+    );
+    assert!(stack.sim.write_requests().is_empty());
     assert_eq!(
         departures(&stack.kubelet.events()[events_before..]).len(),
         3
@@ -467,6 +489,7 @@ async fn an_operator_killed_after_each_step_resumes_and_restarts_no_pod_twice() 
     .await;
     stack.restart_operator().await;
     let mut restarts = 1;
+    let mut types = std::collections::BTreeSet::new();
     let mut seen = (stack.kubelet.events().len(), stack.sim.allocation_enable());
     let deadline = Instant::now() + WAIT;
     while !stack.finished("8.15.3").await
@@ -477,6 +500,9 @@ async fn an_operator_killed_after_each_step_resumes_and_restarts_no_pod_twice() 
             "not finished: {:?}",
             stack.kubelet.events()
         );
+        if let Some(op) = stack.resource().await.status.and_then(|s| s.operation) {
+            types.insert(op.type_);
+        }
         let now = (stack.kubelet.events().len(), stack.sim.allocation_enable());
         if now != seen {
             // A step happened (a node left or joined, allocation changed): kill the
@@ -488,6 +514,19 @@ async fn an_operator_killed_after_each_step_resumes_and_restarts_no_pod_twice() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let took = started.elapsed();
+    // Every operator (they share the identity) deleted each pod once, between them.
+    let deletes: Vec<String> = audit::writes(stack.server, &stack.ns)
+        .into_iter()
+        .filter(|w| w.starts_with("delete pods/"))
+        .collect();
+    assert_eq!(
+        deletes,
+        [
+            "delete pods/logs-es-2",
+            "delete pods/logs-es-1",
+            "delete pods/logs-es-0"
+        ]
+    );
     let left = departures(&stack.kubelet.events()[events_before..]);
     let order: Vec<&str> = left.iter().map(|l| l.0.as_str()).collect();
     println!(
@@ -500,6 +539,8 @@ async fn an_operator_killed_after_each_step_resumes_and_restarts_no_pod_twice() 
         assert_eq!(allocation, "primaries", "{node}");
     }
     assert!(restarts >= 6, "killed after each step: {restarts}");
+    // The same version: a restart, not an upgrade.
+    assert_eq!(types.into_iter().collect::<Vec<_>>(), ["Restarting"]);
     // The node whose restart died before its pod was deleted was restarted once, later.
     assert!(
         stack
