@@ -462,7 +462,7 @@ async fn an_operator_killed_after_each_step_resumes_and_restarts_no_pod_twice() 
     let mut stack = Stack::start("roll-kill").await;
     stack.apply("8.15.3", json!({}));
     stack.ready().await;
-    stack.elect("logs-es-0").await;
+    stack.elect("logs-es-1").await;
     let events_before = stack.kubelet.events().len();
     let started = Instant::now();
     // The first pass dies between its steps: allocation set to primaries, the flush fails
@@ -523,8 +523,8 @@ async fn an_operator_killed_after_each_step_resumes_and_restarts_no_pod_twice() 
         deletes,
         [
             "delete pods/logs-es-2",
-            "delete pods/logs-es-1",
-            "delete pods/logs-es-0"
+            "delete pods/logs-es-0",
+            "delete pods/logs-es-1"
         ]
     );
     let left = departures(&stack.kubelet.events()[events_before..]);
@@ -533,7 +533,8 @@ async fn an_operator_killed_after_each_step_resumes_and_restarts_no_pod_twice() 
         "restart with {restarts} operator kills took {:.1}s: {order:?}",
         took.as_secs_f64()
     );
-    assert_eq!(order, ["logs-es-2", "logs-es-1", "logs-es-0"], "{left:?}");
+    assert_eq!(order, ["logs-es-2", "logs-es-0", "logs-es-1"], "{left:?}");
+    assert!(left[2].3, "the elected master went last: {left:?}");
     for (node, health, allocation, _) in &left {
         assert_eq!(*health, Health::Green, "{node} deleted while {health:?}");
         assert_eq!(allocation, "primaries", "{node}");
