@@ -421,6 +421,8 @@ impl Metrics {
             Phase::Ready,
             Phase::Degraded,
             Phase::Scaling,
+            Phase::Upgrading,
+            Phase::Restarting,
         ] {
             let n = phases.values().filter(|p| **p == phase).count();
             self.resources

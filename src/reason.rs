@@ -166,6 +166,15 @@ reasons! {
     ExpandingVolumes,
     /// A larger `storage.size` whose StorageClass does not allow volume expansion.
     VolumeExpansionNotAllowed,
+    /// The nodes are restarted one at a time for a new version (rolling upgrade).
+    Upgrading,
+    /// The nodes are restarted one at a time for a new pod template (config, resources,
+    /// JVM heap, certificates).
+    Restarting,
+    /// A node's pod is deleted for its restart (event).
+    RestartingNode,
+    /// A restarted node is back in the cluster and shard allocation restored (event).
+    NodeRestarted,
 
     // Disk (condition DiskHealthy).
     /// Elasticsearch reports disk trouble: a watermark reached or indices blocked.

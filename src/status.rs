@@ -214,7 +214,22 @@ pub fn compute(
         prev_conditions,
     );
     let was = previous.and_then(|s| s.phase);
-    let phase = if ready.ok
+    // A rolling restart takes a node away at a time: ElasticsearchReady goes False while
+    // it does, and the phase says why.
+    let rolling = obs
+        .operations
+        .iter()
+        .filter(|o| !o.refused)
+        .find_map(|o| match o.reason {
+            Reason::Upgrading => Some(Phase::Upgrading),
+            Reason::Restarting => Some(Phase::Restarting),
+            _ => None,
+        });
+    let phase = if let Some(p) =
+        rolling.filter(|_| obs.rejected.is_empty() && obs.conflicts.is_empty() && refused.ok)
+    {
+        p
+    } else if ready.ok
         && [&logs, &lifecycle, &disk, &snapshots_health]
             .iter()
             .any(|v| !v.ok && !v.unknown)
@@ -281,6 +296,11 @@ pub fn compute(
     MeshLoggingStatus {
         observed_generation: generation,
         phase: Some(phase),
+        operation: operation::operation_status(
+            &obs.operations,
+            previous.and_then(|s| s.operation.as_ref()),
+            now,
+        ),
         conditions,
         elasticsearch: Some(ElasticsearchStatus {
             health: Some(es.health.clone().unwrap_or_else(|| "unknown".to_string())),

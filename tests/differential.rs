@@ -11,7 +11,8 @@
 //! - hand-written edge cases: invalid settings, analyzers across templates, unknown analysis
 //!   components, index templates of missing component templates, overlapping patterns at
 //!   equal priority, alias conflicts, `_meta` round trips, error bodies of missing objects,
-//!   repositories, native-realm writes, bulk and search.
+//!   repositories, native-realm writes, bulk and search; the scale-down's and the rolling
+//!   restart's requests.
 //!
 //! Every case is replayed, request by request, against a fresh stand-in and against the real
 //! node (emptied of the previous case's objects first; names are unique per case as well).
@@ -547,6 +548,26 @@ fn handwritten() -> Vec<(&'static str, Vec<Step>)> {
             ],
         ),
         (
+            // What a rolling restart sends (src/elastic/restart.rs), on one node: the
+            // nodes with their versions, roles and the elected master, the indices' health
+            // (a one-node cluster is yellow for good), allocation `primaries`, a flush, the
+            // allocation restored; and a value Elasticsearch refuses.
+            "rolling restart requests",
+            vec![
+                ("GET", "/_cat/nodes?format=json&h=name,version,node.role,master", None),
+                ("GET", "/_cluster/settings?flat_settings=true", None),
+                ("PUT", "/{t}-1", Some(json!({"settings": {"number_of_shards": 1, "number_of_replicas": 1}}))),
+                ("GET", "/_cluster/health?level=indices&filter_path=indices.*.status,indices.*.number_of_replicas", None),
+                ("PUT", "/_cluster/settings", Some(json!({"persistent": {"cluster.routing.allocation.enable": "primaries"}}))),
+                ("GET", "/_cluster/settings?flat_settings=true", None),
+                ("POST", "/_flush", None),
+                ("PUT", "/_cluster/settings", Some(json!({"persistent": {"cluster.routing.allocation.enable": null}}))),
+                ("GET", "/_cluster/settings?flat_settings=true", None),
+                ("PUT", "/_cluster/settings", Some(json!({"persistent": {"cluster.routing.allocation.enable": "sometimes"}}))),
+                ("DELETE", "/{t}-1", None),
+            ],
+        ),
+        (
             "modules the node lacks",
             vec![
                 ("GET", "/", None),
@@ -738,8 +759,25 @@ fn normalize(method: &str, path: &str, a: &Answer) -> Value {
         };
         return json!({"status": a.status, "error": error});
     }
+    if path.starts_with("/_cluster/health") && a.body.get("indices").is_some() {
+        // level=indices, filtered to what the rolling restart reads: compared.
+        return json!({"status": a.status, "body": a.body});
+    }
     if path.starts_with("/_cluster/health") || path.starts_with("/_security/") {
         return json!({"status": a.status});
+    }
+    if path == "/_cat/nodes" {
+        // The node's name is its configuration's; of its roles the operator reads only
+        // whether it is master-eligible (the stand-in says `dim`, a default node more).
+        let rows = a.body.as_array().cloned().unwrap_or_default();
+        let rows: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                json!({"version": r["version"], "master": r["master"],
+                    "master_eligible": r["node.role"].as_str().map(|x| x.contains('m'))})
+            })
+            .collect();
+        return json!({"status": a.status, "body": rows});
     }
     let mut body = strip(&a.body, "");
     if method == "POST" && path.ends_with("/_doc") {

@@ -702,6 +702,64 @@ async fn the_scale_down_requests_are_accepted_and_read_back() {
         .expect("delete");
 }
 
+/// What a rolling restart sends (src/elastic/restart.rs), through the operator's own
+/// functions, against a real node: `_cat/nodes` read as the operator reads it (the one node,
+/// master-eligible and elected, at the node's version), the yellow of a one-node cluster
+/// with replicas taken as permanent (and not with more nodes), allocation set to
+/// `primaries` and read back from the settings the scale-down reads, `_flush` accepted,
+/// allocation restored (the setting gone).
+#[tokio::test]
+async fn the_rolling_restart_requests_are_accepted_and_read_back() {
+    use meshlogging_operator::elastic::{nodes, restart};
+    let _serial = SERIAL.lock().await;
+    let client = es().client();
+    let index = unique("roll");
+    let body = json!({"settings": {"number_of_shards": 1, "number_of_replicas": 1}});
+    client
+        .put("indices.create", &format!("/{index}-000001"), &body)
+        .await
+        .expect("index");
+
+    let rows = restart::cat_nodes(&client).await.expect("_cat/nodes");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let version = client.version().await.expect("version").to_string();
+    assert!(rows[0].master_eligible && rows[0].elected, "{rows:?}");
+    assert_eq!(rows[0].version, version);
+    assert!(!rows[0].name.is_empty());
+
+    assert_eq!(client.health().await.expect("health"), "yellow");
+    assert!(
+        restart::yellow_allows_restart(&client, 1)
+            .await
+            .expect("health")
+    );
+    assert!(
+        !restart::yellow_allows_restart(&client, 2)
+            .await
+            .expect("health"),
+        "with another node the replica could be assigned"
+    );
+
+    let settings = nodes::persistent_settings(&client).await.expect("settings");
+    assert_eq!(restart::allocation_enable(&settings), None);
+    restart::allocate_primaries_only(&client)
+        .await
+        .expect("primaries");
+    let settings = nodes::persistent_settings(&client).await.expect("settings");
+    assert_eq!(
+        restart::allocation_enable(&settings).as_deref(),
+        Some("primaries")
+    );
+    restart::flush(&client).await.expect("_flush");
+    restart::restore_allocation(&client).await.expect("restore");
+    let settings = nodes::persistent_settings(&client).await.expect("settings");
+    assert_eq!(restart::allocation_enable(&settings), None, "{settings}");
+    client
+        .delete("indices.delete", &format!("/{index}-000001"))
+        .await
+        .expect("delete");
+}
+
 /// The role the operator signs in to Kibana with, exactly as it sends it, is one this
 /// Elasticsearch parses and holds as meant: the Kibana feature privileges on the default
 /// space, no cluster privilege, no index. The native realm does not work in this

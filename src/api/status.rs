@@ -49,6 +49,26 @@ pub struct MeshLoggingStatus {
     /// The log dashboards in Kibana, when `spec.dashboards.enabled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboards: Option<DashboardsStatus>,
+    /// The day-2 operation of the managed cluster in progress (a rolling upgrade or
+    /// restart, a scale-down, a volume expansion); absent when none runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OperationStatus>,
+}
+
+/// A day-2 operation in progress.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationStatus {
+    /// `Upgrading`, `Restarting`, `ScalingDown` or `ExpandingVolumes`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// What it does now, for example `Upgrading 8.15.3 → 8.16.1: node 2/3 restarting
+    /// (mesh-es-1)`.
+    pub message: String,
+    /// The current step, for example `RestartingNode mesh-es-1`.
+    pub step: String,
+    /// When the current step started (moves only when the step changes).
+    pub step_start_time: Time,
 }
 
 /// One SLM policy as Elasticsearch last reported it (`GET _slm/policy`, `_slm/stats`).
@@ -141,6 +161,11 @@ pub enum Phase {
     /// Ready, with a day-2 operation in progress (scale-down, volume expansion): see the
     /// `Progressing` condition.
     Scaling,
+    /// The nodes are restarted one at a time for a new version: see `status.operation`.
+    Upgrading,
+    /// The nodes are restarted one at a time for a new pod template: see
+    /// `status.operation`.
+    Restarting,
 }
 
 impl Phase {
@@ -153,6 +178,8 @@ impl Phase {
             Self::Ready => "Ready",
             Self::Degraded => "Degraded",
             Self::Scaling => "Scaling",
+            Self::Upgrading => "Upgrading",
+            Self::Restarting => "Restarting",
         }
     }
 }
@@ -267,8 +294,8 @@ pub mod condition {
     /// are disabled). Not part of `Ready`: a Kibana that is down or starting does not
     /// hold up the rest of the stack.
     pub const DASHBOARDS_READY: &str = "DashboardsReady";
-    /// A day-2 operation of the managed cluster is in progress (True: `ScalingDown`,
-    /// `ExpandingVolumes`, the message says which nodes or volumes), or one the spec asks
+    /// A day-2 operation of the managed cluster is in progress (True: `Upgrading`,
+    /// `Restarting`, `ScalingDown`, `ExpandingVolumes`, the message says which nodes or volumes), or one the spec asks
     /// for is refused (False, the reason and message name the field), or none (False,
     /// `Idle`). Not part of `Ready` while in progress; a refusal makes `Ready` False.
     pub const PROGRESSING: &str = "Progressing";

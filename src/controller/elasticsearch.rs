@@ -34,6 +34,7 @@ use super::children::Applied;
 use super::dashboards::{self, DashboardsInput};
 use super::dereference::Dereferenced;
 use super::finish::Pass;
+use super::rolling::{self, RollPlan, RollState};
 use super::scale::{self, ScaleInput, ScaleState};
 use super::secrets::StackSecrets;
 use super::{Context, Settings};
@@ -57,6 +58,8 @@ pub struct EsPass {
     pub dashboards: Option<DashboardsObservation>,
     /// Where a scale-down is (managed mode), when one runs or refused.
     pub scale: Option<ScaleState>,
+    /// Where a rolling restart is (managed mode), when one runs.
+    pub rolling: Option<RollState>,
 }
 
 impl EsPass {
@@ -75,6 +78,7 @@ impl EsPass {
             && self.dashboards.is_none()
             && other.dashboards.is_none()
             && self.scale == other.scale
+            && self.rolling == other.rolling
             && self.observation == other.observation
     }
 
@@ -88,6 +92,7 @@ impl EsPass {
         let o = &self.observation;
         o.unavailable.is_none()
             && self.scale.is_none()
+            && self.rolling.is_none()
             && o.health.as_deref().is_some_and(|h| h != "red")
             && self.report.as_ref().is_some_and(|r| {
                 r.aborted.is_none() && r.kinds.values().all(|k| k.failed.is_empty())
@@ -281,6 +286,7 @@ pub fn observe_and_sync(
     refs: &Dereferenced,
     applied: &Applied,
     scale: &ScaleInput,
+    roll: &RollPlan,
 ) -> EsPass {
     let nodes = applied.workloads.elasticsearch;
     let previously = pass
@@ -315,8 +321,15 @@ pub fn observe_and_sync(
                 // operator's Kibana user (its Secret deleted) is set in Elasticsearch at once.
                 &crate::fingerprint::of_parts(secrets.dashboards_password.as_deref()),
                 &format!("{scale:?}"),
+                &format!("{roll:?}"),
             ]);
             let (known, start) = ctx.es.plan(&pass.uid, &inputs, Instant::now());
+            // What the last pass said was upgraded from, for the message only (once the
+            // last old node is away, the cluster no longer shows its version).
+            let roll_versions = known
+                .as_ref()
+                .and_then(|k| k.rolling.as_ref())
+                .and_then(|r| r.versions.clone());
             if start {
                 let job = Job {
                     ctx: ctx.clone(),
@@ -330,6 +343,8 @@ pub fn observe_and_sync(
                     kibana_ready,
                     previously,
                     scale: scale.clone(),
+                    roll: roll.clone(),
+                    roll_versions,
                 };
                 tokio::spawn(job.run());
             }
@@ -354,6 +369,9 @@ struct Job {
     kibana_ready: bool,
     previously: AppliedStatus,
     scale: ScaleInput,
+    roll: RollPlan,
+    /// The last pass's (from, to) of an upgrade under way (display only).
+    roll_versions: Option<(String, String)>,
 }
 
 impl Job {
@@ -417,7 +435,38 @@ impl Job {
             return es;
         }
         if self.v.managed().is_some() {
-            es.scale = scale::step(&self.ctx, &self.reference, &client, &self.v, &self.scale).await;
+            // One read of the cluster settings for both: the scale-down's allocation filter
+            // and the rolling restart's allocation setting.
+            let settings = crate::elastic::nodes::persistent_settings(&client).await;
+            let (ctx, reference) = (&self.ctx, &self.reference);
+            match &settings {
+                // A scale-down first: no node restarts while shards move off others.
+                Ok(_) if self.scale.plan.is_some() => {}
+                Ok(s) => {
+                    let input = rolling::StepInput {
+                        plan: &self.roll,
+                        settings: s,
+                        health: &health,
+                        last_versions: self.roll_versions.as_ref(),
+                    };
+                    es.rolling = rolling::step(ctx, reference, &client, &self.v, input).await;
+                }
+                Err(e) => {
+                    if self.roll != RollPlan::Unknown {
+                        es.rolling = Some(RollState::failed(e.category()));
+                    }
+                }
+            }
+            let settings = settings.ok();
+            es.scale = scale::step(
+                ctx,
+                reference,
+                &client,
+                &self.v,
+                &self.scale,
+                settings.as_ref(),
+            )
+            .await;
         }
         let report = self.configure(&client).await;
         es.observation.version = report.version.map(|v| v.to_string());
@@ -736,6 +785,7 @@ mod tests {
             report: None,
             dashboards: None,
             scale: None,
+            rolling: None,
         };
         let due = queue.finished("a", "again".into(), answered, &s).0 - Instant::now();
         assert!(
@@ -763,6 +813,7 @@ mod tests {
             report: Some(SyncReport::default()),
             dashboards: Some(dashboards),
             scale: None,
+            rolling: None,
         };
         let down = || {
             es_clean(DashboardsObservation::Failed(

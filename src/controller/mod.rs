@@ -5,7 +5,8 @@
 //! apply:   validate ─► dereference (Secrets: generated once, derived ones kept consistent;
 //!          referenced credentials) ─► render ─► apply children (SSA, only what differs,
 //!          never someone else's object; prune the rest) ─► Elasticsearch (health, then
-//!          yellow/green: sync, then Kibana's saved objects) ─► finish (status written only
+//!          yellow/green: a scale-down or rolling restart step, sync, then Kibana's saved
+//!          objects) ─► finish (status written only
 //!          when changed, events for transitions) ─► requeue (drift cannot be watched)
 //! cleanup: Kibana saved objects (bounded) ─► Elasticsearch objects (bounded) ─►
 //!          ClusterRoleBinding (when it is this resource's) ─► PVCs (Delete policy)
@@ -26,6 +27,7 @@ mod dashboards;
 mod dereference;
 mod elasticsearch;
 mod finish;
+mod rolling;
 mod scale;
 pub mod secrets;
 mod volumes;
@@ -272,8 +274,10 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Arc<Context>) -> Result<Action> {
     let known = ctx.es.known(&pass.uid).and_then(|k| k.scale);
     let (scaling, refused) = scale::hold(ctx, &v, &mut rendered, known.as_ref());
     let applied = children::apply_children(ctx, &pass, &v, &rendered, &refs).await?;
-    let es = elasticsearch::observe_and_sync(ctx, &pass, &v, &refs, &applied, &scaling);
+    let roll = rolling::plan(ctx, &v).await;
+    let es = elasticsearch::observe_and_sync(ctx, &pass, &v, &refs, &applied, &scaling, &roll);
     let scaling = es.scale.as_ref().map(scale::ScaleState::operation);
+    let restarting = es.rolling.as_ref().map(rolling::RollState::operation);
     let mut observed = finish::observations(&pass, &v, refs, applied, es);
     observed.collector_nodes = collector_pods::ready_nodes_in(
         ctx.caches().collector_pods.as_ref(),
@@ -283,6 +287,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Arc<Context>) -> Result<Action> {
     observed.operations.extend(expansion);
     observed.operations.extend(refused);
     observed.operations.extend(scaling);
+    observed.operations.extend(restarting);
     finish(ctx, &pass, &observed).await?;
     Ok(Action::requeue(finish::requeue(&ctx.settings, &observed)))
 }

@@ -195,19 +195,34 @@ fn hold_replicas(
 }
 
 /// The Elasticsearch pass's part: one step of the plan, or the clean-up after one.
-/// `None`: nothing to do (the steady state: one GET, no write).
+/// `None`: nothing to do (the steady state: one GET, no write). `settings`: this pass's
+/// read of the cluster settings, when it made one (shared with the rolling restart).
 pub async fn step(
     ctx: &Context,
     reference: &ObjectReference,
     client: &EsClient,
     v: &Validated,
     input: &ScaleInput,
+    settings: Option<&serde_json::Value>,
 ) -> Option<ScaleState> {
     let result = match &input.plan {
-        Some(plan) => advance(ctx, reference, client, v, plan).await.map(Some),
-        None => clean_up(ctx, reference, client, v, input.replicas).await,
+        Some(plan) => advance(ctx, reference, client, v, plan, settings)
+            .await
+            .map(Some),
+        None => clean_up(ctx, reference, client, v, input.replicas, settings).await,
     };
     result.unwrap_or_else(|e| Some(ScaleState::Failed(e.category())))
+}
+
+/// The allocation filter: from this pass's settings when read, else read now.
+async fn excluded(
+    client: &EsClient,
+    settings: Option<&serde_json::Value>,
+) -> Result<BTreeSet<String>, EsError> {
+    match settings {
+        Some(s) => Ok(nodes::excluded_in(s)),
+        None => nodes::excluded(client).await,
+    }
 }
 
 /// The ordinal of `node` when it is one of this resource's nodes.
@@ -226,9 +241,10 @@ async fn advance(
     client: &EsClient,
     v: &Validated,
     plan: &ScalePlan,
+    settings: Option<&serde_json::Value>,
 ) -> Result<ScaleState, EsError> {
     let (from, to) = (plan.from, plan.to);
-    let excluded = nodes::excluded(client).await?;
+    let excluded = excluded(client, settings).await?;
     let shards = nodes::shards(client).await?;
     let copies = nodes::most_copies(&shards, &format!("{}-", v.index().name));
     if (to as usize) < copies {
@@ -282,8 +298,9 @@ async fn clean_up(
     client: &EsClient,
     v: &Validated,
     replicas: Option<i32>,
+    settings: Option<&serde_json::Value>,
 ) -> Result<Option<ScaleState>, EsError> {
-    let excluded = nodes::excluded(client).await?;
+    let excluded = excluded(client, settings).await?;
     let ours: Vec<&String> = excluded
         .iter()
         .filter(|n| ordinal(v, n).is_some())

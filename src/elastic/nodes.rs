@@ -34,16 +34,24 @@ pub struct ShardCopy {
 
 /// The node names in `cluster.routing.allocation.exclude._name` (persistent).
 pub async fn excluded(client: &EsClient) -> Result<BTreeSet<String>, EsError> {
-    let body = client
+    Ok(excluded_in(&persistent_settings(client).await?))
+}
+
+/// `GET /_cluster/settings?flat_settings=true`: the cluster settings (flat), read once a
+/// pass for the scale-down's filter and the rolling restart's allocation setting.
+pub async fn persistent_settings(client: &EsClient) -> Result<Value, EsError> {
+    Ok(client
         .get(
             "cluster.get_settings",
             "/_cluster/settings?flat_settings=true",
         )
         .await?
-        .unwrap_or_default();
-    Ok(names(
-        body["persistent"][EXCLUDE_NAME].as_str().unwrap_or(""),
-    ))
+        .unwrap_or_default())
+}
+
+/// The node names in `cluster.routing.allocation.exclude._name` of flat settings.
+pub fn excluded_in(settings: &Value) -> BTreeSet<String> {
+    names(settings["persistent"][EXCLUDE_NAME].as_str().unwrap_or(""))
 }
 
 /// Sets `cluster.routing.allocation.exclude._name` to `names` (removes it when empty).

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
     Affinity, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, ExecAction,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity,
@@ -462,6 +462,12 @@ fn statefulset(v: &Validated, m: &ManagedEs, ctx: &RenderContext) -> StatefulSet
                 }),
             },
             volume_claim_templates: Some(vec![claim]),
+            // The operator restarts the pods itself, one at a time, telling Elasticsearch
+            // first (controller/rolling.rs): Kubernetes' own rolling update would not.
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("OnDelete".to_string()),
+                rolling_update: None,
+            }),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()

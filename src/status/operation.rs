@@ -2,7 +2,10 @@
 //! scale-down observed, judged into the `Progressing` condition and, for a refusal, into
 //! `Ready`.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
 use super::Verdict;
+use crate::api::OperationStatus;
 use crate::reason::Reason;
 
 /// A day-2 operation this pass saw in progress, or refused.
@@ -15,6 +18,9 @@ pub struct Operation {
     pub message: String,
     /// The spec asks for something the operator will not do: nothing was touched.
     pub refused: bool,
+    /// The step it is at (`status.operation.step`; its start time moves only when it
+    /// changes). `None`: the reason is the step.
+    pub step: Option<String>,
 }
 
 impl Operation {
@@ -24,6 +30,7 @@ impl Operation {
             reason,
             message,
             refused: false,
+            step: None,
         }
     }
 
@@ -33,6 +40,7 @@ impl Operation {
             reason,
             message,
             refused: true,
+            step: None,
         }
     }
 }
@@ -60,4 +68,27 @@ pub(super) fn refusal(operations: &[Operation]) -> Verdict {
         Some(o) => Verdict::new(false, o.reason, o.message.clone()),
         None => Verdict::new(true, Reason::Ready, String::new()),
     }
+}
+
+/// `status.operation`: the operation in progress (not a refusal), its step and when that
+/// step started — kept from `previous` while the type and step are the same, so a pass
+/// that sees the same step writes nothing. `None` when idle.
+pub(super) fn operation_status(
+    operations: &[Operation],
+    previous: Option<&OperationStatus>,
+    now: &Time,
+) -> Option<OperationStatus> {
+    let o = operations.iter().find(|o| !o.refused)?;
+    let type_ = o.reason.as_str().to_string();
+    let step = o.step.clone().unwrap_or_else(|| type_.clone());
+    let since = previous
+        .filter(|p| p.type_ == type_ && p.step == step)
+        .map(|p| p.step_start_time.clone())
+        .unwrap_or_else(|| now.clone());
+    Some(OperationStatus {
+        type_,
+        message: o.message.clone(),
+        step,
+        step_start_time: since,
+    })
 }

@@ -534,3 +534,46 @@ fn a_refused_operation_makes_ready_false_naming_the_field() {
     }
     assert_eq!(s.phase, Some(Phase::Degraded));
 }
+
+#[test]
+fn a_rolling_upgrade_is_phase_upgrading_with_a_node_away_and_its_step_time_stays() {
+    let mut obs = ready_obs();
+    obs.elasticsearch.nodes = Some((3, 2));
+    let mut op = crate::status::Operation::in_progress(
+        Reason::Upgrading,
+        "Upgrading 8.15.3 → 8.16.1: node 1/3 restarting (logs-es-2)".into(),
+    );
+    op.step = Some("RestartingNode logs-es-2".into());
+    obs.operations.push(op.clone());
+    let s = compute(None, &obs, &time(10));
+    assert_eq!(
+        s.phase,
+        Some(Phase::Upgrading),
+        "a node away is the upgrade's doing"
+    );
+    assert_eq!(find(&s, condition::ELASTICSEARCH_READY).status, "False");
+    let o = s.operation.clone().expect("status.operation");
+    assert_eq!(
+        (o.type_.as_str(), o.step.as_str(), o.step_start_time.clone()),
+        ("Upgrading", "RestartingNode logs-es-2", time(10))
+    );
+    // Same step later: the start time stays (no write for it); a new step moves it.
+    let again = compute(Some(&s), &obs, &time(20));
+    assert_eq!(again.operation, s.operation);
+    obs.operations[0].step = Some("Recovering logs-es-2".into());
+    let next = compute(Some(&again), &obs, &time(30));
+    assert_eq!(
+        next.operation.as_ref().map(|o| o.step_start_time.clone()),
+        Some(time(30))
+    );
+    // Idle: gone; a refusal is no operation in progress.
+    obs.operations.clear();
+    obs.elasticsearch.nodes = Some((3, 3));
+    let idle = compute(Some(&next), &obs, &time(40));
+    assert_eq!((idle.operation, idle.phase), (None, Some(Phase::Ready)));
+    obs.operations.push(crate::status::Operation::refused(
+        Reason::ScaleDownRefused,
+        "no".into(),
+    ));
+    assert_eq!(compute(None, &obs, &time(50)).operation, None);
+}

@@ -39,6 +39,24 @@ impl Kubelet {
         self.mark(&[name.to_string()]).await
     }
 
+    /// Kibana's Deployment and the collector's DaemonSet of the MeshLogging `name` report
+    /// their pods ready; the Elasticsearch StatefulSet is left to the real StatefulSet
+    /// controller and [`crate::node_kubelet`] (its pods are marked, not its status).
+    pub async fn mark_ready_but_elasticsearch(&self, name: &str) -> usize {
+        let resources = [name.to_string()];
+        let deploys = self.mark_kind(&resources, names::kibana, |d: &Deployment| {
+            let n = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            json!({"replicas": n, "readyReplicas": n, "availableReplicas": n,
+                "updatedReplicas": n, "observedGeneration": d.metadata.generation})
+        });
+        let n = self.collector_nodes;
+        let ds = self.mark_kind(&resources, names::collector, |_: &DaemonSet| {
+            json!({"desiredNumberScheduled": n, "currentNumberScheduled": n, "numberReady": n,
+                "numberMisscheduled": 0, "numberAvailable": n, "updatedNumberScheduled": n})
+        });
+        deploys.await + ds.await
+    }
+
     /// [`mark_ready`](Self::mark_ready) for every MeshLogging of the namespace.
     pub async fn mark_all_ready(&self) -> usize {
         let mls: Api<MeshLogging> = Api::namespaced(self.client.clone(), &self.namespace);

@@ -11,6 +11,10 @@
 //!  sim: the es-sim stand-in  |  elasticsearch: a real node <── es_proxy <── filebeat
 //! ```
 //!
+//! For real StatefulSet pods: `controller_manager` (the real StatefulSet controller) and
+//! `node_kubelet` (marks its pods Ready, and makes them nodes joining and leaving the
+//! stand-in's cluster).
+//!
 //! Also: `kubectl` (the CLI against the test API server), `resource` (wait for Ready,
 //! delete), `process` (free ports, supervisors, `hack/*.sh` tools, polling), `sync` (one
 //! sync pass), `policy_oracle` (Elasticsearch's ILM/SLM validation), `specgen` (proptest
@@ -23,11 +27,13 @@
 
 pub mod apiserver;
 pub mod audit;
+pub mod controller_manager;
 pub mod elasticsearch;
 pub mod es_proxy;
 pub mod filebeat;
 pub mod kubectl;
 pub mod kubelet;
+pub mod node_kubelet;
 pub mod operator;
 pub mod policy_oracle;
 pub mod process;

@@ -57,10 +57,11 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
   resources: [persistentvolumeclaims]
   verbs: [list, patch, delete]
 # The collector's pods, read from a watch: which nodes should be sending logs
-# (LogsFlowing NodesSilent). Read only.
+# (LogsFlowing NodesSilent); the Elasticsearch pods, listed during a rolling restart
+# (their revisions) and deleted one at a time by it (the StatefulSet is OnDelete).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [list, watch]
+  verbs: [list, watch, delete]
 {{- end }}
 
 {{/* Always cluster-wide: the collector's ClusterRoleBinding. */}}

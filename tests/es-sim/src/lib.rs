@@ -446,6 +446,45 @@ impl EsSim {
         lock(&self.shared.state).set_node_names(names);
     }
 
+    /// Node `name` now runs `version` (a node that rejoined after an upgrade).
+    pub fn set_node_version(&self, name: &str, version: &str) {
+        let mut state = lock(&self.shared.state);
+        state
+            .node_versions
+            .insert(name.to_string(), version.to_string());
+    }
+
+    /// The elected master's name.
+    pub fn master_node(&self) -> String {
+        lock(&self.shared.state).master_node()
+    }
+
+    /// Node `name` is the elected master.
+    pub fn set_master_node(&self, name: &str) {
+        lock(&self.shared.state).elected_master = Some(name.to_string());
+    }
+
+    /// The cluster's health colour now, as `GET /_cluster/health` would answer it.
+    pub fn health_now(&self) -> Health {
+        let mut state = lock(&self.shared.state);
+        if let Some(h) = state.health_override {
+            return h;
+        }
+        let table = api::allocation::shard_table(&mut state);
+        if table.iter().any(|r| r.primary && r.node.is_none()) {
+            Health::Red
+        } else if table.iter().any(|r| r.node.is_none()) {
+            Health::Yellow
+        } else {
+            Health::Green
+        }
+    }
+
+    /// `cluster.routing.allocation.enable` as the cluster applies it (`all` when unset).
+    pub fn allocation_enable(&self) -> String {
+        api::allocation::allocation_enable(&lock(&self.shared.state))
+    }
+
     /// Holds (or releases) relocation: while held, shard copies on excluded nodes stay.
     pub fn hold_relocation(&self, held: bool) {
         lock(&self.shared.state).relocation_held = held;

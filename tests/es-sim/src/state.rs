@@ -53,6 +53,11 @@ pub struct State {
     pub voting_exclusions: Vec<(String, String)>,
     /// Test control: copies on excluded nodes stay there (`RELOCATING`) until released.
     pub relocation_held: bool,
+    /// The version each node runs, where it differs from [`State::version`] (a node that
+    /// rejoined after an upgrade; see `api::nodes`).
+    pub node_versions: BTreeMap<String, String>,
+    /// The elected master, once a node left or a test chose it (`None`: the first node).
+    pub elected_master: Option<String>,
     /// Where each shard copy lives (see `api::allocation`).
     #[serde(skip)]
     pub allocation: BTreeMap<crate::api::allocation::CopyKey, String>,
@@ -341,10 +346,35 @@ impl State {
         }
     }
 
-    /// The nodes of the cluster are now `names` (nodes that left lose their shard copies).
+    /// The nodes of the cluster are now `names` (nodes that left lose their shard copies;
+    /// when the elected master left, the first remaining node is elected).
     pub fn set_node_names(&mut self, names: &[&str]) {
+        let master = self.master_node();
         self.member_names = Some(names.iter().map(|n| n.to_string()).collect());
         self.nodes = names.len().max(1) as u32;
+        self.elected_master = if names.contains(&master.as_str()) {
+            Some(master)
+        } else {
+            names.first().map(|n| n.to_string())
+        };
+    }
+
+    /// The elected master's name.
+    pub fn master_node(&self) -> String {
+        let names = self.node_names();
+        self.elected_master
+            .clone()
+            .filter(|m| names.contains(m))
+            .or_else(|| names.first().cloned())
+            .unwrap_or_default()
+    }
+
+    /// The version node `name` runs.
+    pub fn node_version(&self, name: &str) -> String {
+        self.node_versions
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| self.version.clone())
     }
 
     /// The id of node `name` (the first node keeps the state's own id).
@@ -382,6 +412,8 @@ impl State {
             transient_settings: BTreeMap::new(),
             voting_exclusions: Vec::new(),
             relocation_held: false,
+            node_versions: BTreeMap::new(),
+            elected_master: None,
             allocation: BTreeMap::new(),
             users: BTreeMap::new(),
         }

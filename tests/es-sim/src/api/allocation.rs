@@ -73,6 +73,18 @@ pub fn excluded_names(state: &State) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// `cluster.routing.allocation.enable` (transient over persistent; default `all`).
+pub fn allocation_enable(state: &State) -> String {
+    let key = "cluster.routing.allocation.enable";
+    state
+        .transient_settings
+        .get(key)
+        .or_else(|| state.persistent_settings.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or("all")
+        .to_ascii_lowercase()
+}
+
 /// Brings the table up to date with the nodes, the indices and the filters, then returns
 /// it sorted (index, shard, primary first).
 pub fn shard_table(state: &mut State) -> Vec<ShardRow> {
@@ -114,9 +126,20 @@ pub fn shard_table(state: &mut State) -> Vec<ShardRow> {
     if !held {
         state.allocation.retain(|_, node| !excluded.contains(node));
     }
-    // Place every copy without a node, on the eligible node with the fewest copies.
+    // Place every copy without a node, on the eligible node with the fewest copies —
+    // as far as `cluster.routing.allocation.enable` allows: `primaries` places no replica
+    // (a replica whose node left stays unassigned: yellow), `none` places nothing.
+    let enable = allocation_enable(state);
     for key in wanted.keys() {
         if state.allocation.contains_key(key) {
+            continue;
+        }
+        let allowed = match enable.as_str() {
+            "none" => false,
+            "primaries" | "new_primaries" => key.2 == 0,
+            _ => true,
+        };
+        if !allowed {
             continue;
         }
         let holding: BTreeSet<&String> = state
@@ -286,11 +309,27 @@ pub fn put_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             None => BTreeMap::new(),
             Some(v) => crate::settings::flatten_settings(v)?,
         };
-        for key in flat.keys() {
+        for (key, value) in &flat {
             if !KNOWN_SETTINGS.contains(&key.as_str()) {
                 return Err(EsError::illegal_argument(format!(
                     "{scope} setting [{key}], not recognized"
                 )));
+            }
+            if key.ends_with(".enable")
+                && let Some(v) = value.as_str()
+            {
+                // EnableAllocationDecider's Allocation / Rebalance parse (case-insensitive).
+                let allowed: &[&str] = if key == "cluster.routing.allocation.enable" {
+                    &["all", "primaries", "new_primaries", "none"]
+                } else {
+                    &["all", "primaries", "replicas", "none"]
+                };
+                if !allowed.contains(&v.to_ascii_lowercase().as_str()) {
+                    let what = key.trim_start_matches("cluster.routing.");
+                    return Err(EsError::illegal_argument(format!(
+                        "Illegal {what} value [{v}]"
+                    )));
+                }
             }
         }
         updates.push((scope, flat));

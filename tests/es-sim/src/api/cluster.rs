@@ -40,6 +40,7 @@ pub fn info(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
 /// and `_master` are the first node).
 pub fn nodes_info(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     let s = &*ctx.state;
+    let master = s.master_node();
     let mut nodes = serde_json::Map::new();
     for (i, name) in s.node_names().iter().enumerate() {
         let id = s.node_id_of(name);
@@ -47,7 +48,8 @@ pub fn nodes_info(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             None => true,
             Some(ids) => ids.split(',').any(|sel| {
                 matches!(sel, "_all" | "*")
-                    || (i == 0 && matches!(sel, "_local" | "_master"))
+                    || (i == 0 && sel == "_local")
+                    || (sel == "_master" && *name == master)
                     || sel == id
                     || sel == name
             }),
@@ -60,7 +62,7 @@ pub fn nodes_info(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                     "transport_address": "127.0.0.1:9300",
                     "host": "127.0.0.1",
                     "ip": "127.0.0.1",
-                    "version": s.version,
+                    "version": s.node_version(name),
                     "roles": ["data", "ingest", "master"],
                 }),
             );
@@ -144,6 +146,13 @@ fn rank(h: Health) -> u8 {
 }
 
 pub fn health(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
+    // Where a test named the nodes (they come and go), the shard table says which copies
+    // are unassigned (a node away, `cluster.routing.allocation.enable: primaries`).
+    let table = ctx
+        .state
+        .member_names
+        .is_some()
+        .then(|| super::allocation::shard_table(ctx.state));
     let state = &*ctx.state;
     let level = ctx.q("level").unwrap_or("cluster");
     if !matches!(level, "cluster" | "indices" | "shards") {
@@ -188,7 +197,22 @@ pub fn health(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         let Some(ix) = state.indices.get(n) else {
             continue;
         };
-        let c = shard_counts(ix, state.nodes);
+        let mut c = shard_counts(ix, state.nodes);
+        if let Some(table) = &table {
+            let rows = table.iter().filter(|r| &r.index == n);
+            let (mut copies, mut unassigned, mut primaries) = (0, 0, 0);
+            for r in rows {
+                copies += 1;
+                if r.node.is_none() {
+                    unassigned += 1;
+                } else if r.primary {
+                    primaries += 1;
+                }
+            }
+            c.active_primary = primaries;
+            c.active = copies - unassigned;
+            c.unassigned = unassigned;
+        }
         let col = colour(&c);
         worst = worst.max(col);
         totals.shards += c.shards;

@@ -10,6 +10,7 @@ pub mod docs;
 pub mod health_report;
 pub mod ilm;
 pub mod indices;
+pub mod nodes;
 pub mod search;
 pub mod security;
 pub mod slm;
@@ -258,6 +259,9 @@ pub static ROUTES: &[Route] = &[
     Route { methods: &[DEL], path: "/_cluster/voting_config_exclusions", handler: allocation::clear_voting_exclusions, access: Access::Cluster("cluster:admin/voting_config/clear_exclusions", MANAGE), params: &["wait_for_removal", "master_timeout"] },
     Route { methods: &[GET], path: "/_cat/shards", handler: allocation::cat_shards, access: Access::Cluster("cluster:monitor/state", MONITOR), params: &["h", "s", "v", "help", "bytes", "time", "local", "master_timeout"] },
     Route { methods: &[GET], path: "/_cat/shards/{index}", handler: allocation::cat_shards, access: Access::Cluster("cluster:monitor/state", MONITOR), params: &["h", "s", "v", "help", "bytes", "time", "local", "master_timeout"] },
+    Route { methods: &[GET], path: "/_cat/nodes", handler: nodes::cat_nodes, access: Access::Cluster("cluster:monitor/nodes/info", MONITOR), params: &["h", "s", "v", "help", "bytes", "time", "full_id", "include_unloaded_segments", "local", "master_timeout"] },
+    Route { methods: &[POST, GET], path: "/_flush", handler: nodes::flush, access: Access::Cluster("indices:admin/flush", MANAGE), params: &["force", "wait_if_ongoing", "ignore_unavailable", "allow_no_indices", "expand_wildcards"] },
+    Route { methods: &[POST, GET], path: "/{index}/_flush", handler: nodes::flush, access: Access::Index("index", "indices:admin/flush", IDX_MAINT), params: &["force", "wait_if_ongoing", "ignore_unavailable", "allow_no_indices", "expand_wildcards"] },
     Route { methods: &[GET], path: "/_capabilities", handler: cluster::capabilities, access: Access::Authenticated, params: &["method", "path", "parameters", "capabilities", "local_only"] },
     // ILM
     Route { methods: &[GET], path: "/_ilm/policy", handler: ilm::get_policy, access: Access::Cluster("cluster:admin/ilm/get", READ_ILM), params: TIMEOUTS },

@@ -12,7 +12,8 @@
 --   Ready=True                            -> Healthy
 --   Ready=False for a reason that needs a
 --     person, or phase Degraded           -> Degraded
---   anything else                         -> Progressing
+--   anything else                         -> Progressing (a rolling upgrade or
+--     restart: status.operation's message)
 
 local hs = { status = "Progressing", message = "Waiting for the operator" }
 
@@ -136,6 +137,13 @@ if status.phase == "Degraded" then
   else
     hs.message = "Phase Degraded"
   end
+  return hs
+end
+
+-- A rolling upgrade or restart takes one node away at a time (Ready is False
+-- meanwhile): say where it is, as status.operation does.
+if (status.phase == "Upgrading" or status.phase == "Restarting") and status.operation ~= nil and status.operation.message ~= nil then
+  hs.message = text(status.operation.message)
   return hs
 end
 

@@ -1,0 +1,80 @@
+//! The nodes as a rolling restart sees them: `GET /_cat/nodes` (name, version, roles, the
+//! elected master) and `POST [/{index}]/_flush`.
+//!
+//! Each node runs the version a test gave it (`EsSim::set_node_version`, or the node's
+//! own [`State::version`]); every node is master-eligible and holds data (`dim`), as the
+//! operator's managed nodes do. The elected master is the first node until it leaves the
+//! cluster, then the first remaining one ([`State::set_node_names`]).
+
+use serde_json::{Map, Value, json};
+
+use super::{Ctx, Reply, ResolveOpts};
+use crate::error::{EsError, EsResult};
+
+/// `GET /_cat/nodes`: JSON (`format=json`) or text, columns from `h` (default
+/// `ip,heap.percent,ram.percent,cpu,load_1m,load_5m,load_15m,node.role,master,name`).
+pub fn cat_nodes(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
+    let columns: Vec<String> = ctx
+        .q("h")
+        .unwrap_or("ip,heap.percent,ram.percent,cpu,load_1m,load_5m,load_15m,node.role,master,name")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let state = &*ctx.state;
+    let master = state.master_node();
+    let mut rows = Vec::new();
+    for name in state.node_names() {
+        let mut row = Map::new();
+        for c in &columns {
+            let v = match c.as_str() {
+                "name" | "n" => json!(name),
+                "version" | "v" => json!(state.node_version(&name)),
+                "node.role" | "r" | "role" | "nodeRole" => json!("dim"),
+                "master" | "m" => json!(if name == master { "*" } else { "-" }),
+                "ip" | "i" => json!("127.0.0.1"),
+                "id" | "nodeId" => json!(state.node_id_of(&name)),
+                "heap.percent" | "ram.percent" | "cpu" => json!("1"),
+                "load_1m" | "load_5m" | "load_15m" => json!("0.00"),
+                other => {
+                    return Err(EsError::illegal_argument(format!(
+                        "header name [{other}] does not exist"
+                    )));
+                }
+            };
+            row.insert(c.clone(), v);
+        }
+        rows.push(Value::Object(row));
+    }
+    if ctx.q("format") == Some("json") {
+        return Ok(Reply::ok(Value::Array(rows)));
+    }
+    let text: String = rows
+        .iter()
+        .map(|row| {
+            let cells: Vec<String> = columns
+                .iter()
+                .map(|c| row[c].as_str().unwrap_or_default().to_string())
+                .collect();
+            format!("{}\n", cells.join(" "))
+        })
+        .collect();
+    Ok(Reply::ok(Value::String(text)))
+}
+
+/// `POST [/{index}]/_flush`: every open index (or those named) flushed; `_shards` counts
+/// the copies (total) and the assigned ones (successful), as Elasticsearch does.
+pub fn flush(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
+    let names = ctx.indices("_all", ResolveOpts::STRICT)?;
+    let table = super::allocation::shard_table(ctx.state);
+    let copies = table.iter().filter(|r| names.contains(&r.index));
+    let (mut total, mut successful) = (0u64, 0u64);
+    for r in copies {
+        total += 1;
+        if r.node.is_some() {
+            successful += 1;
+        }
+    }
+    Ok(Reply::ok(
+        json!({"_shards": {"total": total, "successful": successful, "failed": 0}}),
+    ))
+}
