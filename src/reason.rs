@@ -166,6 +166,8 @@ reasons! {
     ExpandingVolumes,
     /// A larger `storage.size` whose StorageClass does not allow volume expansion.
     VolumeExpansionNotAllowed,
+    /// A rotation annotation does not hold an RFC 3339 timestamp: nothing rotated.
+    RotationRefused,
 
     // Disk (condition DiskHealthy).
     /// Elasticsearch reports disk trouble: a watermark reached or indices blocked.

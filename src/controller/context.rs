@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::apply::FIELD_MANAGER;
 use super::children::Caches;
 use super::elasticsearch::EsQueue;
-use super::secrets::VerifiedRealms;
+use super::secrets::{Logins, VerifiedRealms};
 use super::{EsEndpoint, Settings};
 use crate::api::MeshLogging;
 use crate::elastic::{ClientConfig, Credentials, EsClient};
@@ -52,6 +52,8 @@ pub struct Context {
     caches: OnceLock<Caches>,
     /// File realms already verified against their password.
     pub(super) realms: VerifiedRealms,
+    /// Logins seen to work after a rotation (what it kept can then be dropped).
+    pub(super) logins: Logins,
 }
 
 /// Locks `m`, also when a panicking holder poisoned it (the maps stay consistent: every
@@ -86,6 +88,7 @@ impl Context {
             es_finished: Mutex::new(Some(es_finished)),
             seen: Mutex::default(),
             realms: VerifiedRealms::default(),
+            logins: Logins::default(),
             caches: OnceLock::new(),
         }
     }

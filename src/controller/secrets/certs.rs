@@ -38,12 +38,14 @@ pub(super) fn ca_valid(data: &BTreeMap<String, String>, now: time::OffsetDateTim
     .unwrap_or(false)
 }
 
-/// Whether a certificate Secret matches the current CA: its `ca.crt` is the CA, `tls.crt`
+/// Whether a certificate Secret matches the current CA: its `ca.crt` is the trust `bundle`
+/// (the CA, and the previous one while a rotation keeps it), `tls.crt`
 /// is signed by it, is valid for [`RENEW_BEFORE_DAYS`] more days, names every one of
 /// `sans`, and `tls.key` is its key.
 pub(super) fn leaf_matches(
     data: &BTreeMap<String, String>,
     ca_pem: &str,
+    bundle: &str,
     sans: &[String],
     now: time::OffsetDateTime,
 ) -> bool {
@@ -54,7 +56,7 @@ pub(super) fn leaf_matches(
     ) else {
         return false;
     };
-    if ca.trim() != ca_pem.trim() {
+    if ca.trim() != bundle.trim() {
         return false;
     }
     with_certificate(ca_pem, |ca| {
@@ -78,6 +80,11 @@ fn with_certificate<T>(
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
     let cert = pem.parse_x509().ok()?;
     Some(check(&cert))
+}
+
+/// Whether `pem` holds a certificate that parses.
+pub(super) fn parses(pem: &str) -> bool {
+    with_certificate(pem, |_| ()).is_some()
 }
 
 fn valid_for_a_while(
@@ -155,6 +162,7 @@ pub(super) fn new_ca(name: &str) -> Result<BTreeMap<String, String>> {
 pub(super) fn leaf(
     ca_cert_pem: &str,
     ca_key_pem: &str,
+    bundle: &str,
     name: &str,
     dns_names: &[String],
     client_auth: bool,
@@ -182,7 +190,7 @@ pub(super) fn leaf(
     let key = KeyPair::generate().map_err(gen_err)?;
     let cert = params.signed_by(&key, &issuer).map_err(gen_err)?;
     Ok(BTreeMap::from([
-        (names::CA_CERT_KEY.to_string(), ca_cert_pem.to_string()),
+        (names::CA_CERT_KEY.to_string(), bundle.to_string()),
         (names::TLS_CERT_KEY.to_string(), cert.pem()),
         (names::TLS_KEY_KEY.to_string(), key.serialize_pem()),
     ]))
@@ -198,6 +206,7 @@ mod tests {
         let leaf = leaf(
             &ca[names::CA_CERT_KEY],
             &ca[names::CA_KEY_KEY],
+            &ca[names::CA_CERT_KEY],
             "logs",
             &names::es_http_dns_names("logs", "ns"),
             false,
@@ -218,14 +227,21 @@ mod tests {
         let (ca_cert, ca_key) = (&ca[names::CA_CERT_KEY], &ca[names::CA_KEY_KEY]);
         assert!(ca_valid(&ca, now()));
         let wanted = names::es_http_dns_names("logs", "ns");
-        let http = leaf(ca_cert, ca_key, "logs", &wanted, false).expect("leaf");
-        assert!(leaf_matches(&http, ca_cert, &leaf_sans(&wanted), now()));
+        let http = leaf(ca_cert, ca_key, ca_cert, "logs", &wanted, false).expect("leaf");
+        assert!(leaf_matches(
+            &http,
+            ca_cert,
+            ca_cert,
+            &leaf_sans(&wanted),
+            now()
+        ));
 
         // A new CA (the old one's Secret was deleted): the certificate no longer matches,
         // even with ca.crt edited to name the new CA.
         let new = new_ca("logs").expect("new ca");
         assert!(!leaf_matches(
             &http,
+            &new[names::CA_CERT_KEY],
             &new[names::CA_CERT_KEY],
             &leaf_sans(&wanted),
             now()
@@ -235,27 +251,78 @@ mod tests {
         assert!(!leaf_matches(
             &relabelled,
             &new[names::CA_CERT_KEY],
+            &new[names::CA_CERT_KEY],
             &leaf_sans(&wanted),
             now()
         ));
 
         // A wanted name it does not cover; another certificate's key.
         let more = names::es_http_dns_names("logs", "other-ns");
-        assert!(!leaf_matches(&http, ca_cert, &leaf_sans(&more), now()));
-        let other = leaf(ca_cert, ca_key, "logs", &wanted, false).expect("leaf");
+        assert!(!leaf_matches(
+            &http,
+            ca_cert,
+            ca_cert,
+            &leaf_sans(&more),
+            now()
+        ));
+        let other = leaf(ca_cert, ca_key, ca_cert, "logs", &wanted, false).expect("leaf");
         let mut swapped = http.clone();
         swapped.insert(names::TLS_KEY_KEY.into(), other[names::TLS_KEY_KEY].clone());
-        assert!(!leaf_matches(&swapped, ca_cert, &leaf_sans(&wanted), now()));
+        assert!(!leaf_matches(
+            &swapped,
+            ca_cert,
+            ca_cert,
+            &leaf_sans(&wanted),
+            now()
+        ));
 
         // Valid today, but not in 31 days: renewed now.
         let near_expiry = now() + time::Duration::days(CERT_VALIDITY_DAYS - 29);
         assert!(!leaf_matches(
             &http,
             ca_cert,
+            ca_cert,
             &leaf_sans(&wanted),
             near_expiry
         ));
         assert!(!ca_valid(&ca, near_expiry));
         assert!(!ca_valid(&http, now()), "a leaf is no CA");
+    }
+
+    #[test]
+    fn during_a_ca_rotation_the_leaves_carry_both_cas_and_are_signed_by_the_new_one() {
+        let old = new_ca("logs").expect("ca");
+        let new = new_ca("logs").expect("new ca");
+        let (new_cert, new_key) = (&new[names::CA_CERT_KEY], &new[names::CA_KEY_KEY]);
+        let bundle = super::super::rotate::ca_bundle(new_cert, Some(&old[names::CA_CERT_KEY]));
+        let wanted = names::es_http_dns_names("logs", "ns");
+        let http = leaf(new_cert, new_key, &bundle, "logs", &wanted, false).expect("leaf");
+        assert_eq!(http[names::CA_CERT_KEY], bundle);
+        assert!(leaf_matches(
+            &http,
+            new_cert,
+            &bundle,
+            &leaf_sans(&wanted),
+            now()
+        ));
+        // The old CA dropped from the bundle: the leaf's ca.crt must follow.
+        assert!(!leaf_matches(
+            &http,
+            new_cert,
+            new_cert,
+            &leaf_sans(&wanted),
+            now()
+        ));
+        // A leaf of the old CA carrying the bundle is not kept.
+        let (old_cert, old_key) = (&old[names::CA_CERT_KEY], &old[names::CA_KEY_KEY]);
+        let stale = leaf(old_cert, old_key, &bundle, "logs", &wanted, false).expect("leaf");
+        assert!(!leaf_matches(
+            &stale,
+            new_cert,
+            &bundle,
+            &leaf_sans(&wanted),
+            now()
+        ));
+        assert!(parses(&bundle) && !parses("not a certificate"));
     }
 }
