@@ -1,0 +1,441 @@
+//! Rotation on request, against the real API server and the Elasticsearch stand-in, with
+//! the operator logging in as its own file-realm user (not as `elastic`, as the other
+//! controller tests do): the stand-in's file realm plays the nodes' — it learns the new
+//! password only when the test "restarts the nodes", as real nodes load the file realm
+//! only at start.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use es_sim::EsSim;
+use es_sim::state::{Realm, User};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use meshlogging_operator::api::MeshLogging;
+use meshlogging_operator::controller::EsEndpoint;
+use meshlogging_operator::elastic::{ClientConfig, Credentials};
+use meshlogging_operator::validate::Validated;
+use meshlogging_testkit::resource::{self, WAIT};
+use meshlogging_testkit::{Setup, audit, condition, kubectl, operator, sim, wait_for};
+use serde_json::json;
+
+const NAME: &str = "mesh-logs";
+const OPERATOR_USER: &str = "meshlogging-operator";
+const CONFIG_HASH: &str = "logging.mcp-mesh.io/config-hash";
+
+/// The stand-in at its own URL, trusting its CA, logging in as the operator's own user
+/// (with whichever password the operator chose).
+struct AsTheOperator {
+    url: String,
+    ca: Option<Vec<u8>>,
+}
+
+impl EsEndpoint for AsTheOperator {
+    fn client_config(
+        &self,
+        _: &Validated,
+        admin: Option<Credentials>,
+        _: Option<Vec<u8>>,
+    ) -> ClientConfig {
+        let mut config = ClientConfig::new(self.url.clone());
+        config.credentials = admin;
+        config.ca_pem = self.ca.clone();
+        config
+    }
+
+    fn kibana_config(&self, _: &Validated, _: Option<Credentials>) -> Option<ClientConfig> {
+        None
+    }
+}
+
+fn text(secret: &Secret, key: &str) -> Option<String> {
+    let data = secret.data.as_ref()?;
+    Some(String::from_utf8_lossy(&data.get(key)?.0).into_owned())
+}
+
+async fn secret(client: &kube::Client, ns: &str, name: &str) -> Secret {
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .expect(name)
+}
+
+/// The nodes (re)start: the stand-in's file realm holds the operator's user with `password`.
+fn nodes_load_file_realm(sim: &EsSim, password: &str) {
+    sim.with_state(|s| {
+        s.users.insert(
+            OPERATOR_USER.to_string(),
+            User {
+                username: OPERATOR_USER.to_string(),
+                password: Some(password.to_string()),
+                roles: vec!["superuser".into()],
+                full_name: None,
+                email: None,
+                metadata: json!({}),
+                enabled: true,
+                realm: Realm::File,
+            },
+        );
+    });
+}
+
+/// The pod-template hashes of the StatefulSet, Kibana's Deployment and the collector.
+async fn template_hashes(client: &kube::Client, ns: &str) -> [String; 3] {
+    let hash = |a: Option<&BTreeMap<String, String>>| {
+        a.and_then(|a| a.get(CONFIG_HASH))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let sts = Api::<StatefulSet>::namespaced(client.clone(), ns)
+        .get(&format!("{NAME}-es"))
+        .await
+        .expect("sts");
+    let kibana = Api::<Deployment>::namespaced(client.clone(), ns)
+        .get(&format!("{NAME}-kibana"))
+        .await
+        .expect("kibana");
+    let collector = Api::<DaemonSet>::namespaced(client.clone(), ns)
+        .get(&format!("{NAME}-collector"))
+        .await
+        .expect("collector");
+    [
+        hash(
+            sts.spec
+                .and_then(|s| s.template.metadata)
+                .and_then(|m| m.annotations)
+                .as_ref(),
+        ),
+        hash(
+            kibana
+                .spec
+                .and_then(|s| s.template.metadata)
+                .and_then(|m| m.annotations)
+                .as_ref(),
+        ),
+        hash(
+            collector
+                .spec
+                .and_then(|s| s.template.metadata)
+                .and_then(|m| m.annotations)
+                .as_ref(),
+        ),
+    ]
+}
+
+async fn annotate(client: &kube::Client, ns: &str, key: &str, value: &str) {
+    Api::<MeshLogging>::namespaced(client.clone(), ns)
+        .patch(
+            NAME,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {key: value}}})),
+        )
+        .await
+        .expect("annotate");
+}
+
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+/// The requests the stand-in answered 401 to, apart from `_security/_authenticate` (the
+/// probes that ask whether a password works).
+fn refused(sim: &EsSim) -> Vec<String> {
+    sim.requests()
+        .iter()
+        .filter(|r| r.status == 401 && r.path != "/_security/_authenticate")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+fn print_requests(what: &str, sim: &EsSim) {
+    println!("--- {what}: the stand-in's requests other than reads ---");
+    for r in sim.requests() {
+        if r.is_write() || r.status == 401 {
+            println!("{} {} -> {}", r.method, r.path, r.status);
+        }
+    }
+}
+
+/// The stack of `examples/minimal.yaml`, Ready, with the operator logging in as its own
+/// user. Returns the sim and the operator.
+async fn ready_stack(prefix: &str) -> (Setup, EsSim, operator::Running) {
+    let setup = Setup::new(prefix).await;
+    let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
+    let sim = sim::es_sim(3).await;
+    let endpoint = Arc::new(AsTheOperator {
+        url: sim.url(),
+        ca: sim.ca_pem().map(String::into_bytes),
+    });
+    let op = operator::start_with(server, operator::settings(&ns), endpoint, &ns).await;
+    kubectl::apply_example(server, &ns, "minimal.yaml");
+    let user = wait_for(WAIT, "the operator's password", || async {
+        let s = Api::<Secret>::namespaced(client.clone(), &ns)
+            .get_opt(&format!("{NAME}-es-operator-user"))
+            .await
+            .ok()??;
+        text(&s, "password")
+    })
+    .await;
+    nodes_load_file_realm(&sim, &user);
+    resource::wait_ready(&client, &ns, NAME, "Ready=True").await;
+    (setup, sim, op)
+}
+
+/// Waits until `secret`'s `key` differs from `before`; returns it.
+async fn changed(client: &kube::Client, ns: &str, name: &str, key: &str, before: &str) -> String {
+    wait_for(WAIT, &format!("{name} rotated"), || async {
+        let s = Api::<Secret>::namespaced(client.clone(), ns)
+            .get_opt(name)
+            .await
+            .ok()??;
+        let rotated = s
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("logging.mcp-mesh.io/rotated-at"));
+        text(&s, key).filter(|v| v != before && rotated)
+    })
+    .await
+}
+
+/// Waits out a few resyncs and returns the operator's API writes and the stand-in's
+/// writes in that time.
+async fn quiet_window(
+    server: &meshlogging_testkit::apiserver::ApiServer,
+    sim: &EsSim,
+    identity: &str,
+) -> (Vec<String>, Vec<String>) {
+    // Let a pass in flight finish.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let api_before = audit::writes(server, identity).len();
+    sim.clear_requests();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let api = audit::writes(server, identity)[api_before..].to_vec();
+    let es = sim
+        .write_requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    (api, es)
+}
+
+#[tokio::test]
+async fn rotating_credentials_changes_every_password_once_and_never_locks_the_operator_out() {
+    let started = std::time::Instant::now();
+    let (setup, sim, op) = ready_stack("rot-cred").await;
+    let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
+    let ml: MeshLogging = Api::namespaced(client.clone(), &ns)
+        .get(NAME)
+        .await
+        .expect("ml");
+    let v = meshlogging_operator::validate::validate(&ml).expect("valid");
+    let secrets = [
+        (format!("{NAME}-es-operator-user"), "password"),
+        (format!("{NAME}-es-elastic-user"), "elastic"),
+        (format!("{NAME}-kibana-user"), "password"),
+        (format!("{NAME}-collector-user"), "password"),
+        (format!("{NAME}-kibana-dashboards-user"), "password"),
+    ];
+    let mut before = Vec::new();
+    for (name, key) in &secrets {
+        let s = secret(&client, &ns, name).await;
+        before.push(text(&s, key).expect("password"));
+    }
+    let hashes = template_hashes(&client, &ns).await;
+
+    // A bad timestamp: refused, naming the annotation; nothing rotated.
+    annotate(
+        &client,
+        &ns,
+        "logging.mcp-mesh.io/rotate-credentials",
+        "yesterday",
+    )
+    .await;
+    let api: Api<MeshLogging> = Api::namespaced(client.clone(), &ns);
+    wait_for(WAIT, "RotationRefused", || async {
+        let ml = api.get(NAME).await.ok()?;
+        let c = condition(ml.status.as_ref()?, "Progressing");
+        (c.reason == "RotationRefused").then_some(c.message)
+    })
+    .await
+    .contains("logging.mcp-mesh.io/rotate-credentials")
+    .then_some(())
+    .expect("the message names the annotation");
+    for ((name, key), old) in secrets.iter().zip(&before) {
+        let s = secret(&client, &ns, name).await;
+        assert_eq!(text(&s, key).as_ref(), Some(old), "{name} is not rotated");
+    }
+
+    // A timestamp: every password rotated once.
+    sim.clear_requests();
+    let rotation_started = std::time::Instant::now();
+    annotate(
+        &client,
+        &ns,
+        "logging.mcp-mesh.io/rotate-credentials",
+        &now_rfc3339(),
+    )
+    .await;
+    let mut after = Vec::new();
+    for ((name, key), old) in secrets.iter().zip(&before) {
+        after.push(changed(&client, &ns, name, key, old).await);
+    }
+    let operator_secret = secret(&client, &ns, &secrets[0].0).await;
+    assert_eq!(
+        text(&operator_secret, "previous-password").as_ref(),
+        Some(&before[0]),
+        "the operator keeps its previous password until the nodes know the new one"
+    );
+
+    // Elasticsearch's users and the Secrets agree (the stand-in keeps the passwords).
+    let users = [
+        ("elastic".to_string(), &after[1]),
+        ("kibana_system".to_string(), &after[2]),
+        (v.names.collector_user(), &after[3]),
+        (v.names.dashboards_user(), &after[4]),
+    ];
+    for (user, password) in &users {
+        wait_for(
+            WAIT,
+            &format!("{user}'s new password in Elasticsearch"),
+            || async {
+                let known = sim.with_state(|s| s.users.get(user).and_then(|u| u.password.clone()));
+                (known.as_ref() == Some(*password)).then_some(())
+            },
+        )
+        .await;
+    }
+    // Kibana, the collector (they read their password at start) and the nodes (the new
+    // file realm) restart: their templates change.
+    let rotated = wait_for(WAIT, "every workload's template changes", || async {
+        let now = template_hashes(&client, &ns).await;
+        now.iter().zip(&hashes).all(|(a, b)| a != b).then_some(now)
+    })
+    .await;
+    // Meanwhile the nodes still know only the previous password: the operator uses it.
+    resource::wait_ready(&client, &ns, NAME, "Ready through the rotation").await;
+    assert_eq!(refused(&sim), Vec::<String>::new(), "no refused call");
+
+    // The nodes restart with the new file realm: the previous password is dropped.
+    nodes_load_file_realm(&sim, &after[0]);
+    wait_for(WAIT, "the previous password dropped", || async {
+        let s = secret(&client, &ns, &secrets[0].0).await;
+        text(&s, "previous-password").is_none().then_some(())
+    })
+    .await;
+    println!(
+        "credential rotation: from the annotation to the previous password dropped in {:?}",
+        rotation_started.elapsed()
+    );
+    assert_eq!(refused(&sim), Vec::<String>::new(), "no refused call");
+    let probes = sim.requests().iter().filter(|r| r.status == 401).count();
+    println!("401 answers to _security/_authenticate probes: {probes}");
+    print_requests("credential rotation", &sim);
+    assert_eq!(
+        template_hashes(&client, &ns).await,
+        rotated,
+        "dropping the previous password restarts nothing"
+    );
+
+    // Steady: nothing written, to the API server or to Elasticsearch.
+    let (api_writes, es_writes) = quiet_window(server, &sim, &ns).await;
+    assert_eq!(
+        api_writes,
+        Vec::<String>::new(),
+        "API writes after the rotation"
+    );
+    assert_eq!(
+        es_writes,
+        Vec::<String>::new(),
+        "Elasticsearch writes after the rotation"
+    );
+
+    // An operator restart sends nothing again (the rotation is remembered on the Secrets).
+    op.stop().await;
+    let endpoint = Arc::new(AsTheOperator {
+        url: sim.url(),
+        ca: sim.ca_pem().map(String::into_bytes),
+    });
+    let identity = format!("{ns}-2");
+    let op = operator::start_with(server, operator::settings(&ns), endpoint, &identity).await;
+    resource::wait_ready(&client, &ns, NAME, "Ready after the restart").await;
+    let (api_writes, es_writes) = quiet_window(server, &sim, &identity).await;
+    let all = audit::writes(server, &identity);
+    assert!(
+        !all.iter().any(|w| w.contains("secrets/")),
+        "no Secret written after the restart: {all:?}"
+    );
+    assert_eq!(api_writes, Vec::<String>::new());
+    assert_eq!(es_writes, Vec::<String>::new());
+    for ((name, key), rotated) in secrets.iter().zip(&after) {
+        let s = secret(&client, &ns, name).await;
+        assert_eq!(text(&s, key).as_ref(), Some(rotated), "{name} rotated once");
+    }
+    assert_eq!(refused(&sim), Vec::<String>::new());
+    op.stop().await;
+    println!("test took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn rotating_certificates_trusts_both_cas_until_the_new_one_serves() {
+    let started = std::time::Instant::now();
+    let (setup, sim, op) = ready_stack("rot-ca").await;
+    let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
+    let ca_name = format!("{NAME}-ca");
+    let old_ca = text(&secret(&client, &ns, &ca_name).await, "ca.crt").expect("ca");
+    let hashes = template_hashes(&client, &ns).await;
+    sim.clear_requests();
+    let rotation_started = std::time::Instant::now();
+    annotate(
+        &client,
+        &ns,
+        "logging.mcp-mesh.io/rotate-certificates",
+        &now_rfc3339(),
+    )
+    .await;
+    let new_ca = changed(&client, &ns, &ca_name, "ca.crt", &old_ca).await;
+    // The leaves are signed by the new CA; while the old CA is kept they carry both, and
+    // once the operator reached Elasticsearch trusting the new one alone (the stand-in
+    // serves its own certificate: that check is not exercised here), the old one goes.
+    for leaf in ["es-http-certs", "es-transport-certs"] {
+        let name = format!("{NAME}-{leaf}");
+        wait_for(WAIT, &format!("{name} carries only the new CA"), || async {
+            let s = secret(&client, &ns, &name).await;
+            (text(&s, "ca.crt")?.trim() == new_ca.trim()).then_some(())
+        })
+        .await;
+    }
+    wait_for(WAIT, "the previous CA dropped", || async {
+        let s = secret(&client, &ns, &ca_name).await;
+        text(&s, "previous-ca.crt").is_none().then_some(())
+    })
+    .await;
+    println!(
+        "CA rotation: from the annotation to the previous CA dropped in {:?}",
+        rotation_started.elapsed()
+    );
+    // Kibana and the collector read the CA at start: they restart; the nodes reload their
+    // certificates live and keep running.
+    let now = template_hashes(&client, &ns).await;
+    assert_eq!(now[0], hashes[0], "the nodes do not restart");
+    assert_ne!(now[1], hashes[1], "Kibana restarts");
+    assert_ne!(now[2], hashes[2], "the collector restarts");
+    resource::wait_ready(&client, &ns, NAME, "Ready through the rotation").await;
+    assert_eq!(refused(&sim), Vec::<String>::new(), "no refused call");
+    print_requests("CA rotation", &sim);
+    let (api_writes, es_writes) = quiet_window(server, &sim, &ns).await;
+    assert_eq!(
+        api_writes,
+        Vec::<String>::new(),
+        "API writes after the rotation"
+    );
+    assert_eq!(
+        es_writes,
+        Vec::<String>::new(),
+        "Elasticsearch writes after the rotation"
+    );
+    op.stop().await;
+    println!("test took {:?}", started.elapsed());
+}
