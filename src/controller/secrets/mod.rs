@@ -5,7 +5,7 @@
 //! ```text
 //! source Secrets (created when missing, never changed)    derived Secrets (kept consistent)
 //! <n>-es-operator-user (password) ─────────────────────►  <n>-es-file-realm (bcrypt hash)
-//! <n>-ca (CA; renewed 30 days before it expires) ──────►  <n>-es-http-certs, <n>-es-transport-certs
+//! <n>-ca (CA; renewed `renewBefore` (30d) before expiry) ──────►  <n>-es-http-certs, <n>-es-transport-certs
 //! <n>-es-elastic-user, <n>-kibana-user, <n>-collector-user, <n>-kibana-encryption-keys,
 //! <n>-kibana-dashboards-user (the operator's own Kibana user; whenever Kibana is enabled)
 //! ```
@@ -243,13 +243,15 @@ pub async fn ensure(
             fingerprints.file_realm = Some(fingerprint(&realm));
 
             let now = time::OffsetDateTime::now_utc();
+            let renew = time::Duration::try_from(v.certificate_renew_before())
+                .unwrap_or(time::Duration::days(30));
             let ca = certificate_authority(
                 &generated,
                 name,
                 &owner_id,
                 rotation.certificates,
                 logins,
-                now,
+                (now, renew),
                 &mut conflicts,
             )
             .await?;
@@ -267,7 +269,9 @@ pub async fn ensure(
             let http = generated
                 .ensure_derived(
                     &names::es_http_certs_secret(name),
-                    |data| leaf_matches(data, &ca_cert, &bundle, &leaf_sans(&http_names), now),
+                    |data| {
+                        leaf_matches(data, &ca_cert, &bundle, &leaf_sans(&http_names), now, renew)
+                    },
                     || leaf(&ca_cert, &ca_key, &bundle, name, &http_names, false),
                     &mut conflicts,
                 )
@@ -279,7 +283,16 @@ pub async fn ensure(
             let transport = generated
                 .ensure_derived(
                     &names::es_transport_certs_secret(name),
-                    |data| leaf_matches(data, &ca_cert, &bundle, &leaf_sans(&transport_names), now),
+                    |data| {
+                        leaf_matches(
+                            data,
+                            &ca_cert,
+                            &bundle,
+                            &leaf_sans(&transport_names),
+                            now,
+                            renew,
+                        )
+                    },
                     || leaf(&ca_cert, &ca_key, &bundle, name, &transport_names, true),
                     &mut conflicts,
                 )
@@ -491,7 +504,7 @@ async fn certificate_authority(
     owner_id: &str,
     request: Option<k8s_openapi::jiff::Timestamp>,
     logins: &Logins,
-    now: time::OffsetDateTime,
+    (now, renew): (time::OffsetDateTime, time::Duration),
     conflicts: &mut Vec<String>,
 ) -> Result<BTreeMap<String, String>> {
     let secret = names::ca_secret(name);
@@ -512,7 +525,7 @@ async fn certificate_authority(
     let data = generated
         .ensure_rotated(&secret, request, rotate_ca, conflicts)
         .await?;
-    let mut data = if ca_valid(&data, now) {
+    let mut data = if ca_valid(&data, now, renew) {
         data
     } else {
         // Expiring (or not a CA): renewed like a rotation, the previous CA kept.
@@ -520,7 +533,7 @@ async fn certificate_authority(
         generated
             .ensure_derived(
                 &secret,
-                |d| ca_valid(d, now),
+                |d| ca_valid(d, now, renew),
                 || rotate_ca(Some(&old)),
                 conflicts,
             )
