@@ -18,7 +18,7 @@ use meshlogging_operator::controller::EsEndpoint;
 use meshlogging_operator::elastic::{ClientConfig, Credentials};
 use meshlogging_operator::validate::Validated;
 use meshlogging_testkit::resource::{self, WAIT};
-use meshlogging_testkit::{Setup, audit, condition, kubectl, operator, sim, wait_for};
+use meshlogging_testkit::{Kubelet, Setup, audit, condition, kubectl, operator, sim, wait_for};
 use serde_json::json;
 
 const NAME: &str = "mesh-logs";
@@ -270,6 +270,7 @@ async fn rotating_credentials_changes_every_password_once_and_never_locks_the_op
 
     // A timestamp: every password rotated once.
     sim.clear_requests();
+    let api_before = audit::writes(server, &ns).len();
     let rotation_started = std::time::Instant::now();
     annotate(
         &client,
@@ -314,12 +315,27 @@ async fn rotating_credentials_changes_every_password_once_and_never_locks_the_op
         now.iter().zip(&hashes).all(|(a, b)| a != b).then_some(now)
     })
     .await;
-    // Meanwhile the nodes still know only the previous password: the operator uses it.
-    resource::wait_ready(&client, &ns, NAME, "Ready through the rotation").await;
+    // Meanwhile the nodes have not restarted and know only the previous password: the
+    // operator keeps using it (a few passes go by; the stack stays Ready).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let ml = api.get(NAME).await.expect("ml");
+    assert!(
+        meshlogging_testkit::is_ready(&ml),
+        "Ready through the rotation"
+    );
     assert_eq!(refused(&sim), Vec::<String>::new(), "no refused call");
+    assert!(
+        text(
+            &secret(&client, &ns, &secrets[0].0).await,
+            "previous-password"
+        )
+        .is_some(),
+        "the previous password is kept while the nodes have not restarted"
+    );
 
     // The nodes restart with the new file realm: the previous password is dropped.
     nodes_load_file_realm(&sim, &after[0]);
+    Kubelet::new(&client, &ns).mark_ready(NAME).await;
     wait_for(WAIT, "the previous password dropped", || async {
         let s = secret(&client, &ns, &secrets[0].0).await;
         text(&s, "previous-password").is_none().then_some(())
@@ -333,6 +349,10 @@ async fn rotating_credentials_changes_every_password_once_and_never_locks_the_op
     let probes = sim.requests().iter().filter(|r| r.status == 401).count();
     println!("401 answers to _security/_authenticate probes: {probes}");
     print_requests("credential rotation", &sim);
+    println!("--- credential rotation: the operator's API writes ---");
+    for w in &audit::writes(server, &ns)[api_before..] {
+        println!("{w}");
+    }
     assert_eq!(
         template_hashes(&client, &ns).await,
         rotated,
@@ -387,6 +407,7 @@ async fn rotating_certificates_trusts_both_cas_until_the_new_one_serves() {
     let old_ca = text(&secret(&client, &ns, &ca_name).await, "ca.crt").expect("ca");
     let hashes = template_hashes(&client, &ns).await;
     sim.clear_requests();
+    let api_before = audit::writes(server, &ns).len();
     let rotation_started = std::time::Instant::now();
     annotate(
         &client,
@@ -425,6 +446,10 @@ async fn rotating_certificates_trusts_both_cas_until_the_new_one_serves() {
     resource::wait_ready(&client, &ns, NAME, "Ready through the rotation").await;
     assert_eq!(refused(&sim), Vec::<String>::new(), "no refused call");
     print_requests("CA rotation", &sim);
+    println!("--- CA rotation: the operator's API writes ---");
+    for w in &audit::writes(server, &ns)[api_before..] {
+        println!("{w}");
+    }
     let (api_writes, es_writes) = quiet_window(server, &sim, &ns).await;
     assert_eq!(
         api_writes,

@@ -320,7 +320,10 @@ pub fn observe_and_sync(
                     "{:?}",
                     (
                         secrets.admin_previous.is_some(),
-                        secrets.ca_rotating.is_some()
+                        secrets.ca_rotating.is_some(),
+                        // During a rotation of the operator's password, the nodes having
+                        // restarted with the new file realm makes the new one worth trying.
+                        secrets.admin_previous.is_some() && applied.workloads.elasticsearch_updated,
                     )
                 ),
                 &format!("{scale:?}"),
@@ -339,6 +342,7 @@ pub fn observe_and_sync(
                     kibana_ready,
                     previously,
                     scale: scale.clone(),
+                    nodes_updated: applied.workloads.elasticsearch_updated,
                 };
                 tokio::spawn(job.run());
             }
@@ -363,6 +367,8 @@ struct Job {
     kibana_ready: bool,
     previously: AppliedStatus,
     scale: ScaleInput,
+    /// Every Elasticsearch pod runs the current template (managed mode).
+    nodes_updated: bool,
 }
 
 impl Job {
@@ -461,11 +467,15 @@ impl Job {
         es
     }
 
-    /// After a rotation of the operator's password, before the nodes restarted with the
-    /// new file realm: the password that logs in, the new one first (one
-    /// `_security/_authenticate`). The new one working is remembered, and a reconcile
+    /// After a rotation of the operator's password: the password that logs in. While
+    /// some node still runs the template from before the new file realm, the previous one
+    /// (nothing asked: no refused request). Once every node runs it, the new one if it
+    /// logs in (one `_security/_authenticate`): that is remembered, and a reconcile
     /// triggered, so that the next pass drops the previous one from its Secret.
     async fn login(&self, current: &Credentials, previous: &Credentials) -> Credentials {
+        if !self.nodes_updated {
+            return previous.clone();
+        }
         let ca = self.secrets.es_ca_pem.clone();
         let works = match self.ctx.es_client(&self.v, Some(current.clone()), ca) {
             Ok(client) => client.authenticates(current).await,
