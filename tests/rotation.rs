@@ -83,21 +83,26 @@ fn nodes_load_file_realm(sim: &EsSim, password: &str) {
 
 /// The pod-template hashes of the StatefulSet, Kibana's Deployment and the collector.
 async fn template_hashes(client: &kube::Client, ns: &str) -> [String; 3] {
+    template_hashes_of(client, ns, NAME).await
+}
+
+/// [`template_hashes`] of the resource `name`.
+async fn template_hashes_of(client: &kube::Client, ns: &str, name: &str) -> [String; 3] {
     let hash = |a: Option<&BTreeMap<String, String>>| {
         a.and_then(|a| a.get(CONFIG_HASH))
             .cloned()
             .unwrap_or_default()
     };
     let sts = Api::<StatefulSet>::namespaced(client.clone(), ns)
-        .get(&format!("{NAME}-es"))
+        .get(&format!("{name}-es"))
         .await
         .expect("sts");
     let kibana = Api::<Deployment>::namespaced(client.clone(), ns)
-        .get(&format!("{NAME}-kibana"))
+        .get(&format!("{name}-kibana"))
         .await
         .expect("kibana");
     let collector = Api::<DaemonSet>::namespaced(client.clone(), ns)
-        .get(&format!("{NAME}-collector"))
+        .get(&format!("{name}-collector"))
         .await
         .expect("collector");
     [
@@ -461,6 +466,56 @@ async fn rotating_certificates_trusts_both_cas_until_the_new_one_serves() {
         Vec::<String>::new(),
         "Elasticsearch writes after the rotation"
     );
+    op.stop().await;
+    println!("test took {:?}", started.elapsed());
+}
+
+/// A repository credential changed in its Secret: the keystore is built by an init
+/// container, so the running nodes cannot reload it; the nodes' template changes (they
+/// restart to apply it), Kibana's and the collector's do not, and nothing is sent to
+/// Elasticsearch (no `_nodes/reload_secure_settings`: it would reload the old keystore).
+#[tokio::test]
+async fn a_changed_repository_credential_restarts_the_nodes_only() {
+    let started = std::time::Instant::now();
+    let setup = Setup::new("rot-keystore").await;
+    let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
+    let sim = sim::es_sim(3).await;
+    let endpoint = Arc::new(meshlogging_testkit::sim::SimEndpoint::new(&sim));
+    let op = operator::start_with(server, operator::settings(&ns), endpoint, &ns).await;
+    resource::production_s3_secret(&client, &ns).await;
+    kubectl::apply_example(server, &ns, "production.yaml");
+    let name = "mcp-mesh-logs";
+    resource::wait_ready(&client, &ns, name, "Ready=True").await;
+    let before = template_hashes_of(&client, &ns, name).await;
+    let (_, es_writes) = quiet_window(server, &sim, &ns).await;
+    assert_eq!(es_writes, Vec::<String>::new(), "steady before the change");
+
+    sim.clear_requests();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .patch(
+            "s3-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"secret_key": "rotatedEXAMPLEKEY"}})),
+        )
+        .await
+        .expect("change the repository's secret key");
+    // The operator does not watch users' Secrets: the change is seen at the next resync.
+    let after = wait_for(WAIT, "the nodes' template changes", || async {
+        let now = template_hashes_of(&client, &ns, name).await;
+        (now[0] != before[0]).then_some(now)
+    })
+    .await;
+    assert_eq!(after[1], before[1], "Kibana does not restart");
+    assert_eq!(after[2], before[2], "the collector does not restart");
+    let reloads = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("reload_secure_settings"))
+        .count();
+    assert_eq!(reloads, 0);
+    let (api_writes, es_writes) = quiet_window(server, &sim, &ns).await;
+    assert_eq!(es_writes, Vec::<String>::new(), "no Elasticsearch write");
+    assert_eq!(api_writes, Vec::<String>::new(), "steady after the change");
     op.stop().await;
     println!("test took {:?}", started.elapsed());
 }

@@ -122,13 +122,19 @@ pub fn ca_bundle(current: &str, previous: Option<&str>) -> String {
 /// then drops what a rotation kept (the previous password; the previous CA). Holds
 /// fingerprints only, never a password.
 #[derive(Default)]
-pub struct Logins(Mutex<HashMap<String, (Option<String>, Option<String>)>>);
+pub struct Logins(Mutex<HashMap<String, Verified>>);
+
+/// What was seen to work for one resource (fingerprints).
+#[derive(Default)]
+struct Verified {
+    /// The operator's password.
+    password: Option<String>,
+    /// The CA, trusted alone.
+    ca: Option<String>,
+}
 
 impl Logins {
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut HashMap<String, (Option<String>, Option<String>)>) -> T,
-    ) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Verified>) -> T) -> T {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut map)
     }
@@ -136,25 +142,25 @@ impl Logins {
     /// `password` logged in to `resource`'s cluster.
     pub fn password_works(&self, resource: &str, password: &str) {
         let key = crate::fingerprint::of_parts([password]);
-        self.with(|m| m.entry(resource.to_string()).or_default().0 = Some(key));
+        self.with(|m| m.entry(resource.to_string()).or_default().password = Some(key));
     }
 
     /// Whether `password` was seen to log in to `resource`'s cluster.
     pub fn password_verified(&self, resource: &str, password: &str) -> bool {
         let key = crate::fingerprint::of_parts([password]);
-        self.with(|m| m.get(resource).and_then(|e| e.0.clone()) == Some(key))
+        self.with(|m| m.get(resource).and_then(|e| e.password.clone()) == Some(key))
     }
 
     /// `resource`'s cluster was reached trusting `ca_pem` alone.
     pub fn ca_works(&self, resource: &str, ca_pem: &str) {
         let key = crate::fingerprint::of_parts([ca_pem.trim()]);
-        self.with(|m| m.entry(resource.to_string()).or_default().1 = Some(key));
+        self.with(|m| m.entry(resource.to_string()).or_default().ca = Some(key));
     }
 
     /// Whether `resource`'s cluster was reached trusting `ca_pem` alone.
     pub fn ca_verified(&self, resource: &str, ca_pem: &str) -> bool {
         let key = crate::fingerprint::of_parts([ca_pem.trim()]);
-        self.with(|m| m.get(resource).and_then(|e| e.1.clone()) == Some(key))
+        self.with(|m| m.get(resource).and_then(|e| e.ca.clone()) == Some(key))
     }
 
     /// Forgets a deleted resource.
