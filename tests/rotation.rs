@@ -5,7 +5,7 @@
 //! only at start.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use es_sim::EsSim;
@@ -22,6 +22,71 @@ use meshlogging_testkit::{Kubelet, Setup, audit, condition, kubectl, operator, s
 use serde_json::json;
 
 const NAME: &str = "mesh-logs";
+
+/// The logs of every operator this binary runs (the operator's own at TRACE, the kube
+/// client's at DEBUG), captured once for the binary: no password may appear in them.
+fn logs() -> &'static Mutex<Vec<u8>> {
+    static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer: &'static Mutex<Vec<u8>> = Box::leak(Box::default());
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,meshlogging_operator=trace,kube=debug",
+            ))
+            .with_writer(move || Capture(buffer))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        buffer
+    })
+}
+
+struct Capture(&'static Mutex<Vec<u8>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Asserts that no password of `passwords` (as text, or base64 as in a Secret's data)
+/// appears in the captured logs, the resource's events or its status.
+async fn no_secret_shown(client: &kube::Client, ns: &str, passwords: &[&String]) {
+    use base64::Engine as _;
+    use k8s_openapi::api::events::v1::Event;
+    let logs =
+        String::from_utf8_lossy(&logs().lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    assert!(
+        logs.contains("rotated Secret on request"),
+        "the logs were captured"
+    );
+    let events = Api::<Event>::namespaced(client.clone(), ns)
+        .list(&Default::default())
+        .await
+        .expect("events");
+    let events = serde_json::to_string(&events.items).expect("json");
+    let ml: MeshLogging = Api::namespaced(client.clone(), ns)
+        .get(NAME)
+        .await
+        .expect("ml");
+    let status = serde_json::to_string(&ml.status).expect("json");
+    for password in passwords {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(password.as_bytes());
+        for (what, text) in [("logs", &logs), ("events", &events), ("status", &status)] {
+            assert!(
+                !text.contains(password.as_str()),
+                "a password in the {what}"
+            );
+            assert!(!text.contains(&encoded), "a base64 password in the {what}");
+        }
+    }
+}
 const OPERATOR_USER: &str = "meshlogging-operator";
 const CONFIG_HASH: &str = "logging.mcp-mesh.io/config-hash";
 
@@ -166,6 +231,7 @@ fn print_requests(what: &str, sim: &EsSim) {
 /// The stack of `examples/minimal.yaml`, Ready, with the operator logging in as its own
 /// user. Returns the sim and the operator.
 async fn ready_stack(prefix: &str) -> (Setup, EsSim, operator::Running) {
+    logs();
     let setup = Setup::new(prefix).await;
     let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
     let sim = sim::es_sim(3).await;
@@ -400,6 +466,8 @@ async fn rotating_credentials_changes_every_password_once_and_never_locks_the_op
     }
     assert_eq!(refused(&sim), Vec::<String>::new());
     op.stop().await;
+    let passwords: Vec<&String> = before.iter().chain(&after).collect();
+    no_secret_shown(&client, &ns, &passwords).await;
     println!("test took {:?}", started.elapsed());
 }
 
