@@ -90,8 +90,10 @@ async fn no_secret_shown(client: &kube::Client, ns: &str, passwords: &[&String])
 const OPERATOR_USER: &str = "meshlogging-operator";
 const CONFIG_HASH: &str = "logging.mcp-mesh.io/config-hash";
 
-/// The stand-in at its own URL, trusting its CA, logging in as the operator's own user
-/// (with whichever password the operator chose).
+/// The stand-in at its own URL, logging in as the operator's own user (with whichever
+/// password the operator chose), trusting the stand-in's own CA (`ca`) or, when `ca` is
+/// `None`, the CAs the operator trusts (then the stand-in must serve the operator's HTTP
+/// certificate: [`serve_http_certificate`]).
 struct AsTheOperator {
     url: String,
     ca: Option<Vec<u8>>,
@@ -102,11 +104,11 @@ impl EsEndpoint for AsTheOperator {
         &self,
         _: &Validated,
         admin: Option<Credentials>,
-        _: Option<Vec<u8>>,
+        operator_ca: Option<Vec<u8>>,
     ) -> ClientConfig {
         let mut config = ClientConfig::new(self.url.clone());
         config.credentials = admin;
-        config.ca_pem = self.ca.clone();
+        config.ca_pem = self.ca.clone().or(operator_ca);
         config
     }
 
@@ -231,13 +233,34 @@ fn print_requests(what: &str, sim: &EsSim) {
 /// The stack of `examples/minimal.yaml`, Ready, with the operator logging in as its own
 /// user. Returns the sim and the operator.
 async fn ready_stack(prefix: &str) -> (Setup, EsSim, operator::Running) {
+    ready_stack_with(prefix, false).await
+}
+
+/// The stand-in serves the operator's HTTP certificate as it is now in its Secret (a node
+/// reloading it from its files); returns the certificate.
+async fn serve_http_certificate(client: &kube::Client, ns: &str, sim: &EsSim) -> String {
+    let s = secret(client, ns, &format!("{NAME}-es-http-certs")).await;
+    let (cert, key) = (
+        text(&s, "tls.crt").expect("tls.crt"),
+        text(&s, "tls.key").expect("tls.key"),
+    );
+    sim.serve_certificate(&cert, &key)
+        .expect("serve the certificate");
+    cert
+}
+
+/// [`ready_stack`]; with `operator_tls`, the stand-in serves the operator's own HTTP
+/// certificate and the operator trusts only its own CAs.
+async fn ready_stack_with(prefix: &str, operator_tls: bool) -> (Setup, EsSim, operator::Running) {
     logs();
     let setup = Setup::new(prefix).await;
     let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
     let sim = sim::es_sim(3).await;
     let endpoint = Arc::new(AsTheOperator {
         url: sim.url(),
-        ca: sim.ca_pem().map(String::into_bytes),
+        ca: (!operator_tls)
+            .then(|| sim.ca_pem().map(String::into_bytes))
+            .flatten(),
     });
     let op = operator::start_with(server, operator::settings(&ns), endpoint, &ns).await;
     kubectl::apply_example(server, &ns, "minimal.yaml");
@@ -250,6 +273,16 @@ async fn ready_stack(prefix: &str) -> (Setup, EsSim, operator::Running) {
     })
     .await;
     nodes_load_file_realm(&sim, &user);
+    if operator_tls {
+        wait_for(WAIT, "the HTTP certificate", || async {
+            Api::<Secret>::namespaced(client.clone(), &ns)
+                .get_opt(&format!("{NAME}-es-http-certs"))
+                .await
+                .ok()?
+        })
+        .await;
+        serve_http_certificate(&client, &ns, &sim).await;
+    }
     resource::wait_ready(&client, &ns, NAME, "Ready=True").await;
     (setup, sim, op)
 }
@@ -471,14 +504,45 @@ async fn rotating_credentials_changes_every_password_once_and_never_locks_the_op
     println!("test took {:?}", started.elapsed());
 }
 
+/// Samples `Ready` every 200 ms until `stop`; returns the samples that were not True.
+fn sample_ready(
+    client: kube::Client,
+    ns: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<String>> {
+    tokio::spawn(async move {
+        let api: Api<MeshLogging> = Api::namespaced(client, &ns);
+        let mut not_ready = Vec::new();
+        let mut samples = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Ok(ml) = api.get(NAME).await {
+                samples += 1;
+                if !meshlogging_testkit::is_ready(&ml) {
+                    not_ready.push(format!("{:?}", ml.status.map(|s| s.conditions)));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        println!("Ready sampled {samples} times");
+        not_ready
+    })
+}
+
+/// The stand-in serves the operator's own HTTP certificate and the operator trusts only
+/// its own CAs: through a CA rotation the operator's calls never fail (Ready, sampled every
+/// 200 ms, stays True; no refused request), the old CA stays trusted while the node still
+/// serves a certificate it signed, and is dropped only once the node serves the new one.
 #[tokio::test]
 async fn rotating_certificates_trusts_both_cas_until_the_new_one_serves() {
     let started = std::time::Instant::now();
-    let (setup, sim, op) = ready_stack("rot-ca").await;
+    let (setup, sim, op) = ready_stack_with("rot-ca", true).await;
     let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
     let ca_name = format!("{NAME}-ca");
+    let http_name = format!("{NAME}-es-http-certs");
     let old_ca = text(&secret(&client, &ns, &ca_name).await, "ca.crt").expect("ca");
     let hashes = template_hashes(&client, &ns).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = sample_ready(client.clone(), ns.clone(), stop.clone());
     sim.clear_requests();
     let api_before = audit::writes(server, &ns).len();
     let rotation_started = std::time::Instant::now();
@@ -490,9 +554,34 @@ async fn rotating_certificates_trusts_both_cas_until_the_new_one_serves() {
     )
     .await;
     let new_ca = changed(&client, &ns, &ca_name, "ca.crt", &old_ca).await;
-    // The leaves are signed by the new CA; while the old CA is kept they carry both, and
-    // once the operator reached Elasticsearch trusting the new one alone (the stand-in
-    // serves its own certificate: that check is not exercised here), the old one goes.
+    // The certificates are re-signed by the new CA and carry both CAs.
+    for leaf in ["es-http-certs", "es-transport-certs"] {
+        let name = format!("{NAME}-{leaf}");
+        wait_for(WAIT, &format!("{name} carries both CAs"), || async {
+            let s = secret(&client, &ns, &name).await;
+            let ca = text(&s, "ca.crt")?;
+            (ca.contains(new_ca.trim()) && ca.contains(old_ca.trim())).then_some(())
+        })
+        .await;
+    }
+    // The node still serves the certificate of the old CA: the operator trusts both, and
+    // keeps the old one (a few passes go by).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let ca = secret(&client, &ns, &ca_name).await;
+    assert_eq!(
+        text(&ca, "previous-ca.crt").map(|p| p.trim().to_string()),
+        Some(old_ca.trim().to_string()),
+        "the old CA is kept while the node serves its certificate"
+    );
+
+    // The node reloads its certificate (signed by the new CA): the old CA is dropped, the
+    // certificates carry the new one alone (and the node reloads them again).
+    let served = serve_http_certificate(&client, &ns, &sim).await;
+    wait_for(WAIT, "the previous CA dropped", || async {
+        let s = secret(&client, &ns, &ca_name).await;
+        text(&s, "previous-ca.crt").is_none().then_some(())
+    })
+    .await;
     for leaf in ["es-http-certs", "es-transport-certs"] {
         let name = format!("{NAME}-{leaf}");
         wait_for(WAIT, &format!("{name} carries only the new CA"), || async {
@@ -501,11 +590,9 @@ async fn rotating_certificates_trusts_both_cas_until_the_new_one_serves() {
         })
         .await;
     }
-    wait_for(WAIT, "the previous CA dropped", || async {
-        let s = secret(&client, &ns, &ca_name).await;
-        text(&s, "previous-ca.crt").is_none().then_some(())
-    })
-    .await;
+    let reissued = text(&secret(&client, &ns, &http_name).await, "tls.crt").expect("tls.crt");
+    assert_ne!(reissued, served, "written again with the new CA alone");
+    serve_http_certificate(&client, &ns, &sim).await;
     println!(
         "CA rotation: from the annotation to the previous CA dropped in {:?}",
         rotation_started.elapsed()
@@ -517,6 +604,10 @@ async fn rotating_certificates_trusts_both_cas_until_the_new_one_serves() {
     assert_ne!(now[1], hashes[1], "Kibana restarts");
     assert_ne!(now[2], hashes[2], "the collector restarts");
     resource::wait_ready(&client, &ns, NAME, "Ready through the rotation").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let not_ready = sampler.await.expect("sampler");
+    assert_eq!(not_ready, Vec::<String>::new(), "Ready=True throughout");
     assert_eq!(refused(&sim), Vec::<String>::new(), "no refused call");
     print_requests("CA rotation", &sim);
     println!("--- CA rotation: the operator's API writes ---");
