@@ -518,7 +518,8 @@ fn sample_ready(
             if let Ok(ml) = api.get(NAME).await {
                 samples += 1;
                 if !meshlogging_testkit::is_ready(&ml) {
-                    not_ready.push(format!("{:?}", ml.status.map(|s| s.conditions)));
+                    let ready = ml.status.as_ref().map(|s| condition(s, "Ready"));
+                    not_ready.push(ready.map(|c| c.message).unwrap_or_default());
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
