@@ -1,21 +1,26 @@
 //! Secrets the operator generates (I/O): passwords, the file realm, a CA and the
 //! HTTP/transport certificates; and the Secrets users reference (external credentials, CA,
-//! repository credentials), only read.
+//! repository and secure-settings Secrets), only read.
 //!
 //! ```text
-//! source Secrets (created when missing, never changed)    derived Secrets (kept consistent)
-//! <n>-es-operator-user (password) ─────────────────────►  <n>-es-file-realm (bcrypt hash)
-//! <n>-ca (CA; renewed `renewBefore` (30d) before expiry) ──────►  <n>-es-http-certs, <n>-es-transport-certs
+//! source Secrets (created when missing; rotated on request)  derived Secrets (kept consistent)
+//! <n>-es-operator-user (password, previous-password) ──────►  <n>-es-file-realm (bcrypt hash)
+//! <n>-ca (CA, previous-ca.crt; renewed renewBefore ahead) ─►  <n>-es-http-certs,
+//!                                                             <n>-es-transport-certs (ca.crt: both CAs)
 //! <n>-es-elastic-user, <n>-kibana-user, <n>-collector-user, <n>-kibana-encryption-keys,
 //! <n>-kibana-dashboards-user (the operator's own Kibana user; whenever Kibana is enabled)
 //! ```
 //!
-//! Every generated Secret is owned by the MeshLogging. Deleting a source Secret makes the
-//! operator generate it anew on the next reconcile (the sync then resets the matching
-//! Elasticsearch password). A derived Secret is checked against its source on every pass —
-//! the hash verifies the current password; the certificate is signed by the current CA,
-//! names every wanted DNS name, matches its key and is valid for 30 more days — and
-//! replaced (one `update`, guarded by its resourceVersion) when it does not. A Secret of a
+//! Every generated Secret is owned by the MeshLogging. The `rotate-credentials` and
+//! `rotate-certificates` annotations ([`rotate`]) replace the passwords / the CA once per
+//! request; the operator's previous password and the previous CA are kept until the new
+//! ones are seen to work (see [`Logins`]), then dropped. Deleting a source Secret makes
+//! the operator generate it anew on the next reconcile (without a kept previous value).
+//! The sync then sets the matching Elasticsearch password. A derived Secret is checked
+//! against its source on every pass — the hash verifies the current password; the
+//! certificate is signed by the current CA, carries the trust bundle, names every wanted
+//! DNS name, matches its key and is valid for longer than `renewBefore` — and replaced
+//! (one `update`, guarded by its resourceVersion) when it does not. A Secret of a
 //! generated name that this resource does not own is never changed: it is reported as a
 //! conflict.
 

@@ -80,12 +80,16 @@ impl Rotation {
 /// What makes a MeshLogging reconcile at once when only its rotation annotations change
 /// (the controller otherwise reacts to generation and finalizer changes only).
 pub fn annotations_predicate(ml: &MeshLogging) -> Option<u64> {
-    let annotations = ml.metadata.annotations.as_ref()?;
+    let annotations = ml.metadata.annotations.as_ref();
     let values = [
         ROTATE_CREDENTIALS_ANNOTATION,
         ROTATE_CERTIFICATES_ANNOTATION,
     ]
-    .map(|k| annotations.get(k).map_or("", String::as_str));
+    .map(|k| {
+        annotations
+            .and_then(|a| a.get(k))
+            .map_or("", String::as_str)
+    });
     Some(crate::fingerprint::fnv1a64(values.join("\0").as_bytes()))
 }
 
