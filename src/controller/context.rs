@@ -106,6 +106,24 @@ impl Context {
             .unwrap_or_else(|| EMPTY.get_or_init(Caches::default))
     }
 
+    /// A client for a probe whose failure is an expected answer (during a rotation: does
+    /// the new password log in, is the new CA served?): one attempt, not counted in the
+    /// request metrics (a refusal there is not an error of the operator's).
+    pub(super) fn probe_client(
+        &self,
+        v: &Validated,
+        admin: Option<Credentials>,
+        ca: Option<Vec<u8>>,
+    ) -> Result<EsClient> {
+        let mut config: ClientConfig = self.endpoint.client_config(v, admin, ca);
+        config.request_timeout = self.settings.es_request_timeout;
+        config.retry = crate::elastic::RetryPolicy {
+            max_attempts: 1,
+            ..self.settings.es_retry
+        };
+        Ok(EsClient::new(config)?)
+    }
+
     /// A client for `v`'s Elasticsearch, logging in with `admin` and trusting `ca`, with
     /// the settings' timeout and retries, counted in the metrics.
     pub(super) fn es_client(

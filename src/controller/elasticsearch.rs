@@ -477,7 +477,7 @@ impl Job {
             return previous.clone();
         }
         let ca = self.secrets.es_ca_pem.clone();
-        let works = match self.ctx.es_client(&self.v, Some(current.clone()), ca) {
+        let works = match self.ctx.probe_client(&self.v, Some(current.clone()), ca) {
             Ok(client) => client.authenticates(current).await,
             Err(e) => {
                 debug!(error = %e, "no client to check the new password");
@@ -507,7 +507,7 @@ impl Job {
     /// drops the previous CA from what every client trusts.
     async fn check_new_ca(&self, admin: &Credentials, new_ca: &str) {
         let ca = Some(new_ca.as_bytes().to_vec());
-        let Ok(client) = self.ctx.es_client(&self.v, Some(admin.clone()), ca) else {
+        let Ok(client) = self.ctx.probe_client(&self.v, Some(admin.clone()), ca) else {
             return;
         };
         match client.health().await {
