@@ -542,6 +542,13 @@ async fn rotating_certificates_trusts_both_cas_until_the_new_one_serves() {
     let http_name = format!("{NAME}-es-http-certs");
     let old_ca = text(&secret(&client, &ns, &ca_name).await, "ca.crt").expect("ca");
     let hashes = template_hashes(&client, &ns).await;
+    // Settled first (the first passes after Ready drop cluster.initial_master_nodes).
+    let (_, es_writes) = quiet_window(server, &sim, &ns).await;
+    assert_eq!(
+        es_writes,
+        Vec::<String>::new(),
+        "steady before the rotation"
+    );
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = sample_ready(client.clone(), ns.clone(), stop.clone());
     sim.clear_requests();
