@@ -686,3 +686,57 @@ async fn a_changed_repository_credential_restarts_the_nodes_only() {
     op.stop().await;
     println!("test took {:?}", started.elapsed());
 }
+
+/// While the nodes restart one by one, some hold the operator's new password and some the
+/// previous one: a request a node refuses (401) is sent again at once with the other
+/// password, and the call succeeds; a password check as another user is not.
+#[tokio::test]
+async fn a_refused_request_is_sent_again_with_the_other_password() {
+    use meshlogging_operator::elastic::EsClient;
+    let sim = EsSim::start_with(es_sim::SimConfig {
+        tls: true,
+        users: vec![es_sim::SimUser::new(
+            OPERATOR_USER,
+            "new-Pw-1",
+            &["superuser"],
+        )],
+        ..Default::default()
+    })
+    .await;
+    sim.set_health(es_sim::Health::Green);
+    let credentials = |password: &str| Credentials {
+        username: OPERATOR_USER.into(),
+        password: password.into(),
+    };
+    let with_previous = sim::client_config(&sim, OPERATOR_USER, "previous-Pw-0");
+    let alone = EsClient::new(with_previous.clone()).expect("client");
+    assert!(alone.health().await.is_err(), "refused without a fallback");
+    sim.clear_requests();
+    let client = EsClient::new(with_previous)
+        .expect("client")
+        .with_fallback(credentials("new-Pw-1"));
+    assert_eq!(client.health().await.expect("health"), "green");
+    let answered: Vec<(String, u16, Option<String>)> = sim
+        .requests()
+        .iter()
+        .map(|r| (r.path.clone(), r.status, r.user.clone()))
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            ("/_cluster/health".to_string(), 401, None),
+            (
+                "/_cluster/health".to_string(),
+                200,
+                Some(OPERATOR_USER.to_string())
+            ),
+        ]
+    );
+    // Asking whether a password works is answered as it is.
+    assert!(
+        !client
+            .authenticates(&credentials("wrong-Pw-2"))
+            .await
+            .expect("answer")
+    );
+}

@@ -417,15 +417,29 @@ impl Job {
     /// Health, then (yellow or green) the configuration.
     async fn pass(&self) -> EsPass {
         let ca = self.secrets.es_ca_pem.clone();
-        let admin = match (&self.secrets.admin, &self.secrets.admin_previous) {
-            (Some(current), Some(previous)) => Some(self.login(current, previous).await),
-            (admin, _) => admin.clone(),
+        // During a rotation of the operator's password: the one that logs in, and the
+        // other as the fallback of a request a node refuses (while the nodes restart one
+        // by one, some hold the new file realm and some the old).
+        let (admin, fallback) = match (&self.secrets.admin, &self.secrets.admin_previous) {
+            (Some(current), Some(previous)) => {
+                let chosen = self.login(current, previous).await;
+                let other = if chosen == *current {
+                    previous
+                } else {
+                    current
+                };
+                (Some(chosen), Some(other.clone()))
+            }
+            (admin, _) => (admin.clone(), None),
         };
         if let (Some(new_ca), Some(admin)) = (&self.secrets.ca_rotating, &admin) {
             self.check_new_ca(admin, new_ca).await;
         }
         let client = match self.ctx.es_client(&self.v, admin, ca) {
-            Ok(client) => client,
+            Ok(client) => match fallback {
+                Some(other) => client.with_fallback(other),
+                None => client,
+            },
             Err(e) => return EsPass::unavailable(e.category(), e.to_string()),
         };
         let (health, unassigned) = match client.cluster_health().await {
