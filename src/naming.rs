@@ -40,6 +40,8 @@ pub const DEFAULT_COLLECTOR_CLUSTER_ROLE: &str = "meshlogging-collector";
 
 /// Key of the `elastic` user's password in [`es_elastic_user_secret`].
 pub const ELASTIC_PASSWORD_KEY: &str = "elastic";
+/// The built-in superuser of Elasticsearch, whose password `<n>-es-elastic-user` holds.
+pub const ELASTIC_USER: &str = "elastic";
 /// Keys of the file realm in [`es_file_realm_secret`] (the files `users` and `users_roles`).
 pub const FILE_REALM_USERS_KEY: &str = "users";
 /// See [`FILE_REALM_USERS_KEY`].

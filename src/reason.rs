@@ -175,6 +175,8 @@ reasons! {
     RestartingNode,
     /// A restarted node is back in the cluster and shard allocation restored (event).
     NodeRestarted,
+    /// A rotation annotation does not hold an RFC 3339 timestamp: nothing rotated.
+    RotationRefused,
 
     // Disk (condition DiskHealthy).
     /// Elasticsearch reports disk trouble: a watermark reached or indices blocked.

@@ -585,6 +585,9 @@ fn handwritten() -> Vec<(&'static str, Vec<Step>)> {
                 ("PUT", "/_security/role/{t}", Some(json!({"cluster": [], "indices": [{"names": ["{t}-*"], "privileges": ["create_doc"]}]}))),
                 ("PUT", "/_security/user/{t}", Some(json!({"password": "long-enough-pw", "roles": ["{t}"]}))),
                 ("PUT", "/_security/user/kibana_system/_password", Some(json!({"password": "long-enough-pw"}))),
+                // A credential rotation sets the built-in elastic's password as the operator does.
+                ("POST", "/_security/user/elastic/_password", Some(json!({"password": "rotated-Elastic-pw-1"}))),
+                ("POST", "/_security/user/elastic/_password", Some(json!({"password": "short"}))),
                 ("PUT", "/_snapshot/{t}-s3", Some(json!({"type": "s3", "settings": {"bucket": "b"}}))),
                 ("PUT", "/_snapshot/{t}-url", Some(json!({"type": "url", "settings": {"url": "https://example.com/r"}}))),
                 ("PUT", "/_snapshot/{t}-nope", Some(json!({"type": "nope", "settings": {}}))),

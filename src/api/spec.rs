@@ -158,6 +158,12 @@ pub struct MeshLoggingSpec {
     #[serde(default = "DashboardsSpec::recommended")]
     pub dashboards: DashboardsSpec,
 
+    /// The operator's generated certificates (managed Elasticsearch). Rotate passwords or
+    /// certificates on request with the annotations `logging.mcp-mesh.io/rotate-credentials`
+    /// and `logging.mcp-mesh.io/rotate-certificates` (an RFC 3339 timestamp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecuritySpec>,
+
     /// What happens to the data when the MeshLogging is deleted: `Retain` (default) keeps the
     /// Elasticsearch volumes (PersistentVolumeClaims); `Delete` removes them.
     #[serde(default)]
@@ -185,6 +191,36 @@ const VERSION_ONE_MAJOR_RULE: &str = concat!(
     "(has(self.elasticsearch) && has(self.elasticsearch.external)) || (has(oldSelf.elasticsearch) && has(oldSelf.elasticsearch.external)) || ",
     "int(self.version.split('.')[0]) <= int(oldSelf.version.split('.')[0]) + 1"
 );
+
+/// Generated credentials and certificates.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecuritySpec {
+    /// The CA and the HTTP/transport certificates the operator generates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<CertificatesSpec>,
+}
+
+/// The generated certificates' renewal.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificatesSpec {
+    /// How long before it expires a generated certificate (or the CA) is renewed: a
+    /// duration in hours, minutes and seconds such as `720h` (the default, 30 days) or
+    /// `2160h`; at least `1h` and less than the certificates' validity (`87600h`, 10
+    /// years). A renewed CA is trusted beside the old one until Elasticsearch serves a
+    /// certificate it signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 24), pattern(RENEW_BEFORE_PATTERN))]
+    #[x_kube(validation = kube::core::Rule::new(
+        "duration(self) >= duration('1h') && duration(self) < duration('87600h')"
+    ).message("must be at least 1h and less than the certificates' validity, 87600h (10 years)"))]
+    pub renew_before: Option<String>,
+}
+
+/// A duration of hours, minutes and seconds (`720h`, `1h30m`): what both CEL's
+/// `duration()` and the operator parse.
+pub const RENEW_BEFORE_PATTERN: &str = "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
 
 /// Kibana dashboards.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

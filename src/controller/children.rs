@@ -45,6 +45,10 @@ pub struct Workloads {
     pub kibana: Option<(i32, i32)>,
     /// Collector pods.
     pub collector: (i32, i32),
+    /// Every Elasticsearch pod runs the StatefulSet's current template (its status
+    /// observed the current generation and counts every replica as updated): what the pod
+    /// template makes the nodes load at start — the file realm — is loaded.
+    pub elasticsearch_updated: bool,
 }
 
 /// What applying the children did.
@@ -173,6 +177,11 @@ impl Workloads {
                 let spec = o.spec.as_ref().and_then(|s| s.replicas);
                 let ready = o.status.as_ref().and_then(|s| s.ready_replicas);
                 self.elasticsearch = Some(replicas(spec, ready, ours));
+                self.elasticsearch_updated = ours
+                    && o.status.as_ref().is_some_and(|s| {
+                        s.observed_generation >= o.metadata.generation
+                            && s.updated_replicas.unwrap_or(0) >= spec.unwrap_or(1)
+                    });
             }
             (Child::Deployment(d), live) => {
                 let o = match live {

@@ -107,6 +107,7 @@ pub async fn cleanup(ml: Arc<MeshLogging>, ctx: &Context) -> Result<Action> {
     ctx.metrics.forget(&ns, &name);
     ctx.realms.forget(&format!("{ns}/{name}"));
     ctx.caches().verified.forget(&format!("{ns}/{name}"));
+    ctx.logins.forget(&format!("{ns}/{name}"));
     info!("cleaned up");
     Ok(Action::await_change())
 }

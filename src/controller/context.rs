@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::apply::FIELD_MANAGER;
 use super::children::Caches;
 use super::elasticsearch::EsQueue;
-use super::secrets::VerifiedRealms;
+use super::secrets::{Logins, VerifiedRealms};
 use super::{EsEndpoint, Settings};
 use crate::api::MeshLogging;
 use crate::elastic::{ClientConfig, Credentials, EsClient};
@@ -52,6 +52,8 @@ pub struct Context {
     caches: OnceLock<Caches>,
     /// File realms already verified against their password.
     pub(super) realms: VerifiedRealms,
+    /// Logins seen to work after a rotation (what it kept can then be dropped).
+    pub(super) logins: Logins,
 }
 
 /// Locks `m`, also when a panicking holder poisoned it (the maps stay consistent: every
@@ -86,6 +88,7 @@ impl Context {
             es_finished: Mutex::new(Some(es_finished)),
             seen: Mutex::default(),
             realms: VerifiedRealms::default(),
+            logins: Logins::default(),
             caches: OnceLock::new(),
         }
     }
@@ -101,6 +104,24 @@ impl Context {
         self.caches
             .get()
             .unwrap_or_else(|| EMPTY.get_or_init(Caches::default))
+    }
+
+    /// A client for a probe whose failure is an expected answer (during a rotation: does
+    /// the new password log in, is the new CA served?): one attempt, not counted in the
+    /// request metrics (a refusal there is not an error of the operator's).
+    pub(super) fn probe_client(
+        &self,
+        v: &Validated,
+        admin: Option<Credentials>,
+        ca: Option<Vec<u8>>,
+    ) -> Result<EsClient> {
+        let mut config: ClientConfig = self.endpoint.client_config(v, admin, ca);
+        config.request_timeout = self.settings.es_request_timeout;
+        config.retry = crate::elastic::RetryPolicy {
+            max_attempts: 1,
+            ..self.settings.es_retry
+        };
+        Ok(EsClient::new(config)?)
     }
 
     /// A client for `v`'s Elasticsearch, logging in with `admin` and trusting `ca`, with

@@ -1,6 +1,7 @@
 //! Step 2 of a pass: everything the spec refers to, read — the generated Secrets (created
 //! or kept consistent on the way) and the Secrets the user references (external
-//! credentials and CA, snapshot repositories' credentials).
+//! credentials and CA, snapshot repositories' credentials). Rotations asked for by
+//! annotation happen here.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +25,11 @@ pub struct Dereferenced {
 
 /// Reads (and generates where needed) every Secret `v` refers to. A missing referenced
 /// Secret is an observation, not an error: the rest of the stack is still applied.
-pub async fn dereference(ctx: &Context, v: &Validated) -> Result<Dereferenced> {
+pub async fn dereference(
+    ctx: &Context,
+    v: &Validated,
+    rotation: &secrets::Rotation,
+) -> Result<Dereferenced> {
     let owner = labels::owner_reference(v);
     let (secrets, credentials_missing) = match secrets::ensure(
         &ctx.client,
@@ -32,6 +37,8 @@ pub async fn dereference(ctx: &Context, v: &Validated) -> Result<Dereferenced> {
         &owner,
         &ctx.realms,
         ctx.caches().secrets.as_ref(),
+        rotation,
+        &ctx.logins,
     )
     .await
     {

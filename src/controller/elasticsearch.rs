@@ -42,7 +42,7 @@ use crate::api::{AppliedStatus, MeshLogging};
 use crate::elastic::pipeline::{self, IlmError, LogFlow};
 use crate::elastic::snapshots::{self, RepositoryVerification, SnapshotHealth};
 use crate::elastic::sync::{Passwords, SyncInput};
-use crate::elastic::{EsClient, Kind, SyncReport, desired, sync};
+use crate::elastic::{Credentials, EsClient, Kind, SyncReport, desired, sync};
 use crate::reason::Reason;
 use crate::status::{DashboardsObservation, EsObservation};
 use crate::validate::Validated;
@@ -320,6 +320,18 @@ pub fn observe_and_sync(
                 // Not read by any pod, so not among the fingerprints: a new password of the
                 // operator's Kibana user (its Secret deleted) is set in Elasticsearch at once.
                 &crate::fingerprint::of_parts(secrets.dashboards_password.as_deref()),
+                // Nor is a rotated `elastic` password, or what a rotation still keeps.
+                &crate::fingerprint::of_parts(secrets.elastic_rotated.as_deref()),
+                &format!(
+                    "{:?}",
+                    (
+                        secrets.admin_previous.is_some(),
+                        secrets.ca_rotating.is_some(),
+                        // During a rotation of the operator's password, the nodes having
+                        // restarted with the new file realm makes the new one worth trying.
+                        secrets.admin_previous.is_some() && applied.workloads.elasticsearch_updated,
+                    )
+                ),
                 &format!("{scale:?}"),
                 &format!("{roll:?}"),
             ]);
@@ -345,6 +357,7 @@ pub fn observe_and_sync(
                     scale: scale.clone(),
                     roll: roll.clone(),
                     roll_versions,
+                    nodes_updated: applied.workloads.elasticsearch_updated,
                 };
                 tokio::spawn(job.run());
             }
@@ -372,6 +385,8 @@ struct Job {
     roll: RollPlan,
     /// The last pass's (from, to) of an upgrade under way (display only).
     roll_versions: Option<(String, String)>,
+    /// Every Elasticsearch pod runs the current template (managed mode).
+    nodes_updated: bool,
 }
 
 impl Job {
@@ -419,9 +434,30 @@ impl Job {
 
     /// Health, then (yellow or green) the configuration.
     async fn pass(&self) -> EsPass {
-        let (admin, ca) = (self.secrets.admin.clone(), self.secrets.es_ca_pem.clone());
+        let ca = self.secrets.es_ca_pem.clone();
+        // During a rotation of the operator's password: the one that logs in, and the
+        // other as the fallback of a request a node refuses (while the nodes restart one
+        // by one, some hold the new file realm and some the old).
+        let (admin, fallback) = match (&self.secrets.admin, &self.secrets.admin_previous) {
+            (Some(current), Some(previous)) => {
+                let chosen = self.login(current, previous).await;
+                let other = if chosen == *current {
+                    previous
+                } else {
+                    current
+                };
+                (Some(chosen), Some(other.clone()))
+            }
+            (admin, _) => (admin.clone(), None),
+        };
+        if let (Some(new_ca), Some(admin)) = (&self.secrets.ca_rotating, &admin) {
+            self.check_new_ca(admin, new_ca).await;
+        }
         let client = match self.ctx.es_client(&self.v, admin, ca) {
-            Ok(client) => client,
+            Ok(client) => match fallback {
+                Some(other) => client.with_fallback(other),
+                None => client,
+            },
             Err(e) => return EsPass::unavailable(e.category(), e.to_string()),
         };
         let (health, unassigned) = match client.cluster_health().await {
@@ -492,6 +528,61 @@ impl Job {
         }
         es.report = Some(report);
         es
+    }
+
+    /// After a rotation of the operator's password: the password that logs in. While
+    /// some node still runs the template from before the new file realm, the previous one
+    /// (nothing asked: no refused request). Once every node runs it, the new one if it
+    /// logs in (one `_security/_authenticate`): that is remembered, and a reconcile
+    /// triggered, so that the next pass drops the previous one from its Secret.
+    async fn login(&self, current: &Credentials, previous: &Credentials) -> Credentials {
+        if !self.nodes_updated {
+            return previous.clone();
+        }
+        let ca = self.secrets.es_ca_pem.clone();
+        let works = match self.ctx.probe_client(&self.v, Some(current.clone()), ca) {
+            Ok(client) => client.authenticates(current).await,
+            Err(e) => {
+                debug!(error = %e, "no client to check the new password");
+                return previous.clone();
+            }
+        };
+        match works {
+            Ok(true) => {
+                info!(resource = %self.resource, "the operator's new password logs in");
+                self.ctx
+                    .logins
+                    .password_works(&self.v.owner(), &current.password);
+                self.ctx.es.trigger(self.resource.clone(), None);
+                current.clone()
+            }
+            Ok(false) => {
+                debug!(resource = %self.resource, "the nodes do not know the new password yet: the previous one is used");
+                previous.clone()
+            }
+            // Not an answer about the password: the pass reports the failure as it is.
+            Err(_) => current.clone(),
+        }
+    }
+
+    /// During a CA rotation: whether Elasticsearch is reached trusting the new CA alone
+    /// (one health request); remembered, with a reconcile triggered, so that the next pass
+    /// drops the previous CA from what every client trusts.
+    async fn check_new_ca(&self, admin: &Credentials, new_ca: &str) {
+        let ca = Some(new_ca.as_bytes().to_vec());
+        let Ok(client) = self.ctx.probe_client(&self.v, Some(admin.clone()), ca) else {
+            return;
+        };
+        match client.health().await {
+            Ok(_) => {
+                info!(resource = %self.resource, "Elasticsearch serves a certificate of the new CA");
+                self.ctx.logins.ca_works(&self.v.owner(), new_ca);
+                self.ctx.es.trigger(self.resource.clone(), None);
+            }
+            Err(e) => {
+                debug!(resource = %self.resource, error = %e, "Elasticsearch does not serve the new CA's certificate yet");
+            }
+        }
     }
 
     /// The Kibana step: the resource's saved objects kept in Kibana, or removed.
@@ -659,8 +750,12 @@ impl Job {
             collector: self.secrets.collector_password.clone(),
             kibana: self.secrets.kibana_password.clone(),
             dashboards: self.secrets.dashboards_password.clone(),
+            elastic: self.secrets.elastic_rotated.clone(),
         };
         let mut wanted = desired(&self.v);
+        if passwords.elastic.is_some() {
+            wanted.add_elastic_password();
+        }
         if dashboards::removal_pending(&self.v, &self.previously.saved_objects) {
             // Dashboards turned off: the operator removes their objects as its Kibana user,
             // which stays until they are gone.

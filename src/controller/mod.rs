@@ -187,7 +187,9 @@ pub async fn run(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
+            predicates::generation
+                .combine(predicates::finalizers)
+                .combine(secrets::rotate::annotations_predicate),
             Default::default(),
         );
     let children = watcher::Config::default().labels(&format!(
@@ -268,7 +270,8 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Arc<Context>) -> Result<Action> {
             return Ok(Action::await_change());
         }
     };
-    let refs = dereference::dereference(ctx, &v).await?;
+    let rotation = secrets::Rotation::of(&ml);
+    let refs = dereference::dereference(ctx, &v, &rotation).await?;
     let mut rendered = render(&v, &pass.render_context(ctx, &v, &refs));
     let expansion = volumes::expand(ctx, &pass, &v, &mut rendered).await?;
     let known = ctx.es.known(&pass.uid).and_then(|k| k.scale);
@@ -288,6 +291,12 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Arc<Context>) -> Result<Action> {
     observed.operations.extend(refused);
     observed.operations.extend(scaling);
     observed.operations.extend(restarting);
+    observed.operations.extend(
+        rotation
+            .invalid
+            .iter()
+            .map(|why| crate::status::Operation::refused(Reason::RotationRefused, why.clone())),
+    );
     finish(ctx, &pass, &observed).await?;
     Ok(Action::requeue(finish::requeue(&ctx.settings, &observed)))
 }

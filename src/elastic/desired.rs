@@ -42,6 +42,8 @@ pub enum PasswordRef {
     Kibana,
     /// The password of the operator's own Kibana user (the dashboards).
     Dashboards,
+    /// The `elastic` superuser's (managed mode, once its Secret was rotated).
+    Elastic,
 }
 
 /// A security user.
@@ -290,6 +292,21 @@ impl DesiredConfig {
                 }),
                 password: PasswordRef::Dashboards,
                 builtin: false,
+            },
+        );
+    }
+
+    /// The built-in `elastic` user, only its password set: part of the desired
+    /// configuration of a managed cluster once its Secret was rotated (before, the
+    /// keystore's `bootstrap.password` set it, and a check each pass would cost a request).
+    pub fn add_elastic_password(&mut self) {
+        self.users.insert(
+            crate::naming::ELASTIC_USER.to_string(),
+            DesiredUser {
+                roles: Vec::new(),
+                body: Value::Null,
+                password: PasswordRef::Elastic,
+                builtin: true,
             },
         );
     }

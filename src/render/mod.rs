@@ -114,6 +114,10 @@ pub struct SecretFingerprints {
     pub http_certs: Option<String>,
     /// Elasticsearch's transport certificate (reloaded live by Elasticsearch).
     pub transport_certs: Option<String>,
+    /// The content of the Secrets the keystore is built from (`secureSettings`, snapshot
+    /// repositories' credentials): the keystore is built by an init container, so a
+    /// changed setting reaches a node only when it restarts. `None` when there are none.
+    pub secure_settings: Option<String>,
 }
 
 /// What rendering needs beyond the validated spec: facts the controller observed or
@@ -175,9 +179,15 @@ impl SecretFingerprints {
             labels::App::Kibana => &[&self.kibana_encryption_keys, &self.ca, &self.kibana_user],
             labels::App::FluentBit | labels::App::Fluentd => &[&self.ca, &self.collector_user],
         };
-        read.iter()
+        let mut parts: Vec<&str> = read
+            .iter()
             .map(|s| s.as_deref().unwrap_or_default())
-            .collect()
+            .collect();
+        // Only when there are secure settings: other templates keep their hash.
+        if let (labels::App::Elasticsearch, Some(keystore)) = (app, &self.secure_settings) {
+            parts.push(keystore);
+        }
+        parts
     }
 }
 
@@ -396,6 +406,7 @@ mod tests {
             collector_user: Some("collector-1".into()),
             http_certs: Some("http-1".into()),
             transport_certs: Some("transport-1".into()),
+            secure_settings: Some("keystore-1".into()),
         };
         let ctx = RenderContext {
             secrets: Some(secrets.clone()),
@@ -437,6 +448,11 @@ mod tests {
         );
         // Certificates are reloaded live by Elasticsearch: no restart.
         assert!(changed(|s| s.http_certs = Some("http-2".into())).is_empty());
+        // The keystore is built at start: a changed secure setting restarts the nodes only.
+        assert_eq!(
+            changed(|s| s.secure_settings = Some("keystore-2".into())),
+            ["StatefulSet"]
+        );
         // Dropping cluster.initial_master_nodes once the cluster formed restarts nothing.
         let bootstrapped = RenderContext {
             es_bootstrapped: true,

@@ -20,6 +20,7 @@
 //! cannot (phase order, quantities, heap sizing, names that must fit Kubernetes limits)
 //! and resolves every default once, so later steps never re-check or re-default.
 
+mod certificates;
 mod collector;
 mod lifecycle;
 mod managed;
@@ -42,6 +43,7 @@ use lifecycle::{check_lifecycle, check_snapshot_policies};
 use managed::managed;
 use resources::check_requests_within_limits;
 
+pub use certificates::{CERTIFICATE_VALIDITY, DEFAULT_RENEW_BEFORE, parse_hms};
 pub use collector::{DEFAULT_FLUENT_BIT_IMAGE, DEFAULT_FLUENTD_IMAGE};
 pub use lifecycle::check_cron;
 pub use managed::{DEFAULT_ES_REPLICAS, DEFAULT_ES_STORAGE, MAX_HEAP_MIB, MIN_ES_MEMORY_BYTES};
@@ -143,6 +145,7 @@ pub fn validate_with(
     check_lifecycle(spec, &mut errs);
     check_snapshot_policies(spec, &mut errs);
     pipeline::check_logs_flowing_threshold(&spec.index, &mut errs);
+    certificates::check_renew_before(spec, &mut errs);
 
     if !is_index_name(&spec.index.name) {
         errs.push(

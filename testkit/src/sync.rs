@@ -20,6 +20,7 @@ pub fn passwords() -> Passwords {
         collector: COLLECTOR_PASSWORD.into(),
         kibana: Some(KIBANA_PASSWORD.into()),
         dashboards: Some(DASHBOARDS_PASSWORD.into()),
+        elastic: None,
     }
 }
 

@@ -10,7 +10,9 @@ use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::decode;
+use super::rotate::{ROTATED_AT_ANNOTATION, due};
 use crate::error::Result;
+use k8s_openapi::jiff::Timestamp;
 
 /// Where and as whose the generated Secrets of one resource are made.
 pub(super) struct Generated<'a> {
@@ -61,11 +63,22 @@ impl Generated<'_> {
         name: &str,
         data: &BTreeMap<String, String>,
     ) -> Result<std::result::Result<(), Secret>> {
+        self.create_annotated(name, data, None).await
+    }
+
+    /// [`Self::create`], with `annotations`.
+    async fn create_annotated(
+        &self,
+        name: &str,
+        data: &BTreeMap<String, String>,
+        annotations: Option<BTreeMap<String, String>>,
+    ) -> Result<std::result::Result<(), Secret>> {
         let secret = Secret {
             metadata: ObjectMeta {
                 name: Some(name.to_string()),
                 namespace: Some(self.namespace.to_string()),
                 labels: Some(self.labels.clone()),
+                annotations,
                 owner_references: Some(vec![self.owner.clone()]),
                 ..Default::default()
             },
@@ -100,6 +113,108 @@ impl Generated<'_> {
         }
     }
 
+    /// [`Self::ensure`] for a source Secret that can be rotated on request: created from
+    /// `make(None)` when missing (marked as rotated for `request`, so a request older than
+    /// the Secret rotates nothing); replaced by `make(Some(current data))` — one `update`
+    /// guarded by its resourceVersion, marked [`ROTATED_AT_ANNOTATION`] — when `request`
+    /// is newer than its last rotation and this resource owns it. Someone else's Secret is
+    /// left as it is and named in `conflicts`.
+    pub(super) async fn ensure_rotated(
+        &self,
+        name: &str,
+        request: Option<Timestamp>,
+        make: impl Fn(Option<&BTreeMap<String, String>>) -> Result<BTreeMap<String, String>>,
+        conflicts: &mut Vec<String>,
+    ) -> Result<BTreeMap<String, String>> {
+        Ok(self
+            .ensure_rotated_marked(name, request, make, conflicts)
+            .await?
+            .0)
+    }
+
+    /// [`Self::ensure_rotated`], also telling whether the Secret was ever rotated on
+    /// request (it carries [`ROTATED_AT_ANNOTATION`]).
+    pub(super) async fn ensure_rotated_marked(
+        &self,
+        name: &str,
+        request: Option<Timestamp>,
+        make: impl Fn(Option<&BTreeMap<String, String>>) -> Result<BTreeMap<String, String>>,
+        conflicts: &mut Vec<String>,
+    ) -> Result<(BTreeMap<String, String>, bool)> {
+        let marker =
+            |t: Timestamp| BTreeMap::from([(ROTATED_AT_ANNOTATION.to_string(), t.to_string())]);
+        let existing = match self.lookup(name).await? {
+            Some(existing) => existing,
+            None => {
+                let data = make(None)?;
+                match self
+                    .create_annotated(name, &data, request.map(marker))
+                    .await?
+                {
+                    // Made with this rotation's password: nothing to set anywhere else.
+                    Ok(()) => return Ok((data, false)),
+                    Err(existing) => existing,
+                }
+            }
+        };
+        let data = decode(&existing);
+        let marked = existing
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(ROTATED_AT_ANNOTATION));
+        let Some(request) = request.filter(|_| due(request, &existing)) else {
+            return Ok((data, marked));
+        };
+        if !self.owns(&existing) {
+            conflicts.push(format!("Secret/{name}"));
+            return Ok((data, marked));
+        }
+        let fresh = make(Some(&data))?;
+        let mut secret = existing;
+        secret.data = Some(to_bytes(&fresh));
+        secret.string_data = None;
+        secret
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .extend(marker(request));
+        self.api
+            .replace(name, &PostParams::default(), &secret)
+            .await?;
+        tracing::info!(secret = name, requested = %request, "rotated Secret on request");
+        Ok((fresh, true))
+    }
+
+    /// Replaces the data of the existing Secret `name` (read from the cache or the API
+    /// server) by `data`: one `update`, guarded by its resourceVersion. For the end of a
+    /// rotation (what it kept is dropped).
+    pub(super) async fn replace_data(
+        &self,
+        name: &str,
+        data: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let Some(mut secret) = self.lookup(name).await? else {
+            return Ok(());
+        };
+        secret.data = Some(to_bytes(data));
+        secret.string_data = None;
+        self.api
+            .replace(name, &PostParams::default(), &secret)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether this resource owns `secret`.
+    fn owns(&self, secret: &Secret) -> bool {
+        secret
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.uid == self.owner.uid)
+    }
+
     /// Returns the data of a Secret derived from a source: created from `make` when
     /// missing; kept when `consistent` says it matches its source; otherwise regenerated
     /// by one `update` guarded by its resourceVersion (a concurrent change fails the pass,
@@ -126,13 +241,7 @@ impl Generated<'_> {
         if consistent(&data) {
             return Ok(data);
         }
-        let owned = existing
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|o| o.uid == self.owner.uid);
-        if !owned {
+        if !self.owns(&existing) {
             conflicts.push(format!("Secret/{name}"));
             return Ok(data);
         }

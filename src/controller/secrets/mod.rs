@@ -1,27 +1,33 @@
 //! Secrets the operator generates (I/O): passwords, the file realm, a CA and the
 //! HTTP/transport certificates; and the Secrets users reference (external credentials, CA,
-//! repository credentials), only read.
+//! repository and secure-settings Secrets), only read.
 //!
 //! ```text
-//! source Secrets (created when missing, never changed)    derived Secrets (kept consistent)
-//! <n>-es-operator-user (password) ─────────────────────►  <n>-es-file-realm (bcrypt hash)
-//! <n>-ca (CA; renewed 30 days before it expires) ──────►  <n>-es-http-certs, <n>-es-transport-certs
+//! source Secrets (created when missing; rotated on request)  derived Secrets (kept consistent)
+//! <n>-es-operator-user (password, previous-password) ──────►  <n>-es-file-realm (bcrypt hash)
+//! <n>-ca (CA, previous-ca.crt; renewed renewBefore ahead) ─►  <n>-es-http-certs,
+//!                                                             <n>-es-transport-certs (ca.crt: both CAs)
 //! <n>-es-elastic-user, <n>-kibana-user, <n>-collector-user, <n>-kibana-encryption-keys,
 //! <n>-kibana-dashboards-user (the operator's own Kibana user; whenever Kibana is enabled)
 //! ```
 //!
-//! Every generated Secret is owned by the MeshLogging. Deleting a source Secret makes the
-//! operator generate it anew on the next reconcile (the sync then resets the matching
-//! Elasticsearch password). A derived Secret is checked against its source on every pass —
-//! the hash verifies the current password; the certificate is signed by the current CA,
-//! names every wanted DNS name, matches its key and is valid for 30 more days — and
-//! replaced (one `update`, guarded by its resourceVersion) when it does not. A Secret of a
+//! Every generated Secret is owned by the MeshLogging. The `rotate-credentials` and
+//! `rotate-certificates` annotations ([`rotate`]) replace the passwords / the CA once per
+//! request; the operator's previous password and the previous CA are kept until the new
+//! ones are seen to work (see [`Logins`]), then dropped. Deleting a source Secret makes
+//! the operator generate it anew on the next reconcile (without a kept previous value).
+//! The sync then sets the matching Elasticsearch password. A derived Secret is checked
+//! against its source on every pass — the hash verifies the current password; the
+//! certificate is signed by the current CA, carries the trust bundle, names every wanted
+//! DNS name, matches its key and is valid for longer than `renewBefore` — and replaced
+//! (one `update`, guarded by its resourceVersion) when it does not. A Secret of a
 //! generated name that this resource does not own is never changed: it is reported as a
 //! conflict.
 
 mod certs;
 mod generated;
 mod realm;
+pub mod rotate;
 
 use std::collections::BTreeMap;
 
@@ -35,6 +41,7 @@ use certs::{ca_valid, leaf, leaf_matches, leaf_sans, new_ca};
 use generated::Generated;
 pub use realm::VerifiedRealms;
 use realm::{new_file_realm, realm_matches};
+pub use rotate::{Logins, Rotation};
 
 use crate::api::{ExternalElasticsearch, SnapshotRepository};
 use crate::elastic::Credentials;
@@ -51,8 +58,18 @@ const PASSWORD_LENGTH: usize = 24;
 pub struct StackSecrets {
     /// How the operator logs in to Elasticsearch.
     pub admin: Option<Credentials>,
-    /// PEM CA that signed Elasticsearch's HTTP certificate (managed: the operator's CA;
-    /// external: the referenced CA Secret, if any).
+    /// The operator's password before a rotation (managed mode), kept until the new one is
+    /// seen to log in: the nodes load the new file realm only when they restart.
+    pub admin_previous: Option<Credentials>,
+    /// While a CA rotation keeps the previous CA: the new CA alone (PEM). The previous one
+    /// is dropped once Elasticsearch is reached trusting only this one.
+    pub ca_rotating: Option<String>,
+    /// The `elastic` user's password, once its Secret was rotated (managed mode): then the
+    /// sync sets it in Elasticsearch.
+    pub elastic_rotated: Option<String>,
+    /// PEM CA that signed Elasticsearch's HTTP certificate (managed: the operator's CA,
+    /// with the previous one while a rotation keeps it; external: the referenced CA
+    /// Secret, if any).
     pub es_ca_pem: Option<Vec<u8>>,
     /// The collector user's password.
     pub collector_password: String,
@@ -105,6 +122,8 @@ pub async fn ensure(
     owner: &OwnerReference,
     realms: &VerifiedRealms,
     cache: Option<&Store<Secret>>,
+    rotation: &Rotation,
+    logins: &Logins,
 ) -> Result<StackSecrets> {
     let ns = v.namespace.as_str();
     let name = v.name.as_str();
@@ -119,14 +138,21 @@ pub async fn ensure(
     };
     let mut fingerprints = SecretFingerprints::default();
     let mut conflicts = Vec::new();
+    let new_password = |_: Option<&BTreeMap<String, String>>| {
+        Ok(BTreeMap::from([(
+            names::PASSWORD_KEY.to_string(),
+            password(),
+        )]))
+    };
+    let credentials = rotation.credentials;
 
     let collector_password = generated
-        .ensure(&names::collector_user_secret(name), || {
-            Ok(BTreeMap::from([(
-                names::PASSWORD_KEY.to_string(),
-                password(),
-            )]))
-        })
+        .ensure_rotated(
+            &names::collector_user_secret(name),
+            credentials,
+            new_password,
+            &mut conflicts,
+        )
         .await?
         .remove(names::PASSWORD_KEY)
         .ok_or_else(|| missing_key(&names::collector_user_secret(name), names::PASSWORD_KEY))?;
@@ -144,12 +170,12 @@ pub async fn ensure(
             .await?;
         fingerprints.kibana_encryption_keys = Some(fingerprint(&keys));
         let mut data = generated
-            .ensure(&names::kibana_user_secret(name), || {
-                Ok(BTreeMap::from([(
-                    names::PASSWORD_KEY.to_string(),
-                    password(),
-                )]))
-            })
+            .ensure_rotated(
+                &names::kibana_user_secret(name),
+                credentials,
+                new_password,
+                &mut conflicts,
+            )
             .await?;
         let password = data
             .remove(names::PASSWORD_KEY)
@@ -165,12 +191,7 @@ pub async fn ensure(
         let secret = names::kibana_dashboards_user_secret(name);
         Some(
             generated
-                .ensure(&secret, || {
-                    Ok(BTreeMap::from([(
-                        names::PASSWORD_KEY.to_string(),
-                        password(),
-                    )]))
-                })
+                .ensure_rotated(&secret, credentials, new_password, &mut conflicts)
                 .await?
                 .remove(names::PASSWORD_KEY)
                 .ok_or_else(|| missing_key(&secret, names::PASSWORD_KEY))?,
@@ -179,37 +200,43 @@ pub async fn ensure(
         None
     };
 
+    let (mut admin_previous, mut ca_rotating, mut elastic_rotated) = (None, None, None);
     let (admin, es_ca_pem) = match &v.mode {
         EsMode::Managed(managed) => {
-            let elastic = generated
-                .ensure(&names::es_elastic_user_secret(name), || {
-                    Ok(BTreeMap::from([(
-                        names::ELASTIC_PASSWORD_KEY.to_string(),
-                        password(),
-                    )]))
-                })
+            let (elastic, elastic_marked) = generated
+                .ensure_rotated_marked(
+                    &names::es_elastic_user_secret(name),
+                    credentials,
+                    |_| {
+                        Ok(BTreeMap::from([(
+                            names::ELASTIC_PASSWORD_KEY.to_string(),
+                            password(),
+                        )]))
+                    },
+                    &mut conflicts,
+                )
                 .await?;
             // The `elastic` password reaches the nodes as the keystore's bootstrap.password,
             // for people; the operator logs in as its own file-realm superuser.
-            if !elastic.contains_key(names::ELASTIC_PASSWORD_KEY) {
+            let Some(elastic) = elastic.get(names::ELASTIC_PASSWORD_KEY) else {
                 return Err(missing_key(
                     &names::es_elastic_user_secret(name),
                     names::ELASTIC_PASSWORD_KEY,
                 ));
-            }
-            let operator = generated
-                .ensure(&names::es_operator_user_secret(name), || {
-                    Ok(BTreeMap::from([(
-                        names::PASSWORD_KEY.to_string(),
-                        password(),
-                    )]))
-                })
-                .await?
-                .remove(names::PASSWORD_KEY)
-                .ok_or_else(|| {
-                    missing_key(&names::es_operator_user_secret(name), names::PASSWORD_KEY)
-                })?;
+            };
+            // Once rotated, the bootstrap password no longer sets it (the native realm
+            // holds `elastic` since the first start): the sync does.
+            elastic_rotated = elastic_marked.then(|| elastic.clone());
             let owner_id = v.owner();
+            let (operator, operator_previous) = operator_password(
+                &generated,
+                name,
+                &owner_id,
+                credentials,
+                logins,
+                &mut conflicts,
+            )
+            .await?;
             let realm = generated
                 .ensure_derived(
                     &names::es_file_realm_secret(name),
@@ -221,26 +248,36 @@ pub async fn ensure(
             fingerprints.file_realm = Some(fingerprint(&realm));
 
             let now = time::OffsetDateTime::now_utc();
-            let ca = generated
-                .ensure_derived(
-                    &names::ca_secret(name),
-                    |data| ca_valid(data, now),
-                    || new_ca(name),
-                    &mut conflicts,
-                )
-                .await?;
+            let renew = time::Duration::try_from(v.certificate_renew_before())
+                .unwrap_or(time::Duration::days(30));
+            let ca = certificate_authority(
+                &generated,
+                name,
+                &owner_id,
+                rotation.certificates,
+                logins,
+                (now, renew),
+                &mut conflicts,
+            )
+            .await?;
             let (ca_cert, ca_key) = match (ca.get(names::CA_CERT_KEY), ca.get(names::CA_KEY_KEY)) {
                 (Some(c), Some(k)) => (c.clone(), k.clone()),
                 _ => return Err(missing_key(&names::ca_secret(name), names::CA_KEY_KEY)),
             };
+            let previous_ca = ca.get(rotate::PREVIOUS_CA_CERT_KEY).cloned();
+            // What every client trusts: the CA, and the previous one while a rotation
+            // keeps it (the nodes may still serve a certificate it signed).
+            let bundle = rotate::ca_bundle(&ca_cert, previous_ca.as_deref());
             // Kibana and the collector read the CA at start: a new one must roll them.
-            fingerprints.ca = Some(crate::fingerprint::of_parts([ca_cert.as_str()]));
+            fingerprints.ca = Some(crate::fingerprint::of_parts([bundle.as_str()]));
             let http_names = names::es_http_dns_names(name, ns);
             let http = generated
                 .ensure_derived(
                     &names::es_http_certs_secret(name),
-                    |data| leaf_matches(data, &ca_cert, &leaf_sans(&http_names), now),
-                    || leaf(&ca_cert, &ca_key, name, &http_names, false),
+                    |data| {
+                        leaf_matches(data, &ca_cert, &bundle, &leaf_sans(&http_names), now, renew)
+                    },
+                    || leaf(&ca_cert, &ca_key, &bundle, name, &http_names, false),
                     &mut conflicts,
                 )
                 .await?;
@@ -251,24 +288,42 @@ pub async fn ensure(
             let transport = generated
                 .ensure_derived(
                     &names::es_transport_certs_secret(name),
-                    |data| leaf_matches(data, &ca_cert, &leaf_sans(&transport_names), now),
-                    || leaf(&ca_cert, &ca_key, name, &transport_names, true),
+                    |data| {
+                        leaf_matches(
+                            data,
+                            &ca_cert,
+                            &bundle,
+                            &leaf_sans(&transport_names),
+                            now,
+                            renew,
+                        )
+                    },
+                    || leaf(&ca_cert, &ca_key, &bundle, name, &transport_names, true),
                     &mut conflicts,
                 )
                 .await?;
+            fingerprints.secure_settings = keystore_fingerprint(&api, &managed.keystore).await?;
             fingerprints.http_certs = Some(fingerprint(&http));
             fingerprints.transport_certs = Some(fingerprint(&transport));
             let admin = Credentials {
                 username: names::OPERATOR_USER.into(),
                 password: operator,
             };
-            (Some(admin), Some(ca_cert.into_bytes()))
+            admin_previous = operator_previous.map(|password| Credentials {
+                username: names::OPERATOR_USER.into(),
+                password,
+            });
+            ca_rotating = previous_ca.map(|_| ca_cert);
+            (Some(admin), Some(bundle.into_bytes()))
         }
         EsMode::External(external) => external_credentials(&api, external).await?,
     };
 
     Ok(StackSecrets {
         admin,
+        admin_previous,
+        ca_rotating,
+        elastic_rotated,
         es_ca_pem,
         collector_password,
         kibana_password,
@@ -394,6 +449,145 @@ pub async fn missing_repository_credentials(
         }
     }
     Ok(missing)
+}
+
+/// The operator's password (rotated on request) and the previous one while a rotation
+/// keeps it. The previous password is dropped (one update) once the new one was seen to
+/// log in; a rotation requested while one is still in flight keeps the oldest password,
+/// the one the nodes that did not restart yet still know.
+async fn operator_password(
+    generated: &Generated<'_>,
+    name: &str,
+    owner_id: &str,
+    request: Option<k8s_openapi::jiff::Timestamp>,
+    logins: &Logins,
+    conflicts: &mut Vec<String>,
+) -> Result<(String, Option<String>)> {
+    let secret = names::es_operator_user_secret(name);
+    let mut data = generated
+        .ensure_rotated(
+            &secret,
+            request,
+            |old| {
+                let mut data = BTreeMap::from([(names::PASSWORD_KEY.to_string(), password())]);
+                let kept = old.and_then(|o| {
+                    o.get(rotate::PREVIOUS_PASSWORD_KEY)
+                        .or_else(|| o.get(names::PASSWORD_KEY))
+                });
+                if let Some(previous) = kept {
+                    data.insert(rotate::PREVIOUS_PASSWORD_KEY.to_string(), previous.clone());
+                }
+                Ok(data)
+            },
+            conflicts,
+        )
+        .await?;
+    let current = data
+        .get(names::PASSWORD_KEY)
+        .cloned()
+        .ok_or_else(|| missing_key(&secret, names::PASSWORD_KEY))?;
+    if data.contains_key(rotate::PREVIOUS_PASSWORD_KEY)
+        && logins.password_verified(owner_id, &current)
+    {
+        data.remove(rotate::PREVIOUS_PASSWORD_KEY);
+        generated.replace_data(&secret, &data).await?;
+        tracing::info!(
+            secret,
+            "the new password logs in: the previous one is dropped"
+        );
+    }
+    let previous = data.remove(rotate::PREVIOUS_PASSWORD_KEY);
+    Ok((current, previous))
+}
+
+/// The CA: kept while valid, regenerated before it expires, rotated on request (the
+/// previous CA kept beside it), and the previous CA dropped (one update) once
+/// Elasticsearch was reached trusting the new one alone.
+async fn certificate_authority(
+    generated: &Generated<'_>,
+    name: &str,
+    owner_id: &str,
+    request: Option<k8s_openapi::jiff::Timestamp>,
+    logins: &Logins,
+    (now, renew): (time::OffsetDateTime, time::Duration),
+    conflicts: &mut Vec<String>,
+) -> Result<BTreeMap<String, String>> {
+    let secret = names::ca_secret(name);
+    let rotate_ca = |old: Option<&BTreeMap<String, String>>| {
+        let mut data = new_ca(name)?;
+        // A rotation still in flight keeps the oldest CA: the one nodes may still serve.
+        let kept = old
+            .and_then(|o| {
+                o.get(rotate::PREVIOUS_CA_CERT_KEY)
+                    .or_else(|| o.get(names::CA_CERT_KEY))
+            })
+            .filter(|pem| certs::parses(pem));
+        if let Some(previous) = kept {
+            data.insert(rotate::PREVIOUS_CA_CERT_KEY.to_string(), previous.clone());
+        }
+        Ok(data)
+    };
+    let data = generated
+        .ensure_rotated(&secret, request, rotate_ca, conflicts)
+        .await?;
+    let mut data = if ca_valid(&data, now, renew) {
+        data
+    } else {
+        // Expiring (or not a CA): renewed like a rotation, the previous CA kept.
+        let old = data;
+        generated
+            .ensure_derived(
+                &secret,
+                |d| ca_valid(d, now, renew),
+                || rotate_ca(Some(&old)),
+                conflicts,
+            )
+            .await?
+    };
+    let verified = data
+        .get(names::CA_CERT_KEY)
+        .is_some_and(|ca| logins.ca_verified(owner_id, ca));
+    if data.contains_key(rotate::PREVIOUS_CA_CERT_KEY) && verified {
+        data.remove(rotate::PREVIOUS_CA_CERT_KEY);
+        generated.replace_data(&secret, &data).await?;
+        tracing::info!(
+            secret,
+            "Elasticsearch serves the new CA's certificates: the previous CA is dropped"
+        );
+    }
+    Ok(data)
+}
+
+/// A fingerprint of what the keystore is built from: each source Secret's keys (those it
+/// maps, or all) and values, in order; an absent Secret counts as empty (the init
+/// container skips an optional one; a required one keeps the pod from starting). `None`
+/// without sources.
+async fn keystore_fingerprint(
+    api: &Api<Secret>,
+    sources: &[crate::validate::KeystoreSource],
+) -> Result<Option<String>> {
+    if sources.is_empty() {
+        return Ok(None);
+    }
+    let mut parts = Vec::new();
+    for source in sources {
+        let data = match api.get_opt(&source.secret).await? {
+            Some(secret) => decode(&secret),
+            None => BTreeMap::new(),
+        };
+        parts.push(source.secret.clone());
+        let keys: Vec<(String, String)> = match &source.items {
+            Some(items) => items.clone(),
+            None => data.keys().map(|k| (k.clone(), k.clone())).collect(),
+        };
+        for (key, setting) in keys {
+            parts.push(setting);
+            parts.push(data.get(&key).cloned().unwrap_or_default());
+        }
+    }
+    Ok(Some(crate::fingerprint::of_parts(
+        parts.iter().map(String::as_str),
+    )))
 }
 
 fn missing_key(secret: &str, key: &str) -> Error {

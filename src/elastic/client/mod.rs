@@ -161,6 +161,9 @@ pub struct EsClient {
     http: reqwest::Client,
     base: String,
     credentials: Option<Credentials>,
+    /// Sent instead, once per request, when the credentials are refused (401): during a
+    /// rotation of the operator's password, the other of its two passwords.
+    fallback: Option<Credentials>,
     retry: RetryPolicy,
     observer: Option<Observer>,
 }
@@ -182,9 +185,18 @@ impl EsClient {
             http,
             base,
             credentials: config.credentials,
+            fallback: None,
             retry: config.retry,
             observer: None,
         })
+    }
+
+    /// Sends a request refused with 401 once more at once with `fallback` (not for
+    /// requests made as another user): a node that already restarted with a new file
+    /// realm, or one that did not yet, still answers the operator.
+    pub fn with_fallback(mut self, fallback: Credentials) -> Self {
+        self.fallback = Some(fallback);
+        self
     }
 
     /// Reports every exchange to `observer` (metrics).
@@ -306,7 +318,8 @@ impl EsClient {
         as_user: Option<&Credentials>,
     ) -> Result<Answer, EsError> {
         let url = format!("{}{}", self.base, path);
-        let credentials = as_user.or(self.credentials.as_ref());
+        let mut credentials = as_user.or(self.credentials.as_ref());
+        let mut fallback = self.fallback.as_ref().filter(|_| as_user.is_none());
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -341,6 +354,17 @@ impl EsClient {
                             status: status.as_u16(),
                             body,
                         });
+                    }
+                    if status == StatusCode::UNAUTHORIZED
+                        && let Some(other) = fallback.take()
+                    {
+                        tracing::debug!(
+                            api,
+                            "credentials refused: sent again with the other password"
+                        );
+                        credentials = Some(other);
+                        attempt -= 1;
+                        continue;
                     }
                     let error = api_error(status, &text, credentials, &method, path);
                     if !retryable(status) {

@@ -51,6 +51,8 @@ pub struct Passwords {
     pub kibana: Option<String>,
     /// The password of the operator's Kibana user, when the dashboards need it.
     pub dashboards: Option<String>,
+    /// The `elastic` user's password, once a rotation changed it (managed mode).
+    pub elastic: Option<String>,
 }
 
 impl fmt::Debug for Passwords {

@@ -41,6 +41,7 @@ impl Pass<'_> {
                 PasswordRef::Collector => Some(&passwords.collector),
                 PasswordRef::Kibana => passwords.kibana.as_ref(),
                 PasswordRef::Dashboards => passwords.dashboards.as_ref(),
+                PasswordRef::Elastic => passwords.elastic.as_ref(),
             };
             let Some(password) = password else {
                 let message = format!("no password for user {name}");

@@ -285,6 +285,7 @@ pub struct EsSim {
     addr: SocketAddr,
     tls: bool,
     ca_pem: Option<String>,
+    served: Option<Arc<tls::Served>>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -311,11 +312,11 @@ impl EsSim {
         let addr = listener
             .local_addr()
             .map_err(|source| SimError::Bind { addr, source })?;
-        let (ca_pem, tls_cfg) = if cfg.tls {
+        let (ca_pem, tls_cfg, served) = if cfg.tls {
             let m = tls::self_signed()?;
-            (Some(m.ca_pem), Some(m.config))
+            (Some(m.ca_pem), Some(m.config), Some(m.served))
         } else {
-            (None, None)
+            (None, None, None)
         };
         let tls = cfg.tls;
         let shared = Arc::new(Shared::new(cfg));
@@ -326,6 +327,7 @@ impl EsSim {
             addr,
             tls,
             ca_pem,
+            served,
             shutdown: tx,
             task: Some(task),
         })
@@ -344,6 +346,17 @@ impl EsSim {
     /// PEM of the CA that signed the server certificate (when TLS is on).
     pub fn ca_pem(&self) -> Option<String> {
         self.ca_pem.clone()
+    }
+
+    /// From now on, new TLS connections are served `cert_pem` (the chain, leaf first)
+    /// with `key_pem`, as a node that reloaded its HTTP certificate from its files (which
+    /// Elasticsearch does within seconds of them changing). [`EsSim::ca_pem`] still names
+    /// the stand-in's own CA. An error without TLS, or for PEM that does not parse.
+    pub fn serve_certificate(&self, cert_pem: &str, key_pem: &str) -> Result<(), SimError> {
+        match &self.served {
+            Some(served) => served.replace(cert_pem, key_pem),
+            None => Err(SimError::Tls("the stand-in runs without TLS".into())),
+        }
     }
 
     /// Every recorded request (admin `/_sim/*` calls are not recorded).

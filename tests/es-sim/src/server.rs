@@ -387,7 +387,7 @@ async fn dispatch(
             return (fail(e), uname);
         }
     }
-    if let Some(e) = api::module_refusal(&env, method, route) {
+    if let Some(e) = api::module_refusal(&env, method, route, raw) {
         return (fail(e), uname);
     }
     // run the handler (again, while it asks to wait)

@@ -663,3 +663,54 @@ async fn health_waits_until_status_reached() {
     );
     es.sim.stop().await;
 }
+
+/// `POST _security/user/<user>/_password`, as a credential rotation sends it for the
+/// built-in `elastic`: a new password is taken (the old one no longer logs in); a short
+/// one is refused with a `validation_exception`, as the real node answers
+/// (tests/differential.rs).
+#[tokio::test]
+async fn a_built_in_users_password_changes_and_a_short_one_is_refused() {
+    let es = Es::secured().await;
+    es.ok(
+        "POST",
+        "/_security/user/kibana_system/_password",
+        Some(json!({"password": "kibana-Pw-123"})),
+    )
+    .await;
+    let (s, b) = es
+        .call(
+            "POST",
+            "/_security/user/kibana_system/_password",
+            Some(json!({"password": "short"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &b["error"]["type"]),
+        (400, &json!("validation_exception")),
+        "{b}"
+    );
+    es.ok(
+        "POST",
+        "/_security/user/elastic/_password",
+        Some(json!({"password": "rotated-Pw-1"})),
+    )
+    .await;
+    let (s, _) = es
+        .call_as(
+            Some(("elastic", "changeme")),
+            "GET",
+            "/_security/_authenticate",
+            None,
+        )
+        .await;
+    assert_eq!(s, 401, "the old password no longer logs in");
+    let (s, _) = es
+        .call_as(
+            Some(("elastic", "rotated-Pw-1")),
+            "GET",
+            "/_security/_authenticate",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+}

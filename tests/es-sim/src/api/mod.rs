@@ -422,17 +422,32 @@ impl RouteEnv {
 
 /// The refusal of a module the node lacks for a route it has, if any: without
 /// `analysis-common` the native realm cannot create its `.security` index (its mappings use
-/// the `pattern_capture` filter), so every role, user and password write fails.
-pub fn module_refusal(env: &RouteEnv, method: Method, r: &Route) -> Option<EsError> {
+/// the `pattern_capture` filter), so every role, user and password write fails — but a
+/// password change whose new password is too short (`raw_body`) is refused by its own
+/// validation first, as the real node does (tests/differential.rs).
+pub fn module_refusal(
+    env: &RouteEnv,
+    method: Method,
+    r: &Route,
+    raw_body: &str,
+) -> Option<EsError> {
     const SECURITY_INDEX_WRITES: &[&str] = &[
         "/_security/role/{name}",
         "/_security/user/{username}",
         "/_security/user/{username}/_password",
         "/_security/user/_password",
     ];
+    let short_password = || {
+        r.path.ends_with("/_password")
+            && serde_json::from_str::<Value>(raw_body)
+                .ok()
+                .and_then(|b| b.get("password")?.as_str().map(|p| p.chars().count() < 6))
+                .unwrap_or(false)
+    };
     (!env.modules.analysis_common
         && matches!(method, Method::Put | Method::Post)
-        && SECURITY_INDEX_WRITES.contains(&r.path))
+        && SECURITY_INDEX_WRITES.contains(&r.path)
+        && !short_password())
     .then(|| EsError::illegal_argument("Unknown filter type [pattern_capture] for [email]"))
 }
 
@@ -796,7 +811,7 @@ mod tests {
             RouteMatch::Found(r, _) => r,
             _ => panic!("role route"),
         };
-        assert!(module_refusal(&bare, Method::Put, security).is_some());
+        assert!(module_refusal(&bare, Method::Put, security, "{}").is_some());
         // 9.x has no 7.x compatibility routes
         let nine = RouteEnv {
             v7_compat: false,

@@ -8,15 +8,6 @@ use crate::error::{EsError, EsResult};
 use crate::state::{RESERVED_USERS, Realm, User};
 use crate::util::string_list;
 
-fn check_password(p: &str) -> EsResult<()> {
-    if p.chars().count() < 6 {
-        return Err(EsError::validation(&[
-            "passwords must be at least [6] characters long".into(),
-        ]));
-    }
-    Ok(())
-}
-
 fn is_reserved_user(name: &str) -> bool {
     RESERVED_USERS.iter().any(|(u, _)| *u == name)
 }
@@ -176,7 +167,15 @@ pub fn change_password(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         .and_then(Value::as_str)
         .ok_or_else(|| EsError::validation(&["password must be specified".into()]))?
         .to_string();
-    check_password(&password)?;
+    // The change-password request validates the password itself: a plain
+    // `validation_exception`, not the action request's (as the real node answers).
+    if password.chars().count() < 6 {
+        return Err(EsError::new(
+            400,
+            "validation_exception",
+            "Validation Failed: 1: passwords must be at least [6] characters long;",
+        ));
+    }
     match ctx.state.users.get_mut(&target) {
         Some(u) if u.realm != Realm::File => {
             u.password = Some(password);
