@@ -60,11 +60,16 @@ impl Stack {
     /// `kubectl apply` of the MeshLogging `logs` with `elasticsearch` as its
     /// `spec.elasticsearch`.
     fn apply(&self, elasticsearch: serde_json::Value) {
+        self.apply_with(elasticsearch, json!({}));
+    }
+
+    /// [`apply`](Self::apply) with `index` as its `spec.index`.
+    fn apply_with(&self, elasticsearch: serde_json::Value, index: serde_json::Value) {
         let doc = json!({
             "apiVersion": "logging.mcp-mesh.io/v1alpha1",
             "kind": "MeshLogging",
             "metadata": {"name": NAME},
-            "spec": {"version": "8.15.3", "elasticsearch": elasticsearch},
+            "spec": {"version": "8.15.3", "elasticsearch": elasticsearch, "index": index},
         });
         kubectl::run_with_input(
             self.server,
@@ -694,5 +699,61 @@ async fn a_scale_down_replaced_by_a_refused_one_clears_its_exclusions() {
     );
     let sts = stack.sts().await.expect("sts");
     assert_eq!(sts.spec.as_ref().and_then(|s| s.replicas), Some(5));
+    stack.op.take().expect("operator").stop().await;
+}
+
+#[tokio::test]
+async fn one_node_of_three_is_refused_with_hard_anti_affinity_and_allowed_with_soft() {
+    let mut stack = Stack::start("scalehard", 3).await;
+    let three = pods(3);
+    stack
+        .sim
+        .set_node_names(&three.iter().map(String::as_str).collect::<Vec<_>>());
+    // No replicas: the copies of a shard do not hold the scale-down back, only the spread.
+    let no_replicas = json!({"replicas": 0});
+    stack.apply_with(
+        json!({"replicas": 3, "antiAffinity": "hard"}),
+        no_replicas.clone(),
+    );
+    stack.ready().await;
+    stack.sim.clear_requests();
+
+    stack.apply_with(
+        json!({"replicas": 1, "antiAffinity": "hard"}),
+        no_replicas.clone(),
+    );
+    let ml = wait_for(WAIT, "ScaleDownRefused", || async {
+        let ml = stack.resource().await;
+        let c = condition(&ml, "Progressing")?;
+        (c.1 == "ScaleDownRefused").then_some(ml)
+    })
+    .await;
+    let message = condition(&ml, "Progressing").expect("Progressing").2;
+    assert!(
+        message.starts_with("spec.elasticsearch.replicas 3 → 1 refused")
+            && message.contains("spec.elasticsearch.antiAffinity"),
+        "{message}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sts = stack.sts().await.expect("sts");
+    assert_eq!(sts.spec.as_ref().and_then(|s| s.replicas), Some(3));
+    assert!(
+        stack
+            .sim
+            .write_requests()
+            .iter()
+            .all(|r| r.path != "/_cluster/settings" && !r.path.contains("voting")),
+        "{:#?}",
+        stack.sim.write_requests()
+    );
+
+    // With soft anti-affinity a single node is the user's choice: the scale-down starts.
+    stack.apply_with(json!({"replicas": 1, "antiAffinity": "soft"}), no_replicas);
+    wait_for(WAIT, "ScalingDown", || async {
+        let ml = stack.resource().await;
+        let c = condition(&ml, "Progressing")?;
+        (c.1 == "ScalingDown").then_some(())
+    })
+    .await;
     stack.op.take().expect("operator").stop().await;
 }

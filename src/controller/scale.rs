@@ -15,7 +15,8 @@
 //! restarted operator resumes where it was. A steady pass reads the allocation filter
 //! (one GET) and writes nothing. A scale-down that would leave fewer nodes than the copies
 //! of a log shard is refused (the StatefulSet untouched), from the spec at once and from
-//! the indices Elasticsearch reports.
+//! the indices Elasticsearch reports; so is one to a single node of three or more with
+//! `antiAffinity: hard`.
 
 use std::collections::BTreeSet;
 
@@ -26,6 +27,7 @@ use kube::runtime::reflector::ObjectRef;
 use tracing::info;
 
 use super::Context;
+use crate::api::AntiAffinity;
 use crate::elastic::{EsClient, EsError, nodes};
 use crate::naming as names;
 use crate::reason::Reason;
@@ -177,6 +179,19 @@ fn hold_replicas(
         let why = format!(
             "{FIELD} {from} → {to} refused: the log indices keep {copies} copies of each shard (spec.index.replicas {} + 1), which need at least {copies} nodes; lower spec.index.replicas first. The StatefulSet keeps {from} replicas",
             v.index().replicas
+        );
+        return (
+            None,
+            Some(Operation::refused(Reason::ScaleDownRefused, why)),
+        );
+    }
+    // `hard` asks for a cluster that outlives the loss of a Kubernetes node; one node left
+    // of three or more outlives nothing, and losing two of three voters at once is what
+    // the spreading was for.
+    if to == 1 && from >= 3 && m.anti_affinity == AntiAffinity::Hard {
+        keep(from);
+        let why = format!(
+            "{FIELD} {from} → {to} refused: spec.elasticsearch.antiAffinity is hard (spread over Kubernetes nodes so that the cluster survives losing one), and a single node survives nothing; set antiAffinity to soft first, or keep at least 2 nodes. The StatefulSet keeps {from} replicas"
         );
         return (
             None,
