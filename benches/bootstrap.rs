@@ -369,7 +369,11 @@ async fn main() {
     meshlogging_testkit::setup::install_crd(&client).await;
     kubectl(server, &["create", "namespace", "ours"], None);
 
-    let ours = OperatorProcess::builder(env!("CARGO_BIN_EXE_meshlogging-operator"), server)
+    // The shipped build (`make bench` passes the release binary), else this profile's.
+    let binary = std::env::var("MESHLOGGING_OPERATOR")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_meshlogging-operator").to_string());
+    eprintln!("ours: {binary}");
+    let ours = OperatorProcess::builder(&binary, server)
         .args(["--leader-election=false", "--namespace", "ours"])
         .spawn();
     let subject = Subject {
