@@ -16,12 +16,7 @@ use_env kcm KUBE_CONTROLLER_MANAGER
 
 go_cache kcm "$here/controller-manager" k8s.io/kubernetes
 k8s_version=$go_version
-minor=${k8s_version#v1.}; minor=${minor%%.*}
-ldflags="-s -w"
-ldflags+=" -X k8s.io/component-base/version.gitVersion=$k8s_version"
-ldflags+=" -X k8s.io/component-base/version.gitMajor=1"
-ldflags+=" -X k8s.io/component-base/version.gitMinor=$minor"
-ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+ldflags=$(kube_ldflags "$k8s_version")
 
 build() {
   go build -trimpath -ldflags "$ldflags" -o "$1/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager

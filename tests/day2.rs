@@ -78,6 +78,21 @@ impl Stack {
         );
     }
 
+    /// A refused scale-down: the StatefulSet keeps its 3 replicas and nothing about
+    /// allocation or voting was written to Elasticsearch.
+    async fn refused_untouched(&self) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let sts = self.sts().await.expect("sts");
+        assert_eq!(sts.spec.as_ref().and_then(|s| s.replicas), Some(3));
+        let writes = self.sim.write_requests();
+        assert!(
+            writes
+                .iter()
+                .all(|r| r.path != "/_cluster/settings" && !r.path.contains("voting")),
+            "{writes:#?}"
+        );
+    }
+
     async fn ready(&self) -> MeshLogging {
         resource::wait_ready(&self.client, &self.ns, NAME, "Ready=True").await
     }
@@ -578,19 +593,7 @@ async fn a_scale_down_below_the_copies_of_a_shard_is_refused_naming_the_field() 
         message.starts_with("spec.elasticsearch.replicas 3 → 2 refused"),
         "{message} ({index})"
     );
-    // The StatefulSet untouched, nothing written to Elasticsearch.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let sts = stack.sts().await.expect("sts");
-    assert_eq!(sts.spec.as_ref().and_then(|s| s.replicas), Some(3));
-    assert!(
-        stack
-            .sim
-            .write_requests()
-            .iter()
-            .all(|r| r.path != "/_cluster/settings" && !r.path.contains("voting")),
-        "{:#?}",
-        stack.sim.write_requests()
-    );
+    stack.refused_untouched().await;
     stack.op.take().expect("operator").stop().await;
 }
 
@@ -734,18 +737,7 @@ async fn one_node_of_three_is_refused_with_hard_anti_affinity_and_allowed_with_s
             && message.contains("spec.elasticsearch.antiAffinity"),
         "{message}"
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let sts = stack.sts().await.expect("sts");
-    assert_eq!(sts.spec.as_ref().and_then(|s| s.replicas), Some(3));
-    assert!(
-        stack
-            .sim
-            .write_requests()
-            .iter()
-            .all(|r| r.path != "/_cluster/settings" && !r.path.contains("voting")),
-        "{:#?}",
-        stack.sim.write_requests()
-    );
+    stack.refused_untouched().await;
 
     // With soft anti-affinity a single node is the user's choice: the scale-down starts.
     stack.apply_with(json!({"replicas": 1, "antiAffinity": "soft"}), no_replicas);

@@ -57,3 +57,13 @@ go_build_once() {
   }
   build_once "$go_dir" _go_build_into "$@"
 }
+
+# kube_ldflags VERSION: the linker flags of a Kubernetes component built from the
+# k8s.io/kubernetes module at VERSION (vX.Y.Z): stripped, and reporting that version.
+kube_ldflags() {
+  local minor=${1#v1.}
+  minor=${minor%%.*}
+  echo "-s -w -X k8s.io/component-base/version.gitVersion=$1" \
+    "-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+    "-X k8s.io/component-base/version.gitTreeState=clean"
+}

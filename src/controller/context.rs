@@ -115,13 +115,22 @@ impl Context {
         admin: Option<Credentials>,
         ca: Option<Vec<u8>>,
     ) -> Result<EsClient> {
+        let mut config = self.client_config(v, admin, ca);
+        config.retry.max_attempts = 1;
+        Ok(EsClient::new(config)?)
+    }
+
+    /// The settings' client configuration for `v`'s Elasticsearch.
+    fn client_config(
+        &self,
+        v: &Validated,
+        admin: Option<Credentials>,
+        ca: Option<Vec<u8>>,
+    ) -> ClientConfig {
         let mut config: ClientConfig = self.endpoint.client_config(v, admin, ca);
         config.request_timeout = self.settings.es_request_timeout;
-        config.retry = crate::elastic::RetryPolicy {
-            max_attempts: 1,
-            ..self.settings.es_retry
-        };
-        Ok(EsClient::new(config)?)
+        config.retry = self.settings.es_retry;
+        config
     }
 
     /// A client for `v`'s Elasticsearch, logging in with `admin` and trusting `ca`, with
@@ -132,9 +141,7 @@ impl Context {
         admin: Option<Credentials>,
         ca: Option<Vec<u8>>,
     ) -> Result<EsClient> {
-        let mut config: ClientConfig = self.endpoint.client_config(v, admin, ca);
-        config.request_timeout = self.settings.es_request_timeout;
-        config.retry = self.settings.es_retry;
+        let config = self.client_config(v, admin, ca);
         let metrics = self.metrics.clone();
         Ok(EsClient::new(config)?
             .with_observer(Arc::new(move |api, status| metrics.es_request(api, status))))
