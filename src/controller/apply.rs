@@ -75,7 +75,15 @@ pub trait Trim {
 macro_rules! keep_whole {
     ($($ty:ty),*) => { $(impl Trim for $ty {})* };
 }
-keep_whole!(ServiceAccount, ClusterRoleBinding, Secret, Pod);
+keep_whole!(ServiceAccount, ClusterRoleBinding, Pod);
+
+/// The generated Secrets are selected by their labels and never compared: the store keeps
+/// them without (the secrets module puts them back before it updates one).
+impl Trim for Secret {
+    fn trim(&mut self) {
+        self.metadata.labels = None;
+    }
+}
 
 macro_rules! drop_spec {
     ($($ty:ty),*) => {$(

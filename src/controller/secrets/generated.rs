@@ -29,12 +29,14 @@ pub(super) struct Generated<'a> {
 }
 
 impl Generated<'_> {
-    /// The Secret `name` as the cache holds it; `None` without a cache.
+    /// The Secret `name` as the cache holds it; `None` without a cache. The store keeps
+    /// no labels (see `apply::Trim`): the copy gets the ones every generated Secret
+    /// carries, so an update of it sends them.
     fn cached(&self, name: &str) -> Option<Secret> {
         let key = ObjectRef::new(name).within(self.namespace);
-        self.cache
-            .and_then(|c| c.get(&key))
-            .map(|cached| (*cached).clone())
+        let mut secret = (*self.cache?.get(&key)?).clone();
+        secret.metadata.labels = Some(self.labels.clone());
+        Some(secret)
     }
 
     /// The Secret `name`, or `None`: not in the synced cache (then the create tells
