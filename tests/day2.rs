@@ -93,6 +93,28 @@ impl Stack {
         );
     }
 
+    /// The stand-in's nodes are the StatefulSet's first `n` pods.
+    fn name_nodes(&self, n: usize) {
+        let names = pods(n);
+        self.sim
+            .set_node_names(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// Waits until the `Progressing` condition (status, reason, message) `matches`; returns
+    /// the resource as it was then.
+    async fn progressing(
+        &self,
+        what: &str,
+        matches: impl Fn(&(String, String, String)) -> bool,
+    ) -> MeshLogging {
+        wait_for(WAIT, what, || async {
+            let ml = self.resource().await;
+            let c = condition(&ml, "Progressing")?;
+            matches(&c).then_some(ml)
+        })
+        .await
+    }
+
     async fn ready(&self) -> MeshLogging {
         resource::wait_ready(&self.client, &self.ns, NAME, "Ready=True").await
     }
@@ -310,12 +332,11 @@ async fn a_class_that_cannot_expand_refuses_the_size_and_touches_nothing() {
     let before = stack.sts().await.expect("sts");
 
     stack.apply(json!({"storage": {"size": "20Gi", "storageClassName": class}}));
-    let ml = wait_for(WAIT, "Progressing VolumeExpansionNotAllowed", || async {
-        let ml = stack.resource().await;
-        let c = condition(&ml, "Progressing")?;
-        (c.1 == "VolumeExpansionNotAllowed").then_some(ml)
-    })
-    .await;
+    let ml = stack
+        .progressing("Progressing VolumeExpansionNotAllowed", |c| {
+            c.1 == "VolumeExpansionNotAllowed"
+        })
+        .await;
     let (status, _, message) = condition(&ml, "Progressing").expect("Progressing");
     assert_eq!(status, "False");
     assert!(
@@ -403,10 +424,7 @@ fn nodes_follow_the_statefulset(sim: &EsSim, sts: &StatefulSet) -> Vec<String> {
 #[tokio::test]
 async fn a_scale_down_moves_the_shards_off_first_then_lowers_the_statefulset() {
     let mut stack = Stack::start("scaledown", 5).await;
-    let five = pods(5);
-    stack
-        .sim
-        .set_node_names(&five.iter().map(String::as_str).collect::<Vec<_>>());
+    stack.name_nodes(5);
     stack.apply(json!({"replicas": 5}));
     stack.ready().await;
     let table = stack.sim.shard_table();
@@ -419,12 +437,11 @@ async fn a_scale_down_moves_the_shards_off_first_then_lowers_the_statefulset() {
     // Shards take their time to move: held until released.
     stack.sim.hold_relocation(true);
     stack.apply(json!({"replicas": 3}));
-    let ml = wait_for(WAIT, "Progressing ScalingDown", || async {
-        let ml = stack.resource().await;
-        let c = condition(&ml, "Progressing")?;
-        (c.1 == "ScalingDown" && c.2.contains("moving")).then_some(ml)
-    })
-    .await;
+    let ml = stack
+        .progressing("Progressing ScalingDown", |c| {
+            c.1 == "ScalingDown" && c.2.contains("moving")
+        })
+        .await;
     let (status, _, message) = condition(&ml, "Progressing").expect("Progressing");
     assert_eq!(status, "True");
     let phase = ml.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str());
@@ -542,22 +559,16 @@ async fn a_scale_down_moves_the_shards_off_first_then_lowers_the_statefulset() {
 #[tokio::test]
 async fn a_scale_down_below_the_copies_of_a_shard_is_refused_naming_the_field() {
     let mut stack = Stack::start("scalerefuse", 3).await;
-    let three = pods(3);
-    stack
-        .sim
-        .set_node_names(&three.iter().map(String::as_str).collect::<Vec<_>>());
+    stack.name_nodes(3);
     stack.apply(json!({"replicas": 3}));
     stack.ready().await;
     stack.sim.clear_requests();
 
     // From the spec: 1 replica + the primary need 2 nodes.
     stack.apply(json!({"replicas": 1}));
-    let ml = wait_for(WAIT, "ScaleDownRefused", || async {
-        let ml = stack.resource().await;
-        let c = condition(&ml, "Progressing")?;
-        (c.1 == "ScaleDownRefused").then_some(ml)
-    })
-    .await;
+    let ml = stack
+        .progressing("ScaleDownRefused", |c| c.1 == "ScaleDownRefused")
+        .await;
     let (status, _, message) = condition(&ml, "Progressing").expect("Progressing");
     assert_eq!(status, "False");
     assert!(
@@ -582,12 +593,11 @@ async fn a_scale_down_below_the_copies_of_a_shard_is_refused_naming_the_field() 
         name
     });
     stack.apply(json!({"replicas": 2}));
-    let ml = wait_for(WAIT, "ScaleDownRefused from the indices", || async {
-        let ml = stack.resource().await;
-        let c = condition(&ml, "Progressing")?;
-        (c.1 == "ScaleDownRefused" && c.2.contains("3 copies")).then_some(ml)
-    })
-    .await;
+    let ml = stack
+        .progressing("ScaleDownRefused from the indices", |c| {
+            c.1 == "ScaleDownRefused" && c.2.contains("3 copies")
+        })
+        .await;
     let message = condition(&ml, "Progressing").expect("Progressing").2;
     assert!(
         message.starts_with("spec.elasticsearch.replicas 3 → 2 refused"),
@@ -602,21 +612,15 @@ async fn a_scale_down_below_the_copies_of_a_shard_is_refused_naming_the_field() 
 #[tokio::test]
 async fn an_operator_restarted_during_a_scale_down_resumes_from_the_cluster() {
     let mut stack = Stack::start("scalerestart", 4).await;
-    let four = pods(4);
-    stack
-        .sim
-        .set_node_names(&four.iter().map(String::as_str).collect::<Vec<_>>());
+    stack.name_nodes(4);
     stack.apply(json!({"replicas": 4}));
     stack.ready().await;
     stack.sim.clear_requests();
     stack.sim.hold_relocation(true);
     stack.apply(json!({"replicas": 3}));
-    wait_for(WAIT, "the shards moving", || async {
-        let ml = stack.resource().await;
-        let c = condition(&ml, "Progressing")?;
-        c.2.contains("moving").then_some(())
-    })
-    .await;
+    stack
+        .progressing("the shards moving", |c| c.2.contains("moving"))
+        .await;
     stack.op.take().expect("operator").stop().await;
 
     let settings = operator::settings(&stack.ns);
@@ -671,20 +675,14 @@ async fn an_operator_restarted_during_a_scale_down_resumes_from_the_cluster() {
 #[tokio::test]
 async fn a_scale_down_replaced_by_a_refused_one_clears_its_exclusions() {
     let mut stack = Stack::start("scalecancel", 5).await;
-    let five = pods(5);
-    stack
-        .sim
-        .set_node_names(&five.iter().map(String::as_str).collect::<Vec<_>>());
+    stack.name_nodes(5);
     stack.apply(json!({"replicas": 5}));
     stack.ready().await;
     stack.sim.hold_relocation(true);
     stack.apply(json!({"replicas": 3}));
-    wait_for(WAIT, "the shards moving", || async {
-        let ml = stack.resource().await;
-        let c = condition(&ml, "Progressing")?;
-        c.2.contains("moving").then_some(())
-    })
-    .await;
+    stack
+        .progressing("the shards moving", |c| c.2.contains("moving"))
+        .await;
 
     stack.apply(json!({"replicas": 1}));
     let ml = wait_for(WAIT, "refused, exclusions cleared", || async {
@@ -708,10 +706,7 @@ async fn a_scale_down_replaced_by_a_refused_one_clears_its_exclusions() {
 #[tokio::test]
 async fn one_node_of_three_is_refused_with_hard_anti_affinity_and_allowed_with_soft() {
     let mut stack = Stack::start("scalehard", 3).await;
-    let three = pods(3);
-    stack
-        .sim
-        .set_node_names(&three.iter().map(String::as_str).collect::<Vec<_>>());
+    stack.name_nodes(3);
     // No replicas: the copies of a shard do not hold the scale-down back, only the spread.
     let no_replicas = json!({"replicas": 0});
     stack.apply_with(
@@ -725,12 +720,9 @@ async fn one_node_of_three_is_refused_with_hard_anti_affinity_and_allowed_with_s
         json!({"replicas": 1, "antiAffinity": "hard"}),
         no_replicas.clone(),
     );
-    let ml = wait_for(WAIT, "ScaleDownRefused", || async {
-        let ml = stack.resource().await;
-        let c = condition(&ml, "Progressing")?;
-        (c.1 == "ScaleDownRefused").then_some(ml)
-    })
-    .await;
+    let ml = stack
+        .progressing("ScaleDownRefused", |c| c.1 == "ScaleDownRefused")
+        .await;
     let message = condition(&ml, "Progressing").expect("Progressing").2;
     assert!(
         message.starts_with("spec.elasticsearch.replicas 3 → 1 refused")
@@ -741,11 +733,8 @@ async fn one_node_of_three_is_refused_with_hard_anti_affinity_and_allowed_with_s
 
     // With soft anti-affinity a single node is the user's choice: the scale-down starts.
     stack.apply_with(json!({"replicas": 1, "antiAffinity": "soft"}), no_replicas);
-    wait_for(WAIT, "ScalingDown", || async {
-        let ml = stack.resource().await;
-        let c = condition(&ml, "Progressing")?;
-        (c.1 == "ScalingDown").then_some(())
-    })
-    .await;
+    stack
+        .progressing("ScalingDown", |c| c.1 == "ScalingDown")
+        .await;
     stack.op.take().expect("operator").stop().await;
 }
