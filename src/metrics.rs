@@ -369,7 +369,17 @@ impl Metrics {
             }
             Err(_) => return,
         };
-        for policy in gone {
+        self.remove_policies(namespace, name, gone);
+    }
+
+    /// Removes the snapshot series of `policies` of one resource.
+    fn remove_policies(
+        &self,
+        namespace: &str,
+        name: &str,
+        policies: impl IntoIterator<Item = String>,
+    ) {
+        for policy in policies {
             let labels = PolicyLabels {
                 namespace: namespace.to_string(),
                 name: name.to_string(),
@@ -390,15 +400,7 @@ impl Metrics {
             .ok()
             .and_then(|mut k| k.remove(&(namespace.to_string(), name.to_string())))
             .unwrap_or_default();
-        for policy in policies {
-            let labels = PolicyLabels {
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-                policy,
-            };
-            self.snapshot_last_success.remove(&labels);
-            self.snapshot_failing.remove(&labels);
-        }
+        self.remove_policies(namespace, name, policies);
         for condition in crate::api::condition::ALL {
             self.conditions.remove(&ConditionLabels {
                 namespace: namespace.to_string(),
