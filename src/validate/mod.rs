@@ -51,7 +51,7 @@ pub use model::*;
 pub use pipeline::DEFAULT_LOGS_FLOWING_THRESHOLD;
 pub use policy::AdmissionPolicy;
 pub use resources::{default_collector_resources, default_es_resources, default_kibana_resources};
-pub use schedule::{Cron, schedule_interval};
+pub use schedule::{Cron, civil_from_days, days_from_civil, schedule_interval};
 
 /// Longest MeshLogging name: the StatefulSet `<name>-es` plus the `-<revision hash>` of its
 /// pods' `controller-revision-hash` label must fit in a 63-character label value.
