@@ -215,17 +215,6 @@ fn claim_template_size(sts: &StatefulSet) -> String {
     requests["storage"].0.clone()
 }
 
-/// The events of the resource with `reason`.
-async fn events(client: &kube::Client, ns: &str, reason: &str) -> Vec<String> {
-    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
-    let list = api.list(&Default::default()).await.expect("events");
-    list.items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some(reason))
-        .map(|e| e.note.unwrap_or_default())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_larger_size_expands_each_claim_and_recreates_the_statefulset_keeping_its_pods() {
     let mut stack = Stack::start("expand", 3).await;
@@ -300,7 +289,7 @@ async fn a_larger_size_expands_each_claim_and_recreates_the_statefulset_keeping_
     let ml = stack.ready().await;
     let idle = condition(&ml, "Progressing").expect("Progressing");
     assert_eq!((idle.0.as_str(), idle.1.as_str()), ("False", "Idle"));
-    let announced = events(&stack.client, &stack.ns, "ExpandingVolumes").await;
+    let announced = resource::event_notes(&stack.client, &stack.ns, "ExpandingVolumes").await;
     assert_eq!(announced.len(), 1, "{announced:?}");
     assert!(
         announced[0].contains("data-logs-es-0, data-logs-es-1, data-logs-es-2"),
@@ -353,7 +342,7 @@ async fn a_class_that_cannot_expand_refuses_the_size_and_touches_nothing() {
     );
     // A Warning says so, once.
     wait_for(WAIT, "the Warning", || async {
-        let e = events(&stack.client, &stack.ns, "VolumeExpansionNotAllowed").await;
+        let e = resource::event_notes(&stack.client, &stack.ns, "VolumeExpansionNotAllowed").await;
         (!e.is_empty()).then_some(())
     })
     .await;
@@ -534,7 +523,7 @@ async fn a_scale_down_moves_the_shards_off_first_then_lowers_the_statefulset() {
         "{writes:#?}"
     );
     for reason in ["ScalingDown", "ScaledDown"] {
-        let e = events(&stack.client, &stack.ns, reason).await;
+        let e = resource::event_notes(&stack.client, &stack.ns, reason).await;
         assert!(!e.is_empty(), "a {reason} event");
     }
     // Steady again: passes read, write nothing, to Elasticsearch or the API server.

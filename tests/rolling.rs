@@ -17,7 +17,9 @@ use meshlogging_operator::api::MeshLogging;
 use meshlogging_testkit::apiserver::ApiServer;
 use meshlogging_testkit::node_kubelet::{NodeEvent, NodeKubelet};
 use meshlogging_testkit::sim::SimEndpoint;
-use meshlogging_testkit::{Kubelet, Setup, audit, controller_manager, kubectl, operator, wait_for};
+use meshlogging_testkit::{
+    Kubelet, Setup, audit, controller_manager, kubectl, operator, resource, wait_for,
+};
 use serde_json::json;
 
 const NAME: &str = "logs";
@@ -217,17 +219,6 @@ fn restart_requests(log: &[RecordedRequest]) -> Vec<String> {
         .collect()
 }
 
-/// The notes of the resource's events with `reason`.
-async fn k8s_events(client: &kube::Client, ns: &str, reason: &str) -> Vec<String> {
-    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
-    let list = api.list(&Default::default()).await.expect("events");
-    list.items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some(reason))
-        .map(|e| e.note.unwrap_or_default())
-        .collect()
-}
-
 /// The nodes that left, in order, each with what the cluster looked like just before.
 fn departures(events: &[NodeEvent]) -> Vec<(String, Health, String, bool)> {
     events
@@ -398,8 +389,8 @@ async fn an_upgrade_restarts_each_node_once_the_elected_master_last_never_unless
 
     // An event per step: each node's restart and its return.
     let restarting = wait_for(WAIT, "an event per step", || async {
-        let restarting = k8s_events(&stack.client, &stack.ns, "RestartingNode").await;
-        let back = k8s_events(&stack.client, &stack.ns, "NodeRestarted").await;
+        let restarting = resource::event_notes(&stack.client, &stack.ns, "RestartingNode").await;
+        let back = resource::event_notes(&stack.client, &stack.ns, "NodeRestarted").await;
         (restarting.len() == 3 && back.len() == 3).then_some(restarting)
     })
     .await;

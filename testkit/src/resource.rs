@@ -66,3 +66,15 @@ pub async fn production_s3_secret(client: &kube::Client, ns: &str) {
         .await
         .expect("s3 secret");
 }
+
+/// The notes of the events in `ns` with `reason` (events.k8s.io, as the operator publishes
+/// them).
+pub async fn event_notes(client: &kube::Client, ns: &str, reason: &str) -> Vec<String> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    let list = api.list(&Default::default()).await.expect("events");
+    list.items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .map(|e| e.note.unwrap_or_default())
+        .collect()
+}
