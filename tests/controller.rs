@@ -418,13 +418,7 @@ async fn drift_is_restored_and_an_idle_reconcile_writes_nothing() {
     .await;
     // The pass that restored it also announces it (an event, the status): once those
     // landed, nothing more (a write loop would never settle).
-    let settled = wait_for(WAIT, "the restoring pass's writes to settle", || async {
-        let before = audit::writes(server, &op.identity).len();
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let after = audit::writes(server, &op.identity).len();
-        (after == before).then_some(after)
-    })
-    .await;
+    let settled = audit::settled(server, &op.identity).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
         audit::writes(server, &op.identity)[settled..].to_vec(),

@@ -260,8 +260,9 @@ async fn logs_flowing_and_index_lifecycle_go_false_and_back_to_true() {
     assert_eq!((logs.recent, logs.nodes), (Some(0), Some(0)));
     assert_eq!(logs.silent_nodes, ["node-a"]);
 
-    // Idle: passes run (every 2 s in the tests), read, and write nothing anywhere.
-    let api_writes = kit::audit::writes(server, &op.identity).len();
+    // Idle: passes run (every 2 s in the tests), read, and write nothing anywhere — once
+    // the pass that found the logs stale has announced it (its status and event writes).
+    let api_writes = kit::audit::settled(server, &op.identity).await;
     sim.clear_requests();
     tokio::time::sleep(Duration::from_secs(7)).await;
     let requests = sim.requests();

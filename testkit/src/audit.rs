@@ -35,3 +35,20 @@ pub fn writes(server: &ApiServer, identity: &str) -> Vec<String> {
 pub fn operator_writes(server: &ApiServer) -> Vec<String> {
     writes_by(server, |agent| agent.starts_with("meshlogging-operator/"))
 }
+
+/// Waits until the operator running as `identity` has written nothing for 2 s (the pass
+/// that changed something also announces it: an event, the status), up to 60 s, and
+/// returns how many writes it made by then. A write loop never settles: the wait panics.
+pub async fn settled(server: &ApiServer, identity: &str) -> usize {
+    crate::process::wait_for(
+        std::time::Duration::from_secs(60),
+        "the operator's writes to settle",
+        || async {
+            let before = writes(server, identity).len();
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let after = writes(server, identity).len();
+            (after == before).then_some(after)
+        },
+    )
+    .await
+}
