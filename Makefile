@@ -28,7 +28,8 @@ test-fast:
 ## beside ECK, built from its Go module (benches/bootstrap.rs; SIZES=1,10,100,300 and
 ## IDLE_SECS=60 by default), its growth curves drawn to target/bench/bootstrap.png
 ## (hack/plot.sh: matplotlib from PyPI, in the cache).
-## The bootstrap bench measures the operator as shipped: the release build (LTO), not the
+## The bootstrap bench measures the operator as shipped: the release build (LTO, optimised
+## for size), not the
 ## bench profile's.
 bench: envtest
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(CARGO) bench --bench operator

@@ -119,30 +119,36 @@ impl Trim for ConfigMap {
 /// The trimmed parts of live children found to hold everything the operator renders:
 /// per object (uid), the version it was seen at (its generation, or its resourceVersion
 /// for kinds without one) and a hash of the rendered object. In memory only: after a
-/// restart each trimmed child is read whole once, then no more.
+/// restart each trimmed child is read whole once, then no more. Every field is a 64-bit
+/// hash (a few hundred resources keep thousands of entries: 32 bytes each, no heap
+/// string); a false match needs the uid, version and rendering hashes to collide at once.
 #[derive(Default)]
-pub struct Verified(Mutex<HashMap<String, Seen>>);
+pub struct Verified(Mutex<HashMap<u64, Seen>>);
 
 /// One object's verified state.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Seen {
-    version: String,
+    /// Hash of [`version_of`].
+    version: u64,
     rendered: u64,
-    /// The resource it was rendered for (`<namespace>/<name>`), for [`Verified::forget`].
-    owner: String,
+    /// Hash of the resource it was rendered for (`<namespace>/<name>`), for
+    /// [`Verified::forget`].
+    owner: u64,
 }
 
-/// The version a change of the object's content changes: its generation (workloads: the
-/// API server bumps it for every spec change, not for status), else its resourceVersion.
-fn version_of(meta: &ObjectMeta) -> Option<String> {
-    match meta.generation {
-        Some(g) => Some(format!("g{g}")),
-        None => meta.resource_version.clone(),
+/// The version a change of the object's content changes, hashed: its generation
+/// (workloads: the API server bumps it for every spec change, not for status), else its
+/// resourceVersion.
+fn version_of(meta: &ObjectMeta) -> Option<u64> {
+    match (meta.generation, &meta.resource_version) {
+        (Some(g), _) => Some(fnv1a64(format!("g{g}").as_bytes())),
+        (None, Some(rv)) => Some(fnv1a64(rv.as_bytes())),
+        (None, None) => None,
     }
 }
 
 impl Verified {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seen>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Seen>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -153,7 +159,7 @@ impl Verified {
             return false;
         };
         self.map()
-            .get(uid)
+            .get(&fnv1a64(uid.as_bytes()))
             .is_some_and(|s| s.version == version && s.rendered == rendered)
     }
 
@@ -163,14 +169,15 @@ impl Verified {
             let seen = Seen {
                 version,
                 rendered,
-                owner: owner.to_string(),
+                owner: fnv1a64(owner.as_bytes()),
             };
-            self.map().insert(uid.clone(), seen);
+            self.map().insert(fnv1a64(uid.as_bytes()), seen);
         }
     }
 
     /// Forgets the children of the resource `owner` (`<namespace>/<name>`), deleted.
     pub fn forget(&self, owner: &str) {
+        let owner = fnv1a64(owner.as_bytes());
         self.map().retain(|_, s| s.owner != owner);
     }
 

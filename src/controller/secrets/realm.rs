@@ -7,17 +7,20 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
-/// bcrypt cost of the file realm's hash: 10, as ECK and Go's `bcrypt.DefaultCost`. The
-/// password is 24 random alphanumerics (about 143 bits), so the cost adds nothing against
-/// guessing; at 12 (the crate's default) each new cluster spent about 4x as long hashing,
-/// which made bcrypt the bottleneck of a hundred clusters created at once. Realms hashed
-/// at another cost still verify (the cost is part of the hash).
-const HASH_COST: u32 = 10;
+/// bcrypt cost of the file realm's hash: 4, the lowest Elasticsearch reads (`bcrypt4`).
+/// bcrypt's cost slows the guessing of passwords people choose; this one is 24 random
+/// alphanumerics (about 143 bits), which no cost makes more or less guessable. What the
+/// cost does buy is CPU: at 10 (ECK's, Go's `bcrypt.DefaultCost`) each new cluster spent
+/// about 60 ms of operator CPU hashing, three quarters of all the operator's CPU while a
+/// hundred clusters bootstrapped (`perf`), and it held back their workloads. Realms hashed
+/// at another cost still verify (the cost is part of the hash), and are not rewritten.
+const HASH_COST: u32 = 4;
 use crate::naming as names;
 
 /// File realms already verified against their password, per resource: bcrypt is slow on
-/// purpose (about a quarter of a second), so each (password, realm) pair is verified once
-/// per process, not on every pass. Holds fingerprints only, never a password or a hash.
+/// purpose (tens of milliseconds at cost 10, as realms from older versions are), so each
+/// (password, realm) pair is verified once per process, not on every pass. Holds
+/// fingerprints only, never a password or a hash.
 #[derive(Default)]
 pub struct VerifiedRealms(Mutex<HashMap<String, String>>);
 
