@@ -29,8 +29,7 @@ test-fast:
 ## IDLE_SECS=60 by default), its growth curves drawn to target/bench/bootstrap.png
 ## (hack/plot.sh: matplotlib from PyPI, in the cache).
 ## The bootstrap bench measures the operator as shipped: the release build (LTO, optimised
-## for size), not the
-## bench profile's.
+## for size), not the bench profile's.
 bench: envtest
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(CARGO) bench --bench operator
 	$(CARGO) build --release --bin meshlogging-operator
