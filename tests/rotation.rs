@@ -857,6 +857,97 @@ async fn a_rotated_repository_credential_is_reloaded_without_a_restart() {
         )
         .expect("json");
     assert!(!shown.contains(&second) && !shown.contains("rotatedEXAMPLEKEY"));
+    // A restarted operator reads what was reloaded from the status: nothing sent again.
+    op.stop().await;
+    let endpoint = Arc::new(meshlogging_testkit::sim::SimEndpoint::new(&sim));
+    let identity = format!("{ns}-2");
+    let op = operator::start_with(server, operator::settings(&ns), endpoint, &identity).await;
+    resource::wait_ready(&client, &ns, name, "Ready after the restart").await;
+    sim.clear_requests();
+    let (api_writes, es_writes) = quiet_window(server, &sim, &identity).await;
+    assert_eq!(reload_requests(&sim), vec![], "no reload after a restart");
+    assert_eq!(es_writes, Vec::<String>::new());
+    assert_eq!(api_writes, Vec::<String>::new());
+    op.stop().await;
+    println!("test took {:?}", started.elapsed());
+}
+
+/// A node that refuses the reloaded keystore for another reason than its password (here a
+/// setting it does not know) is reported: `Ready` False with `SecureSettingsReloadFailed`,
+/// naming the node, Elasticsearch's reason (the setting) and the Secret; the reload is not
+/// sent again for that content (one request over several resyncs). New content is reloaded
+/// and the resource is Ready again.
+#[tokio::test]
+async fn a_reload_refused_for_a_setting_is_reported_and_not_retried() {
+    let started = std::time::Instant::now();
+    let setup = Setup::new("rot-reload-fail").await;
+    let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
+    let sim = sim::es_sim(3).await;
+    let endpoint = Arc::new(meshlogging_testkit::sim::SimEndpoint::new(&sim));
+    let op = operator::start_with(server, operator::settings(&ns), endpoint, &ns).await;
+    resource::production_s3_secret(&client, &ns).await;
+    kubectl::apply_example(server, &ns, "production.yaml");
+    let name = "mcp-mesh-logs";
+    resource::wait_ready(&client, &ns, name, "Ready=True").await;
+    let (_, first_fp) = keystore_digest(&client, &ns, name).await;
+    wait_for(WAIT, "the first reload recorded", || async {
+        (reloaded(&client, &ns, name).await.as_deref() == Some(first_fp.as_str())).then_some(())
+    })
+    .await;
+    let why = "unknown secure setting [s3.client.default.session_token] please check that any required plugins are installed";
+    sim.set_keystore_reload_error(Some(why));
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    secrets
+        .patch(
+            "s3-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"session_token": "token-1"}})),
+        )
+        .await
+        .expect("add a session token");
+    let ready = wait_for(WAIT, "Ready=False SecureSettingsReloadFailed", || async {
+        let ml: MeshLogging = Api::namespaced(client.clone(), &ns).get(name).await.ok()?;
+        let c = meshlogging_testkit::condition(ml.status.as_ref()?, "Ready");
+        (c.reason == "SecureSettingsReloadFailed").then_some(c)
+    })
+    .await;
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready.message.starts_with("node es-sim-0 refused the reloaded keystore: illegal_argument_exception: unknown secure setting [s3.client.default.session_token]")
+            && ready.message.ends_with("(built from Secret(s) s3-credentials)"),
+        "{}",
+        ready.message
+    );
+    // Resyncs every 2 s here: the refused content is not sent again.
+    let sent = reload_requests(&sim).len();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        reload_requests(&sim).len(),
+        sent,
+        "no retry of the same content"
+    );
+    assert_eq!(
+        resource::event_notes(&client, &ns, "SecureSettingsReloadFailed")
+            .await
+            .len(),
+        1
+    );
+    // Fixed (the plugin installed, say) and changed again: reloaded.
+    sim.set_keystore_reload_error(None);
+    secrets
+        .patch(
+            "s3-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"session_token": "token-2"}})),
+        )
+        .await
+        .expect("change the session token");
+    let (_, fixed_fp) = keystore_digest(&client, &ns, name).await;
+    wait_for(WAIT, "the new content reloaded", || async {
+        (reloaded(&client, &ns, name).await.as_deref() == Some(fixed_fp.as_str())).then_some(())
+    })
+    .await;
+    resource::wait_ready(&client, &ns, name, "Ready again").await;
     op.stop().await;
     println!("test took {:?}", started.elapsed());
 }
