@@ -92,8 +92,8 @@ pub fn reload_secure_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
         .as_object()
         .and_then(|o| o.keys().find(|k| *k != "secure_settings_password"))
     {
-        return Err(EsError::illegal_argument(format!(
-            "[nodes_reload_secure_settings] unknown field [{field}]"
+        return Err(EsError::parse(format!(
+            "[1:2] [reload_secure_settings] unknown field [{field}]"
         )));
     }
     let password = body["secure_settings_password"]
