@@ -77,6 +77,10 @@ pub fn start_dedicated() -> RealEs {
     start_retrying().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Prepares a node's config folder before it starts; returns the file its stdin is read
+/// from, if any.
+pub type Prepare<'a> = &'a dyn Fn(&Path) -> Result<Option<PathBuf>, String>;
+
 /// What a dedicated node gets beyond the harness's own configuration.
 #[derive(Default)]
 pub struct NodeExtras<'a> {
@@ -85,7 +89,7 @@ pub struct NodeExtras<'a> {
     pub yml: String,
     /// Called with the config folder before the node starts (a keystore, say); returns the
     /// file the node's stdin is read from (a keystore's password), if any.
-    pub prepare: Option<&'a dyn Fn(&Path) -> Result<Option<PathBuf>, String>>,
+    pub prepare: Option<Prepare<'a>>,
 }
 
 /// The distribution's home (fetched if needed) and the JDK it runs on, for running its
