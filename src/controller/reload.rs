@@ -116,6 +116,37 @@ pub fn fingerprint(digest: &str) -> String {
     crate::fingerprint::of_parts([digest])
 }
 
+/// What the step does this pass.
+#[derive(Debug, PartialEq, Eq)]
+enum Decision {
+    /// Nothing to do or to say.
+    Nothing,
+    /// What the last pass found stands (done but not in the status yet, or refused).
+    Known(ReloadState),
+    /// Send the reload.
+    Send,
+}
+
+/// The pure half of [`step`]: send when the content differs from the one last reloaded,
+/// it was not refused, and every node is Ready and none restarting (a restarting node
+/// builds its keystore from the current content at start).
+fn decide(input: &ReloadInput<'_>, fingerprint: &str) -> Decision {
+    if input.reloaded == Some(fingerprint) {
+        return Decision::Nothing;
+    }
+    if let Some(known) = input
+        .known
+        .filter(|k| k.fingerprint == fingerprint && !k.pending())
+    {
+        return Decision::Known(known.clone());
+    }
+    let all_ready = input.nodes.is_some_and(|(d, r)| d > 0 && r >= d);
+    if input.busy || !all_ready || matches!(input.roll, RollPlan::Rolling { .. }) {
+        return Decision::Nothing;
+    }
+    Decision::Send
+}
+
 /// The step: a reload when the content changed since the last one and the nodes are all
 /// Ready and not restarting; `None` when there is nothing to do (or nothing to say).
 pub async fn step(
@@ -124,22 +155,13 @@ pub async fn step(
     client: &EsClient,
     input: ReloadInput<'_>,
 ) -> Option<ReloadState> {
+    let fingerprint = fingerprint(input.digest?);
+    match decide(&input, &fingerprint) {
+        Decision::Nothing => return None,
+        Decision::Known(known) => return Some(known),
+        Decision::Send => {}
+    }
     let digest = input.digest?;
-    let fingerprint = fingerprint(digest);
-    if input.reloaded == Some(fingerprint.as_str()) {
-        return None;
-    }
-    if let Some(known) = input.known.filter(|k| k.fingerprint == fingerprint) {
-        // Done (not yet in the status), or refused: not sent again for this content.
-        if !known.pending() {
-            return Some(known.clone());
-        }
-    }
-    let all_ready = input.nodes.is_some_and(|(d, r)| d > 0 && r >= d);
-    if input.busy || !all_ready || matches!(input.roll, RollPlan::Rolling { .. }) {
-        // Restarting nodes build their keystore from the current content at start.
-        return None;
-    }
     let desired = input
         .nodes
         .map_or(0, |(d, _)| usize::try_from(d).unwrap_or(0));
@@ -241,5 +263,93 @@ mod tests {
         assert!(!failed.pending());
         assert!(failed.operation().is_some_and(|o| o.refused));
         assert_ne!(fingerprint("a"), fingerprint("b"));
+    }
+
+    #[test]
+    fn a_reload_is_sent_only_for_new_content_with_every_node_ready_and_none_restarting() {
+        let fp = fingerprint("digest-2");
+        let steady = RollPlan::Steady { replicas: 3 };
+        let input = |reloaded, known, nodes, roll, busy| ReloadInput {
+            digest: Some("digest-2"),
+            reloaded,
+            known,
+            nodes,
+            roll,
+            busy,
+            secrets: vec![],
+        };
+        let old = fingerprint("digest-1");
+        let ready = Some((3, 3));
+        assert_eq!(
+            decide(&input(Some(&old), None, ready, &steady, false), &fp),
+            Decision::Send
+        );
+        // Never reloaded (a new cluster, an operator that predates the field): once.
+        assert_eq!(
+            decide(&input(None, None, ready, &RollPlan::Unknown, false), &fp),
+            Decision::Send
+        );
+        assert_eq!(
+            decide(&input(Some(&fp), None, ready, &steady, false), &fp),
+            Decision::Nothing
+        );
+        // A node not Ready, a rolling restart or a scale-down under way: later.
+        assert_eq!(
+            decide(&input(Some(&old), None, Some((3, 2)), &steady, false), &fp),
+            Decision::Nothing
+        );
+        let rolling = RollPlan::Rolling {
+            pods: vec![],
+            replicas: 3,
+        };
+        assert_eq!(
+            decide(&input(Some(&old), None, ready, &rolling, false), &fp),
+            Decision::Nothing
+        );
+        assert_eq!(
+            decide(&input(Some(&old), None, ready, &steady, true), &fp),
+            Decision::Nothing
+        );
+        assert_eq!(
+            decide(&input(Some(&old), None, None, &steady, false), &fp),
+            Decision::Nothing
+        );
+        // Refused for this content: not sent again; waiting nodes: sent again.
+        let refused = ReloadState {
+            fingerprint: fp.clone(),
+            outcome: ReloadOutcome::Failed {
+                message: "m".into(),
+            },
+        };
+        assert_eq!(
+            decide(
+                &input(Some(&old), Some(&refused), ready, &steady, false),
+                &fp
+            ),
+            Decision::Known(refused.clone())
+        );
+        let waiting = ReloadState {
+            fingerprint: fp.clone(),
+            outcome: ReloadOutcome::Waiting {
+                rebuilt: 1,
+                total: 3,
+            },
+        };
+        assert_eq!(
+            decide(
+                &input(Some(&old), Some(&waiting), ready, &steady, false),
+                &fp
+            ),
+            Decision::Send
+        );
+        // A refusal of older content does not hold new content.
+        let older = ReloadState {
+            fingerprint: old.clone(),
+            ..refused.clone()
+        };
+        assert_eq!(
+            decide(&input(Some(&old), Some(&older), ready, &steady, false), &fp),
+            Decision::Send
+        );
     }
 }
