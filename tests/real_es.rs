@@ -997,6 +997,34 @@ async fn a_keystore_rebuilt_in_place_is_reloaded_with_its_new_digest_only() {
         .await
         .expect("reload");
     assert_eq!(answer.reloaded(), 1);
+    // The stand-in answers alike, its node's keystore protected by the new digest: the
+    // same per-node outcome and `_nodes` counts for the old and the new digest (ids,
+    // names and the cluster's name are each side's own).
+    let sim = kit::sim::es_sim(1).await;
+    let sim_client = kit::sim::client(&sim);
+    sim.set_keystore_password("es-sim-0", &second);
+    let shape = |body: &Value| {
+        let nodes: Vec<Value> = body["nodes"]
+            .as_object()
+            .map(|n| {
+                n.values()
+                    .map(|n| json!(n.get("reload_exception")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        json!({"_nodes": body["_nodes"], "nodes": nodes})
+    };
+    for digest in [&first, &second] {
+        let body = json!({"secure_settings_password": digest});
+        let path = "/_nodes/reload_secure_settings";
+        let real = client.post("r", path, &body).await.expect("real");
+        let stand_in = sim_client.post("r", path, &body).await.expect("stand-in");
+        assert_eq!(
+            shape(&stand_in),
+            shape(&real),
+            "the stand-in answers as the node"
+        );
+    }
     drop(node);
     let _ = std::fs::remove_dir_all(&work);
     println!("test took {:?}", started.elapsed());

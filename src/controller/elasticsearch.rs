@@ -551,6 +551,7 @@ impl Job {
                 known: self.known_reload.as_ref(),
                 nodes: self.nodes,
                 roll: &self.roll,
+                updated: self.nodes_updated,
                 busy: es.rolling.is_some() || es.scale.is_some(),
                 secrets: m.keystore.iter().map(|k| k.secret.clone()).collect(),
             };

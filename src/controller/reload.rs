@@ -105,6 +105,9 @@ pub struct ReloadInput<'a> {
     pub nodes: Option<(i32, i32)>,
     /// The rolling-restart plan.
     pub roll: &'a RollPlan,
+    /// Every pod runs the StatefulSet's current template, as its status says (observed
+    /// generation, updated replicas): no restart is pending.
+    pub updated: bool,
     /// A rolling restart or a scale-down is under way.
     pub busy: bool,
     /// The Secrets the keystore is built from (for messages).
@@ -141,7 +144,8 @@ fn decide(input: &ReloadInput<'_>, fingerprint: &str) -> Decision {
         return Decision::Known(known.clone());
     }
     let all_ready = input.nodes.is_some_and(|(d, r)| d > 0 && r >= d);
-    if input.busy || !all_ready || matches!(input.roll, RollPlan::Rolling { .. }) {
+    let restarting = !input.updated || matches!(input.roll, RollPlan::Rolling { .. });
+    if input.busy || !all_ready || restarting {
         return Decision::Nothing;
     }
     Decision::Send
@@ -275,6 +279,7 @@ mod tests {
             known,
             nodes,
             roll,
+            updated: true,
             busy,
             secrets: vec![],
         };
@@ -314,6 +319,12 @@ mod tests {
             decide(&input(Some(&old), None, None, &steady, false), &fp),
             Decision::Nothing
         );
+        // A new template the StatefulSet controller has not rolled out yet: later.
+        let pending = ReloadInput {
+            updated: false,
+            ..input(Some(&old), None, ready, &RollPlan::Unknown, false)
+        };
+        assert_eq!(decide(&pending, &fp), Decision::Nothing);
         // Refused for this content: not sent again; waiting nodes: sent again.
         let refused = ReloadState {
             fingerprint: fp.clone(),
