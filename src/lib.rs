@@ -24,6 +24,7 @@ pub mod elastic;
 pub mod endpoint;
 pub mod error;
 pub mod fingerprint;
+pub mod keystore;
 pub mod kibana;
 pub mod log_schema;
 pub mod metrics;

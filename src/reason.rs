@@ -177,6 +177,15 @@ reasons! {
     NodeRestarted,
     /// A rotation annotation does not hold an RFC 3339 timestamp: nothing rotated.
     RotationRefused,
+    /// Changed reloadable secure settings are being reloaded: some node's keystore is not
+    /// rebuilt yet (its sidecar has not seen the change), or the reload request failed.
+    ReloadingSecureSettings,
+    /// Every node reloaded the changed secure settings, without a restart (event).
+    SecureSettingsReloaded,
+    /// A node refused the reloaded keystore for another reason than its password (an
+    /// unknown or invalid setting): the message names the node, the setting and the
+    /// Secrets the keystore is built from.
+    SecureSettingsReloadFailed,
 
     // Disk (condition DiskHealthy).
     /// Elasticsearch reports disk trouble: a watermark reached or indices blocked.

@@ -56,6 +56,9 @@ pub struct EsObservation {
     /// The SLM policies and repository verifications, when read (only where the spec asks
     /// for snapshots), or why they could not be: (reason, message).
     pub snapshots: Option<Result<SnapshotHealth, (Reason, String)>>,
+    /// The fingerprint of the keystore content every node reloaded in this pass (managed
+    /// mode): kept in the status so that it is not sent again.
+    pub secure_settings_reloaded: Option<String>,
 }
 
 /// Everything one reconcile observed.
@@ -236,7 +239,12 @@ pub fn compute(
     {
         // The stack exists but does not do its job.
         Phase::Degraded
-    } else if ready.ok && obs.operations.iter().any(|o| !o.refused) {
+    } else if ready.ok
+        && obs
+            .operations
+            .iter()
+            .any(|o| !o.refused && o.reason != Reason::ReloadingSecureSettings)
+    {
         Phase::Scaling
     } else if ready.ok {
         Phase::Ready
@@ -315,6 +323,11 @@ pub fn compute(
                 previous
                     .and_then(|s| s.elasticsearch.as_ref())
                     .and_then(|e| e.version.clone())
+            }),
+            secure_settings_reloaded: es.secure_settings_reloaded.clone().or_else(|| {
+                previous
+                    .and_then(|s| s.elasticsearch.as_ref())
+                    .and_then(|e| e.secure_settings_reloaded.clone())
             }),
         }),
         kibana: obs.kibana.map(|(d, r)| workload_status(d, r)),

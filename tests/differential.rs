@@ -568,6 +568,18 @@ fn handwritten() -> Vec<(&'static str, Vec<Step>)> {
             ],
         ),
         (
+            // What the reload of secure settings sends (src/elastic/reload.rs), on a node
+            // whose keystore has no password (the harness's): reloaded without one; an
+            // unknown body field refused. (A password-protected keystore, a wrong password
+            // and the per-node answer are proven on a node of its own in real_es.)
+            "secure settings reload",
+            vec![
+                ("POST", "/_nodes/reload_secure_settings", Some(json!({}))),
+                ("POST", "/_nodes/reload_secure_settings", None),
+                ("POST", "/_nodes/reload_secure_settings", Some(json!({"password": "x"}))),
+            ],
+        ),
+        (
             "modules the node lacks",
             vec![
                 ("GET", "/", None),
@@ -781,6 +793,18 @@ fn normalize(method: &str, path: &str, a: &Answer) -> Value {
             })
             .collect();
         return json!({"status": a.status, "body": rows});
+    }
+    if path == "/_nodes/reload_secure_settings" {
+        // Node ids and names, and the cluster's name, are each side's own.
+        let nodes: Vec<Value> = a.body["nodes"]
+            .as_object()
+            .map(|n| {
+                n.values()
+                    .map(|n| json!({"reload_exception": n.get("reload_exception")}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        return json!({"status": a.status, "body": {"_nodes": a.body["_nodes"], "nodes": nodes}});
     }
     let mut body = strip(&a.body, "");
     if method == "POST" && path.ends_with("/_doc") {

@@ -166,6 +166,8 @@ struct Rendered {
     ca_pem: String,
     /// The projected secure-settings volume, resolved: setting name → content.
     secure_files: BTreeMap<String, Vec<u8>>,
+    /// The pod mounts a secure-settings volume (then the keystore is password-protected).
+    secure_volume: bool,
     replicas: i32,
 }
 
@@ -320,6 +322,11 @@ async fn render(
     // The projected volume as the kubelet would fill it: each source Secret's keys (or its
     // `items`, key → path), absent optional Secrets skipped.
     let mut secure_files = BTreeMap::new();
+    let secure_volume = pod
+        .volumes
+        .iter()
+        .flatten()
+        .any(|v| v.name == "secure-settings");
     let sources = pod
         .volumes
         .iter()
@@ -372,6 +379,7 @@ async fn render(
         mounts,
         ca_pem,
         secure_files,
+        secure_volume,
         replicas,
     };
     (client, ns, op, rendered)
@@ -398,6 +406,7 @@ fn materialise(
         elastic,
         script,
         secure_files,
+        secure_volume,
         java_opts,
         mounts,
         ..
@@ -443,8 +452,12 @@ fn materialise(
         init_dir.join("elastic-user"),
         init_dir.join("keystore"),
     );
-    for d in [&secure, &elastic_dir, &keystore_dir] {
+    for d in [&elastic_dir, &keystore_dir] {
         std::fs::create_dir_all(d).expect("init dirs");
+    }
+    // Mounted only where there are keystore sources (the keystore then has a password).
+    if *secure_volume {
+        std::fs::create_dir_all(&secure).expect("secure-settings dir");
     }
     std::fs::write(
         elastic_dir.join(names::ELASTIC_PASSWORD_KEY),
@@ -483,6 +496,10 @@ fn materialise(
     let keystore = std::fs::read(keystore_dir.join("elasticsearch.keystore"))
         .expect("the script leaves the keystore in the keystore volume");
     files.push(("elasticsearch.keystore".into(), keystore));
+    // With secure settings, its password beside it (the node reads the keystore volume).
+    if let Ok(password) = std::fs::read(keystore_dir.join("keystore-password")) {
+        files.push(("keystore-password".into(), password));
+    }
 
     // elasticsearch.yml: the rendered text, line by line, with only CHANGED replaced.
     let http_port = spec.http_port;
@@ -1017,15 +1034,37 @@ async fn the_keystore_script_adds_the_repository_credentials() {
         .expect("keystore");
     let config = spec.dir.join("config");
     std::fs::write(config.join("elasticsearch.keystore"), keystore).expect("write keystore");
-    let out = std::process::Command::new(spec.home.join("bin/elasticsearch-keystore"))
-        .arg("list")
-        .env("ES_JAVA_HOME", &spec.java_home)
-        .env("ES_PATH_CONF", &config)
-        .output()
-        .expect("keystore list");
+    // Password-protected by the digest of the mounted settings, left beside it for the node.
+    let password = spec
+        .files
+        .iter()
+        .find(|(f, _)| f == "keystore-password")
+        .map(|(_, p)| String::from_utf8_lossy(p).into_owned())
+        .expect("the keystore's password file");
+    let files = meshlogging_operator::keystore::KeystoreFiles(r.secure_files.clone());
+    assert_eq!(password, files.digest(), "the operator's digest");
+    let keystore_tool = |args: &[&str]| {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new(spec.home.join("bin/elasticsearch-keystore"))
+            .args(args)
+            .env("ES_JAVA_HOME", &spec.java_home)
+            .env("ES_PATH_CONF", &config)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("keystore tool");
+        if let Some(mut stdin) = child.stdin.take() {
+            writeln!(stdin, "{password}").expect("password");
+        }
+        child.wait_with_output().expect("keystore tool output")
+    };
+    let out = keystore_tool(&["list"]);
+    // After the tool's password prompt.
     let listed: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(str::to_string)
+        .map(|l| l.rsplit(": ").next().unwrap_or(l).to_string())
+        .filter(|l| !l.is_empty())
         .collect();
     expected.extend([
         "bootstrap.password".to_string(),
@@ -1036,14 +1075,13 @@ async fn the_keystore_script_adds_the_repository_credentials() {
     eprintln!("managed-boot: production.yaml keystore: {listed:?}");
     // The values are the Secret's.
     for (setting, content) in &r.secure_files {
-        let out = std::process::Command::new(spec.home.join("bin/elasticsearch-keystore"))
-            .args(["show", setting])
-            .env("ES_JAVA_HOME", &spec.java_home)
-            .env("ES_PATH_CONF", &config)
-            .output()
-            .expect("keystore show");
+        let out = keystore_tool(&["show", setting]);
+        let shown = String::from_utf8_lossy(&out.stdout).into_owned();
         assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim_end(),
+            shown
+                .split_once("keystore : ")
+                .map_or(shown.as_str(), |(_, v)| v)
+                .trim_end(),
             String::from_utf8_lossy(content),
             "{setting}"
         );

@@ -823,3 +823,209 @@ async fn the_kibana_dashboards_role_holds_the_kibana_features_and_nothing_else()
         "Kibana feature privileges only: {held}"
     );
 }
+
+/// The keystore mechanism of secure-settings reloads, on a real node of its own (it needs a
+/// password-protected keystore and TLS on the transport layer: Elasticsearch reloads a
+/// password-protected keystore cluster-wide only then). The keystore is built by the
+/// operator's own keystore script (`init`, with the distribution's `elasticsearch-keystore`)
+/// and the node started with its password on stdin, as the image's entrypoint hands it
+/// over. Then: a reload with the digest of the mounted settings succeeds; the script's
+/// `watch` mode, seeing a setting change, rebuilds the keystore in place (same inode) and
+/// writes the new password; a reload with the old digest is refused per node (wrong
+/// password), with the new one it succeeds. The digest the script computes is the
+/// operator's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keystore_rebuilt_in_place_is_reloaded_with_its_new_digest_only() {
+    use meshlogging_operator::elastic::reload::{self, NodeReload};
+    use meshlogging_operator::keystore::KeystoreFiles;
+    use std::os::unix::fs::MetadataExt;
+    let _serial = SERIAL.lock().await;
+    let started = std::time::Instant::now();
+    let (home, java_home) = elasticsearch::distribution().unwrap_or_else(|e| panic!("{e}"));
+    let work = std::env::temp_dir().join(unique("keystore-reload"));
+    let (secure, elastic_dir) = (work.join("secure-settings"), work.join("elastic-user"));
+    for d in [&secure, &elastic_dir] {
+        std::fs::create_dir_all(d).expect("dirs");
+    }
+    std::fs::write(elastic_dir.join("elastic"), "elastic-Pw-1").expect("elastic");
+    // A reloadable setting this distribution knows (it refuses unknown ones at start).
+    let setting = "cluster.remote.backup.credentials";
+    assert!(meshlogging_operator::keystore::reloadable(setting));
+    std::fs::write(secure.join(setting), "first-api-key").expect("setting");
+    let files = |value: &str| {
+        KeystoreFiles(BTreeMap::from([(
+            setting.to_string(),
+            value.as_bytes().to_vec(),
+        )]))
+    };
+    let script_for = |target: &std::path::Path| {
+        meshlogging_operator::render::elasticsearch::keystore_script()
+            .replace(
+                "/usr/share/elasticsearch/bin/",
+                &format!("{}/bin/", home.display()),
+            )
+            .replace(
+                "/mnt/elastic-internal/secure-settings",
+                &secure.display().to_string(),
+            )
+            .replace(
+                "/mnt/elastic-internal/elastic-user",
+                &elastic_dir.display().to_string(),
+            )
+            .replace(
+                "/mnt/elastic-internal/keystore",
+                &target.display().to_string(),
+            )
+    };
+    let run_script = |target: &std::path::Path, mode: &str| {
+        let mut command = std::process::Command::new("bash");
+        command
+            .arg("-c")
+            .arg(script_for(target))
+            .arg("keystore")
+            .arg(mode)
+            .env("ES_JAVA_HOME", &java_home)
+            .env("KEYSTORE_WATCH_SECONDS", "1");
+        command
+    };
+    // The node's config folder is the keystore volume: the script leaves the keystore and
+    // its password there, as in the pod.
+    let prepare = |config: &std::path::Path| -> Result<Option<std::path::PathBuf>, String> {
+        let out = run_script(config, "init")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "the keystore script failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        eprintln!("init: {}", String::from_utf8_lossy(&out.stdout).trim());
+        Ok(Some(config.join("keystore-password")))
+    };
+    let transport_tls = "xpack.security.transport.ssl.enabled: true\n\
+                         xpack.security.transport.ssl.certificate: node.crt\n\
+                         xpack.security.transport.ssl.key: node.key\n\
+                         xpack.security.transport.ssl.certificate_authorities: [ca.crt]\n\
+                         xpack.security.transport.ssl.verification_mode: certificate\n";
+    let node = elasticsearch::start_dedicated_with(&elasticsearch::NodeExtras {
+        yml: transport_tls.to_string(),
+        prepare: Some(&prepare),
+    });
+    let config = node.dir.join("config");
+    let first = files("first-api-key").digest();
+    assert_eq!(
+        std::fs::read_to_string(config.join("keystore-password")).expect("password file"),
+        first,
+        "the script's digest is the operator's"
+    );
+    let client = node.client();
+    let reload_raw = |password: String| {
+        let client = client.clone();
+        async move {
+            client
+                .post(
+                    "nodes.reload_secure_settings",
+                    "/_nodes/reload_secure_settings",
+                    &json!({"secure_settings_password": password}),
+                )
+                .await
+                .expect("reload answer")
+        }
+    };
+    let body = reload_raw(first.clone()).await;
+    println!("reload with the keystore's digest: {body}");
+    let answer = reload::parse(&body);
+    assert_eq!(answer.nodes.len(), 1, "{body}");
+    assert_eq!(answer.reloaded(), 1, "{body}");
+
+    // The sidecar's loop sees the change and rebuilds the keystore in place.
+    let inode = std::fs::metadata(config.join("elasticsearch.keystore"))
+        .expect("keystore")
+        .ino();
+    let mut watcher = run_script(&config, "watch")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("watch");
+    std::fs::write(secure.join(setting), "rotated-api-key").expect("rotate");
+    let second = files("rotated-api-key").digest();
+    let rebuilt_at = std::time::Instant::now();
+    while std::fs::read_to_string(config.join("keystore-password")).unwrap_or_default() != second {
+        assert!(
+            rebuilt_at.elapsed() < Duration::from_secs(60),
+            "the keystore was not rebuilt"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "the watch loop rebuilt the keystore {:?} after the change",
+        rebuilt_at.elapsed()
+    );
+    let _ = watcher.kill();
+    let output = watcher.wait_with_output().expect("watch output");
+    let log = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        log.contains("keystore rebuilt in place with 1 secure settings"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&second) && !log.contains("rotated-api-key"),
+        "no value or digest in the log: {log}"
+    );
+    assert_eq!(
+        std::fs::metadata(config.join("elasticsearch.keystore"))
+            .expect("keystore")
+            .ino(),
+        inode,
+        "rebuilt in place: a subPath mount keeps seeing it"
+    );
+
+    let body = reload_raw(first.clone()).await;
+    println!("reload with the old digest: {body}");
+    let answer = reload::parse(&body);
+    assert_eq!(
+        answer.nodes.values().collect::<Vec<_>>(),
+        [&NodeReload::WrongPassword],
+        "{body}"
+    );
+    let body = reload_raw(second.clone()).await;
+    println!("reload with the new digest: {body}");
+    assert_eq!(reload::parse(&body).reloaded(), 1, "{body}");
+    // What the operator calls, over the same path.
+    let answer = reload::reload_secure_settings(&client, &second)
+        .await
+        .expect("reload");
+    assert_eq!(answer.reloaded(), 1);
+    // The stand-in answers alike, its node's keystore protected by the new digest: the
+    // same per-node outcome and `_nodes` counts for the old and the new digest (ids,
+    // names and the cluster's name are each side's own).
+    let sim = kit::sim::es_sim(1).await;
+    let sim_client = kit::sim::client(&sim);
+    sim.set_keystore_password("es-sim-0", &second);
+    let shape = |body: &Value| {
+        let nodes: Vec<Value> = body["nodes"]
+            .as_object()
+            .map(|n| {
+                n.values()
+                    .map(|n| json!(n.get("reload_exception")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        json!({"_nodes": body["_nodes"], "nodes": nodes})
+    };
+    for digest in [&first, &second] {
+        let body = json!({"secure_settings_password": digest});
+        let path = "/_nodes/reload_secure_settings";
+        let real = client.post("r", path, &body).await.expect("real");
+        let stand_in = sim_client.post("r", path, &body).await.expect("stand-in");
+        assert_eq!(
+            shape(&stand_in),
+            shape(&real),
+            "the stand-in answers as the node"
+        );
+    }
+    drop(node);
+    let _ = std::fs::remove_dir_all(&work);
+    println!("test took {:?}", started.elapsed());
+}

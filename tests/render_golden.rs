@@ -483,11 +483,9 @@ fn init_container(children: &[Child]) -> Container {
 fn keystore_gets_repository_credentials() {
     let (_, children) = rendered("production");
     let init = init_container(&children);
-    let script = init
-        .command
-        .as_ref()
-        .and_then(|c| c.last())
-        .expect("script");
+    let command = init.command.clone().expect("command");
+    let script = &command[2];
+    assert_eq!(command[3..], ["keystore", "init"]);
     assert!(script.contains("elasticsearch-keystore"));
     assert!(script.contains("add-file"));
     let pod = statefulset(&children)
@@ -530,6 +528,84 @@ fn keystore_gets_repository_credentials() {
             .unwrap_or_default()
             .iter()
             .any(|v| v.name == "secure-settings")
+    );
+}
+
+/// With keystore sources, the node runs beside the keystore sidecar (the init container's
+/// script in `watch` mode, its mounts, the restricted security context, a small request and
+/// a memory limit) and reads the keystore's password from the file the script leaves in
+/// the keystore volume; without, there is neither sidecar nor password.
+#[test]
+fn the_keystore_sidecar_runs_only_with_keystore_sources() {
+    let (_, children) = rendered("production");
+    let init = init_container(&children);
+    let pod = statefulset(&children)
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.clone())
+        .expect("pod");
+    let names_of: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names_of, ["elasticsearch", "keystore-watcher"]);
+    let watcher = &pod.containers[1];
+    let command = watcher.command.clone().expect("command");
+    assert_eq!(
+        command[..3],
+        init.command.clone().expect("init")[..3],
+        "one script"
+    );
+    assert_eq!(command[3..], ["keystore", "watch"]);
+    assert_eq!(watcher.volume_mounts, init.volume_mounts);
+    assert_eq!(watcher.image, init.image);
+    assert_eq!(watcher.security_context, init.security_context);
+    let resources = watcher.resources.clone().expect("resources");
+    let limits = resources.limits.expect("limits");
+    assert_eq!(limits["memory"].0, "192Mi");
+    assert_eq!(resources.requests.expect("requests")["memory"].0, "64Mi");
+    let env = watcher.env.clone().unwrap_or_default();
+    assert!(
+        env.iter().any(|e| e.name == "CLI_JAVA_OPTS"
+            && e.value.as_deref().is_some_and(|v| v.contains("-Xmx64m")))
+    );
+    let node = &pod.containers[0];
+    let password_file = node
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| e.name == "KEYSTORE_PASSWORD_FILE")
+        .and_then(|e| e.value)
+        .expect("KEYSTORE_PASSWORD_FILE");
+    assert_eq!(
+        password_file,
+        "/mnt/elastic-internal/keystore/keystore-password"
+    );
+    let mounts = node.volume_mounts.clone().unwrap_or_default();
+    assert!(
+        mounts.iter().any(|m| m.name == "keystore"
+            && m.mount_path == "/mnt/elastic-internal/keystore"
+            && m.sub_path.is_none()
+            && m.read_only == Some(true)),
+        "the keystore volume as a directory, for the password file: {mounts:?}"
+    );
+
+    let (_, minimal) = rendered("minimal");
+    let pod = statefulset(&minimal)
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.clone())
+        .expect("pod");
+    assert_eq!(
+        pod.containers.len(),
+        1,
+        "no sidecar without secure settings"
+    );
+    assert!(
+        !pod.containers[0]
+            .env
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .any(|e| e.name == "KEYSTORE_PASSWORD_FILE")
     );
 }
 

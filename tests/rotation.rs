@@ -637,27 +637,114 @@ async fn rotating_certificates_trusts_both_cas_until_the_new_one_serves() {
     println!("test took {:?}", started.elapsed());
 }
 
-/// A repository credential changed in its Secret: the keystore is built by an init
-/// container, so the running nodes cannot reload it; the nodes' template changes (they
-/// restart to apply it), Kibana's and the collector's do not, and nothing is sent to
-/// Elasticsearch (no `_nodes/reload_secure_settings`: it would reload the old keystore).
+/// The keystore's password as the nodes' keystore script computes it from the mounted
+/// Secrets (the digest of the secure-settings files), and its fingerprint.
+async fn keystore_digest(client: &kube::Client, ns: &str, name: &str) -> (String, String) {
+    use meshlogging_operator::keystore::KeystoreFiles;
+    let ml: MeshLogging = Api::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .expect("ml");
+    let v = meshlogging_operator::validate::validate(&ml).expect("valid");
+    let mut files = KeystoreFiles::default();
+    for source in &v.managed().expect("managed").keystore {
+        let data = Api::<Secret>::namespaced(client.clone(), ns)
+            .get_opt(&source.secret)
+            .await
+            .expect("secret")
+            .and_then(|s| s.data)
+            .unwrap_or_default();
+        let items = source
+            .items
+            .clone()
+            .unwrap_or_else(|| data.keys().map(|k| (k.clone(), k.clone())).collect());
+        for (key, setting) in items {
+            if let Some(value) = data.get(&key) {
+                files.0.insert(setting, value.0.clone());
+            }
+        }
+    }
+    let digest = files.digest();
+    let fingerprint = meshlogging_operator::fingerprint::of_parts([digest.as_str()]);
+    (digest, fingerprint)
+}
+
+/// `status.elasticsearch.secureSettingsReloaded`.
+async fn reloaded(client: &kube::Client, ns: &str, name: &str) -> Option<String> {
+    let ml: MeshLogging = Api::namespaced(client.clone(), ns).get(name).await.ok()?;
+    ml.status?.elasticsearch?.secure_settings_reloaded
+}
+
+/// The reload requests the stand-in got: the password each was sent with, and how many
+/// nodes refused it.
+fn reload_requests(sim: &EsSim) -> Vec<(String, u16)> {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path == "/_nodes/reload_secure_settings")
+        .map(|r| {
+            let password = r
+                .body
+                .as_ref()
+                .and_then(|b| b["secure_settings_password"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            (password, r.status)
+        })
+        .collect()
+}
+
+/// A repository credential rotated in its Secret is reloaded, with no restart: the
+/// nodes' template does not change (nor Kibana's or the collector's) and the StatefulSet
+/// is not written; the operator sends `POST _nodes/reload_secure_settings` with the new
+/// keystore's digest; while some nodes' keystores are not rebuilt yet (the stand-in's nodes
+/// refuse the password) it retries, showing `Progressing` (`2/3 nodes`); once every node has
+/// the new keystore it records the reload in the status, with one `SecureSettingsReloaded`
+/// event, and then sends nothing and writes nothing. The digest (a hash of the secret) is in
+/// no log, event or status.
 #[tokio::test]
-async fn a_changed_repository_credential_restarts_the_nodes_only() {
+async fn a_rotated_repository_credential_is_reloaded_without_a_restart() {
+    use meshlogging_testkit::condition;
+    logs();
     let started = std::time::Instant::now();
     let setup = Setup::new("rot-keystore").await;
     let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
     let sim = sim::es_sim(3).await;
+    let nodes = ["es-sim-0", "es-sim-1", "es-sim-2"];
     let endpoint = Arc::new(meshlogging_testkit::sim::SimEndpoint::new(&sim));
     let op = operator::start_with(server, operator::settings(&ns), endpoint, &ns).await;
     resource::production_s3_secret(&client, &ns).await;
     kubectl::apply_example(server, &ns, "production.yaml");
     let name = "mcp-mesh-logs";
     resource::wait_ready(&client, &ns, name, "Ready=True").await;
+    // The nodes started with the keystore of the Secret as it is: the first pass confirms
+    // it with a reload (every node accepts it) and records it.
+    let (first, first_fp) = keystore_digest(&client, &ns, name).await;
+    wait_for(WAIT, "the first reload recorded", || async {
+        (reloaded(&client, &ns, name).await.as_deref() == Some(first_fp.as_str())).then_some(())
+    })
+    .await;
+    for node in nodes {
+        sim.set_keystore_password(node, &first);
+    }
     let before = template_hashes_of(&client, &ns, name).await;
+    let sts_api = Api::<StatefulSet>::namespaced(client.clone(), &ns);
+    let sts_version = sts_api
+        .get(&format!("{name}-es"))
+        .await
+        .expect("sts")
+        .metadata
+        .resource_version;
     let (_, es_writes) = quiet_window(server, &sim, &ns).await;
     assert_eq!(es_writes, Vec::<String>::new(), "steady before the change");
+    assert_eq!(
+        reload_requests(&sim),
+        vec![],
+        "no reload when nothing changed"
+    );
 
+    let api_before = audit::writes(server, &ns).len();
     sim.clear_requests();
+    let rotated_at = std::time::Instant::now();
     Api::<Secret>::namespaced(client.clone(), &ns)
         .patch(
             "s3-credentials",
@@ -666,7 +753,251 @@ async fn a_changed_repository_credential_restarts_the_nodes_only() {
         )
         .await
         .expect("change the repository's secret key");
+    let (second, second_fp) = keystore_digest(&client, &ns, name).await;
+    assert_ne!(second, first);
     // The operator does not watch users' Secrets: the change is seen at the next resync.
+    // No node has rebuilt its keystore yet: each refuses, and the operator says so.
+    let refused = wait_for(WAIT, "a reload refused by every node", || async {
+        let ml: MeshLogging = Api::namespaced(client.clone(), &ns).get(name).await.ok()?;
+        let c = condition(ml.status.as_ref()?, "Progressing");
+        (c.reason == "ReloadingSecureSettings").then_some(c.message)
+    })
+    .await;
+    assert_eq!(
+        refused,
+        "reloading secure settings: 0/3 nodes have the new keystore"
+    );
+    // Two sidecars rebuilt theirs.
+    sim.set_keystore_password(nodes[0], &second);
+    sim.set_keystore_password(nodes[1], &second);
+    wait_for(WAIT, "2/3 nodes", || async {
+        let ml: MeshLogging = Api::namespaced(client.clone(), &ns).get(name).await.ok()?;
+        let c = condition(ml.status.as_ref()?, "Progressing");
+        (c.message == "reloading secure settings: 2/3 nodes have the new keystore").then_some(())
+    })
+    .await;
+    let ml: MeshLogging = Api::namespaced(client.clone(), &ns)
+        .get(name)
+        .await
+        .expect("ml");
+    let status = ml.status.expect("status");
+    assert_eq!(
+        status.operation.as_ref().map(|o| o.type_.as_str()),
+        Some("ReloadingSecureSettings")
+    );
+    assert_eq!(
+        status.phase,
+        Some(meshlogging_operator::api::Phase::Ready),
+        "a reload is not a scaling: still Ready"
+    );
+    sim.set_keystore_password(nodes[2], &second);
+    wait_for(WAIT, "the reload recorded", || async {
+        (reloaded(&client, &ns, name).await.as_deref() == Some(second_fp.as_str())).then_some(())
+    })
+    .await;
+    println!(
+        "reload: from the Secret's change to every node reloaded in {:?}",
+        rotated_at.elapsed()
+    );
+    let requests = reload_requests(&sim);
+    println!("--- reload: the stand-in's requests other than reads ---");
+    for r in sim.requests().iter().filter(|r| r.is_write()) {
+        println!("{} {} -> {}", r.method, r.path, r.status);
+    }
+    assert!(requests.len() >= 3, "refused, 2/3, done: {requests:?}");
+    assert!(
+        requests
+            .iter()
+            .all(|(password, status)| *password == second && *status == 200),
+        "every reload with the new keystore's digest"
+    );
+    let notes = resource::event_notes(&client, &ns, "SecureSettingsReloaded").await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("on 3 nodes") && notes[0].contains(&second_fp),
+        "{}",
+        notes[0]
+    );
+    // No restart: the templates are as they were and the StatefulSet was never written.
+    let after = template_hashes_of(&client, &ns, name).await;
+    assert_eq!(after, before, "no template changed");
+    let sts_now = sts_api.get(&format!("{name}-es")).await.expect("sts");
+    assert_eq!(
+        sts_now.metadata.resource_version, sts_version,
+        "the StatefulSet untouched"
+    );
+    let written = audit::writes(server, &ns)[api_before..].to_vec();
+    assert!(
+        written.iter().all(|w| !w.contains("statefulsets")),
+        "{written:?}"
+    );
+    // Steady: nothing sent again, nothing written.
+    let (api_writes, es_writes) = quiet_window(server, &sim, &ns).await;
+    assert_eq!(es_writes, Vec::<String>::new(), "no Elasticsearch write");
+    assert_eq!(reload_requests(&sim), vec![], "no reload once done");
+    assert_eq!(api_writes, Vec::<String>::new(), "steady after the reload");
+    // The digest is a hash of the secret: shown nowhere.
+    let logs =
+        String::from_utf8_lossy(&logs().lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    assert!(
+        !logs.contains(&second) && !logs.contains(&first),
+        "digest in the logs"
+    );
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), &ns)
+        .list(&Default::default())
+        .await
+        .expect("events");
+    let shown = serde_json::to_string(&events.items).expect("json")
+        + &serde_json::to_string(
+            &Api::<MeshLogging>::namespaced(client.clone(), &ns)
+                .get(name)
+                .await
+                .expect("ml")
+                .status,
+        )
+        .expect("json");
+    assert!(!shown.contains(&second) && !shown.contains("rotatedEXAMPLEKEY"));
+    // A restarted operator reads what was reloaded from the status: nothing sent again.
+    op.stop().await;
+    let endpoint = Arc::new(meshlogging_testkit::sim::SimEndpoint::new(&sim));
+    let identity = format!("{ns}-2");
+    let op = operator::start_with(server, operator::settings(&ns), endpoint, &identity).await;
+    resource::wait_ready(&client, &ns, name, "Ready after the restart").await;
+    sim.clear_requests();
+    let (api_writes, es_writes) = quiet_window(server, &sim, &identity).await;
+    assert_eq!(reload_requests(&sim), vec![], "no reload after a restart");
+    assert_eq!(es_writes, Vec::<String>::new());
+    assert_eq!(api_writes, Vec::<String>::new());
+    op.stop().await;
+    println!("test took {:?}", started.elapsed());
+}
+
+/// A node that refuses the reloaded keystore for another reason than its password (here a
+/// setting it does not know) is reported: `Ready` False with `SecureSettingsReloadFailed`,
+/// naming the node, Elasticsearch's reason (the setting) and the Secret; the reload is not
+/// sent again for that content (one request over several resyncs). New content is reloaded
+/// and the resource is Ready again.
+#[tokio::test]
+async fn a_reload_refused_for_a_setting_is_reported_and_not_retried() {
+    let started = std::time::Instant::now();
+    let setup = Setup::new("rot-reload-fail").await;
+    let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
+    let sim = sim::es_sim(3).await;
+    let endpoint = Arc::new(meshlogging_testkit::sim::SimEndpoint::new(&sim));
+    let op = operator::start_with(server, operator::settings(&ns), endpoint, &ns).await;
+    resource::production_s3_secret(&client, &ns).await;
+    kubectl::apply_example(server, &ns, "production.yaml");
+    let name = "mcp-mesh-logs";
+    resource::wait_ready(&client, &ns, name, "Ready=True").await;
+    let (_, first_fp) = keystore_digest(&client, &ns, name).await;
+    wait_for(WAIT, "the first reload recorded", || async {
+        (reloaded(&client, &ns, name).await.as_deref() == Some(first_fp.as_str())).then_some(())
+    })
+    .await;
+    let why = "unknown secure setting [s3.client.default.session_token] please check that any required plugins are installed";
+    sim.set_keystore_reload_error(Some(why));
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    secrets
+        .patch(
+            "s3-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"session_token": "token-1"}})),
+        )
+        .await
+        .expect("add a session token");
+    let ready = wait_for(WAIT, "Ready=False SecureSettingsReloadFailed", || async {
+        let ml: MeshLogging = Api::namespaced(client.clone(), &ns).get(name).await.ok()?;
+        let c = meshlogging_testkit::condition(ml.status.as_ref()?, "Ready");
+        (c.reason == "SecureSettingsReloadFailed").then_some(c)
+    })
+    .await;
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready.message.starts_with("node es-sim-0 refused the reloaded keystore: illegal_argument_exception: unknown secure setting [s3.client.default.session_token]")
+            && ready.message.ends_with("(built from Secret(s) s3-credentials)"),
+        "{}",
+        ready.message
+    );
+    // Resyncs every 2 s here: the refused content is not sent again.
+    let sent = reload_requests(&sim).len();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        reload_requests(&sim).len(),
+        sent,
+        "no retry of the same content"
+    );
+    assert_eq!(
+        resource::event_notes(&client, &ns, "SecureSettingsReloadFailed")
+            .await
+            .len(),
+        1
+    );
+    // Fixed (the plugin installed, say) and changed again: reloaded.
+    sim.set_keystore_reload_error(None);
+    secrets
+        .patch(
+            "s3-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"session_token": "token-2"}})),
+        )
+        .await
+        .expect("change the session token");
+    let (_, fixed_fp) = keystore_digest(&client, &ns, name).await;
+    wait_for(WAIT, "the new content reloaded", || async {
+        (reloaded(&client, &ns, name).await.as_deref() == Some(fixed_fp.as_str())).then_some(())
+    })
+    .await;
+    resource::wait_ready(&client, &ns, name, "Ready again").await;
+    op.stop().await;
+    println!("test took {:?}", started.elapsed());
+}
+
+/// A secure setting Elasticsearch does not reload (here the HTTP key's passphrase, from
+/// `spec.elasticsearch.secureSettings`) changed in its Secret restarts the nodes: their
+/// template changes (Kibana's and the collector's do not).
+#[tokio::test]
+async fn a_changed_secure_setting_that_does_not_reload_restarts_the_nodes_only() {
+    let started = std::time::Instant::now();
+    let setup = Setup::new("rot-restart").await;
+    let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
+    let sim = sim::es_sim(3).await;
+    let endpoint = Arc::new(meshlogging_testkit::sim::SimEndpoint::new(&sim));
+    let op = operator::start_with(server, operator::settings(&ns), endpoint, &ns).await;
+    resource::production_s3_secret(&client, &ns).await;
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    let setting = "xpack.security.http.ssl.secure_key_passphrase";
+    assert!(!meshlogging_operator::keystore::reloadable(setting));
+    secrets
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "es-secure"},
+                "stringData": {setting: "first-passphrase"}
+            }))
+            .expect("secret"),
+        )
+        .await
+        .expect("create the secure settings Secret");
+    kubectl::apply_example(server, &ns, "production.yaml");
+    let name = "mcp-mesh-logs";
+    Api::<MeshLogging>::namespaced(client.clone(), &ns)
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"elasticsearch": {"secureSettings": [{"secretName": "es-secure"}]}}})),
+        )
+        .await
+        .expect("secure settings");
+    resource::wait_ready(&client, &ns, name, "Ready=True").await;
+    let before = template_hashes_of(&client, &ns, name).await;
+    secrets
+        .patch(
+            "es-secure",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {setting: "second-passphrase"}})),
+        )
+        .await
+        .expect("change the passphrase");
     let after = wait_for(WAIT, "the nodes' template changes", || async {
         let now = template_hashes_of(&client, &ns, name).await;
         (now[0] != before[0]).then_some(now)
@@ -674,12 +1005,6 @@ async fn a_changed_repository_credential_restarts_the_nodes_only() {
     .await;
     assert_eq!(after[1], before[1], "Kibana does not restart");
     assert_eq!(after[2], before[2], "the collector does not restart");
-    let reloads = sim
-        .requests()
-        .iter()
-        .filter(|r| r.path.contains("reload_secure_settings"))
-        .count();
-    assert_eq!(reloads, 0);
     let (api_writes, es_writes) = quiet_window(server, &sim, &ns).await;
     assert_eq!(es_writes, Vec::<String>::new(), "no Elasticsearch write");
     assert_eq!(api_writes, Vec::<String>::new(), "steady after the change");

@@ -206,6 +206,11 @@ pub struct ElasticsearchStatus {
     /// Version reported by Elasticsearch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Fingerprint (not a secret) of the keystore content every node last reloaded
+    /// (`POST _nodes/reload_secure_settings`) without a restart (managed mode, secure
+    /// settings or repository credentials): a change is reloaded once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure_settings_reloaded: Option<String>,
 }
 
 /// A Deployment or DaemonSet as observed.

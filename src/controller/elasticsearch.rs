@@ -34,6 +34,7 @@ use super::children::Applied;
 use super::dashboards::{self, DashboardsInput};
 use super::dereference::Dereferenced;
 use super::finish::Pass;
+use super::reload::{self, ReloadInput, ReloadState};
 use super::rolling::{self, RollPlan, RollState};
 use super::scale::{self, ScaleInput, ScaleState};
 use super::secrets::StackSecrets;
@@ -60,6 +61,9 @@ pub struct EsPass {
     pub scale: Option<ScaleState>,
     /// Where a rolling restart is (managed mode), when one runs.
     pub rolling: Option<RollState>,
+    /// Where the reload of changed secure settings is (managed mode), when one was sent
+    /// or is known.
+    pub reload: Option<ReloadState>,
 }
 
 impl EsPass {
@@ -79,6 +83,7 @@ impl EsPass {
             && other.dashboards.is_none()
             && self.scale == other.scale
             && self.rolling == other.rolling
+            && self.reload == other.reload
             && self.observation == other.observation
     }
 
@@ -93,6 +98,7 @@ impl EsPass {
         o.unavailable.is_none()
             && self.scale.is_none()
             && self.rolling.is_none()
+            && !self.reload.as_ref().is_some_and(ReloadState::pending)
             && o.health.as_deref().is_some_and(|h| h != "red")
             && self.report.as_ref().is_some_and(|r| {
                 r.aborted.is_none() && r.kinds.values().all(|k| k.failed.is_empty())
@@ -120,6 +126,8 @@ struct EsState {
     failures: u32,
     /// Passes in a row in which Kibana did not answer.
     kibana_failures: u32,
+    /// Passes in a row in which a reload of the secure settings was not done yet.
+    reload_waits: u32,
 }
 
 /// The Elasticsearch passes of every resource: queued apart from the reconciles, run by
@@ -197,11 +205,21 @@ impl EsQueue {
         } else {
             0
         };
+        let reload_pending = result.reload.as_ref().is_some_and(ReloadState::pending);
+        s.reload_waits = if reload_pending {
+            s.reload_waits + 1
+        } else {
+            0
+        };
         let due = now
             + if !answered {
                 probe_backoff(settings, s.failures)
             } else if result.clean() {
                 settings.resync_ready
+            } else if reload_pending {
+                // A node's sidecar rebuilds its keystore within seconds of seeing the
+                // change (the kubelet refreshes the volume within about a minute).
+                reload_backoff(s.reload_waits)
             } else if kibana_down && result.es_clean() {
                 // Only Kibana is missing: its own backoff, not the pending interval.
                 probe_backoff(settings, s.kibana_failures)
@@ -264,6 +282,14 @@ impl EsQueue {
             }
         }
     }
+}
+
+/// The delay before sending a reload again after `waits` passes that found some node's
+/// keystore not rebuilt: 2 s doubling up to 30 s.
+fn reload_backoff(waits: u32) -> Duration {
+    Duration::from_secs(2)
+        .saturating_mul(1u32 << waits.saturating_sub(1).min(4))
+        .min(Duration::from_secs(30))
 }
 
 /// The delay before probing again a cluster that did not answer `failures` times in a
@@ -358,6 +384,13 @@ pub fn observe_and_sync(
                     roll: roll.clone(),
                     roll_versions,
                     nodes_updated: applied.workloads.elasticsearch_updated,
+                    reloaded: pass
+                        .previous
+                        .as_ref()
+                        .and_then(|s| s.elasticsearch.as_ref())
+                        .and_then(|e| e.secure_settings_reloaded.clone()),
+                    known_reload: known.as_ref().and_then(|k| k.reload.clone()),
+                    nodes,
                 };
                 tokio::spawn(job.run());
             }
@@ -387,6 +420,12 @@ struct Job {
     roll_versions: Option<(String, String)>,
     /// Every Elasticsearch pod runs the current template (managed mode).
     nodes_updated: bool,
+    /// The fingerprint of the keystore content last reloaded on every node (status).
+    reloaded: Option<String>,
+    /// The last pass's reload, if any.
+    known_reload: Option<ReloadState>,
+    /// The StatefulSet's nodes (desired, ready), managed mode.
+    nodes: Option<(i32, i32)>,
 }
 
 impl Job {
@@ -505,6 +544,23 @@ impl Job {
             .await;
         }
         let report = self.configure(&client).await;
+        if let Some(m) = self.v.managed() {
+            let input = ReloadInput {
+                digest: self.secrets.keystore_digest.as_deref(),
+                reloaded: self.reloaded.as_deref(),
+                known: self.known_reload.as_ref(),
+                nodes: self.nodes,
+                roll: &self.roll,
+                updated: self.nodes_updated,
+                busy: es.rolling.is_some() || es.scale.is_some(),
+                secrets: m.keystore.iter().map(|k| k.secret.clone()).collect(),
+            };
+            es.reload = reload::step(&self.ctx, &self.reference, &client, input).await;
+            es.observation.secure_settings_reloaded = es
+                .reload
+                .as_ref()
+                .and_then(|r| r.reloaded().map(str::to_string));
+        }
         es.observation.version = report.version.map(|v| v.to_string());
         if let Some(a) = &report.aborted {
             es.observation.unavailable = Some((a.reason, a.message.clone()));
@@ -881,6 +937,7 @@ mod tests {
             dashboards: None,
             scale: None,
             rolling: None,
+            reload: None,
         };
         let due = queue.finished("a", "again".into(), answered, &s).0 - Instant::now();
         assert!(
@@ -909,6 +966,7 @@ mod tests {
             dashboards: Some(dashboards),
             scale: None,
             rolling: None,
+            reload: None,
         };
         let down = || {
             es_clean(DashboardsObservation::Failed(

@@ -27,6 +27,7 @@ mod dashboards;
 mod dereference;
 mod elasticsearch;
 mod finish;
+mod reload;
 mod rolling;
 mod scale;
 pub mod secrets;
@@ -281,6 +282,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Arc<Context>) -> Result<Action> {
     let es = elasticsearch::observe_and_sync(ctx, &pass, &v, &refs, &applied, &scaling, &roll);
     let scaling = es.scale.as_ref().map(scale::ScaleState::operation);
     let restarting = es.rolling.as_ref().map(rolling::RollState::operation);
+    let reloading = es.reload.as_ref().and_then(reload::ReloadState::operation);
     let mut observed = finish::observations(&pass, &v, refs, applied, es);
     observed.collector_nodes = collector_pods::ready_nodes_in(
         ctx.caches().collector_pods.as_ref(),
@@ -291,6 +293,7 @@ async fn apply(ml: Arc<MeshLogging>, ctx: &Arc<Context>) -> Result<Action> {
     observed.operations.extend(refused);
     observed.operations.extend(scaling);
     observed.operations.extend(restarting);
+    observed.operations.extend(reloading);
     observed.operations.extend(
         rotation
             .invalid

@@ -11,6 +11,7 @@ pub mod desired;
 pub mod nodes;
 pub mod normalize;
 pub mod pipeline;
+pub mod reload;
 pub mod restart;
 pub mod snapshots;
 pub mod sync;

@@ -209,27 +209,117 @@ fn pdb(v: &Validated) -> PodDisruptionBudget {
     }
 }
 
-/// The keystore init script: a fresh keystore with the `elastic` bootstrap password and
-/// one entry per mounted secure-setting file (file name = setting name), handed over to the
-/// node in the keystore volume. Absent optional keys simply have no file.
+/// The name of the file the keystore's password is left in, beside the keystore (only
+/// when there are secure settings: the node reads it through `KEYSTORE_PASSWORD_FILE`).
+pub const KEYSTORE_PASSWORD_FILE: &str = "keystore-password";
+/// The sidecar that rebuilds the keystore when the mounted secure settings change.
+pub const KEYSTORE_WATCHER: &str = "keystore-watcher";
+/// Seconds between the sidecar's looks at the mounted secure settings.
+const KEYSTORE_WATCH_SECONDS: u32 = 5;
+
+/// The keystore script, one for the init container (`init`: build it once) and the
+/// sidecar (`watch`: rebuild it whenever the mounted secure settings change), so the two
+/// cannot drift; `functions` only defines the functions (tests).
+///
+/// The keystore holds the `elastic` bootstrap password and one entry per mounted
+/// secure-setting file (file name = setting name; absent optional keys have no file). With
+/// secure settings it is password-protected, the password being the `digest` of the
+/// mounted directory ([`crate::keystore::KeystoreFiles::digest`]), left beside the keystore
+/// for the node (`KEYSTORE_PASSWORD_FILE`, mode 600). The sidecar copies a rebuilt
+/// keystore over the old one in place (same inode: the node's subPath mount sees it), then
+/// writes the password; `POST _nodes/reload_secure_settings` with the new digest then
+/// succeeds on that node, and only there. It logs one line per build, never a value.
 pub fn keystore_script() -> String {
     format!(
         r#"#!/usr/bin/env bash
 set -euo pipefail
-keystore={HOME}/bin/elasticsearch-keystore
-rm -f {HOME}/config/elasticsearch.keystore
-"$keystore" create
-args=(bootstrap.password {ELASTIC_USER_DIR}/{elastic})
-for file in {SECURE_SETTINGS_DIR}/*; do
-  [[ -f "$file" ]] || continue
-  echo "adding $(basename "$file") to the keystore"
-  args+=("$(basename "$file")" "$file")
-done
-"$keystore" add-file "${{args[@]}}"
-mv {HOME}/config/elasticsearch.keystore {KEYSTORE_DIR}/elasticsearch.keystore
+export LC_ALL=C
+tool={HOME}/bin/elasticsearch-keystore
+secure={SECURE_SETTINGS_DIR}
+elastic={ELASTIC_USER_DIR}/{elastic}
+target={KEYSTORE_DIR}
+# SHA-256 of the files of directory $1: sorted names, each "name NUL content NUL".
+digest() {{
+  local file
+  for file in "$1"/*; do
+    [[ -f "$file" ]] || continue
+    printf '%s\0' "${{file##*/}}"
+    cat "$file"
+    printf '\0'
+  done | sha256sum | cut -d' ' -f1
+}}
+# Builds the keystore into $target/.build, protected by password $1 (none when empty);
+# prints how many secure settings it holds.
+build() {{
+  local password=$1 dir=$target/.build file out count=0
+  local args=(bootstrap.password "$elastic")
+  rm -rf "$dir" && mkdir -p "$dir" || return 1
+  for file in "$secure"/*; do
+    [[ -f "$file" ]] || continue
+    args+=("${{file##*/}}" "$file")
+    count=$((count + 1))
+  done
+  if [[ -n "$password" ]]; then
+    out=$(printf '%s\n%s\n' "$password" "$password" | ES_PATH_CONF=$dir "$tool" create -p 2>&1) || {{ echo "$out" >&2; return 1; }}
+  else
+    out=$(ES_PATH_CONF=$dir "$tool" create 2>&1) || {{ echo "$out" >&2; return 1; }}
+  fi
+  out=$(printf '%s\n' "$password" | ES_PATH_CONF=$dir "$tool" add-file "${{args[@]}}" 2>&1) || {{ echo "$out" >&2; return 1; }}
+  echo "$count"
+}}
+# Puts the built keystore in place (over the old one, same inode), then its password.
+install() {{
+  cat "$target/.build/elasticsearch.keystore" > "$target/elasticsearch.keystore"
+  rm -rf "$target/.build"
+  if [[ -n "$1" ]]; then
+    : > "$target/.password"
+    chmod 600 "$target/.password"
+    printf '%s' "$1" > "$target/.password"
+    mv -f "$target/.password" "$target/{password_file}"
+  fi
+}}
+case "${{1:-init}}" in
+  functions) ;;
+  init)
+    password=
+    [[ -d "$secure" ]] && password=$(digest "$secure")
+    count=$(build "$password")
+    install "$password"
+    echo "keystore built with $count secure settings"
+    ;;
+  watch)
+    last=$(cat "$target/{password_file}" 2>/dev/null || true)
+    while sleep "${{KEYSTORE_WATCH_SECONDS:-{interval}}}"; do
+      now=$(digest "$secure")
+      [[ "$now" == "$last" ]] && continue
+      if ! count=$(build "$now"); then
+        echo "keystore rebuild failed; trying again"
+        continue
+      fi
+      # Changed again while it was built: the next round builds the newer one.
+      [[ "$(digest "$secure")" == "$now" ]] || continue
+      install "$now"
+      last=$now
+      echo "keystore rebuilt in place with $count secure settings"
+    done
+    ;;
+esac
 "#,
         elastic = names::ELASTIC_PASSWORD_KEY,
+        password_file = KEYSTORE_PASSWORD_FILE,
+        interval = KEYSTORE_WATCH_SECONDS,
     )
+}
+
+/// The keystore script run in `mode` (`init` or `watch`).
+fn keystore_command(mode: &str) -> Vec<String> {
+    vec![
+        "bash".to_string(),
+        "-c".to_string(),
+        keystore_script(),
+        "keystore".to_string(),
+        mode.to_string(),
+    ]
 }
 
 fn secure_settings_volume(sources: &[KeystoreSource]) -> Option<Volume> {
@@ -264,6 +354,35 @@ fn secure_settings_volume(sources: &[KeystoreSource]) -> Option<Volume> {
         }),
         ..Volume::default()
     })
+}
+
+/// The sidecar rebuilding the keystore in place when the mounted secure settings change
+/// (a projected Secret volume mounted as a directory is refreshed by the kubelet). The
+/// keystore tool is a small JVM (`CLI_JAVA_OPTS`: the 8.x tools' variable; 64 MiB heap, as
+/// their own default) started only when something changed: a small request, a limit it
+/// fits in (about 90 MiB resident per build, measured with the 8.19 tool).
+fn keystore_watcher(m: &ManagedEs, mounts: Vec<VolumeMount>) -> Container {
+    let quantity = |q: &str| k8s_openapi::apimachinery::pkg::api::resource::Quantity(q.into());
+    Container {
+        name: KEYSTORE_WATCHER.to_string(),
+        image: Some(m.image.clone()),
+        command: Some(keystore_command("watch")),
+        env: Some(vec![env(
+            "CLI_JAVA_OPTS",
+            "-Xms4m -Xmx64m -XX:+UseSerialGC".to_string(),
+        )]),
+        resources: Some(k8s_openapi::api::core::v1::ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_string(), quantity("10m")),
+                ("memory".to_string(), quantity("64Mi")),
+            ])),
+            limits: Some(BTreeMap::from([("memory".to_string(), quantity("192Mi"))])),
+            ..Default::default()
+        }),
+        security_context: Some(restricted_container(false)),
+        volume_mounts: Some(mounts),
+        ..Container::default()
+    }
 }
 
 fn affinity(v: &Validated, kind: AntiAffinity) -> Affinity {
@@ -361,28 +480,37 @@ fn statefulset(v: &Validated, m: &ManagedEs, ctx: &RenderContext) -> StatefulSet
     let keystore_init = Container {
         name: "elastic-internal-init-keystore".to_string(),
         image: Some(m.image.clone()),
-        command: Some(vec![
-            "bash".to_string(),
-            "-c".to_string(),
-            keystore_script(),
-        ]),
+        command: Some(keystore_command("init")),
         // The keystore tool is a small JVM: the node's resources are plenty and add nothing
         // to the pod's footprint (init containers run before the main one).
         resources: Some(m.resources.clone()),
         security_context: Some(restricted_container(false)),
-        volume_mounts: Some(keystore_mounts),
+        volume_mounts: Some(keystore_mounts.clone()),
         ..Container::default()
     };
+    let secure_settings = !m.keystore.is_empty();
+    let watcher = secure_settings.then(|| keystore_watcher(m, keystore_mounts));
 
     let heap = format!("-Xms{h}m -Xmx{h}m", h = m.heap_mib);
     let elasticsearch = Container {
         name: "elasticsearch".to_string(),
         image: Some(m.image.clone()),
-        env: Some(vec![
-            env_field("POD_NAME", "metadata.name"),
-            env_field("POD_IP", "status.podIP"),
-            env("ES_JAVA_OPTS", heap),
-        ]),
+        env: Some(
+            vec![
+                env_field("POD_NAME", "metadata.name"),
+                env_field("POD_IP", "status.podIP"),
+                env("ES_JAVA_OPTS", heap),
+            ]
+            .into_iter()
+            // The image's entrypoint reads the password file and hands it to the node on stdin.
+            .chain(secure_settings.then(|| {
+                env(
+                    "KEYSTORE_PASSWORD_FILE",
+                    format!("{KEYSTORE_DIR}/{KEYSTORE_PASSWORD_FILE}"),
+                )
+            }))
+            .collect(),
+        ),
         ports: Some(vec![
             ContainerPort {
                 name: Some("https".to_string()),
@@ -398,15 +526,20 @@ fn statefulset(v: &Validated, m: &ManagedEs, ctx: &RenderContext) -> StatefulSet
         readiness_probe: Some(readiness_probe(v)),
         resources: Some(m.resources.clone()),
         security_context: Some(restricted_container(false)),
-        volume_mounts: Some(vec![
-            mount("data", &format!("{HOME}/data"), false),
-            sub_path_mount("elasticsearch-config", "elasticsearch.yml", true),
-            sub_path_mount("file-realm", names::FILE_REALM_USERS_KEY, true),
-            sub_path_mount("file-realm", names::FILE_REALM_USERS_ROLES_KEY, true),
-            sub_path_mount("keystore", "elasticsearch.keystore", false),
-            mount("http-certs", &config_path("http-certs"), true),
-            mount("transport-certs", &config_path("transport-certs"), true),
-        ]),
+        volume_mounts: Some(
+            vec![
+                mount("data", &format!("{HOME}/data"), false),
+                sub_path_mount("elasticsearch-config", "elasticsearch.yml", true),
+                sub_path_mount("file-realm", names::FILE_REALM_USERS_KEY, true),
+                sub_path_mount("file-realm", names::FILE_REALM_USERS_ROLES_KEY, true),
+                sub_path_mount("keystore", "elasticsearch.keystore", false),
+                mount("http-certs", &config_path("http-certs"), true),
+                mount("transport-certs", &config_path("transport-certs"), true),
+            ]
+            .into_iter()
+            .chain(secure_settings.then(|| mount("keystore", KEYSTORE_DIR, true)))
+            .collect(),
+        ),
         ..Container::default()
     };
 
@@ -449,7 +582,7 @@ fn statefulset(v: &Validated, m: &ManagedEs, ctx: &RenderContext) -> StatefulSet
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
                     init_containers: Some(vec![keystore_init]),
-                    containers: vec![elasticsearch],
+                    containers: std::iter::once(elasticsearch).chain(watcher).collect(),
                     security_context: Some(PodSecurityContext {
                         fs_group: Some(ES_UID),
                         run_as_user: Some(ES_UID),

@@ -114,10 +114,14 @@ pub struct SecretFingerprints {
     pub http_certs: Option<String>,
     /// Elasticsearch's transport certificate (reloaded live by Elasticsearch).
     pub transport_certs: Option<String>,
-    /// The content of the Secrets the keystore is built from (`secureSettings`, snapshot
-    /// repositories' credentials): the keystore is built by an init container, so a
-    /// changed setting reaches a node only when it restarts. `None` when there are none.
+    /// The keystore entries a node reads only at start (from `secureSettings` and the
+    /// snapshot repositories' credentials, [`crate::keystore::KeystoreFiles::restart_fingerprint`]):
+    /// a change restarts the nodes. `None` when there are no keystore sources.
     pub secure_settings: Option<String>,
+    /// A fingerprint of the whole keystore content, reloadable entries included: not in
+    /// any pod template (the keystore sidecar rebuilds the keystore and the operator
+    /// reloads it), but an input of the Elasticsearch pass, which sends the reload.
+    pub reloadable_settings: Option<String>,
 }
 
 /// What rendering needs beyond the validated spec: facts the controller observed or
@@ -407,6 +411,7 @@ mod tests {
             http_certs: Some("http-1".into()),
             transport_certs: Some("transport-1".into()),
             secure_settings: Some("keystore-1".into()),
+            reloadable_settings: Some("reloadable-1".into()),
         };
         let ctx = RenderContext {
             secrets: Some(secrets.clone()),
@@ -448,11 +453,13 @@ mod tests {
         );
         // Certificates are reloaded live by Elasticsearch: no restart.
         assert!(changed(|s| s.http_certs = Some("http-2".into())).is_empty());
-        // The keystore is built at start: a changed secure setting restarts the nodes only.
+        // A changed setting the nodes read only at start restarts the nodes only.
         assert_eq!(
             changed(|s| s.secure_settings = Some("keystore-2".into())),
             ["StatefulSet"]
         );
+        // A reloadable one is reloaded (the sidecar rebuilds the keystore): no restart.
+        assert!(changed(|s| s.reloadable_settings = Some("reloadable-2".into())).is_empty());
         // Dropping cluster.initial_master_nodes once the cluster formed restarts nothing.
         let bootstrapped = RenderContext {
             es_bootstrapped: true,

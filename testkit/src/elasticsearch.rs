@@ -77,11 +77,41 @@ pub fn start_dedicated() -> RealEs {
     start_retrying().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Prepares a node's config folder before it starts; returns the file its stdin is read
+/// from, if any.
+pub type Prepare<'a> = &'a dyn Fn(&Path) -> Result<Option<PathBuf>, String>;
+
+/// What a dedicated node gets beyond the harness's own configuration.
+#[derive(Default)]
+pub struct NodeExtras<'a> {
+    /// Lines appended to `elasticsearch.yml` (`ca.crt`, `node.crt` and `node.key` are in
+    /// the config folder, for the transport layer's TLS).
+    pub yml: String,
+    /// Called with the config folder before the node starts (a keystore, say); returns the
+    /// file the node's stdin is read from (a keystore's password), if any.
+    pub prepare: Option<Prepare<'a>>,
+}
+
+/// The distribution's home (fetched if needed) and the JDK it runs on, for running its
+/// tools (`bin/elasticsearch-keystore`) as a test needs.
+pub fn distribution() -> Result<(PathBuf, PathBuf), String> {
+    Ok((es_home()?, java_home()?))
+}
+
+/// A node of its own with `extras` (a password-protected keystore, transport TLS).
+pub fn start_dedicated_with(extras: &NodeExtras<'_>) -> RealEs {
+    start_retrying_with(extras).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn start_retrying() -> Result<RealEs, String> {
+    start_retrying_with(&NodeExtras::default())
+}
+
+fn start_retrying_with(extras: &NodeExtras<'_>) -> Result<RealEs, String> {
     let mut last = String::new();
     // A free port picked here can be taken before the node binds it: retry with new ports.
     for _ in 0..3 {
-        match RealEs::start() {
+        match RealEs::start(extras) {
             Ok(node) => return Ok(node),
             Err(e) => last = e,
         }
@@ -90,7 +120,7 @@ fn start_retrying() -> Result<RealEs, String> {
 }
 
 impl RealEs {
-    fn start() -> Result<RealEs, String> {
+    fn start(extras: &NodeExtras<'_>) -> Result<RealEs, String> {
         let home = es_home()?;
         let version = home
             .file_name()
@@ -141,13 +171,19 @@ impl RealEs {
                  xpack.security.http.ssl.enabled: true\n\
                  xpack.security.http.ssl.certificate: node.crt\n\
                  xpack.security.http.ssl.key: node.key\n\
-                 xpack.security.http.ssl.certificate_authorities: [ca.crt]\n",
+                 xpack.security.http.ssl.certificate_authorities: [ca.crt]\n{extra}",
                 data = d("data"),
                 logs = d("logs"),
                 repo = d("repo"),
+                extra = extras.yml,
             ),
         )?;
+        let stdin = match extras.prepare {
+            Some(prepare) => prepare(&config)?,
+            None => None,
+        };
         launch(Launch {
+            stdin,
             home: &home,
             version,
             dir,
@@ -330,6 +366,8 @@ struct Launch<'a> {
     password: String,
     /// Extra environment of the node process (`POD_NAME`, `ES_JAVA_OPTS`, ...).
     env: Vec<(String, String)>,
+    /// The file the node's stdin is read from (a keystore's password); none by default.
+    stdin: Option<PathBuf>,
 }
 
 /// Starts the node of a prepared folder under its supervisor and waits for green/yellow.
@@ -344,6 +382,7 @@ fn launch(l: Launch<'_>) -> Result<RealEs, String> {
         username,
         password,
         env,
+        stdin,
     } = l;
     let config = dir.join("config");
     let d = |name: &str| dir.join(name).display().to_string();
@@ -376,7 +415,7 @@ fn launch(l: Launch<'_>) -> Result<RealEs, String> {
     // removes its folder. Each command is acknowledged on stdout.
     let script = format!(
         "cd {dir} || exit 1\n\
-         start() {{ setsid {launcher} >>{log} 2>&1 & es=$!; }}\n\
+         start() {{ setsid {launcher} >>{log} 2>&1 <{stdin} & es=$!; }}\n\
          stop() {{ kill -9 -- -$es 2>/dev/null; [ -f {pid} ] && kill -9 \"$(cat {pid})\" 2>/dev/null; wait $es 2>/dev/null; rm -f {pid}; }}\n\
          start\n\
          while read -r cmd; do\n\
@@ -389,6 +428,11 @@ fn launch(l: Launch<'_>) -> Result<RealEs, String> {
         dir = quote(&dir.display().to_string()),
         launcher = shell_words(&launcher),
         log = quote(&d("console.log")),
+        stdin = quote(
+            &stdin
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "/dev/null".to_string())
+        ),
         pid = quote(&d("es.pid")),
     );
     let (mut child, stdin) = supervisor(&script, Stdio::piped())?;
@@ -509,6 +553,7 @@ pub fn start_node(spec: NodeSpec) -> Result<RealEs, String> {
         username: spec.credentials.username.clone(),
         password: spec.credentials.password.clone(),
         env: spec.env.clone(),
+        stdin: None,
     })
 }
 

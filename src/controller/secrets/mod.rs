@@ -46,6 +46,7 @@ pub use rotate::{Logins, Rotation};
 use crate::api::{ExternalElasticsearch, SnapshotRepository};
 use crate::elastic::Credentials;
 use crate::error::{Error, Result};
+use crate::keystore::KeystoreFiles;
 use crate::naming as names;
 use crate::render::SecretFingerprints;
 use crate::validate::{EsMode, Validated};
@@ -78,6 +79,9 @@ pub struct StackSecrets {
     /// The password of the operator's own Kibana user, the dashboards' (when Kibana is
     /// enabled). Not read by any pod.
     pub dashboards_password: Option<String>,
+    /// The keystore's password, the digest of the secure-settings files (managed mode
+    /// with secure settings): what `POST _nodes/reload_secure_settings` is sent with.
+    pub keystore_digest: Option<String>,
     /// Hashes of generated material that pods read, for pod-template annotations.
     pub fingerprints: SecretFingerprints,
     /// Generated Secrets whose name is taken by a Secret this resource does not own and
@@ -201,6 +205,7 @@ pub async fn ensure(
     };
 
     let (mut admin_previous, mut ca_rotating, mut elastic_rotated) = (None, None, None);
+    let mut keystore_digest = None;
     let (admin, es_ca_pem) = match &v.mode {
         EsMode::Managed(managed) => {
             let (elastic, elastic_marked) = generated
@@ -302,7 +307,14 @@ pub async fn ensure(
                     &mut conflicts,
                 )
                 .await?;
-            fingerprints.secure_settings = keystore_fingerprint(&api, &managed.keystore).await?;
+            if let Some(files) = keystore_files(&api, &managed.keystore).await? {
+                // Only what a node reads at start restarts it; the rest is reloaded.
+                fingerprints.secure_settings = Some(files.restart_fingerprint());
+                let digest = files.digest();
+                fingerprints.reloadable_settings =
+                    Some(crate::fingerprint::of_parts([digest.as_str()]));
+                keystore_digest = Some(digest);
+            }
             fingerprints.http_certs = Some(fingerprint(&http));
             fingerprints.transport_certs = Some(fingerprint(&transport));
             let admin = Credentials {
@@ -328,6 +340,7 @@ pub async fn ensure(
         collector_password,
         kibana_password,
         dashboards_password,
+        keystore_digest,
         fingerprints,
         conflicts,
     })
@@ -558,36 +571,34 @@ async fn certificate_authority(
     Ok(data)
 }
 
-/// A fingerprint of what the keystore is built from: each source Secret's keys (those it
-/// maps, or all) and values, in order; an absent Secret counts as empty (the init
-/// container skips an optional one; a required one keeps the pod from starting). `None`
-/// without sources.
-async fn keystore_fingerprint(
+/// The files of the secure-settings volume, read from their Secrets as the kubelet
+/// projects them: each source's mapped keys (or all its keys) under their setting names;
+/// an absent Secret or key has no file. `None` without sources.
+async fn keystore_files(
     api: &Api<Secret>,
     sources: &[crate::validate::KeystoreSource],
-) -> Result<Option<String>> {
+) -> Result<Option<KeystoreFiles>> {
     if sources.is_empty() {
         return Ok(None);
     }
-    let mut parts = Vec::new();
+    let mut files = KeystoreFiles::default();
     for source in sources {
-        let data = match api.get_opt(&source.secret).await? {
-            Some(secret) => decode(&secret),
-            None => BTreeMap::new(),
-        };
-        parts.push(source.secret.clone());
+        let data = api
+            .get_opt(&source.secret)
+            .await?
+            .and_then(|s| s.data)
+            .unwrap_or_default();
         let keys: Vec<(String, String)> = match &source.items {
             Some(items) => items.clone(),
             None => data.keys().map(|k| (k.clone(), k.clone())).collect(),
         };
         for (key, setting) in keys {
-            parts.push(setting);
-            parts.push(data.get(&key).cloned().unwrap_or_default());
+            if let Some(value) = data.get(&key) {
+                files.0.entry(setting).or_insert_with(|| value.0.clone());
+            }
         }
     }
-    Ok(Some(crate::fingerprint::of_parts(
-        parts.iter().map(String::as_str),
-    )))
+    Ok(Some(files))
 }
 
 fn missing_key(secret: &str, key: &str) -> Error {

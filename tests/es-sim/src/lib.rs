@@ -467,6 +467,19 @@ impl EsSim {
             .insert(name.to_string(), version.to_string());
     }
 
+    /// Node `name`'s keystore is now protected by `password` (its keystore sidecar
+    /// rebuilt it): a reload with another password is refused on that node.
+    pub fn set_keystore_password(&self, name: &str, password: &str) {
+        lock(&self.shared.state)
+            .keystore_passwords
+            .insert(name.to_string(), password.to_string());
+    }
+
+    /// Every node refuses a reload of its keystore with this reason (`None`: no more).
+    pub fn set_keystore_reload_error(&self, reason: Option<&str>) {
+        lock(&self.shared.state).keystore_reload_error = reason.map(str::to_string);
+    }
+
     /// The elected master's name.
     pub fn master_node(&self) -> String {
         lock(&self.shared.state).master_node()

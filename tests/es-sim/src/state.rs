@@ -58,6 +58,13 @@ pub struct State {
     pub node_versions: BTreeMap<String, String>,
     /// The elected master, once a node left or a test chose it (`None`: the first node).
     pub elected_master: Option<String>,
+    /// The password of each node's keystore, where a test set one (a node whose keystore
+    /// sidecar rebuilt it); a node without one accepts any reload (tests that do not model
+    /// the keystore). See `api::nodes::reload_secure_settings`.
+    pub keystore_passwords: BTreeMap<String, String>,
+    /// Test control: every node refuses a reload with this `illegal_argument_exception`
+    /// reason (a setting it does not know).
+    pub keystore_reload_error: Option<String>,
     /// Where each shard copy lives (see `api::allocation`).
     #[serde(skip)]
     pub allocation: BTreeMap<crate::api::allocation::CopyKey, String>,
@@ -413,6 +420,8 @@ impl State {
             voting_exclusions: Vec::new(),
             relocation_held: false,
             node_versions: BTreeMap::new(),
+            keystore_passwords: BTreeMap::new(),
+            keystore_reload_error: None,
             elected_master: None,
             allocation: BTreeMap::new(),
             users: BTreeMap::new(),

@@ -664,3 +664,76 @@ async fn voting_exclusions_are_recorded_and_cleared() {
         400
     );
 }
+
+/// `POST /_nodes/reload_secure_settings`: a node whose keystore password the test set
+/// reloads only with that password, and otherwise answers Elasticsearch's per-node
+/// `reload_exception` (HTTP 200, counted successful, as the real 8.19 node answers); a node
+/// without one accepts any; the reload-error control refuses on every node.
+#[tokio::test]
+async fn reload_secure_settings_checks_each_nodes_keystore_password() {
+    let (sim, c) = started().await;
+    sim.set_node_names(&["n-0", "n-1", "n-2"]);
+    sim.set_keystore_password("n-0", "digest-2");
+    sim.set_keystore_password("n-1", "digest-1");
+    let reload = |password: &str| {
+        let c = c.clone();
+        let url = format!("{}/_nodes/reload_secure_settings", sim.url());
+        let body = json!({"secure_settings_password": password});
+        async move {
+            let r = c.post(url).json(&body).send().await.expect("reload");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.expect("json"))
+        }
+    };
+    let outcome = |body: &Value| -> Vec<(String, Option<String>)> {
+        let mut rows: Vec<_> = body["nodes"]
+            .as_object()
+            .expect("nodes")
+            .values()
+            .map(|n| {
+                (
+                    n["name"].as_str().unwrap_or_default().to_string(),
+                    n["reload_exception"]["reason"].as_str().map(str::to_string),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let (status, body) = reload("digest-2").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["_nodes"],
+        json!({"total": 3, "successful": 3, "failed": 0})
+    );
+    let wrong = Some("Provided keystore password was incorrect".to_string());
+    assert_eq!(
+        outcome(&body),
+        [
+            ("n-0".to_string(), None),
+            ("n-1".to_string(), wrong.clone()),
+            ("n-2".to_string(), None),
+        ]
+    );
+    sim.set_keystore_password("n-1", "digest-2");
+    assert!(
+        outcome(&reload("digest-2").await.1)
+            .iter()
+            .all(|(_, e)| e.is_none())
+    );
+    sim.set_keystore_reload_error(Some("unknown secure setting [s3.client.default.acess_key]"));
+    let (_, body) = reload("digest-2").await;
+    assert!(
+        outcome(&body)
+            .iter()
+            .all(|(_, e)| e.as_deref()
+                == Some("unknown secure setting [s3.client.default.acess_key]"))
+    );
+    let r = c
+        .post(format!("{}/_nodes/reload_secure_settings", sim.url()))
+        .json(&json!({"password": "x"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 400, "an unknown field is refused");
+}

@@ -1,5 +1,6 @@
 //! The nodes as a rolling restart sees them: `GET /_cat/nodes` (name, version, roles, the
-//! elected master) and `POST [/{index}]/_flush`.
+//! elected master) and `POST [/{index}]/_flush`; and `POST /_nodes/reload_secure_settings`
+//! against each node's keystore password.
 //!
 //! Each node runs the version a test gave it (`EsSim::set_node_version`, or the node's
 //! own [`State::version`]); every node is master-eligible and holds data (`dim`), as the
@@ -77,4 +78,53 @@ pub fn flush(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
     Ok(Reply::ok(
         json!({"_shards": {"total": total, "successful": successful, "failed": 0}}),
     ))
+}
+
+/// `POST /_nodes/reload_secure_settings`: each node reloads its keystore when the
+/// `secure_settings_password` is its keystore's (a node without a password set by the test
+/// accepts any). As Elasticsearch 8.19 answers (checked by `real_es`): HTTP 200, a node
+/// that refuses counts as successful in `_nodes` and carries a `reload_exception`
+/// (`security_exception` "Provided keystore password was incorrect", caused by the
+/// decryption's `i_o_exception`).
+pub fn reload_secure_settings(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
+    let body = ctx.body_or_empty()?;
+    if let Some(field) = body
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "secure_settings_password"))
+    {
+        return Err(EsError::parse(format!(
+            "[1:2] [reload_secure_settings] unknown field [{field}]"
+        )));
+    }
+    let password = body["secure_settings_password"]
+        .as_str()
+        .unwrap_or_default();
+    let state = &*ctx.state;
+    let mut nodes = Map::new();
+    for name in state.node_names() {
+        let mut node = json!({"name": name});
+        let refused = state
+            .keystore_passwords
+            .get(&name)
+            .is_some_and(|p| p != password);
+        if refused {
+            node["reload_exception"] = json!({
+                "type": "security_exception",
+                "reason": "Provided keystore password was incorrect",
+                "caused_by": {"type": "i_o_exception",
+                              "reason": "javax.crypto.AEADBadTagException: Tag mismatch!",
+                              "caused_by": {"type": "a_e_a_d_bad_tag_exception", "reason": "Tag mismatch!"}}
+            });
+        } else if let Some(reason) = &state.keystore_reload_error {
+            node["reload_exception"] =
+                json!({"type": "illegal_argument_exception", "reason": reason});
+        }
+        nodes.insert(state.node_id_of(&name), node);
+    }
+    let total = nodes.len();
+    Ok(Reply::ok(json!({
+        "_nodes": {"total": total, "successful": total, "failed": 0},
+        "cluster_name": state.cluster_name,
+        "nodes": nodes,
+    })))
 }
