@@ -141,8 +141,28 @@ mod tests {
             .expect("user line");
         assert!(hash.starts_with("$2a$"));
         assert!(bcrypt::verify("s3cret-pw", hash).expect("verify"));
-        assert!(hash.starts_with("$2a$10$"), "{hash}");
+        assert!(hash.starts_with("$2a$04$"), "{hash}");
         assert!(!line.contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn a_realm_hashed_at_the_former_cost_still_matches() {
+        let hash = bcrypt::hash_with_result("old-pw", 10)
+            .expect("hash")
+            .format_for_version(bcrypt::Version::TwoA);
+        let realm = BTreeMap::from([
+            (
+                names::FILE_REALM_USERS_KEY.to_string(),
+                format!("{}:{hash}\n", names::OPERATOR_USER),
+            ),
+            (
+                names::FILE_REALM_USERS_ROLES_KEY.to_string(),
+                format!("superuser:{}\n", names::OPERATOR_USER),
+            ),
+        ]);
+        let realms = VerifiedRealms::default();
+        assert!(realm_matches(&realm, "old-pw", "ns/a", &realms));
+        assert!(!realm_matches(&realm, "new-pw", "ns/b", &realms));
     }
 
     #[test]
