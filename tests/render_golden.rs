@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Container};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec};
 use meshlogging_operator::api::MeshLogging;
 use meshlogging_operator::naming as names;
 use meshlogging_operator::render::{Child, RenderContext, labels, render};
@@ -136,6 +136,15 @@ fn statefulset(children: &[Child]) -> &StatefulSet {
             _ => None,
         })
         .expect("a StatefulSet")
+}
+
+/// The Elasticsearch StatefulSet's pod spec.
+fn es_pod(children: &[Child]) -> PodSpec {
+    statefulset(children)
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.clone())
+        .expect("pod")
 }
 
 fn daemonset(children: &[Child]) -> &DaemonSet {
@@ -488,11 +497,7 @@ fn keystore_gets_repository_credentials() {
     assert_eq!(command[3..], ["keystore", "init"]);
     assert!(script.contains("elasticsearch-keystore"));
     assert!(script.contains("add-file"));
-    let pod = statefulset(&children)
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.clone())
-        .expect("pod");
+    let pod = es_pod(&children);
     let volume = pod
         .volumes
         .unwrap_or_default()
@@ -518,11 +523,7 @@ fn keystore_gets_repository_credentials() {
 
     // Without repositories or secure settings there is no such volume.
     let (_, minimal) = rendered("minimal");
-    let pod = statefulset(&minimal)
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.clone())
-        .expect("pod");
+    let pod = es_pod(&minimal);
     assert!(
         !pod.volumes
             .unwrap_or_default()
@@ -539,11 +540,7 @@ fn keystore_gets_repository_credentials() {
 fn the_keystore_sidecar_runs_only_with_keystore_sources() {
     let (_, children) = rendered("production");
     let init = init_container(&children);
-    let pod = statefulset(&children)
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.clone())
-        .expect("pod");
+    let pod = es_pod(&children);
     let names_of: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names_of, ["elasticsearch", "keystore-watcher"]);
     let watcher = &pod.containers[1];
@@ -589,11 +586,7 @@ fn the_keystore_sidecar_runs_only_with_keystore_sources() {
     );
 
     let (_, minimal) = rendered("minimal");
-    let pod = statefulset(&minimal)
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.clone())
-        .expect("pod");
+    let pod = es_pod(&minimal);
     assert_eq!(
         pod.containers.len(),
         1,
@@ -612,11 +605,7 @@ fn the_keystore_sidecar_runs_only_with_keystore_sources() {
 #[test]
 fn heap_is_half_the_memory_limit_and_tls_is_on() {
     let (_, children) = rendered("production");
-    let pod = statefulset(&children)
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.clone())
-        .expect("pod");
+    let pod = es_pod(&children);
     let env = pod.containers[0].env.clone().unwrap_or_default();
     let opts = env
         .iter()

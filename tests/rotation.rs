@@ -675,6 +675,35 @@ async fn reloaded(client: &kube::Client, ns: &str, name: &str) -> Option<String>
     ml.status?.elasticsearch?.secure_settings_reloaded
 }
 
+/// The keystore tests' start: a namespace, a 3-node stand-in, an operator reaching it, and
+/// the S3 credentials Secret the production example's repository reads (the example is
+/// not applied: a test may add its own Secrets first).
+async fn keystore_stack(prefix: &str) -> (Setup, EsSim, operator::Running) {
+    let setup = Setup::new(prefix).await;
+    let sim = sim::es_sim(3).await;
+    let endpoint = Arc::new(meshlogging_testkit::sim::SimEndpoint::new(&sim));
+    let op = operator::start_with(
+        setup.server,
+        operator::settings(&setup.ns),
+        endpoint,
+        &setup.ns,
+    )
+    .await;
+    resource::production_s3_secret(&setup.client, &setup.ns).await;
+    (setup, sim, op)
+}
+
+/// Waits until the status records the reload of the keystore content as it is (the first
+/// pass confirms the nodes' keystore with one); returns its digest and fingerprint.
+async fn first_reload_recorded(client: &kube::Client, ns: &str, name: &str) -> (String, String) {
+    let (digest, fp) = keystore_digest(client, ns, name).await;
+    wait_for(WAIT, "the first reload recorded", || async {
+        (reloaded(client, ns, name).await.as_deref() == Some(fp.as_str())).then_some(())
+    })
+    .await;
+    (digest, fp)
+}
+
 /// The reload requests the stand-in got: the password each was sent with, and how many
 /// nodes refused it.
 fn reload_requests(sim: &EsSim) -> Vec<(String, u16)> {
@@ -706,23 +735,15 @@ async fn a_rotated_repository_credential_is_reloaded_without_a_restart() {
     use meshlogging_testkit::condition;
     logs();
     let started = std::time::Instant::now();
-    let setup = Setup::new("rot-keystore").await;
+    let (setup, sim, op) = keystore_stack("rot-keystore").await;
     let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
-    let sim = sim::es_sim(3).await;
     let nodes = ["es-sim-0", "es-sim-1", "es-sim-2"];
-    let endpoint = Arc::new(meshlogging_testkit::sim::SimEndpoint::new(&sim));
-    let op = operator::start_with(server, operator::settings(&ns), endpoint, &ns).await;
-    resource::production_s3_secret(&client, &ns).await;
     kubectl::apply_example(server, &ns, "production.yaml");
     let name = "mcp-mesh-logs";
     resource::wait_ready(&client, &ns, name, "Ready=True").await;
     // The nodes started with the keystore of the Secret as it is: the first pass confirms
     // it with a reload (every node accepts it) and records it.
-    let (first, first_fp) = keystore_digest(&client, &ns, name).await;
-    wait_for(WAIT, "the first reload recorded", || async {
-        (reloaded(&client, &ns, name).await.as_deref() == Some(first_fp.as_str())).then_some(())
-    })
-    .await;
+    let (first, _) = first_reload_recorded(&client, &ns, name).await;
     for node in nodes {
         sim.set_keystore_password(node, &first);
     }
@@ -880,20 +901,12 @@ async fn a_rotated_repository_credential_is_reloaded_without_a_restart() {
 #[tokio::test]
 async fn a_reload_refused_for_a_setting_is_reported_and_not_retried() {
     let started = std::time::Instant::now();
-    let setup = Setup::new("rot-reload-fail").await;
+    let (setup, sim, op) = keystore_stack("rot-reload-fail").await;
     let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
-    let sim = sim::es_sim(3).await;
-    let endpoint = Arc::new(meshlogging_testkit::sim::SimEndpoint::new(&sim));
-    let op = operator::start_with(server, operator::settings(&ns), endpoint, &ns).await;
-    resource::production_s3_secret(&client, &ns).await;
     kubectl::apply_example(server, &ns, "production.yaml");
     let name = "mcp-mesh-logs";
     resource::wait_ready(&client, &ns, name, "Ready=True").await;
-    let (_, first_fp) = keystore_digest(&client, &ns, name).await;
-    wait_for(WAIT, "the first reload recorded", || async {
-        (reloaded(&client, &ns, name).await.as_deref() == Some(first_fp.as_str())).then_some(())
-    })
-    .await;
+    first_reload_recorded(&client, &ns, name).await;
     let why = "unknown secure setting [s3.client.default.session_token] please check that any required plugins are installed";
     sim.set_keystore_reload_error(Some(why));
     let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
@@ -958,12 +971,8 @@ async fn a_reload_refused_for_a_setting_is_reported_and_not_retried() {
 #[tokio::test]
 async fn a_changed_secure_setting_that_does_not_reload_restarts_the_nodes_only() {
     let started = std::time::Instant::now();
-    let setup = Setup::new("rot-restart").await;
+    let (setup, sim, op) = keystore_stack("rot-restart").await;
     let (server, client, ns) = (setup.server, setup.client.clone(), setup.ns.clone());
-    let sim = sim::es_sim(3).await;
-    let endpoint = Arc::new(meshlogging_testkit::sim::SimEndpoint::new(&sim));
-    let op = operator::start_with(server, operator::settings(&ns), endpoint, &ns).await;
-    resource::production_s3_secret(&client, &ns).await;
     let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
     let setting = "xpack.security.http.ssl.secure_key_passphrase";
     assert!(!meshlogging_operator::keystore::reloadable(setting));
