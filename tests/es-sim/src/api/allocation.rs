@@ -193,13 +193,7 @@ pub fn cat_shards(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
             },
         )?),
     };
-    let columns: Vec<String> = ctx
-        .q("h")
-        .unwrap_or("index,shard,prirep,state,docs,store,ip,node")
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let json_format = ctx.q("format") == Some("json");
+    let columns = super::cat::columns(ctx, "index,shard,prirep,state,docs,store,ip,node");
     let rows = shard_table(ctx.state);
     let excluded = excluded_names(ctx.state);
     let nodes = ctx.state.node_names();
@@ -240,33 +234,13 @@ pub fn cat_shards(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                 }
                 "docs" | "d" | "dc" => json!("0"),
                 "store" | "sto" => json!("0b"),
-                other => {
-                    return Err(EsError::illegal_argument(format!(
-                        "header name [{other}] does not exist"
-                    )));
-                }
+                other => return Err(super::cat::unknown_column(other)),
             };
             row.insert(c.clone(), v);
         }
-        out.push(Value::Object(row));
+        out.push(row);
     }
-    if json_format {
-        return Ok(Reply::ok(Value::Array(out)));
-    }
-    let text: String = out
-        .iter()
-        .map(|row| {
-            let cells: Vec<String> = columns
-                .iter()
-                .map(|c| match &row[c] {
-                    Value::String(s) => s.clone(),
-                    _ => String::new(),
-                })
-                .collect();
-            format!("{}\n", cells.join(" "))
-        })
-        .collect();
-    Ok(Reply::ok(Value::String(text)))
+    Ok(super::cat::reply(ctx, &columns, out))
 }
 
 /// A stable node id for `name` (the first node keeps the state's own id).

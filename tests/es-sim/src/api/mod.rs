@@ -5,6 +5,7 @@
 pub mod aggs;
 pub mod aliases;
 pub mod allocation;
+pub mod cat;
 pub mod cluster;
 pub mod docs;
 pub mod health_report;

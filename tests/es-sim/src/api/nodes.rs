@@ -7,7 +7,7 @@
 //! operator's managed nodes do. The elected master is the first node until it leaves the
 //! cluster, then the first remaining one ([`State::set_node_names`]).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 use super::{Ctx, Reply, ResolveOpts};
 use crate::error::{EsError, EsResult};
@@ -15,12 +15,10 @@ use crate::error::{EsError, EsResult};
 /// `GET /_cat/nodes`: JSON (`format=json`) or text, columns from `h` (default
 /// `ip,heap.percent,ram.percent,cpu,load_1m,load_5m,load_15m,node.role,master,name`).
 pub fn cat_nodes(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
-    let columns: Vec<String> = ctx
-        .q("h")
-        .unwrap_or("ip,heap.percent,ram.percent,cpu,load_1m,load_5m,load_15m,node.role,master,name")
-        .split(',')
-        .map(str::to_string)
-        .collect();
+    let columns = super::cat::columns(
+        ctx,
+        "ip,heap.percent,ram.percent,cpu,load_1m,load_5m,load_15m,node.role,master,name",
+    );
     let state = &*ctx.state;
     let master = state.master_node();
     let mut rows = Vec::new();
@@ -36,30 +34,13 @@ pub fn cat_nodes(ctx: &mut Ctx<'_>) -> EsResult<Reply> {
                 "id" | "nodeId" => json!(state.node_id_of(&name)),
                 "heap.percent" | "ram.percent" | "cpu" => json!("1"),
                 "load_1m" | "load_5m" | "load_15m" => json!("0.00"),
-                other => {
-                    return Err(EsError::illegal_argument(format!(
-                        "header name [{other}] does not exist"
-                    )));
-                }
+                other => return Err(super::cat::unknown_column(other)),
             };
             row.insert(c.clone(), v);
         }
-        rows.push(Value::Object(row));
+        rows.push(row);
     }
-    if ctx.q("format") == Some("json") {
-        return Ok(Reply::ok(Value::Array(rows)));
-    }
-    let text: String = rows
-        .iter()
-        .map(|row| {
-            let cells: Vec<String> = columns
-                .iter()
-                .map(|c| row[c].as_str().unwrap_or_default().to_string())
-                .collect();
-            format!("{}\n", cells.join(" "))
-        })
-        .collect();
-    Ok(Reply::ok(Value::String(text)))
+    Ok(super::cat::reply(ctx, &columns, rows))
 }
 
 /// `POST [/{index}]/_flush`: every open index (or those named) flushed; `_shards` counts
