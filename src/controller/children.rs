@@ -426,6 +426,20 @@ macro_rules! child_tables {
 }
 child_kinds!(child_tables);
 
+impl Caches {
+    /// The StatefulSet `name` in `namespace` as its store holds it (without its pod
+    /// template, see [`Trim`]); `None` without a store or when the store lacks it.
+    pub fn stateful_set(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<k8s_openapi::api::apps::v1::StatefulSet> {
+        let store = self.stateful_sets.as_ref()?;
+        let live = store.get(&ObjectRef::new(name).within(namespace))?;
+        Some((*live).clone())
+    }
+}
+
 impl Prune<'_> {
     /// Whether `meta` carries this resource's labels (what the selector selects).
     fn selects(&self, meta: &ObjectMeta) -> bool {

@@ -24,7 +24,6 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Preconditions};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -179,11 +178,7 @@ pub async fn plan(ctx: &Context, v: &Validated) -> RollPlan {
         return RollPlan::Unknown;
     }
     let sts_name = names::es_statefulset(&v.name);
-    let live: Option<StatefulSet> = ctx.caches().stateful_sets.as_ref().and_then(|store| {
-        store
-            .get(&ObjectRef::new(&sts_name).within(&v.namespace))
-            .map(|s| (*s).clone())
-    });
+    let live: Option<StatefulSet> = ctx.caches().stateful_set(&v.namespace, &sts_name);
     let Some(sts) = live.filter(|s| s.metadata.deletion_timestamp.is_none()) else {
         return RollPlan::Unknown;
     };

@@ -23,7 +23,6 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 use tracing::info;
 
 use super::Context;
@@ -155,11 +154,7 @@ fn hold_replicas(
         return (None, None);
     };
     let sts = names::es_statefulset(&v.name);
-    let live: Option<StatefulSet> = ctx.caches().stateful_sets.as_ref().and_then(|store| {
-        store
-            .get(&ObjectRef::new(&sts).within(&v.namespace))
-            .map(|s| (*s).clone())
-    });
+    let live: Option<StatefulSet> = ctx.caches().stateful_set(&v.namespace, &sts);
     let Some(live) = live.filter(|l| l.metadata.deletion_timestamp.is_none()) else {
         return (None, None);
     };

@@ -21,7 +21,6 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::info;
@@ -60,11 +59,7 @@ pub async fn expand(
     };
     let sts_name = desired.name_any();
     let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &v.namespace);
-    let cached = ctx.caches().stateful_sets.as_ref().and_then(|store| {
-        store
-            .get(&ObjectRef::new(&sts_name).within(&v.namespace))
-            .map(|s| (*s).clone())
-    });
+    let cached = ctx.caches().stateful_set(&v.namespace, &sts_name);
     let live = match cached {
         Some(live) => live,
         None => match api.get_opt(&sts_name).await? {
