@@ -311,8 +311,7 @@ pub async fn ensure(
                 // Only what a node reads at start restarts it; the rest is reloaded.
                 fingerprints.secure_settings = Some(files.restart_fingerprint());
                 let digest = files.digest();
-                fingerprints.reloadable_settings =
-                    Some(crate::fingerprint::of_parts([digest.as_str()]));
+                fingerprints.reloadable_settings = Some(super::reload::fingerprint(&digest));
                 keystore_digest = Some(digest);
             }
             fingerprints.http_certs = Some(fingerprint(&http));
