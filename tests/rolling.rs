@@ -38,6 +38,14 @@ struct Stack {
 }
 
 impl Stack {
+    /// The pod deletes in the API server's audit log, in order (`delete pods/<name>`).
+    fn pod_deletes(&self) -> Vec<String> {
+        audit::writes(self.server, &self.ns)
+            .into_iter()
+            .filter(|w| w.starts_with("delete pods/"))
+            .collect()
+    }
+
     async fn start(prefix: &str) -> Stack {
         let Setup { server, client, ns } = Setup::new(prefix).await;
         controller_manager::get(server);
@@ -413,12 +421,8 @@ async fn an_upgrade_restarts_each_node_once_the_elected_master_last_never_unless
     assert_eq!(gone, "", "status.operation is gone");
 
     // The operator deleted each pod once (the audit log of the API server).
-    let deletes: Vec<String> = audit::writes(stack.server, &stack.ns)
-        .into_iter()
-        .filter(|w| w.starts_with("delete pods/"))
-        .collect();
     assert_eq!(
-        deletes,
+        stack.pod_deletes(),
         [
             "delete pods/logs-es-2",
             "delete pods/logs-es-0",
@@ -506,12 +510,8 @@ async fn an_operator_killed_after_each_step_resumes_and_restarts_no_pod_twice() 
     }
     let took = started.elapsed();
     // Every operator (they share the identity) deleted each pod once, between them.
-    let deletes: Vec<String> = audit::writes(stack.server, &stack.ns)
-        .into_iter()
-        .filter(|w| w.starts_with("delete pods/"))
-        .collect();
     assert_eq!(
-        deletes,
+        stack.pod_deletes(),
         [
             "delete pods/logs-es-2",
             "delete pods/logs-es-0",
