@@ -77,11 +77,11 @@ const ADDED: &[(&str, &str)] = &[
         "path.logs",
         "the image's logs folder; the test's temporary folder",
     ),
-    (
-        "cluster.routing.allocation.disk.threshold_enabled",
-        "a shared test machine's disk may be above the watermarks; unrelated to the rendering",
-    ),
 ];
+
+/// Why the test adds [`elasticsearch::DISK_SETTINGS`] (not rendered either).
+const DISK_WHY: &str =
+    "a shared test machine's disk may be past the default watermarks; unrelated to the rendering";
 
 /// Where the pod mounts things, and where the test puts them instead.
 const POD_HOME: &str = "/usr/share/elasticsearch";
@@ -566,21 +566,23 @@ fn materialise(
         ("transport.port", transport_port.to_string()),
         ("path.data", d("data")),
         ("path.logs", d("logs")),
-        (
-            "cluster.routing.allocation.disk.threshold_enabled",
-            "false".to_string(),
-        ),
     ];
-    for (key, value) in &added {
+    let disk = elasticsearch::DISK_SETTINGS
+        .iter()
+        .map(|(key, value)| (*key, value.to_string(), DISK_WHY));
+    let added = added.into_iter().map(|(key, value)| {
+        let why = ADDED
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, w)| *w)
+            .expect("listed in ADDED");
+        (key, value, why)
+    });
+    for (key, value, why) in added.chain(disk) {
         assert!(
             !rendered_keys.iter().any(|k| k == key),
             "{key} is rendered: it must not be added"
         );
-        let why = ADDED
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, w)| *w)
-            .expect("listed in ADDED");
         report.push(format!("  added     {key}: {value}   ({why})"));
         yml.push_str(&format!("{key}: {value}\n"));
     }

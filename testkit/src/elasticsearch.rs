@@ -4,7 +4,7 @@
 //!
 //! The node listens on free loopback ports with HTTPS (a CA and a node certificate made
 //! here), security on, a file-realm superuser with a generated password, `path.repo` in a
-//! temporary folder, a small heap and disk watermarks off. Elasticsearch refuses to run as
+//! temporary folder, a small heap and the [`DISK_SETTINGS`]. Elasticsearch refuses to run as
 //! root: as root (CI) it runs as the `meshlogging-es` user the script creates.
 //!
 //! Like the API server, the node runs under a `sh` supervisor whose stdin is a pipe from
@@ -32,6 +32,35 @@ use crate::process::{
 
 /// The folders of a node's folder.
 const NODE_FOLDERS: &[&str] = &["config", "data", "logs", "repo", "tmp"];
+
+/// The disk settings of every test node. A shared test machine's disk may be past
+/// Elasticsearch's default watermarks (85/90/95 % used, with headrooms), and while the
+/// allocation decider obeys `threshold_enabled: false`, the disk health indicator
+/// (`GET _health_report/disk`) still judges the watermarks: the node then reports
+/// `yellow` ("running low on disk space") for a reason that is the machine's, not the
+/// test's. Small absolute amounts of free space keep both quiet unless the disk is
+/// really full.
+pub const DISK_SETTINGS: &[(&str, &str)] = &[
+    ("cluster.routing.allocation.disk.threshold_enabled", "false"),
+    ("cluster.routing.allocation.disk.watermark.low", "1gb"),
+    ("cluster.routing.allocation.disk.watermark.high", "512mb"),
+    (
+        "cluster.routing.allocation.disk.watermark.flood_stage",
+        "256mb",
+    ),
+    (
+        "cluster.routing.allocation.disk.watermark.flood_stage.frozen",
+        "256mb",
+    ),
+];
+
+/// [`DISK_SETTINGS`] as `elasticsearch.yml` lines.
+pub fn disk_settings_yml() -> String {
+    DISK_SETTINGS
+        .iter()
+        .map(|(key, value)| format!("{key}: {value}\n"))
+        .collect()
+}
 
 /// The file-realm superuser the harness creates.
 pub const ADMIN_USER: &str = "meshlogging-test-admin";
@@ -166,7 +195,7 @@ impl RealEs {
                  http.port: {http_port}\n\
                  transport.port: {transport_port}\n\
                  discovery.type: single-node\n\
-                 cluster.routing.allocation.disk.threshold_enabled: false\n\
+                 {disk}\
                  xpack.security.enabled: true\n\
                  xpack.security.http.ssl.enabled: true\n\
                  xpack.security.http.ssl.certificate: node.crt\n\
@@ -175,6 +204,7 @@ impl RealEs {
                 data = d("data"),
                 logs = d("logs"),
                 repo = d("repo"),
+                disk = disk_settings_yml(),
                 extra = extras.yml,
             ),
         )?;
