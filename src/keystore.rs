@@ -112,15 +112,6 @@ impl KeystoreFiles {
         }
         crate::fingerprint::of_parts(parts.iter().map(String::as_str))
     }
-
-    /// The names of the reloadable entries (for messages).
-    pub fn reloadable_names(&self) -> Vec<&str> {
-        self.0
-            .keys()
-            .map(String::as_str)
-            .filter(|n| reloadable(n))
-            .collect()
-    }
 }
 
 #[cfg(test)]

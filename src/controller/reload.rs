@@ -159,13 +159,13 @@ pub async fn step(
     client: &EsClient,
     input: ReloadInput<'_>,
 ) -> Option<ReloadState> {
-    let fingerprint = fingerprint(input.digest?);
+    let digest = input.digest?;
+    let fingerprint = fingerprint(digest);
     match decide(&input, &fingerprint) {
         Decision::Nothing => return None,
         Decision::Known(known) => return Some(known),
         Decision::Send => {}
     }
-    let digest = input.digest?;
     let desired = input
         .nodes
         .map_or(0, |(d, _)| usize::try_from(d).unwrap_or(0));

@@ -55,7 +55,7 @@ pub const DISK_SETTINGS: &[(&str, &str)] = &[
 ];
 
 /// [`DISK_SETTINGS`] as `elasticsearch.yml` lines.
-pub fn disk_settings_yml() -> String {
+fn disk_settings_yml() -> String {
     DISK_SETTINGS
         .iter()
         .map(|(key, value)| format!("{key}: {value}\n"))
